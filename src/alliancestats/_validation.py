@@ -1,0 +1,266 @@
+"""Input validation shared by every public function.
+
+Each helper raises ``TypeError`` (wrong kind of object) or ``ValueError`` (wrong value)
+with a message that names the argument, the column and what to do about it. Nothing here
+mutates its input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+import warnings
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import DataWarning
+
+__all__ = [
+    "as_column_list",
+    "as_generator",
+    "check_choice",
+    "check_groups",
+    "check_nested",
+    "check_unique_rows",
+    "check_variance",
+    "handle_missing",
+    "require_columns",
+    "require_frame",
+    "require_numeric",
+]
+
+RoleSpec = Mapping[str, Hashable | Sequence[Hashable] | None]
+
+
+def _fmt(values: Iterable[Any], limit: int = 8) -> str:
+    items = [repr(v) for v in values]
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def require_frame(data: Any, name: str = "data") -> pd.DataFrame:
+    """Return ``data`` if it is a DataFrame with at least one row, else raise.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> require_frame(pd.DataFrame({"a": [1]})).shape
+    (1, 1)
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(
+            f"`{name}` must be a pandas DataFrame; got {type(data).__name__}. "
+            f"Convert it with pandas.DataFrame(...) first."
+        )
+    if data.shape[0] == 0:
+        raise ValueError(f"`{name}` has no rows.")
+    if data.columns.has_duplicates:
+        dupes = data.columns[data.columns.duplicated()].unique()
+        raise ValueError(f"`{name}` has duplicate column names: {_fmt(dupes)}. Rename them.")
+    return data
+
+
+def as_column_list(value: Any, name: str) -> list[Hashable]:
+    """Normalise a column spec (a name, a sequence of names, or None) to a list."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        if not isinstance(value, Hashable):
+            raise TypeError(f"`{name}` must be a column name or a list of column names.")
+        return [value]
+    cols = list(value)
+    for col in cols:
+        if not isinstance(col, Hashable) or isinstance(col, list | tuple | set | dict):
+            raise TypeError(f"`{name}` must hold column names; got {col!r}.")
+    if len(set(cols)) != len(cols):
+        raise ValueError(f"`{name}` names a column more than once: {_fmt(cols)}.")
+    return cols
+
+
+def require_columns(data: pd.DataFrame, roles: RoleSpec) -> None:
+    """Check that each role's column(s) exist in ``data``.
+
+    Parameters
+    ----------
+    data : DataFrame
+    roles : mapping
+        Argument name -> column name, list of column names, or None (role unused).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument and the missing column, with close matches.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> require_columns(pd.DataFrame({"wai_t": [1.0]}), {"judgment": "wai_t"})
+    """
+    available = [str(c) for c in data.columns]
+    for role, spec in roles.items():
+        for col in as_column_list(spec, role):
+            if col in data.columns:
+                continue
+            close = difflib.get_close_matches(str(col), available, n=3, cutoff=0.6)
+            hint = f" Close matches: {_fmt(close)}." if close else ""
+            raise ValueError(
+                f"`{role}` refers to column {col!r}, which is not in `data`.{hint} "
+                f"Available columns: {_fmt(available, 12)}."
+            )
+
+
+def require_numeric(data: pd.DataFrame, roles: RoleSpec) -> None:
+    """Check that each role's column(s) are numeric (bool counts as numeric)."""
+    for role, spec in roles.items():
+        for col in as_column_list(spec, role):
+            series = data[col]
+            if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_complex_dtype(
+                series
+            ):
+                continue
+            bad = series[pd.to_numeric(series, errors="coerce").isna() & series.notna()]
+            examples = _fmt(bad.unique()[:3], 3) if len(bad) else "none"
+            raise ValueError(
+                f"`{role}` column {col!r} must be numeric; got dtype {series.dtype} "
+                f"(e.g. {examples}). Convert it with pandas.to_numeric(..., errors='coerce')."
+            )
+        for col in as_column_list(spec, role):
+            values = data[col].to_numpy(dtype=float, na_value=np.nan)
+            if np.isinf(values).any():
+                raise ValueError(
+                    f"`{role}` column {col!r} contains infinite values; "
+                    f"replace them (e.g. with NaN) before fitting."
+                )
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; else a ValueError with a close match."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a string, one of {_fmt(choices)}; got {value!r}.")
+    if value in choices:
+        return value
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"`{name}` must be one of {_fmt(choices, 30)}; got {value!r}.{hint}")
+
+
+def handle_missing(
+    data: pd.DataFrame,
+    columns: Sequence[Hashable],
+    policy: str = "drop",
+    *,
+    stacklevel: int = 3,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop rows with missing values in ``columns`` (or raise), counting per column.
+
+    Returns a new frame (never a view on the caller's data) and a dict mapping each column
+    with missing values to its number of missing entries. With ``policy="drop"`` a single
+    :class:`~alliancestats.exceptions.DataWarning` reports the counts.
+    """
+    check_choice(policy, "missing", ("drop", "raise"))
+    cols = list(dict.fromkeys(columns))
+    missing = data[cols].isna()
+    counts = {str(c): int(n) for c, n in missing.sum().items() if n > 0}
+    if not counts:
+        return data.copy(), {}
+    detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
+    n_rows = int(missing.any(axis=1).sum())
+    if policy == "raise":
+        raise ValueError(
+            f"`data` has missing values ({detail}) and missing='raise'. "
+            f"Use missing='drop' to drop the {n_rows} incomplete rows."
+        )
+    if n_rows == len(data):
+        raise ValueError(f"Every row of `data` has a missing value ({detail}); nothing to fit.")
+    warnings.warn(
+        f"Dropped {n_rows} of {len(data)} rows with missing values (per column: {detail}).",
+        DataWarning,
+        stacklevel=stacklevel,
+    )
+    return data.loc[~missing.any(axis=1)].copy(), counts
+
+
+def check_variance(data: pd.DataFrame, column: Hashable, role: str) -> None:
+    """Raise if ``column`` is constant (no information to estimate a slope)."""
+    values = data[column]
+    if values.nunique(dropna=True) < 2:
+        raise ValueError(
+            f"`{role}` column {column!r} has zero variance (all values "
+            f"{values.dropna().iloc[0]!r}); it cannot be used as a predictor."
+            if values.notna().any()
+            else f"`{role}` column {column!r} has no non-missing values."
+        )
+
+
+def check_groups(
+    data: pd.DataFrame, groups: Sequence[Hashable], *, min_groups: int = 2
+) -> None:
+    """Check grouping columns: no missing labels and at least ``min_groups`` groups each."""
+    for col in groups:
+        if data[col].isna().any():
+            raise ValueError(
+                f"`groups` column {col!r} has {int(data[col].isna().sum())} missing labels; "
+                f"drop or fill those rows first."
+            )
+        n = data[col].nunique()
+        if n < min_groups:
+            raise ValueError(
+                f"`groups` column {col!r} has {n} distinct value(s); a multilevel model "
+                f"needs at least {min_groups}. Use groups=None for a single-level fit."
+            )
+
+
+def check_nested(data: pd.DataFrame, outer: Hashable, inner: Hashable) -> None:
+    """Warn when an ``inner`` label occurs under several ``outer`` units.
+
+    Nesting is judged on the (outer, inner) combination, as lme4's ``(1 | outer:inner)``:
+    patient "1" of therapist A and patient "1" of therapist B are different patients. When
+    labels look globally unique but one appears under two therapists, that is more often a
+    data-entry error than intended reuse, so say so.
+    """
+    per_inner = data.groupby(inner, observed=True)[outer].nunique()
+    shared = per_inner[per_inner > 1]
+    if len(shared) and len(shared) < 0.5 * len(per_inner):
+        warnings.warn(
+            f"{len(shared)} `{inner}` label(s) occur under more than one `{outer}` "
+            f"(e.g. {_fmt(shared.index[:3], 3)}); they are treated as different units "
+            f"(nested coding, {outer}:{inner}). Check the data if that is not intended.",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
+def check_unique_rows(data: pd.DataFrame, keys: Sequence[Hashable], role: str) -> None:
+    """Raise if the combination of ``keys`` (e.g. patient and session) is duplicated."""
+    dup = data.duplicated(subset=list(keys), keep=False)
+    if dup.any():
+        example = data.loc[dup, list(keys)].iloc[0].to_dict()
+        raise ValueError(
+            f"`{role}`: {int(dup.sum())} rows share the same {_fmt(keys)} (e.g. {example}); "
+            f"each unit may have one row per time point. Aggregate or de-duplicate first."
+        )
+
+
+def as_generator(rng: Any) -> np.random.Generator:
+    """Turn ``rng`` (None, int, SeedSequence or Generator) into a numpy Generator (SPEC 7).
+
+    Examples
+    --------
+    >>> as_generator(1).integers(10) == as_generator(1).integers(10)
+    True
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, np.random.SeedSequence):
+        return np.random.default_rng(rng)
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if int(rng) < 0:
+            raise ValueError(f"`rng` seed must be non-negative; got {rng}.")
+        return np.random.default_rng(int(rng))
+    raise TypeError(
+        f"`rng` must be None, an int seed, a numpy SeedSequence or Generator; "
+        f"got {type(rng).__name__}."
+    )
