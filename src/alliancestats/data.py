@@ -1,0 +1,422 @@
+"""Data layer: reading files, reshaping (rater stacking, sessions wide <-> long),
+lagged predictors and centring.
+
+Every function returns a new frame and leaves its input untouched. Column names are never
+hard-coded: each function takes the columns by role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._validation import (
+    as_column_list,
+    check_unique_rows,
+    require_columns,
+    require_frame,
+    require_numeric,
+)
+
+__all__ = [
+    "add_lags",
+    "center_grand_mean",
+    "center_pooled",
+    "center_within",
+    "read_data",
+    "sessions_to_long",
+    "sessions_to_wide",
+    "stack_raters",
+]
+
+_READERS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".xlsx": "excel",
+    ".xls": "excel",
+    ".sav": "spss",
+    ".zsav": "spss",
+    ".dta": "stata",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def add_lags(
+    data: pd.DataFrame,
+    columns: Hashable | Sequence[Hashable],
+    *,
+    by: Hashable | Sequence[Hashable],
+    time: Hashable,
+    lag: int = 1,
+) -> pd.DataFrame:
+    """Add lagged copies of ``columns``: the value at ``time - lag`` for the same unit.
+
+    The lag is looked up by time value, never taken from "the previous row": if session
+    ``t - lag`` of a unit is absent (a missed session), the lagged value is NaN, so a
+    session-3 rating is never paired with a session-1 rating.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long data, one row per unit and time point.
+    columns : column name or list of names
+        Columns to lag.
+    by : column name or list of names
+        Columns identifying the unit (e.g. ``"patient"`` or ``["therapist", "patient"]``).
+    time : column name
+        Integer-valued time (e.g. session number).
+    lag : int
+        Positive number of time steps.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``data`` (same row order and index) with new columns
+        ``f"{col}_lag{lag}"``.
+
+    Raises
+    ------
+    ValueError
+        Missing columns, non-integer times, duplicated (unit, time) rows, bad ``lag``,
+        or a lag column name that already exists.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"id": [1, 1, 1], "t": [1, 2, 4], "x": [10.0, 20.0, 40.0]})
+    >>> add_lags(df, "x", by="id", time="t")["x_lag1"].tolist()
+    [nan, 10.0, nan]
+    """
+    data = require_frame(data)
+    cols = as_column_list(columns, "columns")
+    units = as_column_list(by, "by")
+    if not cols:
+        raise ValueError("`columns` must name at least one column to lag.")
+    if not units:
+        raise ValueError("`by` must name the column(s) identifying the unit.")
+    if isinstance(lag, bool) or not isinstance(lag, int | np.integer) or lag < 1:
+        raise ValueError(f"`lag` must be a positive integer; got {lag!r}.")
+    require_columns(data, {"columns": cols, "by": units, "time": time})
+    require_numeric(data, {"time": time})
+    times = data[time]
+    if times.isna().any():
+        raise ValueError(f"`time` column {time!r} has missing values; drop those rows first.")
+    if not np.allclose(times, np.round(times)):
+        raise ValueError(
+            f"`time` column {time!r} must hold whole numbers (session numbers); "
+            f"got e.g. {times[times != np.round(times)].iloc[0]!r}."
+        )
+    check_unique_rows(data, [*units, time], "time")
+    new_names = [f"{col}_lag{lag}" for col in cols]
+    clash = [n for n in new_names if n in data.columns]
+    if clash:
+        raise ValueError(f"Lag column(s) {clash} already exist in `data`; drop or rename them.")
+    # Shift the time of a copy forward by `lag`, then merge on (unit, time): exact lookup.
+    source = data[[*units, time, *cols]].copy()
+    source[time] = source[time] + lag
+    source.columns = [*units, time, *new_names]
+    keys = data[[*units, time]].reset_index(drop=True)
+    lagged = keys.merge(source, on=[*units, time], how="left", validate="one_to_one")
+    out = data.copy()
+    for name in new_names:
+        out[name] = lagged[name].to_numpy()
+    return out
+
+
+def stack_raters(
+    data: pd.DataFrame,
+    *,
+    ratings: Mapping[str, Hashable],
+    rater: str = "rater",
+    value: str = "alliance",
+    id_vars: Sequence[Hashable] | None = None,
+) -> pd.DataFrame:
+    """Stack one rating column per rater into long form with a rater column.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per session, one column per rater's rating.
+    ratings : mapping
+        Rater label -> rating column, e.g. ``{"therapist": "alliance_therapist",
+        "patient": "alliance_patient"}``. The order of the mapping sets the order of the
+        rater categories (the first is the reference level).
+    rater, value : str
+        Names of the new rater and rating columns.
+    id_vars : list of column names, optional
+        Columns carried along (default: every column that is not a rating column).
+
+    Returns
+    -------
+    DataFrame
+        ``len(ratings)`` rows per input row; ``rater`` is an ordered categorical.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"patient": [1], "wai_t": [5.0], "wai_p": [6.0]})
+    >>> stack_raters(df, ratings={"therapist": "wai_t", "patient": "wai_p"})["alliance"].tolist()
+    [5.0, 6.0]
+    """
+    data = require_frame(data)
+    if not isinstance(ratings, Mapping) or len(ratings) < 2:
+        raise TypeError(
+            "`ratings` must be a mapping of at least two rater labels to columns, e.g. "
+            "{'therapist': 'alliance_therapist', 'patient': 'alliance_patient'}."
+        )
+    rating_cols = list(ratings.values())
+    require_columns(data, {"ratings": rating_cols})
+    keep = (
+        as_column_list(id_vars, "id_vars")
+        if id_vars is not None
+        else [c for c in data.columns if c not in rating_cols]
+    )
+    require_columns(data, {"id_vars": keep})
+    for name in (rater, value):
+        if name in keep:
+            raise ValueError(
+                f"New column name {name!r} already exists in `data`; pass another "
+                f"`rater=`/`value=` name."
+            )
+    parts = []
+    for label, col in ratings.items():
+        part = data[keep].copy()
+        part[rater] = label
+        part[value] = data[col].to_numpy()
+        part["_row"] = np.arange(len(data))
+        parts.append(part)
+    long = pd.concat(parts, ignore_index=True)
+    long[rater] = pd.Categorical(long[rater], categories=list(ratings), ordered=False)
+    long = long.sort_values(["_row", rater], kind="stable").drop(columns="_row")
+    return long.reset_index(drop=True)
+
+
+def sessions_to_wide(
+    data: pd.DataFrame,
+    *,
+    unit: Hashable | Sequence[Hashable],
+    time: Hashable,
+    values: Hashable | Sequence[Hashable],
+) -> pd.DataFrame:
+    """Long (one row per session) to wide (one row per unit, ``f"{value}_{time}"`` columns).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"id": [1, 1], "s": [1, 2], "x": [3.0, 4.0]})
+    >>> sessions_to_wide(df, unit="id", time="s", values="x").columns.tolist()
+    ['id', 'x_1', 'x_2']
+    """
+    data = require_frame(data)
+    units = as_column_list(unit, "unit")
+    vals = as_column_list(values, "values")
+    require_columns(data, {"unit": units, "time": time, "values": vals})
+    check_unique_rows(data, [*units, time], "time")
+    wide = data.pivot(index=units, columns=time, values=vals)
+    wide.columns = [f"{v}_{t}" for v, t in wide.columns]
+    return wide.reset_index()
+
+
+def sessions_to_long(
+    data: pd.DataFrame,
+    *,
+    unit: Hashable | Sequence[Hashable],
+    stubs: Sequence[str],
+    time: str = "session",
+    sep: str = "_",
+) -> pd.DataFrame:
+    """Wide (``x_1, x_2, ...``) to long, one row per unit and time; inverse of
+    :func:`sessions_to_wide`. Sessions with all values missing are dropped.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> wide = pd.DataFrame({"id": [1], "x_1": [3.0], "x_2": [4.0]})
+    >>> sessions_to_long(wide, unit="id", stubs=["x"])["x"].tolist()
+    [3.0, 4.0]
+    """
+    data = require_frame(data)
+    units = as_column_list(unit, "unit")
+    require_columns(data, {"unit": units})
+    if isinstance(stubs, str) or not stubs:
+        raise TypeError("`stubs` must be a non-empty list of column-name prefixes.")
+    for stub in stubs:
+        if not any(str(c).startswith(f"{stub}{sep}") for c in data.columns):
+            raise ValueError(f"`stubs`: no column starts with {stub + sep!r}.")
+    long = pd.wide_to_long(data, stubnames=list(stubs), i=units, j=time, sep=sep)
+    long = long.reset_index().dropna(subset=list(stubs), how="all")
+    return long.sort_values([*units, time], kind="stable").reset_index(drop=True)
+
+
+def center_grand_mean(
+    data: pd.DataFrame, columns: Hashable | Sequence[Hashable]
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Subtract each column's own mean. Returns the new frame and the means used.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> out, means = center_grand_mean(pd.DataFrame({"x": [1.0, 3.0]}), "x")
+    >>> out["x"].tolist(), means
+    ([-1.0, 1.0], {'x': 2.0})
+    """
+    data = require_frame(data)
+    cols = as_column_list(columns, "columns")
+    require_columns(data, {"columns": cols})
+    require_numeric(data, {"columns": cols})
+    out = data.copy()
+    means = {str(c): float(data[c].mean()) for c in cols}
+    for c in cols:
+        out[c] = data[c] - means[str(c)]
+    return out, means
+
+
+def center_pooled(
+    data: pd.DataFrame,
+    columns: Sequence[Hashable],
+    *,
+    scale: bool = False,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Centre (and optionally scale) several commensurate columns by one common constant.
+
+    The constant is the mean of all values stacked (R RSA's ``center="pooled"``), so
+    ``x == y`` before means ``x == y`` after. ``scale=True`` also divides by the pooled
+    SD (n - 1 denominator).
+
+    Returns the new frame and ``{"center": m, "scale": s}`` (s = 1 without scaling).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> out, c = center_pooled(pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 6.0]}), ["x", "y"])
+    >>> c["center"]
+    3.0
+    """
+    data = require_frame(data)
+    cols = as_column_list(columns, "columns")
+    require_columns(data, {"columns": cols})
+    require_numeric(data, {"columns": cols})
+    stacked = data[cols].to_numpy(dtype=float).ravel()
+    stacked = stacked[~np.isnan(stacked)]
+    center = float(stacked.mean())
+    spread = float(stacked.std(ddof=1)) if scale else 1.0
+    if scale and not spread > 0:
+        raise ValueError(f"`columns` {cols} have zero pooled variance; cannot scale.")
+    out = data.copy()
+    for c in cols:
+        out[c] = (data[c] - center) / spread
+    return out, {"center": center, "scale": spread}
+
+
+def center_within(
+    data: pd.DataFrame,
+    columns: Hashable | Sequence[Hashable],
+    *,
+    by: Hashable | Sequence[Hashable],
+    suffix_mean: str = "_mean",
+) -> pd.DataFrame:
+    """Person-mean (within-unit) centring: ``x - mean_j(x)``, plus the unit means.
+
+    Adds ``f"{col}{suffix_mean}"`` holding each unit's mean, so the between-unit part can
+    enter a model separately (within/between decomposition).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"id": [1, 1], "x": [1.0, 3.0]})
+    >>> center_within(df, "x", by="id")[["x", "x_mean"]].values.tolist()
+    [[-1.0, 2.0], [1.0, 2.0]]
+    """
+    data = require_frame(data)
+    cols = as_column_list(columns, "columns")
+    units = as_column_list(by, "by")
+    require_columns(data, {"columns": cols, "by": units})
+    require_numeric(data, {"columns": cols})
+    out = data.copy()
+    for c in cols:
+        means = data.groupby(units, observed=True, sort=False)[c].transform("mean")
+        out[f"{c}{suffix_mean}"] = means
+        out[c] = data[c] - means
+    return out
+
+
+def read_data(path: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Read a data file, choosing the reader by extension.
+
+    Supported: ``.csv``, ``.tsv``/``.txt`` (tab-separated), ``.xlsx``/``.xls`` (Excel),
+    ``.sav``/``.zsav`` (SPSS, via pyreadstat), ``.dta`` (Stata), ``.parquet``.
+
+    For SPSS files the variable and value labels are kept in ``df.attrs["column_labels"]``
+    and ``df.attrs["value_labels"]`` (codes stay numeric, as models need them); pass
+    ``apply_value_formats=True`` to get the labels instead.
+
+    Parameters
+    ----------
+    path : str or Path
+    **kwargs
+        Passed on to the underlying reader (``pandas.read_csv``, ``pandas.read_excel``,
+        ``pyreadstat.read_sav``, ``pandas.read_stata``, ``pandas.read_parquet``).
+
+    Raises
+    ------
+    ValueError
+        Unknown extension, or a file that exists but cannot be parsed.
+    FileNotFoundError
+        No such file.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, os
+    >>> tmp = os.path.join(tempfile.mkdtemp(), "d.csv")
+    >>> pd.DataFrame({"a": [1]}).to_csv(tmp, index=False)
+    >>> read_data(tmp).shape
+    (1, 1)
+    """
+    if not isinstance(path, str | Path):
+        raise TypeError(f"`path` must be a file path; got {type(path).__name__}.")
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix not in _READERS:
+        raise ValueError(
+            f"`path` has extension {suffix or '(none)'!r}, which read_data does not know. "
+            f"Supported: {', '.join(sorted(_READERS))}."
+        )
+    if not file.is_file():
+        raise FileNotFoundError(f"`path`: no such file: {str(file)!r}.")
+    try:
+        frame = _read(file, _READERS[suffix], kwargs)
+    except Exception as exc:  # each parser raises its own error types; report them alike
+        raise ValueError(f"Could not read {str(file)!r} as {_READERS[suffix]}: {exc}") from exc
+    return frame
+
+
+def _read(file: Path, kind: str, kwargs: dict[str, Any]) -> pd.DataFrame:
+    if kind == "csv":
+        return pd.read_csv(file, **kwargs)
+    if kind == "tsv":
+        return pd.read_csv(file, sep="\t", **kwargs)
+    if kind == "excel":
+        return pd.read_excel(file, **kwargs)
+    if kind == "stata":
+        return pd.read_stata(file, **kwargs)
+    if kind == "parquet":
+        return pd.read_parquet(file, **kwargs)
+    import pyreadstat  # imported lazily: only SPSS files need it
+
+    reader = pyreadstat.read_sav
+    frame, meta = reader(str(file), **kwargs)
+    frame.attrs["column_labels"] = dict(
+        zip(meta.column_names, meta.column_labels, strict=True)
+    )
+    frame.attrs["value_labels"] = {
+        col: meta.value_labels[name]
+        for col, name in meta.variable_to_label.items()
+        if name in meta.value_labels
+    }
+    return frame
