@@ -32,7 +32,8 @@ __all__ = [
     "require_numeric",
 ]
 
-RoleSpec = Mapping[str, Hashable | Sequence[Hashable] | None]
+# Column labels are typed loosely: pandas accepts any hashable label, its stubs mostly str.
+RoleSpec = Mapping[str, Any]
 
 
 def _fmt(values: Iterable[Any], limit: int = 8) -> str:
@@ -63,7 +64,7 @@ def require_frame(data: Any, name: str = "data") -> pd.DataFrame:
     return data
 
 
-def as_column_list(value: Any, name: str) -> list[Hashable]:
+def as_column_list(value: Any, name: str) -> list[Any]:
     """Normalise a column spec (a name, a sequence of names, or None) to a list."""
     if value is None:
         return []
@@ -213,7 +214,7 @@ def check_groups(
             )
 
 
-def check_nested(data: pd.DataFrame, outer: Hashable, inner: Hashable) -> None:
+def check_nested(data: pd.DataFrame, outer: Any, inner: Any) -> None:
     """Warn when an ``inner`` label occurs under several ``outer`` units.
 
     Nesting is judged on the (outer, inner) combination, as lme4's ``(1 | outer:inner)``:

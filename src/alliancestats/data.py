@@ -219,7 +219,7 @@ def sessions_to_wide(
     require_columns(data, {"unit": units, "time": time, "values": vals})
     check_unique_rows(data, [*units, time], "time")
     wide = data.pivot(index=units, columns=time, values=vals)
-    wide.columns = [f"{v}_{t}" for v, t in wide.columns]
+    wide.columns = [f"{v}_{t}" for v, t in wide.columns]  # type: ignore[str-unpack]
     return wide.reset_index()
 
 

@@ -67,7 +67,8 @@ class Summary:
     Examples
     --------
     >>> import pandas as pd
-    >>> s = Summary("Demo", [("Formula", "y ~ x")], [("Fixed effects", pd.DataFrame({"estimate": [1.0]}, index=["x"]))])
+    >>> fixed = pd.DataFrame({"estimate": [1.0]}, index=["x"])
+    >>> s = Summary("Demo", [("Formula", "y ~ x")], [("Fixed effects", fixed)])
     >>> "Fixed effects" in str(s)
     True
     """
@@ -526,7 +527,8 @@ class ModelResults:
             fit = f"REML criterion {-2 * self._llf:.4f}   " + fit
         header.append(("Fit", fit))
         groups = ", ".join(f"{k}: {v}" for k, v in self._n_groups.items())
-        header.append(("Observations", f"{self._nobs}" + (f"; groups: {groups}" if groups else "")))
+        sizes = f"{self._nobs}" + (f"; groups: {groups}" if groups else "")
+        header.append(("Observations", sizes))
         if self._dropped_rows:
             detail = ", ".join(f"{k}: {v}" for k, v in self._dropped_rows.items())
             header.append(("Missing dropped", detail))
