@@ -15,17 +15,22 @@ from .data import (
     sessions_to_wide,
     stack_raters,
 )
+from .rsa import RSAResults, compare_rsa, fit_lagged_rsa, fit_rsa
 from .simulate import PRNParams, simulate_prn
 
 __all__ = [
     "PRNParams",
+    "RSAResults",
     "__version__",
     "add_lags",
     "center_grand_mean",
     "center_pooled",
     "center_within",
+    "compare_rsa",
     "datasets",
     "exceptions",
+    "fit_lagged_rsa",
+    "fit_rsa",
     "read_data",
     "sessions_to_long",
     "sessions_to_wide",

@@ -1,0 +1,195 @@
+"""Cluster bootstrap and congruence-test records for response surface analysis (private)."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._rsa_family import SURFACE_WEIGHTS, axes_and_point
+from ._rsa_fit import Design, Spec, estimate
+from .exceptions import ConvergenceWarning
+
+#: Quantities recomputed in every bootstrap replicate, per level.
+BOOT_QUANTITIES = ("a1", "a2", "a3", "a4", "a5", "X0", "Y0", "p10", "p11", "p20", "p21")
+# Null values of the bootstrap p-values (R RSA's confint: 1 for slopes of axes).
+_NULL = {"p11": 1.0, "p21": -1.0}
+
+
+def surface_quantities(B: np.ndarray) -> np.ndarray:
+    """a1..a5, X0, Y0, p10, p11, p20, p21 for each level of ``B`` (L x 6), flattened."""
+    rows = []
+    for b in B:
+        geo, _ = axes_and_point(b)
+        rows.append([*(SURFACE_WEIGHTS @ b), *(geo[k] for k in BOOT_QUANTITIES[5:])])
+    return np.asarray(rows, dtype=float).ravel()
+
+
+def _resample(design: Design, gen: np.random.Generator) -> Design:
+    """Rows drawn with replacement: whole top-level clusters, or cases when single-level.
+
+    A cluster drawn twice becomes two clusters (new top-level labels), as the units are
+    independent draws from the population of therapists.
+    """
+    if design.groups is None:
+        rows = gen.integers(0, design.nobs, design.nobs)
+        return design.take(rows, None)
+    top = design.groups.columns[0]
+    codes, uniques = pd.factorize(design.groups[top])
+    members = [np.flatnonzero(codes == c) for c in range(len(uniques))]
+    draw = gen.integers(0, len(uniques), len(uniques))
+    rows = np.concatenate([members[c] for c in draw])
+    labels = np.concatenate([np.full(len(members[c]), i) for i, c in enumerate(draw)])
+    groups = design.groups.iloc[rows].reset_index(drop=True)
+    groups[top] = labels
+    return design.take(rows, groups)
+
+
+def replicate_chunk(
+    design: Design, spec: Spec, gens: list[np.random.Generator]
+) -> list[np.ndarray | str]:
+    """Refit the model on one resample per generator; a failure yields its message."""
+    out: list[np.ndarray | str] = []
+    for gen in gens:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est = estimate(_resample(design, gen), spec)
+            out.append(surface_quantities(est.B))
+        except (ValueError, np.linalg.LinAlgError, ArithmeticError) as err:
+            out.append(f"{type(err).__name__}: {str(err).splitlines()[0][:120]}")
+    return out
+
+
+@dataclass(frozen=True)
+class RSABootstrap:
+    """Percentile bootstrap of the surface parameters, stationary point and axes.
+
+    Attributes
+    ----------
+    draws : DataFrame
+        One row per successful replicate, one column per quantity (level-prefixed with
+        ``by``).
+    estimates : Series
+        The quantities on the original data.
+    n_requested, n_failed : int
+        Replicates asked for and those whose refit failed (excluded from ``draws``).
+    failures : dict
+        Failure message -> count.
+    unit : str
+        What was resampled (a grouping column, or "rows").
+    alpha : float
+    """
+
+    draws: pd.DataFrame
+    estimates: pd.Series
+    n_requested: int
+    n_failed: int
+    failures: dict[str, int]
+    unit: str
+    alpha: float = 0.05
+
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Estimate, bootstrap SE, percentile CI and two-sided bootstrap p-value.
+
+        The p-value is ``2 min(P(theta* < null), 1 - P(theta* < null))`` (R RSA's
+        ``confint``), with null 0, except 1 for p11 and -1 for p21.
+        """
+        a = self.alpha if alpha is None else alpha
+        if not 0 < a < 1:
+            raise ValueError(f"`alpha` must be between 0 and 1; got {a!r}.")
+        draws = self.draws
+        rows = {}
+        for col in draws.columns:
+            values = draws[col].to_numpy(float)
+            values = values[np.isfinite(values)]
+            null = _NULL.get(str(col).split(":")[-1], 0.0)
+            share = float(np.mean(values < null)) if len(values) else np.nan
+            rows[col] = {
+                "estimate": self.estimates[col],
+                "std_error": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
+                "conf_low": float(np.quantile(values, a / 2)) if len(values) else np.nan,
+                "conf_high": float(np.quantile(values, 1 - a / 2)) if len(values) else np.nan,
+                "p_value": 2 * min(share, 1 - share),
+                "n_valid": len(values),
+            }
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def __repr__(self) -> str:
+        return (f"<RSABootstrap: {self.n_requested} replicates resampling {self.unit}, "
+                f"{self.n_failed} failed>\n{self.conf_int().round(4).to_string()}")
+
+
+def collect(
+    results: list[np.ndarray | str], labels: list[str], estimates: np.ndarray
+) -> tuple[pd.DataFrame, pd.Series, int, dict[str, int]]:
+    """Split replicate outcomes into the draws table and a failure tally."""
+    ok = [r for r in results if not isinstance(r, str)]
+    fails = Counter(r for r in results if isinstance(r, str))
+    draws = pd.DataFrame(np.vstack(ok) if ok else np.empty((0, len(labels))), columns=labels)
+    return draws, pd.Series(estimates, index=labels), sum(fails.values()), dict(fails)
+
+
+@dataclass(frozen=True)
+class CongruenceTest:
+    """Conditions of a congruence hypothesis and one verdict.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per condition: quantity, estimate, conf_low, conf_high, p_value,
+        requirement, met.
+    verdict : bool
+        True when every condition is met.
+    variant : str
+        "strict" (Humberg, Nestler & Back 2019) or "a5" (Nestler, Humberg & Schönbrodt 2019).
+    direction : str
+        "maximum" (congruence gives the highest outcome, a4 < 0) or "minimum".
+    level : Any
+        The `by` level tested, or None.
+    """
+
+    table: pd.DataFrame
+    verdict: bool
+    variant: str
+    direction: str
+    level: Any = None
+    interval: str = "delta"
+
+    def __repr__(self) -> str:
+        where = "" if self.level is None else f" (level {self.level!r})"
+        return (f"Congruence test{where}, variant {self.variant!r}, outcome "
+                f"{self.direction} on the line of congruence, {self.interval} intervals\n"
+                f"{self.table.round(4).to_string()}\nVerdict: "
+                f"{'congruence effect supported' if self.verdict else 'not supported'}")
+
+    def _repr_html_(self) -> str:
+        verdict = "supported" if self.verdict else "not supported"
+        return (f"<p>Congruence test ({self.variant}): <b>{verdict}</b></p>"
+                + self.table.to_html())
+
+
+def chunked(items: list[Any], n_chunks: int) -> list[list[Any]]:
+    """Split ``items`` into at most ``n_chunks`` contiguous chunks (order kept)."""
+    n_chunks = max(1, min(n_chunks, len(items)))
+    bounds = np.linspace(0, len(items), n_chunks + 1).astype(int)
+    return [items[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def boot_labels(levels: tuple[Any, ...]) -> list[str]:
+    """Column names of the bootstrap draws."""
+    if levels == (None,):
+        return list(BOOT_QUANTITIES)
+    return [f"{lev}:{q}" for lev in levels for q in BOOT_QUANTITIES]
+
+
+def warn_failures(n_failed: int, n: int) -> None:
+    """Warn when many refits failed (their share biases the percentile intervals)."""
+    if n_failed > 0.1 * n:
+        warnings.warn(f"{n_failed} of {n} bootstrap refits failed; see `.failures`.",
+                      ConvergenceWarning, stacklevel=3)
