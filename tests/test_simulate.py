@@ -286,6 +286,21 @@ class TestRecovery:
         est, se = slopes["alliance_patient"]
         assert abs(est) < 3 * se  # same patient-rated growth in both arms
 
+    def test_random_truth_force_variance(self) -> None:
+        # Constant forces (no session or condition moderation), many sessions: the spread
+        # of per-patient OLS slopes minus their sampling variance estimates sd_truth_force².
+        prm = PRNParams(gamma02=0.0, gamma03=0.0, gamma13=0.0, sd_truth_force=0.2)
+        df = simulate_prn(200, 2000, 30, params=prm, rng=26)
+        x, y = wide(df, "alliance_therapist"), wide(df, "alliance_patient")
+        yc = y - y.mean(axis=1, keepdims=True)
+        xc = x - x.mean(axis=1, keepdims=True)
+        sxx = (yc**2).sum(axis=1)
+        slopes = (xc * yc).sum(axis=1) / sxx
+        resid = xc - slopes[:, None] * yc
+        sampling = (resid**2).sum(axis=1) / (y.shape[1] - 2) / sxx
+        assert slopes.mean() == pytest.approx(prm.gamma10, abs=4 * slopes.std() / 2000**0.5)
+        assert slopes.var(ddof=1) - sampling.mean() == pytest.approx(0.2**2, rel=0.15)
+
     def test_second_moments_match_variance_components(self) -> None:
         prm = PRNParams(sd_truth_growth=0.1)
         df = simulate_prn(3000, 9000, 3, params=prm, rng=25)
