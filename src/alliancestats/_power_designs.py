@@ -1,0 +1,417 @@
+"""Simulation-and-fit recipes of the designs :func:`alliancestats.power.power` knows.
+
+A :class:`Design` bundles what one Monte-Carlo replicate needs: the tested terms, how to
+fit one simulated trial (``fit_fast`` on numpy arrays, ``fit_public`` through the public
+model function on a data frame) and the population values of the tested terms.
+
+Simulation reuses the pure pieces of :mod:`alliancestats.simulate` in the order
+:func:`~alliancestats.simulate.simulate_prn` calls them, so :func:`simulate_panel` and
+``simulate_prn`` give the same trial for the same generator; only the conversion to a
+data frame is skipped on the fast path.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .simulate import (
+    PRNParams,
+    _allocate,
+    _missing_mask,
+    _simulate_alliance,
+    _simulate_wellbeing,
+    _to_frame,
+)
+
+__all__ = [
+    "DESIGNS",
+    "Design",
+    "FitOutcome",
+    "ModelArrays",
+    "Panel",
+    "Sizes",
+    "simulate_panel",
+]
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
+
+
+@dataclass(frozen=True, order=True)
+class Sizes:
+    """One grid cell: numbers of therapists, patients and sessions."""
+
+    n_therapists: int
+    n_patients: int
+    n_sessions: int
+
+    def label(self) -> str:
+        """Short, file-name-safe label, e.g. ``T40-P117-S6``."""
+        return f"T{self.n_therapists}-P{self.n_patients}-S{self.n_sessions}"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One simulated trial as (patient, session) arrays.
+
+    ``condition`` is per therapist, ``therapist`` per patient (sorted ascending), the
+    ratings and ``observed`` are (n_patients, n_sessions).
+    """
+
+    condition: IntArray
+    therapist: IntArray
+    alliance_therapist: FloatArray
+    alliance_patient: FloatArray
+    wellbeing: FloatArray
+    observed: BoolArray
+
+    def to_frame(self) -> pd.DataFrame:
+        """The long data frame :func:`~alliancestats.simulate.simulate_prn` returns."""
+        return _to_frame(
+            self.therapist,
+            self.condition,
+            self.alliance_therapist,
+            self.alliance_patient,
+            self.wellbeing,
+            self.observed,
+        )
+
+
+def simulate_panel(
+    rng: np.random.Generator, sizes: Sizes, params: PRNParams, p_missing: float
+) -> Panel:
+    """Draw one trial; same draws, in the same order, as ``simulate_prn``."""
+    condition, therapist = _allocate(
+        rng, sizes.n_therapists, sizes.n_patients, params.caseload_shape
+    )
+    x, y = _simulate_alliance(rng, therapist, condition, sizes.n_sessions, params)
+    w = _simulate_wellbeing(rng, therapist, condition, x, y, params)
+    observed = _missing_mask(rng, sizes.n_patients, sizes.n_sessions, p_missing)
+    return Panel(condition, therapist, x, y, w, observed)
+
+
+@dataclass(frozen=True)
+class ModelArrays:
+    """A linear mixed model as arrays: response, fixed design and nested groups.
+
+    ``groups`` holds 0-based integer codes, one column per level, outer to inner; an
+    inner code is unique across outer units (lme4's ``therapist:patient``). ``random``
+    maps each level to the indices of the ``X`` columns that get correlated random
+    effects at that level.
+    """
+
+    y: FloatArray
+    X: FloatArray
+    columns: tuple[str, ...]
+    groups: IntArray
+    levels: tuple[str, ...]
+    random: Mapping[str, tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """What one replicate's fit reports about the tested terms.
+
+    ``status`` is "ok", "singular" (converged at the boundary) or "not converged";
+    ``theta`` is the covariance parameter vector, for warm starts (None when the
+    fitting path does not use it).
+    """
+
+    estimate: FloatArray
+    std_error: FloatArray
+    status: str
+    message: str = ""
+    theta: tuple[float, ...] | None = None
+
+
+FastFit = Callable[[Panel, "tuple[float, ...] | None"], FitOutcome]
+PublicFit = Callable[[pd.DataFrame], FitOutcome]
+TrueValues = Callable[[PRNParams, Sizes], FloatArray]
+
+
+@dataclass(frozen=True)
+class Design:
+    """How to test one research question by simulation.
+
+    Attributes
+    ----------
+    name : str
+    model : str
+        Short description of the fitted model, for summaries.
+    terms : tuple of str
+        Names of the tested quantities (the rows of the power table).
+    descriptions : tuple of str
+        One plain-language line per term.
+    null : mapping
+        :class:`~alliancestats.simulate.PRNParams` overrides under which every tested
+        quantity is 0 (type-I error check).
+    fit_fast, fit_public : callables
+        Fit one simulated trial with the fast engine (arrays) or through the public
+        model function (data frame); return a :class:`FitOutcome`.
+    true_values : callable
+        Population values of the terms under given parameters and sizes.
+    min_sessions : int
+        Fewest sessions per patient for which the model is identified.
+    """
+
+    name: str
+    model: str
+    terms: tuple[str, ...]
+    descriptions: tuple[str, ...]
+    null: Mapping[str, float]
+    fit_fast: FastFit
+    fit_public: PublicFit
+    true_values: TrueValues
+    min_sessions: int = 2
+    notes: tuple[str, ...] = field(default=())
+
+
+def observed_index(panel: Panel) -> tuple[IntArray, IntArray]:
+    """(patient, session) indices of the observed rows, in frame order (0-based)."""
+    pat, ses = np.nonzero(panel.observed)
+    return pat.astype(np.int64), ses.astype(np.int64)
+
+
+def contrast_outcome(
+    beta: FloatArray,
+    cov: FloatArray,
+    contrasts: FloatArray,
+    status: str,
+    message: str = "",
+    theta: tuple[float, ...] | None = None,
+) -> FitOutcome:
+    """Estimates and SEs of the tested linear combinations ``contrasts @ beta``."""
+    est = contrasts @ beta
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.einsum("ij,jk,ik->i", contrasts, cov, contrasts))
+    return FitOutcome(est, se, status, message, theta)
+
+
+def quiet(func: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """Run ``func`` recording (not showing) its warnings; return (value, messages).
+
+    A power run fits thousands of models; their warnings are summarised per replicate
+    in the result's ``failures`` table instead of being printed thousands of times.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = func()
+    return value, [str(w.message) for w in caught]
+
+
+DESIGNS: dict[str, Design] = {}
+
+
+# ------------------------------------------------------------------------- fitting glue
+
+
+def _codes(labels: IntArray) -> IntArray:
+    """0-based consecutive codes (units without analysed rows disappear)."""
+    return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+
+def nested_groups(panel: Panel, pat: IntArray) -> IntArray:
+    """(therapist, patient) codes of the rows, outer to inner."""
+    return np.column_stack([_codes(panel.therapist[pat]), _codes(pat)])
+
+
+def fit_arrays(
+    arrays: ModelArrays, contrasts: FloatArray, start: tuple[float, ...] | None
+) -> FitOutcome:
+    """Fit a nested LMM (REML) with the fast engine; outcome of the tested contrasts."""
+    from ._engine import fit_nested  # the engine is optional at import time
+
+    fit, messages = quiet(lambda: fit_nested(arrays, start))
+    status = "not converged" if not fit.converged else "singular" if fit.is_singular else "ok"
+    theta = tuple(float(t) for t in np.ravel(fit.theta))
+    return contrast_outcome(np.asarray(fit.beta), np.asarray(fit.cov_beta), contrasts,
+                            status, "; ".join(messages)[:300], theta)
+
+
+def results_outcome(result: Any, estimate: Any, std_error: Any,
+                    messages: list[str]) -> FitOutcome:
+    """FitOutcome from a public results object and the tested terms' numbers."""
+    if not result.converged:
+        status = "not converged"
+    elif result.is_singular:
+        status = "singular"
+    else:
+        status = "ok"
+    text = "; ".join(dict.fromkeys([*result.warnings, *messages]))
+    return FitOutcome(np.asarray(estimate, float), np.asarray(std_error, float), status,
+                      text[:300])
+
+
+# ------------------------------------------------------------------------- truth & bias
+
+TB_COLUMNS = (
+    "Intercept", "truth", "condition", "truth:condition", "session", "truth:session",
+    "condition:session", "truth:condition:session",
+)
+TB_TERMS = ("truth:condition:session",)
+
+
+def truth_bias_arrays(panel: Panel) -> ModelArrays:
+    """``judgment ~ truth * condition * session`` + (1|therapist) + (1|therapist:patient).
+
+    As :func:`~alliancestats.fit_truth_bias`: judgment and truth centred on the truth's
+    mean over the analysed rows; condition (0/1) and session (1-based) as given.
+    """
+    pat, ses = observed_index(panel)
+    truth = panel.alliance_patient[pat, ses]
+    centre = truth.mean()
+    t = truth - centre
+    c = panel.condition[panel.therapist[pat]].astype(float)
+    s = ses + 1.0
+    X = np.column_stack([np.ones_like(t), t, c, t * c, s, t * s, c * s, t * c * s])
+    y = panel.alliance_therapist[pat, ses] - centre
+    return ModelArrays(y, X, TB_COLUMNS, nested_groups(panel, pat),
+                       ("therapist", "patient"), {"therapist": (0,), "patient": (0,)})
+
+
+_TB_CONTRAST = np.eye(len(TB_COLUMNS))[[TB_COLUMNS.index(t) for t in TB_TERMS]]
+
+
+def truth_bias_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
+    return fit_arrays(truth_bias_arrays(panel), _TB_CONTRAST, start)
+
+
+def truth_bias_public(frame: pd.DataFrame) -> FitOutcome:
+    from .truthbias import fit_truth_bias
+
+    res, messages = quiet(lambda: fit_truth_bias(
+        frame, judgment="alliance_therapist", truth="alliance_patient",
+        groups=["therapist", "patient"], moderators=["condition", "session"],
+        random="intercept", engine="statsmodels",
+    ))
+    name = "alliance_patient:condition:session"
+    return results_outcome(res, res.params[[name]], res.bse[[name]], messages)
+
+
+def truth_bias_truth(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """γ13: invariant to the centring constant and to the coding origin of session."""
+    return np.array([params.gamma13])
+
+
+DESIGNS["truth_bias"] = Design(
+    name="truth_bias",
+    model="truth-and-bias LMM, judgment ~ truth * condition * session, random "
+          "intercepts for therapist and patient",
+    terms=TB_TERMS,
+    descriptions=("training x session moderation of the truth force (gamma13)",),
+    null={"gamma13": 0.0},
+    fit_fast=truth_bias_fast,
+    fit_public=truth_bias_public,
+    true_values=truth_bias_truth,
+)
+
+
+# --------------------------------------------------------------------------- lagged RSA
+
+RSA_TERMS = ("a4_difference", "a1_trained", "a4_trained")
+RSA_COLUMNS = (
+    "Intercept", "condition[1]",
+    *(f"{t}:condition[{c}]" for c in (0, 1) for t in ("X", "Y", "X2", "XY", "Y2")),
+    "session", "wellbeing_lag1",
+)
+
+
+def lagged_rsa_arrays(panel: Panel) -> ModelArrays:
+    """Lagged RSA by condition, as :func:`~alliancestats.fit_lagged_rsa` builds it.
+
+    Rows: sessions whose previous session was also attended. X, Y = therapist- and
+    patient-rated alliance at t - 1, centred on their pooled mean over the analysed
+    rows; one intercept and surface per condition; controls session (as given) and
+    the previous well-being centred on its mean; random intercepts for therapist and
+    patient.
+    """
+    pair = panel.observed[:, 1:] & panel.observed[:, :-1]
+    pat, prev = (a.astype(np.int64) for a in np.nonzero(pair))
+    x = panel.alliance_therapist[pat, prev]
+    y = panel.alliance_patient[pat, prev]
+    centre = np.concatenate([x, y]).mean()
+    xc, yc = x - centre, y - centre
+    P = np.column_stack([xc, yc, xc * xc, xc * yc, yc * yc])
+    c = panel.condition[panel.therapist[pat]].astype(float)
+    w_prev = panel.wellbeing[pat, prev]
+    X = np.column_stack([
+        np.ones_like(c), c, P * (1.0 - c)[:, None], P * c[:, None], prev + 2.0,
+        w_prev - w_prev.mean(),
+    ])
+    return ModelArrays(panel.wellbeing[pat, prev + 1], X, RSA_COLUMNS,
+                       nested_groups(panel, pat), ("therapist", "patient"),
+                       {"therapist": (0,), "patient": (0,)})
+
+
+def _rsa_contrasts() -> FloatArray:
+    a1, a4 = np.array([1, 1, 0, 0, 0.0]), np.array([0, 0, 1, -1, 1.0])
+    L = np.zeros((3, len(RSA_COLUMNS)))
+    untrained, trained = slice(2, 7), slice(7, 12)
+    L[0, trained], L[0, untrained] = a4, -a4
+    L[1, trained] = a1
+    L[2, trained] = a4
+    return L
+
+
+_RSA_CONTRAST = _rsa_contrasts()
+
+
+def lagged_rsa_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
+    return fit_arrays(lagged_rsa_arrays(panel), _RSA_CONTRAST, start)
+
+
+def lagged_rsa_public(frame: pd.DataFrame) -> FitOutcome:
+    from .rsa import fit_lagged_rsa
+
+    res, messages = quiet(lambda: fit_lagged_rsa(
+        frame, outcome="wellbeing", x="alliance_therapist", y="alliance_patient",
+        time="session", unit=["therapist", "patient"], groups=["therapist", "patient"],
+        by="condition", controls=["session"], engine="statsmodels",
+    ))
+    surface, diff = res.surface, res.surface_differences
+    rows = [diff.loc[(1, "a4")], surface.loc[(1, "a1")], surface.loc[(1, "a4")]]
+    return results_outcome(res, [r["estimate"] for r in rows],
+                           [r["std_error"] for r in rows], messages)
+
+
+def lagged_rsa_truth(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """a4 difference and trained a4 exactly; trained a1 at the population pooled centre.
+
+    Centring X and Y on m instead of the generating ``alliance_center`` changes a1 by
+    2 a2 (m - alliance_center) and leaves a2..a5 unchanged. m is the population mean of
+    both lagged ratings over sessions 1..S-1 with the trial's share of trained
+    therapists (0 under the default a2 = 0, so a1 is then exact).
+    """
+    trained, untrained = params.surface(1), params.surface(0)
+    means = params.expected_alliance_means(sizes.n_sessions - 1)
+    share = (sizes.n_therapists // 2) / sizes.n_therapists
+    weight = np.where(means["condition"] == 1, share, 1 - share)
+    pooled = means[["alliance_therapist", "alliance_patient"]].mean(axis=1)
+    m = float((weight * pooled).sum() / weight.sum())
+    a1 = trained["a1"] + 2 * trained["a2"] * (m - params.alliance_center)
+    return np.array([trained["a4"] - untrained["a4"], a1, trained["a4"]])
+
+
+DESIGNS["lagged_rsa"] = Design(
+    name="lagged_rsa",
+    model="lagged multilevel RSA by condition, wellbeing(t) ~ surface of alliance(t-1) "
+          "+ session + wellbeing(t-1), random intercepts for therapist and patient",
+    terms=RSA_TERMS,
+    descriptions=(
+        "trained minus untrained curvature along the line of incongruence (a4)",
+        "trained arm: slope along the line of congruence (a1)",
+        "trained arm: curvature along the line of incongruence (a4)",
+    ),
+    null={f"b{i}_{arm}": 0.0 for arm in ("trained", "untrained") for i in range(1, 6)},
+    fit_fast=lagged_rsa_fast,
+    fit_public=lagged_rsa_public,
+    true_values=lagged_rsa_truth,
+    min_sessions=3,
+)

@@ -1,0 +1,439 @@
+"""Tests of the Monte-Carlo power machinery and the power designs.
+
+The machinery (seeding, chunking, checkpoints, backends, bookkeeping) is tested with a
+stand-in design whose "fit" is ordinary least squares on numpy arrays, so these tests are
+fast and independent of the mixed-model engines; the stand-in also produces singular,
+non-converged and failing replicates, deterministically from the simulated data, to
+check the failure accounting. The real designs are tested against the public model
+functions and for type-I error, power and monotonicity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from alliancestats import PRNParams, simulate_prn
+from alliancestats import _power_run as run
+from alliancestats._power_designs import Design, FitOutcome, Panel, Sizes, simulate_panel
+from alliancestats.power import PowerResult, null_effects, power
+
+# ----------------------------------------------------------------------------- stand-in
+
+
+def _standin_columns(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
+    """OLS design of the truth-and-bias fixed part: J* ~ T* * condition * session."""
+    pat, ses = np.nonzero(panel.observed)
+    truth = panel.alliance_patient[pat, ses]
+    judgment = panel.alliance_therapist[pat, ses]
+    centre = truth.mean()
+    t, c, s = truth - centre, panel.condition[panel.therapist[pat]], ses + 1.0
+    X = np.column_stack([np.ones_like(t), t, c, t * c, s, t * s, c * s, t * c * s])
+    return X, judgment - centre
+
+
+def standin_fit(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
+    """OLS; the first patient's first truth value decides a (deterministic) status."""
+    return _standin_ols(*_standin_columns(panel), panel.alliance_patient[0, 0])
+
+
+def _standin_ols(X: np.ndarray, y: np.ndarray, first_truth: float) -> FitOutcome:
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ beta
+    cov = resid @ resid / (len(y) - X.shape[1]) * np.linalg.inv(X.T @ X)
+    flag = first_truth - 5.2
+    if flag > 1.2:
+        raise np.linalg.LinAlgError("stand-in numerical failure")
+    status = "not converged" if flag < -1.2 else "singular" if flag > 0.9 else "ok"
+    est, se = beta[[7, 1]], np.sqrt(np.diag(cov)[[7, 1]])
+    return FitOutcome(est, se, status, f"flag {flag:.2f}", theta=None)
+
+
+def standin_public(frame: pd.DataFrame) -> FitOutcome:
+    """The same OLS from the data frame (the path engine="statsmodels" takes)."""
+    truth = frame["alliance_patient"].to_numpy()
+    centre = truth.mean()
+    t, c = truth - centre, frame["condition"].to_numpy(float)
+    s = frame["session"].to_numpy(float)
+    X = np.column_stack([np.ones_like(t), t, c, t * c, s, t * s, c * s, t * c * s])
+    y = frame["alliance_therapist"].to_numpy() - centre
+    return _standin_ols(X, y, truth[0])
+
+
+def standin_truth(params: PRNParams, sizes: Sizes) -> np.ndarray:
+    return np.array([params.gamma13, np.nan])
+
+
+STANDIN = Design(
+    name="standin",
+    model="OLS stand-in",
+    terms=("truth:condition:session", "truth"),
+    descriptions=("γ13", "truth force"),
+    null={"gamma13": 0.0},
+    fit_fast=standin_fit,
+    fit_public=standin_public,
+    true_values=standin_truth,
+)
+
+SMALL = {"n_therapists": [6, 10], "n_patients": 20, "n_sessions": 3}
+
+
+def standin_power(**kwargs: object) -> PowerResult:
+    args = {"n_sims": 30, "rng": 2024, "progress": False, "engine": "fast", **SMALL,
+            **kwargs}
+    return power(STANDIN, **args)  # type: ignore[arg-type]
+
+
+def assert_same_results(a: PowerResult, b: PowerResult) -> None:
+    pd.testing.assert_frame_equal(a.power, b.power)
+    pd.testing.assert_frame_equal(a.estimates, b.estimates)
+    pd.testing.assert_frame_equal(a.pvalues, b.pvalues)
+    pd.testing.assert_frame_equal(a.failures, b.failures)
+
+
+@pytest.fixture(autouse=True)
+def _fast_engine_for_standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in fits on arrays: let engine="fast" run it even without the engine."""
+    import alliancestats.power as power_mod
+
+    real = power_mod._engine
+
+    def engine(name: object) -> str:
+        return "fast" if name == "fast" else real(name)
+
+    monkeypatch.setattr(power_mod, "_engine", engine)
+
+
+# ------------------------------------------------------------------------------ seeding
+
+
+class TestSimulationMatchesSimulatePrn:
+    @pytest.mark.parametrize("p_missing", [0.0, 0.2])
+    def test_same_frame_for_same_seed(self, p_missing: float) -> None:
+        seed = np.random.SeedSequence(5, spawn_key=(1, 2))
+        params = PRNParams(gamma13=0.1)
+        panel = simulate_panel(np.random.default_rng(seed), Sizes(7, 19, 4), params,
+                               p_missing)
+        frame = simulate_prn(7, 19, 4, params=params, p_missing=p_missing, rng=seed)
+        frame.attrs = {}
+        pd.testing.assert_frame_equal(panel.to_frame(), frame)
+
+    def test_replicate_seed_depends_only_on_indices(self) -> None:
+        a = run.replicate_seed(9, (), Sizes(10, 30, 6), 3).generate_state(4)
+        b = run.replicate_seed(9, (), Sizes(10, 30, 6), 3).generate_state(4)
+        c = run.replicate_seed(9, (), Sizes(10, 30, 6), 4).generate_state(4)
+        d = run.replicate_seed(9, (), Sizes(12, 30, 6), 3).generate_state(4)
+        assert np.array_equal(a, b)
+        assert not np.array_equal(a, c)
+        assert not np.array_equal(a, d)
+
+
+# ---------------------------------------------------------------------------- invariance
+
+
+class TestReproducibility:
+    def test_same_seed_same_results(self) -> None:
+        assert_same_results(standin_power(), standin_power())
+
+    def test_chunking_does_not_matter(self) -> None:
+        assert_same_results(standin_power(chunk_size=7), standin_power(chunk_size=100))
+
+    def test_cell_results_do_not_depend_on_the_grid(self) -> None:
+        grid = standin_power()
+        alone = standin_power(n_therapists=10)
+        pd.testing.assert_frame_equal(
+            grid.power.query("n_therapists == 10").reset_index(drop=True), alone.power
+        )
+
+    def test_parallel_joblib_equals_serial(self) -> None:
+        assert_same_results(standin_power(), standin_power(n_jobs=2, chunk_size=8))
+
+    def test_threading_backend_equals_serial(self) -> None:
+        assert_same_results(standin_power(), standin_power(n_jobs=2, backend="threading"))
+
+    def test_dask_client_equals_serial(self) -> None:
+        distributed = pytest.importorskip("distributed")
+        with (
+            distributed.LocalCluster(
+                n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            res = standin_power(backend=client, chunk_size=9)
+        assert_same_results(standin_power(), res)
+
+    def test_generator_and_seed_sequence_are_accepted(self) -> None:
+        a = standin_power(rng=np.random.SeedSequence(77))
+        b = standin_power(rng=77)
+        assert_same_results(a, b)
+        g1 = standin_power(rng=np.random.default_rng(3))
+        g2 = standin_power(rng=np.random.default_rng(3))
+        assert_same_results(g1, g2)
+        assert g1.settings["entropy"] == g2.settings["entropy"]
+
+    def test_unseeded_runs_record_their_entropy(self) -> None:
+        a = standin_power(rng=None)
+        b = standin_power(rng=a.settings["entropy"])
+        assert_same_results(a, b)
+
+
+# ---------------------------------------------------------------------------- checkpoint
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_after(monkeypatch: pytest.MonkeyPatch, k: int) -> list[int]:
+    seen: list[int] = []
+
+    def hook(chunk: run.Chunk) -> None:
+        seen.append(len(chunk["replicate"]))
+        if len(seen) == k:
+            raise _Interrupt
+
+    monkeypatch.setattr(run, "_after_chunk", hook)
+    return seen
+
+
+class TestCheckpoint:
+    def test_interrupted_then_resumed_run_is_identical(
+        self, tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ckpt = tmp_path / "ckpt"  # type: ignore[operator]
+        _interrupt_after(monkeypatch, 3)
+        with pytest.raises(_Interrupt):
+            standin_power(checkpoint=ckpt, chunk_size=7)
+        stored = sorted(p.name for p in ckpt.rglob("reps-*.npz"))
+        assert len(stored) == 3
+        computed: list[tuple[int, ...]] = []
+        monkeypatch.setattr(
+            run, "_after_chunk",
+            lambda chunk: computed.extend((*chunk["sizes"], r) for r in chunk["replicate"]),
+        )
+        resumed = standin_power(checkpoint=ckpt, chunk_size=7)
+        # only the missing replicates were computed, none twice
+        assert len(computed) == 2 * 30 - 3 * 7
+        assert len(set(computed)) == len(computed)
+        assert_same_results(standin_power(), resumed)
+
+    def test_completed_checkpoint_computes_nothing(
+        self, tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ckpt = tmp_path / "ckpt"  # type: ignore[operator]
+        first = standin_power(checkpoint=ckpt)
+        calls: list[int] = []
+        monkeypatch.setattr(run, "run_chunk", lambda task: calls.append(1))
+        again = standin_power(checkpoint=ckpt, rng=None)  # seed taken from the manifest
+        assert calls == []
+        assert_same_results(first, again)
+
+    def test_more_replicates_extend_the_checkpoint(self, tmp_path: pytest.TempPathFactory
+                                                   ) -> None:
+        ckpt = tmp_path / "ckpt"  # type: ignore[operator]
+        standin_power(checkpoint=ckpt, n_sims=12)
+        extended = standin_power(checkpoint=ckpt, n_sims=30)
+        assert_same_results(standin_power(n_sims=30), extended)
+        shorter = standin_power(checkpoint=ckpt, n_sims=10)
+        assert_same_results(standin_power(n_sims=10), shorter)
+
+    def test_parallel_resume_of_a_serial_run(
+        self, tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ckpt = tmp_path / "ckpt"  # type: ignore[operator]
+        _interrupt_after(monkeypatch, 2)
+        with pytest.raises(_Interrupt):
+            standin_power(checkpoint=ckpt, chunk_size=10)
+        monkeypatch.setattr(run, "_after_chunk", lambda chunk: None)
+        resumed = standin_power(checkpoint=ckpt, n_jobs=2, chunk_size=4)
+        assert_same_results(standin_power(), resumed)
+
+    @pytest.mark.parametrize(
+        ("change", "word"),
+        [({"effects": {"gamma13": 0.2}}, "gamma13"), ({"rng": 1}, "entropy"),
+         ({"p_missing": 0.1}, "p_missing")],
+    )
+    def test_different_settings_are_refused(
+        self, tmp_path: pytest.TempPathFactory, change: dict[str, object], word: str
+    ) -> None:
+        ckpt = tmp_path / "ckpt"  # type: ignore[operator]
+        standin_power(checkpoint=ckpt, n_sims=5)
+        with pytest.raises(ValueError, match=f"different settings.*{word}"):
+            standin_power(checkpoint=ckpt, n_sims=5, **change)
+
+    def test_manifest_and_atomic_files(self, tmp_path: pytest.TempPathFactory) -> None:
+        ckpt = tmp_path / "ckpt"  # type: ignore[operator]
+        res = standin_power(checkpoint=ckpt, n_sims=5)
+        manifest = json.loads((ckpt / "manifest.json").read_text())
+        assert manifest["settings"]["entropy"] == res.settings["entropy"] == 2024
+        assert not list(ckpt.rglob(".tmp-*"))
+        # a leftover temporary file (a write cut short) is ignored on resume
+        (ckpt / "T6-P20-S3" / ".tmp-junk.npz").write_bytes(b"partial")
+        assert_same_results(res, standin_power(checkpoint=ckpt, n_sims=5))
+
+    def test_non_empty_directory_without_manifest_is_refused(
+        self, tmp_path: pytest.TempPathFactory
+    ) -> None:
+        (tmp_path / "other.txt").write_text("x")  # type: ignore[operator]
+        with pytest.raises(ValueError, match="not empty"):
+            standin_power(checkpoint=tmp_path, n_sims=5)
+
+
+# --------------------------------------------------------------------------- bookkeeping
+
+
+class TestBookkeeping:
+    @pytest.fixture(scope="class")
+    def res(self) -> PowerResult:
+        return power(STANDIN, n_sims=60, rng=11, progress=False,  # type: ignore[arg-type]
+                     engine="statsmodels", **SMALL)
+
+    def test_power_table_matches_pvalues(self, res: PowerResult) -> None:
+        table = res.power.set_index(["n_therapists", "term"])
+        pv = res.pvalues
+        for n_t in (6, 10):
+            for term in res.terms:
+                p = pv.xs(n_t, level="n_therapists")[term].dropna()
+                row = table.loc[(n_t, term)]
+                assert row["n_valid"] == len(p)
+                assert row["power"] == pytest.approx((p < 0.05).mean())
+                assert row["mcse"] == pytest.approx(
+                    np.sqrt(row["power"] * (1 - row["power"]) / len(p)))
+                ci = stats.binomtest(int((p < 0.05).sum()), len(p)).proportion_ci(
+                    method="exact")
+                assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
+
+    def test_pvalues_are_two_sided_wald(self, res: PowerResult) -> None:
+        z = res.estimates / res.std_errors
+        np.testing.assert_allclose(res.pvalues, 2 * stats.norm.sf(np.abs(z)))
+
+    def test_failures_are_listed_and_excluded(self, res: PowerResult) -> None:
+        fails = res.failures
+        assert set(fails["status"]) <= {"singular", "not converged", "error"}
+        assert {"singular", "not converged", "error"} <= set(fails["status"])
+        assert (fails["counted"] == (fails["status"] == "singular")).all()
+        assert fails.loc[fails["status"] == "error", "reason"].str.contains(
+            "LinAlgError: stand-in numerical failure").all()
+        table = res.power.set_index(["n_therapists", "n_patients", "n_sessions", "term"])
+        for key, block in fails.groupby(["n_therapists", "n_patients", "n_sessions"]):
+            row = table.loc[(*key, "truth")]
+            assert row["n_failed"] == (~block["counted"]).sum()
+            assert row["n_singular"] == block["counted"].sum()
+            assert row["n_valid"] + row["n_failed"] == 60
+        excluded = fails.loc[~fails["counted"]].set_index(
+            ["n_therapists", "n_patients", "n_sessions", "replicate"]).index
+        assert res.estimates.loc[excluded].isna().all().all()
+
+    def test_summary_reports_failures(self, res: PowerResult) -> None:
+        text = str(res.summary())
+        assert "Power by cell and term" in text
+        assert "excluded from power" in text
+        assert re.search(r"Seed entropy\s+: 11\n", text)
+        assert "<table" in res._repr_html_()
+
+    def test_true_value_bias_and_coverage_columns(self, res: PowerResult) -> None:
+        table = res.power
+        gamma = table[table["term"] == "truth:condition:session"]
+        assert (gamma["true_value"] == PRNParams().gamma13).all()
+        assert gamma["coverage"].between(0, 1).all()
+        assert table.loc[table["term"] == "truth", "coverage"].isna().all()
+
+    def test_result_is_immutable(self, res: PowerResult) -> None:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            res._power = None  # type: ignore[misc]
+        table = res.power
+        table.loc[:, "power"] = -1.0
+        assert (res.power["power"] >= 0).all()
+        with pytest.raises(TypeError):
+            res.settings["n_sims"] = 3  # type: ignore[index]
+
+    def test_timings(self, res: PowerResult) -> None:
+        t = res.timings
+        assert list(t.columns) == ["n_therapists", "n_patients", "n_sessions",
+                                   "seconds_simulating", "seconds_fitting"]
+        assert (t[["seconds_simulating", "seconds_fitting"]] > 0).all().all()
+
+    def test_required_size(self) -> None:
+        res = standin_power(n_therapists=[4, 8, 16], n_patients=48,
+                            effects={"gamma13": 0.15}, n_sims=40)
+        table = res.power.query("term == 'truth:condition:session'").set_index(
+            "n_therapists")
+        target = float(table.loc[8, "power"])
+        expected = min(n for n in (4, 8, 16) if table.loc[n, "power"] >= target)
+        req = res.required_size(target, term="truth:condition:session")
+        assert req.loc[0, "along"] == "n_therapists"
+        assert req.loc[0, "required"] == expected
+        assert req.loc[0, "power"] == table.loc[expected, "power"]
+        unreachable = min(float(table["power"].max()) + 1e-9, 0.999999)
+        never = res.required_size(unreachable, term="truth:condition:session")
+        assert pd.isna(never.loc[0, "required"])
+        conservative = res.required_size(target, term="truth:condition:session",
+                                         conservative=True)
+        assert pd.isna(conservative.loc[0, "required"]) or (
+            conservative.loc[0, "ci_low"] >= target)
+        assert len(res.required_size(0.8)) == 2  # one row per term
+        with pytest.raises(ValueError, match="target"):
+            res.required_size(1.5)
+        with pytest.raises(ValueError, match="term"):
+            res.required_size(0.8, term="gamma")
+        with pytest.raises(ValueError, match="along"):
+            res.required_size(0.8, along="n_patient")
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+class TestValidation:
+    def test_unknown_design(self) -> None:
+        with pytest.raises(ValueError, match="Did you mean 'truth_bias'"):
+            power("truth_bais", n_sims=2)
+
+    def test_unknown_effect_has_close_matches(self) -> None:
+        with pytest.raises(ValueError, match=r"`effects`.*'gama13'.*Did you mean 'gamma13'"):
+            standin_power(effects={"gama13": 0.1})
+
+    def test_bad_effect_value(self) -> None:
+        with pytest.raises(ValueError, match=r"`effects`.*sd_truth_patient"):
+            standin_power(effects={"sd_truth_patient": -1.0})
+
+    def test_null_effects(self) -> None:
+        res = standin_power(effects="null", n_sims=3)
+        assert res.settings["effects"]["gamma13"] == 0.0
+        assert null_effects("truth_bias") == {"gamma13": 0.0}
+        with pytest.raises(ValueError, match="effects"):
+            standin_power(effects="nul")
+
+    @pytest.mark.parametrize(
+        ("kwargs", "exc", "match"),
+        [
+            ({"n_sims": 0}, ValueError, "n_sims"),
+            ({"n_sims": 2.5}, TypeError, "n_sims"),
+            ({"alpha": 1.0}, ValueError, "alpha"),
+            ({"n_jobs": 0}, ValueError, "n_jobs"),
+            ({"n_therapists": [6, 6]}, ValueError, "more than once"),
+            ({"n_therapists": 30}, ValueError, "T30-P20-S3.*n_patients"),
+            ({"n_therapists": []}, ValueError, "empty"),
+            ({"n_therapists": "40"}, TypeError, "n_therapists"),
+            ({"p_missing": 1.0}, ValueError, "p_missing"),
+            ({"rng": -1}, ValueError, "rng"),
+            ({"rng": "seed"}, TypeError, "rng"),
+            ({"engine": "lme4"}, ValueError, "engine"),
+            ({"progress": "yes"}, TypeError, "progress"),
+            ({"patients_per_therapist": 0.5}, ValueError, "patients_per_therapist"),
+        ],
+    )
+    def test_bad_arguments(self, kwargs: dict[str, object], exc: type[Exception],
+                           match: str) -> None:
+        with pytest.raises(exc, match=match):
+            standin_power(**kwargs)
+
+    def test_patients_per_therapist(self) -> None:
+        res = standin_power(n_therapists=[4, 8], patients_per_therapist=2.5, n_sims=2,
+                            n_patients=117)
+        assert res.power["n_patients"].unique().tolist() == [10, 20]
