@@ -17,12 +17,15 @@ from .data import (
 )
 from .rsa import RSAResults, compare_rsa, fit_lagged_rsa, fit_rsa
 from .simulate import PRNParams, simulate_prn
+from .synthesis import BoxScoreResult, box_score, plot_box_score, vote_count_estimate
 
 __all__ = [
+    "BoxScoreResult",
     "PRNParams",
     "RSAResults",
     "__version__",
     "add_lags",
+    "box_score",
     "center_grand_mean",
     "center_pooled",
     "center_within",
@@ -31,9 +34,11 @@ __all__ = [
     "exceptions",
     "fit_lagged_rsa",
     "fit_rsa",
+    "plot_box_score",
     "read_data",
     "sessions_to_long",
     "sessions_to_wide",
     "simulate_prn",
     "stack_raters",
+    "vote_count_estimate",
 ]
