@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 
 import numpy as np
 import pandas as pd
@@ -100,8 +101,8 @@ def assert_same_results(a: PowerResult, b: PowerResult) -> None:
 @pytest.fixture(autouse=True)
 def _fast_engine_for_standin(monkeypatch: pytest.MonkeyPatch) -> None:
     """The stand-in fits on arrays: let engine="fast" run it even without the engine."""
-    import alliancestats.power as power_mod
-
+    # `alliancestats.power` is the function (package namespace); fetch the module.
+    power_mod = sys.modules["alliancestats.power"]
     real = power_mod._engine
 
     def engine(name: object) -> str:
@@ -437,3 +438,41 @@ class TestValidation:
         res = standin_power(n_therapists=[4, 8], patients_per_therapist=2.5, n_sims=2,
                             n_patients=117)
         assert res.power["n_patients"].unique().tolist() == [10, 20]
+
+
+# ------------------------------------------------------------------------ real designs
+
+
+def _ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ beta
+    return beta, resid @ resid / (len(y) - X.shape[1]) * np.linalg.inv(X.T @ X)
+
+
+class TestDesignArraysMirrorPublicFunctions:
+    """The fast path builds each design from arrays; with the random effects switched
+    off (OLS) its tested contrasts must equal the public function's on the same data."""
+
+    @pytest.fixture(scope="class")
+    def panel(self) -> Panel:
+        rng = np.random.default_rng(np.random.SeedSequence(3))
+        return simulate_panel(rng, Sizes(12, 40, 6), PRNParams(), 0.2)
+
+    def test_lagged_rsa(self, panel: Panel) -> None:
+        from alliancestats._power_designs import _RSA_CONTRAST, lagged_rsa_arrays
+        from alliancestats.rsa import fit_lagged_rsa
+
+        arrays = lagged_rsa_arrays(panel)
+        beta, cov = _ols(arrays.X, arrays.y)
+        est = _RSA_CONTRAST @ beta
+        se = np.sqrt(np.diag(_RSA_CONTRAST @ cov @ _RSA_CONTRAST.T))
+        res = fit_lagged_rsa(
+            panel.to_frame(), outcome="wellbeing", x="alliance_therapist",
+            y="alliance_patient", time="session", unit=["therapist", "patient"],
+            groups=None, by="condition", controls=["session"],
+        )
+        rows = [res.surface_differences.loc[(1, "a4")], res.surface.loc[(1, "a1")],
+                res.surface.loc[(1, "a4")]]
+        np.testing.assert_allclose(est, [r["estimate"] for r in rows], rtol=1e-10)
+        np.testing.assert_allclose(se, [r["std_error"] for r in rows], rtol=1e-10)
+        assert res.nobs == len(arrays.y)

@@ -15,6 +15,7 @@ from .data import (
     sessions_to_wide,
     stack_raters,
 )
+from .power import PowerResult, null_effects, power
 from .rsa import RSAResults, compare_rsa, fit_lagged_rsa, fit_rsa
 from .simulate import PRNParams, simulate_prn
 from .synthesis import BoxScoreResult, box_score, plot_box_score, vote_count_estimate
@@ -22,6 +23,7 @@ from .synthesis import BoxScoreResult, box_score, plot_box_score, vote_count_est
 __all__ = [
     "BoxScoreResult",
     "PRNParams",
+    "PowerResult",
     "RSAResults",
     "__version__",
     "add_lags",
@@ -34,7 +36,9 @@ __all__ = [
     "exceptions",
     "fit_lagged_rsa",
     "fit_rsa",
+    "null_effects",
     "plot_box_score",
+    "power",
     "read_data",
     "sessions_to_long",
     "sessions_to_wide",
