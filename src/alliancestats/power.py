@@ -26,12 +26,14 @@ checkpoint.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +50,7 @@ from .simulate import PRNParams, _check_p_missing, _check_sizes
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["PowerResult", "null_effects", "power"]
+__all__ = ["PowerResult", "add_power_arguments", "null_effects", "power", "power_main"]
 
 ENGINES = ("fast", "statsmodels")
 SIZE_COLUMNS = ["n_therapists", "n_patients", "n_sessions"]
@@ -778,3 +780,132 @@ def _failures(index: pd.MultiIndex, status: np.ndarray, message: np.ndarray) -> 
     frame["counted"] = frame["status"] == "singular"
     frame["reason"] = message[bad].astype(str)
     return frame
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_power_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the options of ``alliancestats power`` to ``parser`` (a CLI subparser)."""
+    parser.add_argument("--design", default="truth_bias", choices=sorted(DESIGNS),
+                        help="research question to power (default: truth_bias)")
+    parser.add_argument("--therapists", default="40", metavar="N[,N...]",
+                        help="numbers of therapists, comma-separated (a grid)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--patients", default="117", metavar="N[,N...]",
+                      help="numbers of patients in all, comma-separated")
+    size.add_argument("--patients-per-therapist", type=float, default=None, metavar="X",
+                      help="patients per therapist instead of --patients")
+    parser.add_argument("--sessions", default="6", metavar="N[,N...]",
+                        help="sessions per patient, comma-separated")
+    parser.add_argument("--missing", type=float, default=0.0, metavar="P",
+                        help="probability of a missed session (MCAR)")
+    parser.add_argument("--sims", type=int, default=1000, help="replicates per grid cell")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="root seed (default: fresh, or the checkpoint's when resuming)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: all)")
+    parser.add_argument("--backend", default=None,
+                        help="joblib backend, 'dask' or a dask scheduler address")
+    parser.add_argument("--engine", default="fast", choices=ENGINES)
+    parser.add_argument("--effect", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a simulator parameter (repeatable), e.g. gamma13=0.1")
+    parser.add_argument("--null", action="store_true",
+                        help="simulate under the null (type-I error) instead")
+    parser.add_argument("--target", type=float, default=0.8,
+                        help="power for the required-size table (default 0.8)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output directory (table, plot, checkpoint for resuming)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _parse_sizes(text: str, name: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"`{name}` must be comma-separated integers; got {text!r}.") from None
+
+
+def _parse_effects(items: Sequence[str], null: bool, design: str) -> dict[str, float] | str:
+    effects: dict[str, float] = null_effects(design) if null else {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            effects[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"`--effect` must look like NAME=NUMBER; got {item!r}.")
+    return effects
+
+
+def power_main(args: argparse.Namespace) -> int:
+    """Run ``alliancestats power`` from parsed arguments; write the outputs to ``--out``.
+
+    Writes ``power.csv`` (the power table), ``required_size.csv``, ``summary.txt``,
+    ``replicates.csv`` (per-replicate estimates, SEs and p-values), ``failures.csv``,
+    ``power.png`` (when :mod:`alliancestats.plotting` is available) and keeps the
+    checkpoint in ``checkpoint/``: re-running the same command resumes an interrupted
+    run. Returns the exit status.
+    """
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    res = power(
+        args.design,
+        effects=_parse_effects(args.effect, args.null, args.design),
+        n_therapists=_parse_sizes(args.therapists, "--therapists"),
+        n_patients=_parse_sizes(args.patients, "--patients"),
+        n_sessions=_parse_sizes(args.sessions, "--sessions"),
+        patients_per_therapist=args.patients_per_therapist,
+        p_missing=args.missing,
+        n_sims=args.sims,
+        alpha=args.alpha,
+        rng=args.seed,
+        n_jobs=args.jobs,
+        backend=args.backend,
+        progress=not args.no_progress,
+        checkpoint=out / "checkpoint",
+        engine=args.engine,
+    )
+    res.power.to_csv(out / "power.csv", index=False)
+    res.required_size(args.target).to_csv(out / "required_size.csv", index=False)
+    tables = {"estimate": res.estimates, "std_error": res.std_errors, "p_value": res.pvalues}
+    long = {k: v.rename_axis(columns="term").stack() for k, v in tables.items()}
+    pd.concat(long, axis=1).reset_index().to_csv(out / "replicates.csv", index=False)
+    res.failures.to_csv(out / "failures.csv", index=False)
+    text = str(res.summary())
+    (out / "summary.txt").write_text(text + "\n")
+    print(text)
+    _save_plot(res, out / "power.png")
+    return 0
+
+
+def _save_plot(res: PowerResult, path: Path) -> None:
+    try:
+        ax = res.plot()
+    except ImportError:
+        print("(no plot: alliancestats.plotting.plot_power is not available)")
+        return
+    fig = ax.get_figure(root=True)
+    if fig is not None:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m alliancestats.power`` (same options as the CLI)."""
+    parser = argparse.ArgumentParser(prog="alliancestats power", description=__doc__
+                                     and __doc__.splitlines()[0])
+    args = add_power_arguments(parser).parse_args(argv)
+    try:
+        return power_main(args)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+        return 2  # pragma: no cover - parser.error exits
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
