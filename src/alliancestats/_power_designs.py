@@ -225,14 +225,25 @@ def nested_groups(panel: Panel, pat: IntArray) -> IntArray:
 def fit_arrays(
     arrays: ModelArrays, contrasts: FloatArray, start: tuple[float, ...] | None
 ) -> FitOutcome:
-    """Fit a nested LMM (REML) with the fast engine; outcome of the tested contrasts."""
-    from ._engine import fit_nested  # the engine is optional at import time
+    """Fit a nested LMM (REML) with the fast engine; outcome of the tested contrasts.
 
-    fit, messages = quiet(lambda: fit_nested(arrays, start))
+    The arrays are handed to the engine directly (no formula, no data frame); ``start``
+    warm-starts the covariance parameters.
+    """
+    from ._engine import NestedLMM  # the engine is optional at import time
+
+    Z = [arrays.X[:, list(arrays.random[level])] for level in arrays.levels]
+    model = NestedLMM(arrays.X, arrays.groups, Z, reml=True)
+    fit, messages = quiet(
+        lambda: model.fit(arrays.y, start=None if start is None else np.asarray(start))
+    )
     status = "not converged" if not fit.converged else "singular" if fit.is_singular else "ok"
+    note = getattr(fit, "message", None)
+    if not fit.converged and note:
+        messages.insert(0, str(note))
     theta = tuple(float(t) for t in np.ravel(fit.theta))
-    return contrast_outcome(np.asarray(fit.beta), np.asarray(fit.cov_beta), contrasts,
-                            status, "; ".join(messages)[:300], theta)
+    return contrast_outcome(np.asarray(fit.beta, float), np.asarray(fit.cov_beta, float),
+                            contrasts, status, "; ".join(messages)[:300], theta)
 
 
 def results_outcome(result: Any, estimate: Any, std_error: Any,

@@ -1,0 +1,94 @@
+"""Benchmark of :func:`alliancestats.power`: seconds per replicate at PRN size.
+
+For each design (truth_bias, growth, lagged_rsa) at the PRN trial's size (40 therapists,
+117 patients, 6 sessions) it runs ``--sims`` replicates serially and with ``--jobs``
+workers, and reports wall seconds per replicate, replicates per second, and the share of
+worker time spent simulating vs fitting (from ``PowerResult.timings``). Plain script:
+
+    python benchmarks/bench_power.py                      # fast engine, 200 replicates
+    python benchmarks/bench_power.py --sims 1000 --designs truth_bias
+    python benchmarks/bench_power.py --engine statsmodels --sims 50
+
+The first parallel run of a session pays for starting the worker processes; a warm-up
+run of a few replicates is done before timing so that one-off costs (imports, process
+start-up) are reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+from alliancestats import power
+from alliancestats._power_designs import DESIGNS, Sizes, simulate_panel
+from alliancestats.simulate import PRNParams
+
+PRN = {"n_therapists": 40, "n_patients": 117, "n_sessions": 6}
+
+
+def simulate_only(n: int) -> float:
+    """Seconds per replicate for drawing one PRN trial as arrays (no fit)."""
+    params, sizes = PRNParams(), Sizes(**PRN)
+    t0 = time.perf_counter()
+    for i in range(n):
+        rng = np.random.default_rng(np.random.SeedSequence(1, spawn_key=(i,)))
+        simulate_panel(rng, sizes, params, 0.0)
+    return (time.perf_counter() - t0) / n
+
+
+def one_run(design: str, sims: int, jobs: int, engine: str, seed: int) -> dict[str, float]:
+    t0 = time.perf_counter()
+    res = power(design, n_sims=sims, n_jobs=jobs, rng=seed, progress=False, engine=engine,
+                **PRN)
+    wall = time.perf_counter() - t0
+    timing = res.timings[["seconds_simulating", "seconds_fitting"]].sum()
+    busy = float(timing.sum())
+    return {
+        "wall": wall,
+        "per_rep": wall / sims,
+        "fit_share": float(timing["seconds_fitting"]) / busy,
+        "sim_share": float(timing["seconds_simulating"]) / busy,
+        "fit_per_rep": float(timing["seconds_fitting"]) / sims,
+        "failed": float(res.power["n_failed"].max()),
+        "engine": res.settings["engine"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sims", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--engine", default="fast", choices=["fast", "statsmodels"])
+    parser.add_argument("--designs", default=",".join(DESIGNS))
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}")
+    print(f"size: {PRN}; replicates per run: {args.sims}; requested engine: {args.engine}")
+    print(f"simulation alone: {simulate_only(200) * 1e3:.2f} ms per replicate\n")
+    header = (f"{'design':<11} {'jobs':>4} {'engine':>11} {'wall s':>8} {'ms/rep':>8} "
+              f"{'fit ms/rep':>10} {'fit %':>6} {'sim %':>6} {'failed':>6}")
+    print(header)
+    print("-" * len(header))
+    for design in args.designs.split(","):
+        try:
+            power(design, n_sims=4, rng=0, progress=False, engine=args.engine,
+                  n_jobs=args.jobs, **PRN)  # warm-up: imports, worker start-up
+        except (ImportError, NotImplementedError) as exc:
+            print(f"{design:<11} skipped: {type(exc).__name__}: {exc}")
+            continue
+        for jobs in sorted({1, args.jobs}):
+            r = one_run(design, args.sims, jobs, args.engine, args.seed)
+            print(f"{design:<11} {jobs:>4} {r['engine']:>11} {r['wall']:>8.2f} "
+                  f"{r['per_rep'] * 1e3:>8.2f} {r['fit_per_rep'] * 1e3:>10.2f} "
+                  f"{r['fit_share'] * 100:>6.1f} {r['sim_share'] * 100:>6.1f} "
+                  f"{r['failed']:>6.0f}")
+
+
+if __name__ == "__main__":
+    main()
