@@ -476,3 +476,39 @@ class TestDesignArraysMirrorPublicFunctions:
         np.testing.assert_allclose(est, [r["estimate"] for r in rows], rtol=1e-10)
         np.testing.assert_allclose(se, [r["std_error"] for r in rows], rtol=1e-10)
         assert res.nobs == len(arrays.y)
+
+
+_KILLED_RUN = """
+import sys, time
+sys.path.insert(0, {tests!r})
+import alliancestats._power_run as run
+import test_power as tp
+run._after_chunk = lambda chunk: time.sleep(0.15)  # slow enough to be killed mid-run
+tp.standin_power(checkpoint={ckpt!r}, chunk_size=3, engine="statsmodels")
+"""
+
+
+def test_killed_process_resumes_loss_free(tmp_path: pytest.TempPathFactory) -> None:
+    """SIGKILL a run part-way; the resumed run recomputes only what is missing and
+    equals an uninterrupted run."""
+    import subprocess
+    import time
+    from pathlib import Path
+
+    ckpt = tmp_path / "ckpt"  # type: ignore[operator]
+    code = _KILLED_RUN.format(tests=str(Path(__file__).parent), ckpt=str(ckpt))
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(ckpt.rglob("reps-*.npz"))) < 3 and time.monotonic() < deadline:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+    stored = run.Checkpoint(ckpt, json.loads((ckpt / "manifest.json").read_text())[
+        "settings"]).load([Sizes(6, 20, 3), Sizes(10, 20, 3)])
+    n_done = sum(len(c["replicate"]) for chunks in stored.values() for c in chunks)
+    assert 3 * 3 <= n_done < 2 * 30
+    resumed = standin_power(checkpoint=ckpt, engine="statsmodels", chunk_size=5)
+    assert_same_results(standin_power(engine="statsmodels"), resumed)
