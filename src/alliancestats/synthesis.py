@@ -256,6 +256,12 @@ def _single_column(value: Any, name: str, *, required: bool) -> Hashable | None:
     return cols[0]
 
 
+def _show(values: Any, limit: int = 3) -> str:
+    """A few distinct values for a message, as plain Python reprs (no np.float64(...))."""
+    items = pd.unique(np.asarray(values, dtype=object))[:limit]
+    return ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in items)
+
+
 def _valid_labels() -> str:
     return ", ".join(repr(k) for k in _DIRECTION_LABELS)
 
@@ -277,7 +283,7 @@ def _directions(values: pd.Series, role: str) -> np.ndarray:
     mapped = labels.map(_DIRECTION_LABELS)
     unknown = pd.unique(values[mapped.isna().to_numpy()])
     if len(unknown):
-        shown = ", ".join(repr(v) for v in unknown[:5])
+        shown = _show(unknown, 5)
         raise ValueError(
             f"`{role}` column {col!r} has unknown direction label(s) {shown}. Valid labels "
             f"(case-insensitive): {_valid_labels()}; or give a numeric effect whose sign is "
@@ -306,7 +312,7 @@ def _significance(values: pd.Series, alpha: float | None, role: str = "significa
                 f"holds p-values, pass alpha=0.05 (p < alpha counts as significant); if it "
                 f"holds 0/1 codes, convert it with .astype(bool)."
             )
-        examples = ", ".join(repr(v) for v in pd.unique(values)[:3])
+        examples = _show(values)
         raise ValueError(
             f"`{role}` column {col!r} must be boolean (True/False); got dtype {values.dtype} "
             f"(e.g. {examples}). Map it first, e.g. studies[{col!r}].map({{'yes': True, "
@@ -320,7 +326,7 @@ def _significance(values: pd.Series, alpha: float | None, role: str = "significa
     require_numeric(values.to_frame(), {role: col})
     p = values.to_numpy(dtype=float)
     if ((p < 0) | (p > 1)).any():
-        bad = ", ".join(repr(v) for v in pd.unique(p[(p < 0) | (p > 1)])[:3])
+        bad = _show(p[(p < 0) | (p > 1)])
         raise ValueError(
             f"`{role}` column {col!r} holds p-values (alpha={alpha}), which must lie in [0, 1]; "
             f"got {bad}."
@@ -331,7 +337,7 @@ def _significance(values: pd.Series, alpha: float | None, role: str = "significa
 def _check_sig_direction(sig: np.ndarray, direction: np.ndarray, study: pd.Series) -> None:
     bad = sig & (direction == 0)
     if bad.any():
-        examples = ", ".join(repr(v) for v in pd.unique(study[bad])[:3])
+        examples = _show(study[bad])
         raise ValueError(
             f"{int(bad.sum())} finding(s) are significant but have no direction (effect 0 or "
             f"label 'null'), e.g. in {examples}. Give the sign of the significant effect."
@@ -389,7 +395,9 @@ def _classify(data: pd.DataFrame, roles: Mapping[str, Hashable | None],
         values = data[col].to_numpy(dtype=float)
         if (values < 0).any() or (role == "n" and (values <= 0).any()):
             need = "positive" if role == "n" else "non-negative"
-            raise ValueError(f"`{role}` column {col!r} must be {need}; got {values.min()!r}.")
+            raise ValueError(
+                f"`{role}` column {col!r} must be {need}; got {_show([values.min()])}."
+            )
         out[role] = values
     return out
 
@@ -1014,7 +1022,7 @@ def _fit_votes(lik: _VoteLikelihood, boundary: str | None, ci: float) -> dict[st
         # l is monotone (increasing for "upper"): the crossing lies away from the supremum
         bound = _crossing(f_b, 0.0, scale, -sign if f_b(0.0) > 0 else sign)
         inf = math.copysign(math.inf, sign)
-        low, high = (bound, inf) if sign > 0 else (-inf, bound)
+        low, high = (bound, math.inf) if sign > 0 else (-math.inf, bound)
         return {"theta": inf, "se": math.nan, "low": low, "high": high, "llf": 0.0,
                 "lr": -2 * ll0, "wald_low": math.nan, "wald_high": math.nan}
     x0, step = 0.0, scale
@@ -1187,7 +1195,7 @@ def _size_weights(
         if bad.any():
             need = "larger than 3 (Fisher z variance 1/(n - 3))" if floor else "positive"
             raise ValueError(f"`{role}` column {col!r} must be {need}; got "
-                             f"{', '.join(repr(v) for v in pd.unique(x[bad])[:3])}.")
+                             f"{_show(x[bad])}.")
     if n1 is not None:
         a = data[n1].to_numpy(dtype=float, na_value=np.nan)
         b = data[n2].to_numpy(dtype=float, na_value=np.nan)
