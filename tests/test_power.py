@@ -512,3 +512,80 @@ def test_killed_process_resumes_loss_free(tmp_path: pytest.TempPathFactory) -> N
     assert 3 * 3 <= n_done < 2 * 30
     resumed = standin_power(checkpoint=ckpt, engine="statsmodels", chunk_size=5)
     assert_same_results(standin_power(engine="statsmodels"), resumed)
+
+
+class TestRealDesigns:
+    """End-to-end checks with the real models (tiny grids; seeds fixed)."""
+
+    def test_type_one_error_truth_bias(self) -> None:
+        n = 200
+        res = power("truth_bias", effects="null", n_therapists=20, n_patients=60,
+                    n_sessions=4, n_sims=n, rng=8, progress=False)
+        row = res.power.iloc[0]
+        assert row["true_value"] == 0.0
+        assert row["n_failed"] <= 0.02 * n
+        # binomial 99% acceptance interval of the rejection count at alpha = 0.05
+        low, high = stats.binom.ppf([0.005, 0.995], row["n_valid"], 0.05)
+        assert low <= round(row["power"] * row["n_valid"]) <= high
+
+    def test_power_increases_with_therapists(self) -> None:
+        res = power("truth_bias", n_therapists=[8, 24, 72], patients_per_therapist=3,
+                    n_sessions=6, n_sims=100, rng=5, progress=False,
+                    effects={"gamma13": 0.08})
+        table = res.power.sort_values("n_therapists")
+        p, se = table["power"].to_numpy(), table["mcse"].to_numpy()
+        # monotone within Monte-Carlo error, and clearly higher at the largest size
+        assert np.all(np.diff(p) >= -2 * np.sqrt(se[1:] ** 2 + se[:-1] ** 2))
+        assert p[-1] - p[0] > 3 * np.hypot(se[0], se[-1])
+        # the estimator is unbiased for gamma13 (mean within 4 Monte-Carlo SEs)
+        mc = table["sd_estimate"] / np.sqrt(table["n_valid"])
+        assert np.all(np.abs(table["mean_estimate"] - 0.08) <= 4 * mc)
+
+    @pytest.mark.parametrize("design", ["truth_bias", "lagged_rsa", "growth"])
+    def test_fast_path_matches_public_function(self, design: str) -> None:
+        import alliancestats._power_designs as pdz
+
+        spec = pdz.DESIGNS[design]
+        for seed in (1, 2):
+            rng = np.random.default_rng(np.random.SeedSequence(seed))
+            panel = simulate_panel(rng, Sizes(16, 48, 5), PRNParams(), 0.1)
+            fast = spec.fit_fast(panel, None)
+            public = spec.fit_public(panel.to_frame())
+            np.testing.assert_allclose(fast.estimate, public.estimate, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(fast.std_error, public.std_error, rtol=1e-3)
+
+    @pytest.mark.parametrize("design", ["truth_bias", "lagged_rsa", "growth"])
+    def test_each_design_runs_with_both_engines(self, design: str) -> None:
+        kwargs = {"n_therapists": 10, "n_patients": 30, "n_sessions": 4, "n_sims": 3,
+                  "rng": 3, "progress": False, "p_missing": 0.1}
+        fast = power(design, engine="fast", **kwargs)  # type: ignore[arg-type]
+        slow = power(design, engine="statsmodels", **kwargs)  # type: ignore[arg-type]
+        assert list(fast.power["term"]) == list(fast.terms)
+        pd.testing.assert_frame_equal(fast.estimates, slow.estimates, rtol=1e-3)
+
+
+def test_command_line(tmp_path: pytest.TempPathFactory) -> None:
+    from alliancestats.power import main
+
+    out = tmp_path / "out"  # type: ignore[operator]
+    args = ["--design", "truth_bias", "--therapists", "6,10", "--patients", "30",
+            "--sessions", "3", "--sims", "4", "--seed", "3", "--effect", "gamma13=0.2",
+            "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    for name in ("power.csv", "required_size.csv", "replicates.csv", "failures.csv",
+                 "summary.txt", "checkpoint/manifest.json"):
+        assert (out / name).is_file()
+    table = pd.read_csv(out / "power.csv")
+    assert table["n_therapists"].tolist() == [6, 10]
+    assert (table["true_value"] == 0.2).all()
+    assert main(args) == 0  # resumes from the complete checkpoint
+    with pytest.raises(SystemExit):
+        main(["--design", "truth_bias", "--therapists", "a,b", "--out", str(out)])
+
+
+def test_example_runs() -> None:
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "plan_a_trial.py"
+    runpy.run_path(str(path), run_name="__main__")

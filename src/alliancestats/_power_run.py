@@ -386,7 +386,10 @@ def _execute_joblib(
 ) -> None:
     from joblib import Parallel, delayed
 
-    parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")
+    try:
+        parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")
+    except ValueError:  # joblib < 1.4: ordered generator (results do not depend on order)
+        parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")
     for chunk in parallel(delayed(run_chunk)(task) for task in tasks):
         on_result(chunk)
 
