@@ -229,7 +229,12 @@ def axes_and_point(b: np.ndarray) -> tuple[dict[str, float], list[str]]:
 
 
 def _ridge(b: np.ndarray, out: dict[str, float]) -> str:
-    """Fill p10 for a rank-one quadratic part whose stationary points form a line."""
+    """Fill the intercept of the axis along which a rank-one surface is flat.
+
+    With D = 0 the stationary points, if any, form a line (a ridge for a concave surface,
+    where it is the first principal axis; a valley for a convex one, the second axis).
+    That axis gets its intercept; the other axis has no unique intercept.
+    """
     B = np.array([[b[3], b[4] / 2], [b[4] / 2, b[5]]])
     grad = np.array([b[1], b[2]])
     evals, evecs = np.linalg.eigh(B)
@@ -242,10 +247,14 @@ def _ridge(b: np.ndarray, out: dict[str, float]) -> str:
         return ("D = 4 b3 b5 - b4^2 = 0 and the linear part is not parallel to the "
                 "curvature: the surface has no stationary point (a rising ridge).")
     point = -0.5 * (grad @ v) / lam * v  # minimum-norm stationary point
-    if np.isfinite(out["p11"]):
-        out["p10"] = point[1] - out["p11"] * point[0]
-    return ("D = 4 b3 b5 - b4^2 = 0: the stationary points form a line (ridge/valley); "
-            "X0, Y0 are not unique and p10 is the intercept of that line.")
+    axis = "1" if lam < 0 else "2"  # the flat direction has the larger/smaller eigenvalue
+    slope = out[f"p{axis}1"]
+    if np.isfinite(slope):
+        out[f"p{axis}0"] = point[1] - slope * point[0]
+    kind = "ridge" if lam < 0 else "valley"
+    return (f"D = 4 b3 b5 - b4^2 = 0: the stationary points form a line (a {kind}, the "
+            f"principal axis {axis}); X0, Y0 are not unique and p{axis}0 is the intercept "
+            f"of that line.")
 
 
 def lateral_shifts(b: np.ndarray, model: str) -> dict[str, float]:

@@ -357,7 +357,9 @@ class RSAResults(ModelResults):
         ``variant="strict"`` (Humberg, Nestler & Back 2019): the first principal axis is
         the line of congruence (CI of p10 contains 0, CI of p11 contains 1), a3 is not
         significant, and a4 is significant with the sign of ``direction`` ("maximum": the
-        outcome peaks at congruence, a4 < 0; "minimum": a4 > 0). ``variant="a5"``
+        outcome peaks at congruence, a4 < 0; "minimum": a4 > 0, and then the axis
+        conditions apply to the second principal axis, p20 and p21, along which a convex
+        surface is flattest). ``variant="a5"``
         (Nestler, Humberg & Schönbrodt 2019) replaces the axis conditions by a5 not
         significant. With ``bootstrap`` (from :meth:`bootstrap`), the p10/p11 intervals
         are percentile intervals, as Humberg et al. recommend.
@@ -376,6 +378,9 @@ class RSAResults(ModelResults):
                          "p_value": p, "requirement": req, "met": bool(met)})
 
         interval = "delta"
+        # A peak runs along the first principal axis, a valley along the second (Edwards
+        # 2002): that axis must coincide with the line of congruence.
+        axis = "1" if direction == "maximum" else "2"
         if variant == "strict":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AllianceStatsWarning)
@@ -384,10 +389,10 @@ class RSAResults(ModelResults):
                 interval = "percentile bootstrap"
                 ci = bootstrap.conf_int(alpha)
                 prefix = "" if lev is None else f"{lev}:"
-                for q in ("p10", "p11"):
+                for q in (f"p{axis}0", f"p{axis}1"):
                     axes.loc[q, ["conf_low", "conf_high"]] = ci.loc[
                         prefix + q, ["conf_low", "conf_high"]].to_numpy(float)
-            for q, null in (("p10", 0.0), ("p11", 1.0)):
+            for q, null in ((f"p{axis}0", 0.0), (f"p{axis}1", 1.0)):
                 r = axes.loc[q]
                 add(q, r.estimate, r.conf_low, r.conf_high, np.nan, f"CI contains {null:g}",
                     _contains(r.conf_low, r.conf_high, null))
