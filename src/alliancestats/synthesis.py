@@ -38,7 +38,7 @@ References
    Exercise*, 32(5), 963-975.
 .. [7] Ryum, T., Bennion, M., & Kazantzis, N. (2023). Integrating between-session homework
    in psychotherapy: a systematic review of immediate in-session and intermediate
-   outcomes. *Psychotherapy*, 60(3).
+   outcomes. *Psychotherapy*, 60(3). https://doi.org/10.1037/pst0000488
 """
 
 from __future__ import annotations
