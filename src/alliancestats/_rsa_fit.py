@@ -389,7 +389,7 @@ def _estimate_ols(design: Design, spec: Spec) -> Estimate:
     if spec.cov_type != "nonrobust":
         notes.append(f"Heteroscedasticity-consistent covariance {spec.cov_type}.")
     kwargs = {"variance_components": _ols_variance_table(float(fit.ssr / df_resid)),
-              "method": "OLS", "engine": "ols", "n_cov_params": 1}
+              "method": "OLS", "engine": "ols"}
     return Estimate(
         params=params, cov=cov, B=B, bjac=bjac, bfun=bfun, bidx=idx, llf=float(fit.llf),
         nobs=design.nobs, df_resid=df_resid, n_cov_params=1, base_kwargs=kwargs,

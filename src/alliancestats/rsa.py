@@ -95,11 +95,12 @@ class RSAResults(ModelResults):
         roles = {"outcome": names["outcome"], "x": names["x"], "y": names["y"],
                  "groups": names["groups"], "controls": names["controls"], "by": names["by"]}
         kwargs = dict(est.base_kwargs)
+        engine_notes = list(kwargs.pop("notes", []))
         super().__init__(
             params=est.params, cov_params=est.cov, nobs=est.nobs, llf=est.llf,
-            df_resid=est.df_resid, formula=formula, roles=roles,
+            n_cov_params=est.n_cov_params, df_resid=est.df_resid, formula=formula, roles=roles,
             centering=design.centering, dropped_rows=design.dropped,
-            notes=[*est.notes, *extra_notes], **kwargs,
+            notes=[*engine_notes, *est.notes, *extra_notes], **kwargs,
         )
 
     # -- coefficients and surface parameters -------------------------------------------
