@@ -915,7 +915,9 @@ def plot_box_score(
     if percent:
         ax.set_xlim(0, 100)
     ax.set_title(f"Box score ({u}-level votes)")
-    ax.legend(loc="lower right", fontsize="small")
+    # below the axis, so that it never hides a bar
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize="small",
+              frameon=False)
     return ax
 
 
