@@ -652,7 +652,10 @@ class BoxScoreResult:
     tests : DataFrame
         Sign test and significance-count tests per stratum, on the primary unit.
     votes : DataFrame
-        The votes behind the primary tally (one row per vote).
+        The votes behind the primary tally, one row per vote, with fixed column names
+        whatever the input's: ``outcome``, [``moderator``,] ``study``, ``category`` (one
+        of :data:`CATEGORIES`), ``direction`` (+1, 0, -1), ``findings`` (findings behind
+        the vote), [``weight``,] [``n``]. Ready for :func:`vote_count_estimate`.
     verdicts : Series
         The ``verdict`` column of the primary tally.
     """
@@ -721,7 +724,7 @@ class BoxScoreResult:
 
     @property
     def votes(self) -> pd.DataFrame:
-        """One row per vote of the primary unit (internal column names)."""
+        """One row per vote of the primary unit (fixed column names, see class docstring)."""
         return self._votes[self._unit].copy()
 
     @property
