@@ -81,7 +81,7 @@ def as_column_list(value: Any, name: str) -> list[Any]:
     return cols
 
 
-def require_columns(data: pd.DataFrame, roles: RoleSpec) -> None:
+def require_columns(data: pd.DataFrame, roles: RoleSpec, name: str = "data") -> None:
     """Check that each role's column(s) exist in ``data``.
 
     Parameters
@@ -89,6 +89,8 @@ def require_columns(data: pd.DataFrame, roles: RoleSpec) -> None:
     data : DataFrame
     roles : mapping
         Argument name -> column name, list of column names, or None (role unused).
+    name : str
+        Name of the frame argument in the calling function (e.g. "studies").
 
     Raises
     ------
@@ -108,7 +110,7 @@ def require_columns(data: pd.DataFrame, roles: RoleSpec) -> None:
             close = difflib.get_close_matches(str(col), available, n=3, cutoff=0.6)
             hint = f" Close matches: {_fmt(close)}." if close else ""
             raise ValueError(
-                f"`{role}` refers to column {col!r}, which is not in `data`.{hint} "
+                f"`{role}` refers to column {col!r}, which is not in `{name}`.{hint} "
                 f"Available columns: {_fmt(available, 12)}."
             )
 

@@ -620,7 +620,7 @@ def box_score(
     if not callable(rule):
         raise TypeError(f"`rule` must be a VerdictRule or a callable; got {rule!r}.")
     alpha_f = None if alpha is None else _check_level(alpha, "alpha")
-    require_columns(data, roles)
+    require_columns(data, roles, "studies")
     used = list(dict.fromkeys(c for c in roles.values() if c is not None))
     data, dropped = handle_missing(data, used, missing, stacklevel=3)
     findings = _classify(data, roles, alpha_f)
@@ -1423,7 +1423,7 @@ def vote_count_estimate(
         "variance": _single_column(variance, "variance", required=False),
     }
     _check_vote_options(roles, direction_only, three_category)
-    require_columns(data, roles)
+    require_columns(data, roles, "studies")
     require_numeric(data, {r: roles[r] for r in ("n", "n1", "n2", "effect_size", "variance")})
     w, total = _size_weights(data, roles, metric)
     y, v = _effect_sizes(data, roles, metric, w, total)
