@@ -6,11 +6,11 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 
-from hypothesis import settings  # noqa: E402
+from hypothesis import settings
 
 # CI runs on 2 cores: keep property tests small and free of wall-clock deadlines.
 settings.register_profile("ci", max_examples=30, deadline=None)
