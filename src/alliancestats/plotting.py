@@ -1,0 +1,731 @@
+"""Plots of fitted models and power results (matplotlib).
+
+Every function takes ``ax=None`` (drawing on ``plt.gca()`` or on new axes when None),
+returns the Axes it drew on (a Figure for multi-panel plots) and never calls
+``plt.show()``, so plots compose with user figures and run under any backend.
+
+========================================  =============================================
+function                                  draws
+========================================  =============================================
+:func:`plot_surface`                      a fitted response surface (3-D or contour)
+:func:`plot_lagged_agreement`             predicted outcome after agreement patterns
+:func:`plot_truth_bias`                   truth force / directional bias by moderators
+:func:`plot_trajectories`                 observed (and fitted) rating trajectories
+:func:`plot_power`                        power curves with Monte-Carlo intervals
+:func:`plot_box_score`                    box-score bars (from :mod:`.synthesis`)
+========================================  =============================================
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial import ConvexHull, QhullError
+
+from ._validation import require_columns, require_frame, require_numeric
+from .exceptions import AllianceStatsWarning
+from .synthesis import plot_box_score
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_box_score",
+    "plot_lagged_agreement",
+    "plot_power",
+    "plot_surface",
+    "plot_trajectories",
+    "plot_truth_bias",
+]
+
+_PATTERNS = ("both high", "both low", "therapist higher", "patient higher")
+
+
+def _plt() -> Any:
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _is_3d(ax: Any) -> bool:
+    return getattr(ax, "name", "") == "3d"
+
+
+def _require_rsa(result: Any, func: str) -> None:
+    from .rsa import RSAResults
+
+    if not isinstance(result, RSAResults):
+        raise TypeError(f"{func}() needs the result of fit_rsa() or fit_lagged_rsa(); "
+                        f"got {type(result).__name__}.")
+
+
+# --------------------------------------------------------------------------- surfaces
+
+
+def _level_rows(result: Any, level: Any) -> np.ndarray:
+    """Boolean mask of the analysed rows that belong to ``level`` (all rows without by)."""
+    design = result._design
+    if design.levels == (None,):
+        return np.ones(design.nobs, dtype=bool)
+    return np.asarray(design.codes == design.levels.index(level))
+
+
+def _to_raw(result: Any, xc: np.ndarray, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map the fit's centred (and scaled) coordinates back to the data scale."""
+    c = result.centering
+    return xc * c["x_scale"] + c["x_shift"], yc * c["y_scale"] + c["y_shift"]
+
+
+def _geometry(result: Any, level: Any) -> tuple[float, float, float, float]:
+    """X0, Y0, p10, p11 of one level on the centred scale (NaN when undefined)."""
+    with warnings.catch_warnings():  # undefined geometry is simply not drawn
+        warnings.simplefilter("ignore", AllianceStatsWarning)
+        point, axes = result.stationary_point, result.principal_axes
+    if level is not None:
+        point, axes = point.xs(level, level="level"), axes.xs(level, level="level")
+    est = [point.loc["X0", "estimate"], point.loc["Y0", "estimate"],
+           axes.loc["p10", "estimate"], axes.loc["p11", "estimate"]]
+    return tuple(float(v) for v in est)  # type: ignore[return-value]
+
+
+def _surface_panel(result: Any, kind: str, ax: Any, level: Any, opts: dict[str, Any],
+                   kwargs: dict[str, Any]) -> None:
+    rows = _level_rows(result, level)
+    xr, yr = result._design.x_raw[rows], result._design.y_raw[rows]
+    # One common range for X and Y keeps the line of congruence on the diagonal.
+    lo, hi = float(min(xr.min(), yr.min())), float(max(xr.max(), yr.max()))
+    grid = np.linspace(lo, hi, opts["n_grid"])
+    zz = result.predict(grid, grid, level=level, grid=True)
+    xx, yy = np.meshgrid(grid, grid)
+    c = result.centering
+    loc = grid
+    # X = -Y on the centred scale, i.e. through the centre with slope -sy/sx.
+    loic = c["y_shift"] - c["y_scale"] / c["x_scale"] * (grid - c["x_shift"])
+    lines = [(grid, loc, "line of congruence (X = Y)", "k", "-"),
+             (grid, loic, "line of incongruence (X = −Y)", "k", "--")]
+    x0, y0, p10, p11 = _geometry(result, level)
+    if opts["principal_axis"] and np.isfinite(p10) and np.isfinite(p11):
+        xc = (grid - c["x_shift"]) / c["x_scale"]
+        lines.append((grid, _to_raw(result, xc, p10 + p11 * xc)[1],
+                      "first principal axis", "tab:red", ":"))
+    inside = (lo <= grid) & (grid <= hi)
+    if kind == "3d":
+        ax.plot_surface(xx, yy, zz, **{"cmap": "viridis", "alpha": 0.8, **kwargs})
+    else:
+        filled = ax.contourf(xx, yy, zz, **{"levels": 15, "cmap": "viridis", **kwargs})
+        ax.get_figure().colorbar(filled, ax=ax, label=opts["zlabel"])
+    for gx, gy, label, color, style in lines:
+        keep = inside & (gy >= lo) & (gy <= hi)
+        if kind == "3d":
+            gz = result.predict(gx[keep], gy[keep], level=level)
+            ax.plot(gx[keep], gy[keep], gz, color=color, linestyle=style, label=label)
+        else:
+            ax.plot(gx[keep], gy[keep], color=color, linestyle=style, label=label)
+    if opts["stationary_point"] and np.isfinite(x0) and np.isfinite(y0):
+        sx, sy = _to_raw(result, np.array([x0]), np.array([y0]))
+        if lo <= sx[0] <= hi and lo <= sy[0] <= hi:
+            extra = [result.predict(sx, sy, level=level)] if kind == "3d" else []
+            ax.scatter(sx, sy, *extra, color="tab:red", marker="X", s=60,
+                       label="stationary point", zorder=5)
+    _surface_data(result, kind, ax, level, xr, yr, rows, opts)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel(opts["xlabel"])
+    ax.set_ylabel(opts["ylabel"])
+    if kind == "3d":
+        ax.set_zlabel(opts["zlabel"])
+    else:
+        ax.set_aspect("equal")
+    if level is not None:
+        ax.set_title(f"{result.roles['by']} = {level}")
+
+
+def _surface_data(result: Any, kind: str, ax: Any, level: Any, xr: np.ndarray,
+                  yr: np.ndarray, rows: np.ndarray, opts: dict[str, Any]) -> None:
+    """Observed (X, Y) points and their convex hull, if asked for."""
+    if opts["points"]:
+        if kind == "3d":
+            ax.scatter(xr, yr, result._design.endog[rows], color="0.2", s=6, alpha=0.4,
+                       label="observations")
+        else:
+            ax.scatter(xr, yr, color="0.2", s=6, alpha=0.4, label="observations")
+    if opts["hull"]:
+        try:
+            hull = ConvexHull(np.column_stack([xr, yr]))
+        except (QhullError, ValueError):  # fewer than 3 distinct points: nothing to draw
+            return
+        idx = np.append(hull.vertices, hull.vertices[0])
+        hx, hy = xr[idx], yr[idx]
+        if kind == "3d":
+            ax.plot(hx, hy, result.predict(hx, hy, level=level), color="white", lw=1.5,
+                    label="convex hull of data")
+        else:
+            ax.plot(hx, hy, color="white", lw=1.5, label="convex hull of data")
+
+
+def plot_surface(
+    result: Any,
+    kind: str = "3d",
+    *,
+    level: Any = None,
+    ax: Axes | None = None,
+    points: bool = False,
+    hull: bool = True,
+    stationary_point: bool = True,
+    principal_axis: bool = True,
+    n_grid: int = 40,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    zlabel: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Fitted response surface over the observed range of X and Y.
+
+    Draws the surface (``kind="3d"``) or its filled contours (``kind="contour"``) over
+    the square spanned by the smallest and largest observed X or Y, with the line of
+    congruence (X = Y, solid) and of incongruence (X = −Y through the centre, dashed),
+    optionally the stationary point, the first principal axis, the observations and the
+    convex hull of the observed (X, Y) pairs (outside it the surface is extrapolated).
+
+    Parameters
+    ----------
+    result : RSAResults
+        From :func:`~alliancestats.fit_rsa` or :func:`~alliancestats.fit_lagged_rsa`.
+    kind : {"3d", "contour"}
+    level : optional
+        One level of ``by``. With ``by`` and ``level=None`` every level gets a panel and a
+        :class:`~matplotlib.figure.Figure` is returned.
+    ax : matplotlib Axes, optional
+        For ``kind="3d"`` a 3-D Axes (``fig.add_subplot(projection="3d")``). A new figure
+        is made when None.
+    points, hull, stationary_point, principal_axis : bool
+        Which overlays to draw (the stationary point only when inside the plotted range).
+    n_grid : int
+        Grid points per axis.
+    xlabel, ylabel, zlabel : str, optional
+        Axis labels; default the column names of x, y and the outcome.
+    **kwargs
+        Passed to :meth:`mpl_toolkits.mplot3d.axes3d.Axes3D.plot_surface` (``kind="3d"``)
+        or :meth:`matplotlib.axes.Axes.contourf` (``kind="contour"``), e.g. ``cmap``.
+
+    Returns
+    -------
+    matplotlib Axes, or Figure with one panel per ``by`` level.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``kind``; a 2-D ``ax`` with ``kind="3d"`` (or a 3-D one with
+        ``"contour"``); ``ax`` given for a fit with ``by`` but no ``level``.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np, pandas as pd
+    >>> from alliancestats import fit_rsa, plot_surface
+    >>> rng = np.random.default_rng(1)
+    >>> df = pd.DataFrame({"x": rng.normal(size=80), "y": rng.normal(size=80)})
+    >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(size=80)
+    >>> ax = plot_surface(fit_rsa(df, outcome="z", x="x", y="y"), kind="contour")
+    >>> ax.get_xlabel()
+    'x'
+    """
+    _require_rsa(result, "plot_surface")
+    if kind not in ("3d", "contour"):
+        raise ValueError(f"`kind` must be '3d' or 'contour'; got {kind!r}.")
+    if isinstance(n_grid, bool) or not isinstance(n_grid, int | np.integer) or n_grid < 2:
+        raise ValueError(f"`n_grid` must be an integer >= 2; got {n_grid!r}.")
+    if ax is not None and kind == "3d" and not _is_3d(ax):
+        raise ValueError("kind='3d' needs a 3-D Axes, but `ax` is 2-D: make one with "
+                         "fig.add_subplot(projection='3d'), or use kind='contour'.")
+    if ax is not None and kind == "contour" and _is_3d(ax):
+        raise ValueError("kind='contour' needs a 2-D Axes, but `ax` is 3-D.")
+    roles = result.roles
+    opts = {"points": points, "hull": hull, "stationary_point": stationary_point,
+            "principal_axis": principal_axis, "n_grid": int(n_grid),
+            "xlabel": xlabel or str(roles["x"]), "ylabel": ylabel or str(roles["y"]),
+            "zlabel": zlabel or str(roles["outcome"])}
+    levels = result.levels
+    if level is not None:
+        result._level_index(level)  # validates, with a message listing the levels
+    if levels != [None] and level is None:
+        if ax is not None:
+            raise ValueError(f"The fit has one surface per level of {roles['by']!r}; pass "
+                             f"`level` (one of {levels}) to draw one of them on `ax`.")
+        return _surface_figure(result, kind, levels, opts, kwargs)
+    plt = _plt()
+    if ax is None:
+        fig = plt.figure(figsize=(6.5, 5.5))
+        ax = fig.add_subplot(projection="3d" if kind == "3d" else None)
+    _surface_panel(result, kind, ax, level, opts, kwargs)
+    return ax
+
+
+def _surface_figure(result: Any, kind: str, levels: list[Any], opts: dict[str, Any],
+                    kwargs: dict[str, Any]) -> Figure:
+    plt = _plt()
+    fig = plt.figure(figsize=(6 * len(levels), 5.5), layout="constrained")
+    for i, lev in enumerate(levels):
+        ax = fig.add_subplot(1, len(levels), i + 1,
+                             projection="3d" if kind == "3d" else None)
+        _surface_panel(result, kind, ax, lev, opts, kwargs)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4),
+               frameon=False)
+    return fig
+
+
+# --------------------------------------------------------------------------- lagged RSA
+
+
+def plot_lagged_agreement(
+    result: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    alpha: float = 0.05,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Predicted outcome after four agreement patterns at the previous session.
+
+    For each level of ``by`` (e.g. condition) the fitted surface is evaluated at
+    (X, Y) = (high, high) "both high", (low, low) "both low", (high, low) "therapist
+    higher" and (low, high) "patient higher" (X is the fit's ``x``, by convention the
+    therapist's rating), with controls at their centre (a lagged outcome at its mean).
+    Intervals are Wald intervals from the fixed-effect covariance of b0..b5:
+    ``se = sqrt(g' V g)`` with ``g = (1, X, Y, X², XY, Y²)`` on the fit's centred scale.
+
+    Parameters
+    ----------
+    result : RSAResults
+        Usually from :func:`~alliancestats.fit_lagged_rsa` with ``by="condition"``.
+    low, high : float, optional
+        Rating values of "low" and "high"; default the pooled mean of the analysed X and Y
+        minus / plus one pooled SD.
+    alpha : float
+        1 − confidence level of the intervals.
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.errorbar` (e.g. ``capsize``, ``markersize``).
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from alliancestats import datasets, fit_lagged_rsa, plot_lagged_agreement
+    >>> res = fit_lagged_rsa(datasets.load("prn"), outcome="wellbeing",
+    ...                      x="alliance_therapist", y="alliance_patient", time="session",
+    ...                      unit=["therapist", "patient"], groups=None, by="condition")
+    >>> ax = plot_lagged_agreement(res)
+    >>> [t.get_text() for t in ax.get_xticklabels()]
+    ['both high', 'both low', 'therapist higher', 'patient higher']
+    """
+    _require_rsa(result, "plot_lagged_agreement")
+    if not 0 < alpha < 1:
+        raise ValueError(f"`alpha` must be between 0 and 1; got {alpha!r}.")
+    table = agreement_predictions(result, low=low, high=high, alpha=alpha)
+    plt = _plt()
+    ax = plt.gca() if ax is None else ax
+    levels = list(dict.fromkeys(table["level"]))
+    width = 0.6 / max(len(levels), 1)
+    pos = np.arange(len(_PATTERNS))
+    by = result.roles["by"]
+    for i, lev in enumerate(levels):
+        sub = table[table["level"] == lev].set_index("pattern").loc[list(_PATTERNS)]
+        err = np.vstack([sub["estimate"] - sub["conf_low"], sub["conf_high"] - sub["estimate"]])
+        label = "all" if lev is None else f"{by} = {lev}"
+        ax.errorbar(pos + (i - (len(levels) - 1) / 2) * width, sub["estimate"], yerr=err,
+                    **{"fmt": "o", "capsize": 4, "label": label, **kwargs})
+    ax.set_xticks(pos, list(_PATTERNS))
+    ax.set_xlabel("agreement at the previous session")
+    ax.set_ylabel(f"predicted {result.roles['outcome']}")
+    ax.set_title(f"{100 * (1 - alpha):g}% CI; low/high = {table.attrs['low']:.2f}/"
+                 f"{table.attrs['high']:.2f}", fontsize="small")
+    if len(levels) > 1:
+        ax.legend(frameon=False)
+    return ax
+
+
+def agreement_predictions(result: Any, *, low: float | None = None,
+                          high: float | None = None, alpha: float = 0.05) -> pd.DataFrame:
+    """Table behind :func:`plot_lagged_agreement`: level, pattern, x, y, estimate,
+    std_error, conf_low, conf_high (``attrs`` holds ``low`` and ``high``)."""
+    _require_rsa(result, "agreement_predictions")
+    design = result._design
+    both = np.concatenate([design.x_raw, design.y_raw])
+    low = float(both.mean() - both.std(ddof=1)) if low is None else float(low)
+    high = float(both.mean() + both.std(ddof=1)) if high is None else float(high)
+    if not high > low:
+        raise ValueError(f"`high` ({high}) must be larger than `low` ({low}).")
+    xs = np.array([high, low, high, low])
+    ys = np.array([high, low, low, high])
+    c = result.centering
+    xc, yc = (xs - c["x_shift"]) / c["x_scale"], (ys - c["y_shift"]) / c["y_scale"]
+    g = np.column_stack([np.ones(4), xc, yc, xc**2, xc * yc, yc**2])
+    cov = result.cov_coefs()
+    df = result.df_resid
+    crit = float((stats.norm if df is None else stats.t(df)).ppf(1 - alpha / 2))
+    frames = []
+    for lev in result.levels:
+        names = [f"b{j}" if lev is None else f"{lev}:b{j}" for j in range(6)]
+        V = cov.loc[names, names].to_numpy()
+        est = result.predict(xs, ys, level=lev)
+        se = np.sqrt(np.einsum("ij,jk,ik->i", g, V, g))
+        frames.append(pd.DataFrame({"level": [lev] * 4, "pattern": _PATTERNS, "x": xs,
+                                    "y": ys, "estimate": est, "std_error": se,
+                                    "conf_low": est - crit * se, "conf_high": est + crit * se}))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs.update(low=low, high=high)
+    return out
+
+
+# --------------------------------------------------------------------------- truth and bias
+
+_EFFECT_LABELS = {"truth_force": "truth force", "directional_bias": "directional bias",
+                  "bias_force": "bias force"}
+
+
+def plot_truth_bias(
+    result: Any,
+    *,
+    effects: str | Sequence[str] = ("truth_force", "directional_bias"),
+    x: str = "session",
+    x_values: Sequence[Any] | None = None,
+    hue: str | None = "condition",
+    hue_values: Sequence[Any] | None = None,
+    alpha: float = 0.05,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Truth force and directional bias across one moderator, one line per another.
+
+    Evaluates :meth:`TruthBiasResults.effects_at` on the grid ``x_values`` × ``hue_values``
+    (other moderators at 0) and draws estimates with their Wald confidence bands.
+
+    Parameters
+    ----------
+    result : TruthBiasResults
+        From :func:`~alliancestats.fit_truth_bias` with moderators including ``x`` (and
+        ``hue``).
+    effects : str or sequence of str
+        Among "truth_force", "directional_bias", "bias_force". One effect draws on one
+        Axes; several draw one panel each and return the Figure.
+    x, hue : str
+        Moderator on the horizontal axis and moderator distinguishing the lines (None:
+        a single line).
+    x_values, hue_values : sequence, optional
+        Moderator values; default the distinct values seen in the fit
+        (``result.moderator_values``) when the result records them.
+    alpha : float
+        1 − confidence level.
+    ax : matplotlib Axes, optional
+        Only for a single effect.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.plot` for every line (e.g. ``marker``).
+
+    Returns
+    -------
+    matplotlib Axes (one effect) or Figure (several).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from alliancestats import datasets, fit_truth_bias, plot_truth_bias
+    >>> res = fit_truth_bias(datasets.load("prn"), judgment="alliance_therapist",
+    ...                      truth="alliance_patient", groups=["therapist", "patient"],
+    ...                      moderators=["condition", "session"])  # doctest: +SKIP
+    >>> fig = plot_truth_bias(res, x_values=range(1, 7), hue_values=[0, 1])  # doctest: +SKIP
+    """
+    if not callable(getattr(result, "effects_at", None)):
+        raise TypeError("plot_truth_bias() needs the result of fit_truth_bias(); got "
+                        f"{type(result).__name__}.")
+    names = [effects] if isinstance(effects, str) else list(effects)
+    bad = [e for e in names if e not in _EFFECT_LABELS]
+    if not names or bad:
+        raise ValueError(f"`effects` must be among {list(_EFFECT_LABELS)}; got {bad or names}.")
+    if len(names) > 1 and ax is not None:
+        raise ValueError("`ax` draws one effect; pass `effects` as one name, or ax=None for a "
+                         "figure with one panel per effect.")
+    grid = {x: _moderator_values(result, x, x_values, "x_values")}
+    if hue is not None:
+        grid[hue] = _moderator_values(result, hue, hue_values, "hue_values")
+    table = result.effects_at(**grid)
+    if len(names) == 1:
+        ax = _plt().gca() if ax is None else ax
+        _truth_bias_panel(table, names[0], x, hue, alpha, ax, kwargs)
+        return ax
+    fig, axes = _plt().subplots(1, len(names), figsize=(5.2 * len(names), 4),
+                                layout="constrained", squeeze=False)
+    for name, panel in zip(names, axes[0], strict=True):
+        _truth_bias_panel(table, name, x, hue, alpha, panel, kwargs)
+    return fig
+
+
+def _moderator_values(result: Any, name: str, values: Any, arg: str) -> list[Any]:
+    if values is not None:
+        return list(values)
+    known = getattr(result, "moderator_values", None)
+    if isinstance(known, Mapping) and name in known:
+        return list(known[name])
+    raise ValueError(f"Pass `{arg}`: the values of moderator {name!r} to plot "
+                     f"(e.g. {arg}=[1, 2, 3, 4, 5, 6]).")
+
+
+def _truth_bias_panel(table: pd.DataFrame, effect: str, x: str, hue: str | None,
+                      alpha: float, ax: Any, kwargs: dict[str, Any]) -> None:
+    sub = table[table["effect"] == effect]
+    if sub.empty:
+        raise ValueError(f"The fit has no {effect!r} (bias_force needs `bias`).")
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    groups = [(None, sub)] if hue is None else list(sub.groupby(hue, sort=True))
+    for key, part in groups:
+        part = part.sort_values(x)
+        low, high = part["conf_low"], part["conf_high"]
+        if alpha != 0.05:  # effects_at gives 95% intervals; rescale the Wald half-width
+            low = part["estimate"] - z * part["std_error"]
+            high = part["estimate"] + z * part["std_error"]
+        label = None if hue is None else f"{hue} = {key!s}"
+        (line,) = ax.plot(part[x], part["estimate"], **{"marker": "o", "label": label,
+                                                        **kwargs})
+        ax.fill_between(part[x], low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    if effect == "truth_force":
+        ax.axhline(1.0, color="0.5", lw=0.8, ls=":")  # perfect tracking
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel(x)
+    ax.set_ylabel(_EFFECT_LABELS[effect])
+    ax.set_title(f"{_EFFECT_LABELS[effect]} ({100 * (1 - alpha):g}% CI)")
+    if hue is not None:
+        ax.legend(frameon=False)
+
+
+# --------------------------------------------------------------------------- trajectories
+
+
+def plot_trajectories(
+    data: Any,
+    *,
+    time: Hashable = "session",
+    condition: Hashable | None = "condition",
+    ratings: Mapping[str, Hashable] | None = None,
+    growth_data: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Mean rating per session with confidence intervals, by rater × condition.
+
+    Parameters
+    ----------
+    data : DataFrame or GrowthResults
+        Long data (one row per patient × session, one column per rater), or a fitted
+        :func:`~alliancestats.fit_growth` result, whose fitted mean trajectories are drawn
+        as lines over the observed means of ``growth_data``.
+    time, condition : column names
+        Session column and condition column (None: no split by condition).
+    ratings : mapping, optional
+        Rater label -> column, default ``{"therapist": "alliance_therapist",
+        "patient": "alliance_patient"}``.
+    growth_data : DataFrame, optional
+        With a GrowthResults: the data whose observed means are drawn beside the fit.
+    alpha : float
+        1 − confidence level of the t intervals of the means.
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.errorbar` for the observed means.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from alliancestats import datasets, plot_trajectories
+    >>> ax = plot_trajectories(datasets.load("prn"))
+    >>> ax.get_xlabel()
+    'session'
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"`alpha` must be between 0 and 1; got {alpha!r}.")
+    ratings = dict(ratings or {"therapist": "alliance_therapist",
+                               "patient": "alliance_patient"})
+    fitted = None
+    if not isinstance(data, pd.DataFrame):
+        if not callable(getattr(data, "fitted_trajectories", None)):
+            raise TypeError("`data` must be a DataFrame or the result of fit_growth(); "
+                            f"got {type(data).__name__}.")
+        fitted = data.fitted_trajectories()
+        data = growth_data
+    ax = _plt().gca() if ax is None else ax
+    if data is not None:
+        means = observed_means(data, time=time, condition=condition, ratings=ratings,
+                               alpha=alpha)
+        _draw_means(means, condition, ax, kwargs)
+    if fitted is not None:
+        _draw_fitted(fitted, ax)
+    ax.set_xlabel(str(time))
+    ax.set_ylabel("rating (mean, " f"{100 * (1 - alpha):g}% CI)")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def observed_means(data: pd.DataFrame, *, time: Hashable = "session",
+                   condition: Hashable | None = "condition",
+                   ratings: Mapping[str, Hashable] | None = None,
+                   alpha: float = 0.05) -> pd.DataFrame:
+    """Mean, SD, n and t confidence interval of each rating per session (× condition).
+
+    Returns a long DataFrame: rater, [condition,] time, mean, sd, n, conf_low, conf_high.
+    """
+    data = require_frame(data)
+    ratings = dict(ratings or {"therapist": "alliance_therapist",
+                               "patient": "alliance_patient"})
+    keys = [time] if condition is None else [condition, time]
+    roles: dict[str, Any] = {"time": time, **{f"ratings[{k!r}]": v for k, v in ratings.items()}}
+    if condition is not None:
+        roles["condition"] = condition
+    require_columns(data, roles)
+    require_numeric(data, {f"ratings[{k!r}]": v for k, v in ratings.items()})
+    frames = []
+    for rater, col in ratings.items():
+        by = [data[k] for k in keys]
+        g = data[col].groupby(by, observed=True).agg(["mean", "std", "count"]).reset_index()
+        g.insert(0, "rater", rater)
+        frames.append(g.rename(columns={"std": "sd", "count": "n"}))
+    out = pd.concat(frames, ignore_index=True)
+    with np.errstate(invalid="ignore"):
+        half = stats.t.ppf(1 - alpha / 2, np.maximum(out["n"] - 1, 1)) * out["sd"] / np.sqrt(
+            out["n"])
+    out["conf_low"], out["conf_high"] = out["mean"] - half, out["mean"] + half
+    return out
+
+
+_RATER_STYLES = ("-", "--", "-.", ":")
+
+
+def _draw_means(means: pd.DataFrame, condition: Hashable | None, ax: Any,
+                kwargs: dict[str, Any]) -> None:
+    raters = list(dict.fromkeys(means["rater"]))
+    conds = [None] if condition is None else sorted(means[condition].unique())
+    time = means.columns[2] if condition is not None else means.columns[1]
+    colors = _plt().rcParams["axes.prop_cycle"].by_key()["color"]
+    offset = 0.04 * (len(raters) * len(conds) - 1)
+    k = 0
+    for ci, cond in enumerate(conds):
+        for ri, rater in enumerate(raters):
+            sub = means[means["rater"] == rater]
+            if cond is not None:
+                sub = sub[sub[condition] == cond]
+            err = np.vstack([sub["mean"] - sub["conf_low"], sub["conf_high"] - sub["mean"]])
+            label = rater if cond is None else f"{rater}, {condition} = {cond}"
+            # small horizontal dodge so the intervals do not hide each other
+            xs = sub[time].to_numpy(float) - offset / 2 + 0.08 * k
+            ax.errorbar(xs, sub["mean"], yerr=err, **{
+                "color": colors[ci % len(colors)], "linestyle": _RATER_STYLES[ri % 4],
+                "marker": "o", "capsize": 3, "label": label, **kwargs})
+            k += 1
+
+
+def _draw_fitted(fitted: pd.DataFrame, ax: Any) -> None:
+    """Fitted lines from a GrowthResults' ``fitted_trajectories()`` table."""
+    keys = [c for c in fitted.columns if c not in ("time", "estimate", "conf_low",
+                                                   "conf_high", "std_error")]
+    for key, part in fitted.groupby(keys, sort=True) if keys else [((), fitted)]:
+        values = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+        (line,) = ax.plot(part["time"], part["estimate"], lw=2, alpha=0.8,
+                          label=f"fitted {label}".strip())
+        if {"conf_low", "conf_high"} <= set(part.columns):
+            ax.fill_between(part["time"], part["conf_low"], part["conf_high"],
+                            color=line.get_color(), alpha=0.12, linewidth=0)
+
+
+# --------------------------------------------------------------------------- power
+
+_SIZE_COLUMNS = ("n_therapists", "n_patients", "n_sessions")
+
+
+def plot_power(
+    result: Any,
+    *,
+    x: str | None = None,
+    terms: str | Sequence[str] | None = None,
+    target: float | None = 0.8,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Power curves with Monte-Carlo (Clopper–Pearson) intervals and the target line.
+
+    Parameters
+    ----------
+    result : PowerResult
+        From :func:`~alliancestats.power`.
+    x : {"n_therapists", "n_patients", "n_sessions"}, optional
+        Size on the horizontal axis; default the one with most distinct values in the
+        grid. Cells that differ in the other sizes get their own lines.
+    terms : str or sequence, optional
+        Tested terms to draw (default all).
+    target : float or None
+        Height of the horizontal reference line (default 0.80; None for none).
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.errorbar` for every curve.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from alliancestats import power, plot_power
+    >>> res = power("growth", n_therapists=[6, 8], n_patients=[18], n_sims=3,
+    ...             rng=1, progress=False)  # doctest: +SKIP
+    >>> ax = plot_power(res)  # doctest: +SKIP
+    """
+    table = getattr(result, "power", None)
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"plot_power() needs the result of power(); got "
+                        f"{type(result).__name__}.")
+    sizes = [c for c in _SIZE_COLUMNS if c in table.columns]
+    if x is None:
+        x = max(sizes, key=lambda c: table[c].nunique())
+    elif x not in sizes:
+        raise ValueError(f"`x` must be one of {sizes}; got {x!r}.")
+    wanted = list(dict.fromkeys(table["term"])) if terms is None else (
+        [terms] if isinstance(terms, str) else list(terms))
+    unknown = [t for t in wanted if t not in set(table["term"])]
+    if unknown or not wanted:
+        raise ValueError(f"`terms` {unknown or wanted} not in the power table; available: "
+                         f"{sorted(set(table['term']))}.")
+    ax = _plt().gca() if ax is None else ax
+    others = [c for c in sizes if c != x and table[c].nunique() > 1]
+    for keys, part in table[table["term"].isin(wanted)].groupby(["term", *others], sort=False):
+        part = part.sort_values(x)
+        err = np.vstack([part["power"] - part["ci_low"], part["ci_high"] - part["power"]])
+        label = ", ".join([str(keys[0]), *(f"{c}={v}" for c, v in zip(others, keys[1:],
+                                                                       strict=True))])
+        ax.errorbar(part[x], part["power"], yerr=np.clip(err, 0, None),
+                    **{"marker": "o", "capsize": 3, "label": label, **kwargs})
+    if target is not None:
+        ax.axhline(target, color="0.4", ls="--", lw=1, label=f"target {target:g}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel("power (95% Monte-Carlo CI)")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
