@@ -1,0 +1,615 @@
+r"""Truth-and-bias (T&B) model of judgment accuracy (West & Kenny, 2011).
+
+A perceiver's judgment (the therapist's alliance rating) is regressed on the truth (the
+patient's rating of the same session) and optionally on a bias variable, in a nested
+mixed model (sessions within patients within therapists):
+
+.. math::
+
+    J^*_{ijk} = \beta_0 + \beta_T T^*_{ijk} + \beta_B B^*_{ijk}
+        + \text{moderator terms} + u_{jk} + v_k + e_{ijk},
+
+with :math:`J^* = J - M_T`, :math:`T^* = T - M_T` (and a commensurate :math:`B^* = B -
+M_T`), :math:`M_T` the truth's grand mean over the analysed rows. Because judgment and truth
+are shifted by the same constant, the intercept is the **directional bias** (mean judgment
+minus truth at the truth mean), the truth slope the **truth force** and the bias slope the
+**bias force**. Moderators (condition, session, ...) are crossed in full with the
+intercept, truth and bias, so each force is a linear function of them;
+:meth:`TruthBiasResults.effects_at` evaluates it with exact linear-contrast standard errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._mixed import ENGINES, MixedFit, fit_mixed
+from ._validation import (
+    as_column_list,
+    check_choice,
+    check_groups,
+    check_nested,
+    check_unique_rows,
+    check_variance,
+    handle_missing,
+    require_columns,
+    require_frame,
+    require_numeric,
+)
+from .results import EFFECT_COLUMNS, ModelResults
+
+__all__ = ["TruthBiasResults", "fit_truth_bias"]
+
+RANDOM_CHOICES = ("intercept", "slopes", "slopes_uncorrelated")
+CENTER_CHOICES = ("truth_mean", "within_dyad", "none")
+EFFECTS = ("directional_bias", "truth_force", "bias_force")
+
+
+# -- moderators (shared with the growth model) ----------------------------------------------
+@dataclass(frozen=True)
+class Moderator:
+    """One moderator column: numeric (enters as given) or categorical (treatment dummies)."""
+
+    column: Hashable
+    levels: tuple[Any, ...] = ()  # categorical levels, reference first; () for numeric
+
+    @property
+    def categorical(self) -> bool:
+        return bool(self.levels)
+
+    @property
+    def names(self) -> list[str]:
+        """Design column names: the column, or one ``col[level]`` per non-reference level."""
+        if not self.categorical:
+            return [str(self.column)]
+        return [f"{self.column}[{lvl}]" for lvl in self.levels[1:]]
+
+    @classmethod
+    def from_data(cls, data: pd.DataFrame, column: Hashable) -> Moderator:
+        series = data[column]
+        if pd.api.types.is_numeric_dtype(series) and not isinstance(
+            series.dtype, pd.CategoricalDtype
+        ):
+            return cls(column)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            present = set(series.dropna().unique())
+            levels = tuple(c for c in series.cat.categories if c in present)
+        else:
+            levels = tuple(sorted(series.dropna().unique(), key=str))
+        return cls(column, levels)
+
+    def columns(self, data: pd.DataFrame) -> pd.DataFrame:
+        """The moderator's design columns for ``data``."""
+        if not self.categorical:
+            return pd.DataFrame({self.names[0]: data[self.column].to_numpy(dtype=float)},
+                                index=data.index)
+        values = data[self.column]
+        return pd.DataFrame({name: (values == lvl).to_numpy(dtype=float)
+                             for name, lvl in zip(self.names, self.levels[1:], strict=True)},
+                            index=data.index)
+
+    def at(self, value: Any) -> dict[str, float]:
+        """Design values at one moderator value (a number, or a level label)."""
+        if not self.categorical:
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise TypeError(
+                    f"Moderator {self.column!r} is numeric; got {value!r}. Pass a number."
+                )
+            return {self.names[0]: float(value)}
+        if value not in self.levels:
+            raise ValueError(
+                f"Moderator {self.column!r} has levels {list(self.levels)}; got {value!r}."
+            )
+        return {name: float(value == lvl)
+                for name, lvl in zip(self.names, self.levels[1:], strict=True)}
+
+
+def moderator_terms(moderators: Sequence[Moderator]) -> list[tuple[str, ...]]:
+    """Every product of moderator design columns (one column per moderator at most), in
+    R's order: the empty product, main effects, two-way products, ..."""
+    terms: list[tuple[str, ...]] = []
+    for size in range(len(moderators) + 1):
+        for combo in itertools.combinations(moderators, size):
+            terms += list(itertools.product(*(m.names for m in combo)))
+    return terms
+
+
+def term_name(base: str | None, combo: tuple[str, ...]) -> str:
+    """R-style name of ``base`` crossed with moderator columns ``combo``."""
+    parts = ([base] if base else []) + list(combo)
+    return ":".join(parts) if parts else "Intercept"
+
+
+def crossed_design(
+    bases: Mapping[str | None, pd.Series | None],
+    mod_columns: pd.DataFrame,
+    moderators: Sequence[Moderator],
+    index: pd.Index,
+) -> tuple[pd.DataFrame, dict[str, tuple[str | None, tuple[str, ...]]]]:
+    """Design of ``bases`` (None = intercept) crossed with all moderator products.
+
+    Returns the design and, per column, its (base, moderator combination).
+    """
+    columns: dict[str, np.ndarray[Any, Any]] = {}
+    structure: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+    combos = moderator_terms(moderators)
+    for base, values in bases.items():
+        base_values = np.ones(len(index)) if values is None else values.to_numpy(dtype=float)
+        for combo in combos:
+            col = base_values.copy()
+            for name in combo:
+                col = col * mod_columns[name].to_numpy(dtype=float)
+            name = term_name(base, combo)
+            columns[name] = col
+            structure[name] = (base, combo)
+    return pd.DataFrame(columns, index=index), structure
+
+
+def moderator_grid(
+    moderators: Sequence[Moderator], values: Mapping[str, Any]
+) -> list[dict[Hashable, Any]]:
+    """Combinations of moderator values (a value or a sequence each; absent ones at 0 or
+    the reference level)."""
+    by_name = {str(m.column): m for m in moderators}
+    for key in values:
+        if key not in by_name:
+            close = difflib.get_close_matches(key, list(by_name), n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"{key!r} is not a moderator of this model (moderators: "
+                f"{list(by_name)}).{hint}"
+            )
+    axes = []
+    for m in moderators:
+        value = values.get(str(m.column), m.levels[0] if m.categorical else 0.0)
+        seq = list(value) if isinstance(value, Sequence | np.ndarray | pd.Index) and not \
+            isinstance(value, str) else [value]
+        if not seq:
+            raise ValueError(f"Moderator {m.column!r}: empty sequence of values.")
+        axes.append(seq)
+    return [dict(zip([m.column for m in moderators], combo, strict=True))
+            for combo in itertools.product(*axes)]
+
+
+def effect_weights(
+    structure: Mapping[str, tuple[str | None, tuple[str, ...]]],
+    moderators: Sequence[Moderator],
+    base: str | None,
+    point: Mapping[Hashable, Any],
+) -> dict[str, float]:
+    """Weights over coefficients giving the effect of ``base`` at moderator values ``point``."""
+    design: dict[str, float] = {}
+    for m in moderators:
+        design.update(m.at(point[m.column]))
+    weights = {}
+    for name, (b, combo) in structure.items():
+        if b != base:
+            continue
+        weights[name] = float(np.prod([design[c] for c in combo])) if combo else 1.0
+    return weights
+
+
+# -- results --------------------------------------------------------------------------------
+class TruthBiasResults(ModelResults):
+    """Results of :func:`fit_truth_bias` (immutable).
+
+    Besides everything on :class:`~alliancestats.results.ModelResults`:
+
+    Attributes
+    ----------
+    directional_bias, truth_force : Series
+        estimate, std_error, statistic, p_value, conf_low, conf_high at moderators = 0
+        (numeric moderators at 0, categorical ones at their reference level).
+    bias_force : Series or None
+        The same for the bias variable; None without ``bias``.
+    """
+
+    _model_name = "Truth-and-bias linear mixed model"
+
+    def __init__(
+        self,
+        *,
+        moderators: Sequence[Moderator],
+        structure: Mapping[str, tuple[str | None, tuple[str, ...]]],
+        effect_bases: Mapping[str, str | None],
+        **kwargs: Any,
+    ) -> None:
+        self._moderators = tuple(moderators)
+        self._structure = dict(structure)
+        self._effect_bases = dict(effect_bases)
+        super().__init__(**kwargs)
+
+    @property
+    def moderators(self) -> list[Hashable]:
+        """Moderator columns, in model order."""
+        return [m.column for m in self._moderators]
+
+    def effects_at(self, alpha: float = 0.05, **moderator_values: Any) -> pd.DataFrame:
+        """Directional bias, truth force (and bias force) at given moderator values.
+
+        Parameters
+        ----------
+        alpha : float
+            1 - confidence level of the intervals.
+        **moderator_values
+            Moderator column -> a value or a sequence of values (numeric moderators: on the
+            scale given to the fit; categorical: level labels). The grid is the product of
+            the sequences; moderators not named are held at 0 (or the reference level).
+
+        Returns
+        -------
+        DataFrame
+            One row per effect x combination: ``effect``, one column per moderator, then
+            estimate, std_error, statistic, p_value, conf_low, conf_high. Standard errors
+            are exact linear contrasts of the fixed effects (Wald z).
+
+        Examples
+        --------
+        >>> from alliancestats import fit_truth_bias, simulate_prn
+        >>> df = simulate_prn(rng=1)
+        >>> res = fit_truth_bias(df, judgment="alliance_therapist", truth="alliance_patient",
+        ...                      groups=["therapist", "patient"],
+        ...                      moderators=["condition", "session"])
+        >>> res.effects_at(condition=[0, 1], session=6).shape
+        (4, 9)
+        """
+        grid = moderator_grid(self._moderators, moderator_values)
+        rows, labels = [], []
+        for effect, base in self._effect_bases.items():
+            for point in grid:
+                rows.append(effect_weights(self._structure, self._moderators, base, point))
+                labels.append((effect, point))
+        weights = pd.DataFrame(rows).fillna(0.0)
+        table = self.contrast(weights, alpha=alpha).reset_index(drop=True)
+        front = pd.DataFrame(
+            [{"effect": e, **{str(k): v for k, v in p.items()}} for e, p in labels]
+        )
+        return pd.concat([front, table[EFFECT_COLUMNS]], axis=1)
+
+    def _effect(self, effect: str) -> pd.Series | None:
+        if effect not in self._effect_bases:
+            return None
+        table = self.effects_at()
+        row = table.loc[table["effect"] == effect, EFFECT_COLUMNS].iloc[0]
+        return row.rename(effect).astype(float)
+
+    @property
+    def directional_bias(self) -> pd.Series:
+        """Directional (mean-level) bias at moderators = 0: mean judgment minus truth."""
+        out = self._effect("directional_bias")
+        assert out is not None  # always estimated  # noqa: S101
+        return out
+
+    @property
+    def truth_force(self) -> pd.Series:
+        """Truth force (slope of judgment on truth) at moderators = 0."""
+        out = self._effect("truth_force")
+        assert out is not None  # noqa: S101
+        return out
+
+    @property
+    def bias_force(self) -> pd.Series | None:
+        """Bias force (slope of judgment on the bias variable) at moderators = 0, or None."""
+        return self._effect("bias_force")
+
+    def _effects_table(self, alpha: float) -> pd.DataFrame:
+        table = self.effects_at(alpha=alpha)
+        return table.set_index("effect")[EFFECT_COLUMNS]
+
+    def _derived_frame(self, alpha: float) -> list[tuple[str, pd.DataFrame]]:
+        return [("truth_bias", self._effects_table(alpha))]
+
+    def _summary_tables(self, alpha: float) -> list[tuple[str, pd.DataFrame]]:
+        at = ", ".join(
+            f"{m.column}={m.levels[0] if m.categorical else 0}" for m in self._moderators
+        )
+        caption = "Truth-and-bias effects" + (f" at {at}" if at else "")
+        return [*super()._summary_tables(alpha), (caption, self._effects_table(alpha))]
+
+
+# -- the fit --------------------------------------------------------------------------------
+def _check_identifiable(frame: pd.DataFrame, groups: list[Hashable]) -> None:
+    """Levels that cannot be separated from the next one (or from the residual)."""
+    for outer, inner in itertools.pairwise(range(len(groups))):
+        per_outer = frame.groupby(groups[: outer + 1], observed=True)[groups[inner]].nunique()
+        if (per_outer <= 1).all():
+            raise ValueError(
+                f"`groups`: every {groups[outer]!r} unit has exactly one {groups[inner]!r} in "
+                f"the analysed rows, so {groups[outer]!r} and {groups[inner]!r} random "
+                f"effects cannot be separated. Pass groups={groups[inner]!r} (or "
+                f"{groups[outer]!r}) alone."
+            )
+    n_inner = frame.groupby(groups, observed=True).ngroups
+    if n_inner >= len(frame):
+        raise ValueError(
+            f"`groups`: each {groups[-1]!r} unit has a single analysed row, so its random "
+            f"intercept cannot be separated from the residual. A multilevel model needs "
+            f"repeated rows per unit; drop {groups[-1]!r} from `groups`."
+        )
+
+
+def _check_roles(roles: Mapping[str, Any]) -> None:
+    seen: dict[Any, str] = {}
+    for role, spec in roles.items():
+        for col in as_column_list(spec, role):
+            if col in seen:
+                raise ValueError(
+                    f"Column {col!r} is given both as `{seen[col]}` and as `{role}`; each "
+                    f"column may play one role."
+                )
+            seen[col] = role
+
+
+def _check_rank(exog: pd.DataFrame) -> None:
+    rank = np.linalg.matrix_rank(exog.to_numpy(dtype=float))
+    if rank < exog.shape[1]:
+        q, r = np.linalg.qr(exog.to_numpy(dtype=float))
+        tol = np.abs(np.diag(r)).max() * 1e-10
+        aliased = [c for c, d in zip(exog.columns, np.diag(r), strict=True) if abs(d) < tol]
+        raise ValueError(
+            f"The fixed-effect design is rank deficient (rank {rank} of {exog.shape[1]}); "
+            f"aliased term(s): {aliased or list(exog.columns)}. A moderator may be constant "
+            f"or collinear with another in the analysed rows; remove it."
+        )
+
+
+def prepare_frame(
+    data: pd.DataFrame,
+    roles: Mapping[str, Any],
+    numeric: Mapping[str, Any],
+    groups: list[Hashable],
+    missing: str,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Shared validation: columns exist, roles distinct, numeric roles numeric, missing rows
+    dropped (counted), groups usable and identifiable. Never mutates ``data``."""
+    require_columns(data, roles)
+    _check_roles(roles)
+    require_numeric(data, numeric)
+    used = list(dict.fromkeys(
+        c for spec in roles.values() for c in as_column_list(spec, "columns")
+    ))
+    frame, dropped = handle_missing(data[used], used, missing, stacklevel=4)
+    check_groups(frame, groups)
+    for outer, inner in itertools.pairwise(groups):
+        check_nested(frame, outer, inner)
+    _check_identifiable(frame, groups)
+    return frame, dropped
+
+
+def level_label(groups: Sequence[Hashable], depth: int) -> str:
+    """lme4's grouping label of a nested level, e.g. ``therapist:patient``."""
+    return ":".join(str(g) for g in groups[: depth + 1])
+
+
+def random_formula(groups: Sequence[Hashable], slope: str | None, random: str) -> str:
+    """lme4 notation of the random part."""
+    parts = []
+    for depth in range(len(groups)):
+        label = level_label(groups, depth)
+        if random == "intercept" or slope is None:
+            parts.append(f"(1 | {label})")
+        elif random == "slopes" or depth == 0:
+            parts.append(f"(1 + {slope} | {label})")
+        else:
+            parts.append(f"(1 + {slope} || {label})")
+    return " + ".join(parts)
+
+
+def random_spec(
+    groups: Sequence[Hashable], slope: str | None, random: str
+) -> tuple[dict[str, list[str]], list[str]]:
+    """``random`` and ``independent`` arguments of :func:`fit_mixed`."""
+    terms = ["Intercept"] if random == "intercept" or slope is None else ["Intercept", slope]
+    spec = {str(g): list(terms) for g in groups}
+    independent = [str(g) for g in groups[1:]] if random == "slopes_uncorrelated" else []
+    return spec, independent
+
+
+def _center(
+    frame: pd.DataFrame,
+    judgment: Hashable,
+    truth: Hashable,
+    bias: Hashable | None,
+    groups: list[Hashable],
+    center: str,
+    bias_commensurate: bool,
+) -> tuple[dict[str, pd.Series], dict[str, Any]]:
+    """Centred judgment, truth (and between-dyad truth, bias) and the constants used."""
+    J = frame[judgment].astype(float)
+    T = frame[truth].astype(float)
+    if center == "none":
+        out = {"judgment": J, "truth": T}
+        info: dict[str, Any] = {"method": "none"}
+        if bias is not None:
+            out["bias"] = frame[bias].astype(float)
+        return out, info
+    m_t = float(T.mean())
+    info = {"method": center, "truth_mean": m_t}
+    out = {"judgment": J - m_t}
+    if center == "truth_mean":
+        out["truth"] = T - m_t
+    else:  # within_dyad: METHODS 1.2, the dyad mean enters as a between-dyad predictor
+        dyad_mean = T.groupby([frame[g] for g in groups], observed=True).transform("mean")
+        out["truth"] = T - dyad_mean
+        out["between"] = dyad_mean - m_t
+    if bias is not None:
+        B = frame[bias].astype(float)
+        b_center = m_t if bias_commensurate else float(B.mean())
+        out["bias"] = B - b_center
+        info["bias_center"] = b_center
+    return out, info
+
+
+def fit_truth_bias(
+    data: pd.DataFrame,
+    *,
+    judgment: Hashable,
+    truth: Hashable,
+    groups: Hashable | Sequence[Hashable],
+    bias: Hashable | None = None,
+    moderators: Hashable | Sequence[Hashable] | None = None,
+    random: str = "intercept",
+    center: str = "truth_mean",
+    reml: bool = True,
+    missing: str = "drop",
+    engine: str = "statsmodels",
+    time: Hashable | None = None,
+    bias_commensurate: bool = True,
+) -> TruthBiasResults:
+    r"""Fit the truth-and-bias model (West & Kenny, 2011) as a nested mixed model.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long data, one row per judgment (e.g. per patient-session). Not modified.
+    judgment : column name
+        The perceiver's judgment (e.g. therapist-rated alliance).
+    truth : column name
+        The criterion on the same metric (e.g. patient-rated alliance).
+    groups : column name or list of names
+        Grouping levels, outer to inner (``["therapist", "patient"]``). Inner units are
+        identified together with their outer units (lme4 ``therapist:patient``).
+    bias : column name, optional
+        A bias variable (e.g. the therapist's own-perspective rating).
+    moderators : column name or list of names, optional
+        Moderators, entered as given (numeric) or as treatment dummies (categorical), and
+        crossed in full with the intercept, truth and bias: ``["condition", "session"]``
+        fits ``judgment ~ (truth [+ bias]) * condition * session``.
+    random : {"intercept", "slopes", "slopes_uncorrelated"}
+        ``"intercept"``: a random intercept at every level (lme4 ``(1 | therapist) +
+        (1 | therapist:patient)``). ``"slopes"``: plus random truth slopes, correlated with
+        the intercepts at every level (``(1 + truth | therapist) + (1 + truth |
+        therapist:patient)``); statsmodels cannot fit correlated inner-level slopes, so this
+        needs the fast engine. ``"slopes_uncorrelated"``: as ``"slopes"`` but the inner
+        levels' intercept and slope are independent (``(1 + truth || therapist:patient)``).
+    center : {"truth_mean", "within_dyad", "none"}
+        ``"truth_mean"``: judgment, truth and a commensurate bias minus the truth's grand
+        mean over the analysed rows (the intercept is then the directional bias).
+        ``"within_dyad"``: truth minus the innermost unit's (dyad's) truth mean, that mean
+        minus the grand mean entering as a between-dyad predictor ``f"{truth}_between"``
+        (not crossed with moderators), judgment minus the grand mean (tracking accuracy;
+        METHODS 1.2). ``"none"``: as given.
+    reml : bool
+        REML (default) or ML (use ML to compare fixed effects by likelihood ratio).
+    missing : {"drop", "raise"}
+        Rows with a missing value in any used column are dropped (counted per column,
+        one :class:`~alliancestats.exceptions.DataWarning`), or raise.
+    engine : {"statsmodels", "fast"}
+        Estimation engine (see :func:`alliancestats._mixed.fit_mixed`).
+    time : column name, optional
+        Occasion column (e.g. session); only used to check that each innermost unit has
+        one row per occasion.
+    bias_commensurate : bool
+        Whether the bias variable is on the judgment's metric (centred on the truth mean,
+        the default) or not (centred on its own mean).
+
+    Returns
+    -------
+    TruthBiasResults
+
+    Raises
+    ------
+    TypeError, ValueError
+        For unknown or misspelt columns, non-numeric ratings, constant truth, duplicated
+        (unit, time) rows, unusable grouping, or a random structure the engine cannot fit.
+
+    Notes
+    -----
+    Inference is Wald z (as lme4 without lmerTest). Condition is a therapist-level
+    variable, so with ~40 therapists z tests of its effects are liberal.
+
+    Examples
+    --------
+    >>> from alliancestats import fit_truth_bias, simulate_prn
+    >>> df = simulate_prn(rng=1)
+    >>> res = fit_truth_bias(df, judgment="alliance_therapist", truth="alliance_patient",
+    ...                      groups=["therapist", "patient"], moderators="condition")
+    >>> list(res.truth_force.index)
+    ['estimate', 'std_error', 'statistic', 'p_value', 'conf_low', 'conf_high']
+    """
+    data = require_frame(data)
+    group_cols = as_column_list(groups, "groups")
+    if not group_cols:
+        raise ValueError("`groups` must name at least one grouping column.")
+    mod_cols = as_column_list(moderators, "moderators")
+    check_choice(random, "random", RANDOM_CHOICES)
+    check_choice(center, "center", CENTER_CHOICES)
+    check_choice(engine, "engine", ENGINES)
+    if not isinstance(reml, bool | np.bool_):
+        raise TypeError(f"`reml` must be True or False; got {reml!r}.")
+    roles = {"judgment": judgment, "truth": truth, "bias": bias, "moderators": mod_cols,
+             "groups": group_cols, "time": time}
+    frame, dropped = prepare_frame(
+        data, roles, {"judgment": judgment, "truth": truth, "bias": bias}, group_cols, missing
+    )
+    check_variance(frame, truth, "truth")
+    if bias is not None:
+        check_variance(frame, bias, "bias")
+    for col in mod_cols:
+        check_variance(frame, col, "moderators")
+    if time is not None:
+        check_unique_rows(frame, [*group_cols, time], "time")
+
+    centred, centering = _center(frame, judgment, truth, bias, group_cols, center,
+                                 bias_commensurate)
+    mods = [Moderator.from_data(frame, c) for c in mod_cols]
+    mod_columns = pd.concat([m.columns(frame) for m in mods], axis=1) if mods else \
+        pd.DataFrame(index=frame.index)
+    bases: dict[str | None, pd.Series | None] = {None: None, str(truth): centred["truth"]}
+    effect_bases: dict[str, str | None] = {"directional_bias": None,
+                                           "truth_force": str(truth)}
+    if bias is not None:
+        bases[str(bias)] = centred["bias"]
+        effect_bases["bias_force"] = str(bias)
+    exog, structure = crossed_design(bases, mod_columns, mods, frame.index)
+    if "between" in centred:
+        exog[f"{truth}_between"] = centred["between"].to_numpy(dtype=float)
+    _check_rank(exog)
+
+    spec, independent = random_spec(group_cols, str(truth), random)
+    fit: MixedFit = fit_mixed(
+        centred["judgment"], exog, frame[group_cols], spec, reml=reml, engine=engine,
+        independent=independent,
+    )
+    rhs = " + ".join([str(truth), *([str(bias)] if bias is not None else [])])
+    rhs = f"({rhs})" if bias is not None and mods else rhs
+    rhs = " * ".join([rhs, *(str(m.column) for m in mods)])
+    if "between" in centred:
+        rhs += f" + {truth}_between"
+    formula = f"{judgment} ~ {rhs} + {random_formula(group_cols, str(truth), random)}"
+    kwargs = fit.results_kwargs()
+    notes = [*kwargs.pop("notes"), _centring_note(centering, judgment, truth, bias)]
+    return TruthBiasResults(
+        moderators=mods,
+        structure=structure,
+        effect_bases=effect_bases,
+        formula=formula,
+        roles={"judgment": judgment, "truth": truth, "bias": bias, "groups": group_cols,
+               "moderators": mod_cols, "time": time},
+        centering=centering,
+        dropped_rows=dropped,
+        notes=notes,
+        **kwargs,
+    )
+
+
+def _centring_note(info: Mapping[str, Any], judgment: Hashable, truth: Hashable,
+                   bias: Hashable | None) -> str:
+    if info["method"] == "none":
+        return "Judgment and truth entered as given (no centring): the intercept is not " \
+               "the directional bias unless the truth is centred."
+    m = info["truth_mean"]
+    text = (f"{judgment} and {truth} centred on the truth mean {m:.4f}; the intercept is the "
+            f"directional bias (judgment minus truth at the truth mean).")
+    if info["method"] == "within_dyad":
+        text = (f"{truth} centred within dyad (its dyad mean minus {m:.4f} enters as "
+                f"{truth}_between); {judgment} centred on the truth mean {m:.4f}.")
+    if bias is not None:
+        text += f" {bias} centred on {info['bias_center']:.4f}."
+    return text
