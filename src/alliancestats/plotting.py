@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import patheffects
 from scipy import stats
 from scipy.spatial import ConvexHull, QhullError
 
@@ -43,6 +44,10 @@ __all__ = [
     "plot_trajectories",
     "plot_truth_bias",
 ]
+
+# White with a dark outline: visible on any colour map and in the legend.
+_HULL_STYLE: dict[str, Any] = {"color": "white", "lw": 1.5, "path_effects": [
+    patheffects.withStroke(linewidth=3, foreground="0.15")]}
 
 _PATTERNS = ("both high", "both low", "therapist higher", "patient higher")
 
@@ -163,10 +168,10 @@ def _surface_data(result: Any, kind: str, ax: Any, level: Any, xr: np.ndarray,
         idx = np.append(hull.vertices, hull.vertices[0])
         hx, hy = xr[idx], yr[idx]
         if kind == "3d":
-            ax.plot(hx, hy, result.predict(hx, hy, level=level), color="white", lw=1.5,
-                    label="convex hull of data")
+            ax.plot(hx, hy, result.predict(hx, hy, level=level), label="convex hull of data",
+                    **_HULL_STYLE)
         else:
-            ax.plot(hx, hy, color="white", lw=1.5, label="convex hull of data")
+            ax.plot(hx, hy, label="convex hull of data", **_HULL_STYLE)
 
 
 def plot_surface(
@@ -462,7 +467,7 @@ def plot_truth_bias(
     grid = {x: _moderator_values(result, x, x_values, "x_values")}
     if hue is not None:
         grid[hue] = _moderator_values(result, hue, hue_values, "hue_values")
-    table = result.effects_at(**grid)
+    table = result.effects_at(alpha=alpha, **grid)
     if len(names) == 1:
         ax = _plt().gca() if ax is None else ax
         _truth_bias_panel(table, names[0], x, hue, alpha, ax, kwargs)
@@ -489,14 +494,10 @@ def _truth_bias_panel(table: pd.DataFrame, effect: str, x: str, hue: str | None,
     sub = table[table["effect"] == effect]
     if sub.empty:
         raise ValueError(f"The fit has no {effect!r} (bias_force needs `bias`).")
-    z = float(stats.norm.ppf(1 - alpha / 2))
     groups = [(None, sub)] if hue is None else list(sub.groupby(hue, sort=True))
     for key, part in groups:
         part = part.sort_values(x)
         low, high = part["conf_low"], part["conf_high"]
-        if alpha != 0.05:  # effects_at gives 95% intervals; rescale the Wald half-width
-            low = part["estimate"] - z * part["std_error"]
-            high = part["estimate"] + z * part["std_error"]
         label = None if hue is None else f"{hue} = {key!s}"
         (line,) = ax.plot(part[x], part["estimate"], **{"marker": "o", "label": label,
                                                         **kwargs})

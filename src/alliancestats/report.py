@@ -77,7 +77,9 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
         if pd.api.types.is_float_dtype(shown[col]):
             shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}g}"
                                         if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}")
-    return shown.to_html(classes="tbl", border=0, na_rep="", escape=True)
+    # A default RangeIndex carries no information: leave it out of the table.
+    plain = isinstance(shown.index, pd.RangeIndex)
+    return shown.to_html(classes="tbl", border=0, na_rep="", escape=True, index=not plain)
 
 
 def _figure(fig: Any, name: str, outdir: Path, caption: str) -> str:
@@ -159,6 +161,7 @@ def _overview(data: pd.DataFrame, roles: Mapping[str, str], source: str, outdir:
     wide = means.pivot_table(index=[co, se], columns="rater", values=["mean", "sd", "n"])
     wide.columns = [f"{pair[1]} {pair[0]}" for pair in wide.columns]
     wide = wide[[f"{r} {s}" for r in ratings for s in ("mean", "sd", "n")]]
+    wide = wide.astype({f"{r} n": "int64" for r in ratings})
     outcome = data.groupby([co, se], observed=True)[roles["wellbeing"]].agg(["mean", "std"])
     wide[f"{roles['wellbeing']} mean"] = outcome["mean"]
     wide[f"{roles['wellbeing']} sd"] = outcome["std"]
