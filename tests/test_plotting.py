@@ -1,0 +1,274 @@
+"""Plots (Agg backend, set in conftest): returned objects, drawn data, labels, bad input.
+
+Drawn values are checked against independent computations: the congruence lines against
+their definitions, prediction intervals against statsmodels' ``get_prediction`` for an OLS
+fit, observed-mean intervals against ``scipy.stats.t.interval`` on the raw ratings.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.container import ErrorbarContainer
+from matplotlib.figure import Figure
+from scipy import stats
+
+from alliancestats import datasets, fit_lagged_rsa, fit_rsa, power, synthesis
+from alliancestats.plotting import (
+    agreement_predictions,
+    observed_means,
+    plot_box_score,
+    plot_lagged_agreement,
+    plot_power,
+    plot_surface,
+    plot_trajectories,
+    plot_truth_bias,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> None:
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def prn() -> pd.DataFrame:
+    return datasets.load("prn")
+
+
+@pytest.fixture(scope="module")
+def single() -> object:
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"x": rng.normal(5, 1, 120), "y": rng.normal(5, 1, 120)})
+    df["z"] = 2 - (df.x - df.y) ** 2 + 0.3 * df.x + rng.normal(0, 0.5, 120)
+    return fit_rsa(df, outcome="z", x="x", y="y")
+
+
+@pytest.fixture(scope="module")
+def lagged(prn: pd.DataFrame) -> object:
+    # single-level (groups=None) keeps the fixture fast; the plots only need b and cov(b)
+    return fit_lagged_rsa(prn, outcome="wellbeing", x="alliance_therapist",
+                          y="alliance_patient", time="session",
+                          unit=["therapist", "patient"], groups=None, by="condition")
+
+
+def _line(ax: Axes, label: str) -> np.ndarray:
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == label]
+    return np.asarray(line.get_xydata())
+
+
+class TestPlotSurface:
+    def test_contour_lines_of_congruence(self, single: object) -> None:
+        ax = plot_surface(single, kind="contour")
+        assert isinstance(ax, Axes)
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "y")
+        loc = _line(ax, "line of congruence (X = Y)")
+        np.testing.assert_allclose(loc[:, 0], loc[:, 1])
+        loic = _line(ax, "line of incongruence (X = −Y)")
+        c = single.centering["x_shift"]
+        # X = -Y on the pooled-centred scale
+        np.testing.assert_allclose(loic[:, 0] - c, -(loic[:, 1] - c))
+        assert len(loic) > 2
+
+    def test_range_is_observed_range(self, single: object) -> None:
+        ax = plot_surface(single, kind="contour")
+        d = single._design
+        lo = min(d.x_raw.min(), d.y_raw.min())
+        hi = max(d.x_raw.max(), d.y_raw.max())
+        np.testing.assert_allclose(ax.get_xlim(), (lo, hi))
+        np.testing.assert_allclose(ax.get_ylim(), (lo, hi))
+
+    def test_principal_axis_matches_table(self, single: object) -> None:
+        ax = plot_surface(single, kind="contour")
+        pa1 = _line(ax, "first principal axis")
+        p10, p11 = single.principal_axes.loc[["p10", "p11"], "estimate"]
+        c = single.centering["x_shift"]
+        np.testing.assert_allclose(pa1[:, 1] - c, p10 + p11 * (pa1[:, 0] - c), atol=1e-9)
+
+    def test_3d_axes_and_overlays(self, single: object) -> None:
+        ax = plot_surface(single, points=True, hull=True)
+        assert ax.name == "3d"
+        assert ax.get_zlabel() == "z"
+        labels = {ln.get_label() for ln in ax.get_lines()}
+        assert {"line of congruence (X = Y)", "convex hull of data"} <= labels
+
+    def test_panels_per_level(self, lagged: object) -> None:
+        fig = plot_surface(lagged, kind="contour")
+        assert isinstance(fig, Figure)
+        titles = [a.get_title() for a in fig.axes if a.get_title()]
+        assert titles == ["condition = 0", "condition = 1"]
+
+    def test_one_level_on_given_axes(self, lagged: object) -> None:
+        fig = plt.figure()
+        ax = fig.add_subplot(projection="3d")
+        assert plot_surface(lagged, level=1, ax=ax) is ax
+
+    def test_2d_axes_for_3d_is_an_error(self, single: object) -> None:
+        _, ax = plt.subplots()
+        with pytest.raises(ValueError, match=r"projection='3d'"):
+            plot_surface(single, kind="3d", ax=ax)
+
+    def test_3d_axes_for_contour_is_an_error(self, single: object) -> None:
+        ax = plt.figure().add_subplot(projection="3d")
+        with pytest.raises(ValueError, match="2-D Axes"):
+            plot_surface(single, kind="contour", ax=ax)
+
+    def test_bad_inputs(self, single: object, lagged: object) -> None:
+        with pytest.raises(ValueError, match="`kind`"):
+            plot_surface(single, kind="wireframe")
+        with pytest.raises(TypeError, match="fit_rsa"):
+            plot_surface(pd.DataFrame())
+        with pytest.raises(ValueError, match="`level`"):
+            plot_surface(lagged, level=7)
+        with pytest.raises(ValueError, match="pass `level`"):
+            plot_surface(lagged, kind="contour", ax=plt.gca())
+        with pytest.raises(ValueError, match="`n_grid`"):
+            plot_surface(single, n_grid=1)
+
+
+class TestLaggedAgreement:
+    def test_axes_and_patterns(self, lagged: object) -> None:
+        ax = plot_lagged_agreement(lagged)
+        assert [t.get_text() for t in ax.get_xticklabels()] == [
+            "both high", "both low", "therapist higher", "patient higher"]
+        bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert len(bars) == 2  # one per condition
+        assert ax.get_ylabel() == "predicted wellbeing"
+
+    def test_predictions_and_intervals_match_ols(self, single: object) -> None:
+        table = agreement_predictions(single, low=4.0, high=6.0)
+        xs, ys = table["x"].to_numpy(), table["y"].to_numpy()
+        np.testing.assert_allclose(table["estimate"], single.predict(xs, ys))
+        c = single.centering["x_shift"]
+        xc, yc = xs - c, ys - c
+        exog = np.column_stack([np.ones(4), xc, yc, xc**2, xc * yc, yc**2])
+        ref = single.ols.get_prediction(exog).summary_frame(alpha=0.05)
+        np.testing.assert_allclose(table["estimate"], ref["mean"], rtol=1e-10)
+        np.testing.assert_allclose(table["std_error"], ref["mean_se"], rtol=1e-8)
+        np.testing.assert_allclose(table["conf_low"], ref["mean_ci_lower"], rtol=1e-8)
+
+    def test_default_low_high_are_mean_pm_sd(self, single: object) -> None:
+        d = single._design
+        both = np.concatenate([d.x_raw, d.y_raw])
+        table = agreement_predictions(single)
+        assert table.attrs["low"] == pytest.approx(both.mean() - both.std(ddof=1))
+        assert table.attrs["high"] == pytest.approx(both.mean() + both.std(ddof=1))
+
+    def test_bad_inputs(self, single: object) -> None:
+        with pytest.raises(ValueError, match="`high`"):
+            agreement_predictions(single, low=5, high=4)
+        with pytest.raises(ValueError, match="`alpha`"):
+            plot_lagged_agreement(single, alpha=2)
+        with pytest.raises(TypeError, match="fit_rsa"):
+            plot_lagged_agreement("result")
+
+
+class TestTruthBias:
+    @pytest.fixture(scope="class")
+    def tb(self, prn: pd.DataFrame) -> object:
+        truthbias = pytest.importorskip("alliancestats.truthbias")
+        return truthbias.fit_truth_bias(
+            prn, judgment="alliance_therapist", truth="alliance_patient",
+            groups=["therapist", "patient"], moderators=["condition", "session"])
+
+    def test_panels_lines_and_values(self, tb: object) -> None:
+        fig = plot_truth_bias(tb, x_values=range(1, 7), hue_values=[0, 1])
+        assert isinstance(fig, Figure)
+        truth_ax = fig.axes[0]
+        assert truth_ax.get_ylabel() == "truth force"
+        ref = tb.effects_at(condition=1, session=list(range(1, 7)))
+        ref = ref[ref["effect"] == "truth_force"]
+        np.testing.assert_allclose(_line(truth_ax, "condition = 1")[:, 1], ref["estimate"])
+
+    def test_single_effect_on_axes(self, tb: object) -> None:
+        _, ax = plt.subplots()
+        out = plot_truth_bias(tb, effects="directional_bias", x_values=[1, 6], hue=None,
+                              ax=ax, alpha=0.1)
+        assert out is ax
+        assert "90% CI" in ax.get_title()
+
+    def test_bad_inputs(self, tb: object) -> None:
+        with pytest.raises(ValueError, match="x_values"):
+            plot_truth_bias(tb)
+        with pytest.raises(ValueError, match="`effects`"):
+            plot_truth_bias(tb, effects="accuracy", x_values=[1])
+        with pytest.raises(ValueError, match="`ax` draws one effect"):
+            plot_truth_bias(tb, x_values=[1], hue_values=[0], ax=plt.gca())
+        with pytest.raises(ValueError, match="bias_force"):
+            plot_truth_bias(tb, effects="bias_force", x_values=[1], hue_values=[0])
+        with pytest.raises(TypeError, match="fit_truth_bias"):
+            plot_truth_bias(object())
+
+
+class TestTrajectories:
+    def test_axes_and_series(self, prn: pd.DataFrame) -> None:
+        ax = plot_trajectories(prn)
+        bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert len(bars) == 4  # 2 raters x 2 conditions
+        assert ax.get_xlabel() == "session"
+        labels = ax.get_legend_handles_labels()[1]
+        assert "patient, condition = 1" in labels
+
+    def test_means_and_t_intervals(self, prn: pd.DataFrame) -> None:
+        means = observed_means(prn)
+        row = means[(means.rater == "patient") & (means.condition == 1)
+                    & (means.session == 3)].iloc[0]
+        raw = prn.loc[(prn.condition == 1) & (prn.session == 3), "alliance_patient"]
+        low, high = stats.t.interval(0.95, len(raw) - 1, raw.mean(), stats.sem(raw))
+        assert (row["mean"], row["n"]) == (pytest.approx(raw.mean()), len(raw))
+        assert (row["conf_low"], row["conf_high"]) == (pytest.approx(low), pytest.approx(high))
+
+    def test_without_condition(self, prn: pd.DataFrame) -> None:
+        ax = plot_trajectories(prn, condition=None, ratings={"t": "alliance_therapist",
+                                                             "p": "alliance_patient"})
+        assert ax.get_legend_handles_labels()[1] == ["t", "p"]
+
+    def test_bad_inputs(self, prn: pd.DataFrame) -> None:
+        with pytest.raises(ValueError, match="sesion"):
+            plot_trajectories(prn, time="sesion")
+        with pytest.raises(TypeError, match="fit_growth"):
+            plot_trajectories([1, 2, 3])
+        with pytest.raises(ValueError, match="`alpha`"):
+            plot_trajectories(prn, alpha=0)
+        bad = prn.assign(alliance_patient="n/a")
+        with pytest.raises(ValueError, match=r"alliance_patient.*numeric"):
+            plot_trajectories(bad)
+
+
+class TestPower:
+    @pytest.fixture(scope="class")
+    def res(self) -> object:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # singular fits in tiny designs are expected
+            return power("truth_bias", n_therapists=[6, 10], n_patients=[18], n_sims=4,
+                         rng=1, progress=False)
+
+    def test_curve_target_and_intervals(self, res: object) -> None:
+        ax = plot_power(res)
+        assert ax.get_xlabel() == "n therapists"
+        (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        table = res.power
+        np.testing.assert_allclose(np.asarray(bars.lines[0].get_ydata(), float), table["power"])
+        target = _line(ax, "target 0.8")
+        np.testing.assert_allclose(target[:, 1], 0.8)
+
+    def test_method_on_result(self, res: object) -> None:
+        assert isinstance(res.plot(target=None), Axes)
+
+    def test_bad_inputs(self, res: object) -> None:
+        with pytest.raises(ValueError, match="`x`"):
+            plot_power(res, x="n_groups")
+        with pytest.raises(ValueError, match="`terms`"):
+            plot_power(res, terms="a4")
+        with pytest.raises(TypeError, match="power"):
+            plot_power(pd.DataFrame())
+
+
+def test_box_score_is_reexported() -> None:
+    assert plot_box_score is synthesis.plot_box_score
