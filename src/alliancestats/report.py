@@ -63,6 +63,7 @@ class Section:
     estimates: list[pd.DataFrame] = field(default_factory=list)
     seconds: float = 0.0
     failed: bool = False
+    status: str = "done"
 
 
 def _say(message: str, progress: bool) -> None:
@@ -118,19 +119,18 @@ def _run_section(section: Section, body: Callable[[Section, list[str]], None],
         try:
             body(section, caught)
         except ImportError as exc:
-            section.failed = True
+            section.failed, section.status = True, "not available"
             section.parts.append(f'<p class="err">This model is not available in this '
                                  f"version of alliancestats ({html.escape(str(exc))}).</p>")
         except Exception as exc:  # a failing model must not take the other sections down
-            section.failed = True
+            section.failed, section.status = True, "failed"
             detail = "".join(traceback.format_exception_only(exc)).strip()
             section.parts.append(f'<p class="err">The model could not be fitted: '
                                  f"<code>{html.escape(detail)}</code></p>")
     caught += [f"{r.category.__name__}: {r.message}" for r in records]
     section.parts.append(_warnings_html(caught))
     section.seconds = time.perf_counter() - start
-    status = "failed" if section.failed else "done"
-    _say(f"{section.title} {status} ({section.seconds:.1f} s)", progress)
+    _say(f"{section.title}: {section.status} ({section.seconds:.1f} s)", progress)
     return section
 
 
@@ -254,7 +254,8 @@ def _truth_bias_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
                          f"({html.escape(res.method)}, {res.nobs} sessions).</p>")
         sessions = sorted(data[se].dropna().unique())
         conditions = sorted(data[co].dropna().unique())
-        effects = res.effects_at(**{co: conditions, se: sessions})
+        grid: dict[str, Any] = {co: conditions, se: sessions}
+        effects = res.effects_at(alpha=0.05, **grid)
         sec.parts += [f"<h3>Truth force and directional bias by {html.escape(co)} × "
                       f"{html.escape(se)}</h3>", _table(effects)]
         sec.parts += ["<h3>All estimates</h3>", _estimates_html(res)]
@@ -347,7 +348,7 @@ code{font-size:.9em;word-break:break-word}
 
 def _page(sections: Sequence[Section], call: str, seconds: float) -> str:
     toc = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a>'
-                  f'{" (failed)" if s.failed else ""}</li>' for s in sections)
+                  f'{f" ({s.status})" if s.failed else ""}</li>' for s in sections)
     body = "".join(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>'
                    + "".join(s.parts) + "</section>" for s in sections)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
