@@ -15,6 +15,13 @@ from .data import (
     sessions_to_wide,
     stack_raters,
 )
+from .plotting import (
+    plot_lagged_agreement,
+    plot_power,
+    plot_surface,
+    plot_trajectories,
+    plot_truth_bias,
+)
 from .power import PowerResult, null_effects, power
 from .rsa import RSAResults, compare_rsa, fit_lagged_rsa, fit_rsa
 from .simulate import PRNParams, simulate_prn
@@ -38,6 +45,11 @@ __all__ = [
     "fit_rsa",
     "null_effects",
     "plot_box_score",
+    "plot_lagged_agreement",
+    "plot_power",
+    "plot_surface",
+    "plot_trajectories",
+    "plot_truth_bias",
     "power",
     "read_data",
     "sessions_to_long",

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib import patheffects
 from scipy import stats
 from scipy.spatial import ConvexHull, QhullError
 
@@ -45,9 +44,13 @@ __all__ = [
     "plot_truth_bias",
 ]
 
-# White with a dark outline: visible on any colour map and in the legend.
-_HULL_STYLE: dict[str, Any] = {"color": "white", "lw": 1.5, "path_effects": [
-    patheffects.withStroke(linewidth=3, foreground="0.15")]}
+
+def _hull_style() -> dict[str, Any]:
+    """White with a dark outline: visible on any colour map and in the legend."""
+    from matplotlib import patheffects
+
+    return {"color": "white", "lw": 1.5,
+            "path_effects": [patheffects.withStroke(linewidth=3, foreground="0.15")]}
 
 _PATTERNS = ("both high", "both low", "therapist higher", "patient higher")
 
@@ -169,9 +172,9 @@ def _surface_data(result: Any, kind: str, ax: Any, level: Any, xr: np.ndarray,
         hx, hy = xr[idx], yr[idx]
         if kind == "3d":
             ax.plot(hx, hy, result.predict(hx, hy, level=level), label="convex hull of data",
-                    **_HULL_STYLE)
+                    **_hull_style())
         else:
-            ax.plot(hx, hy, label="convex hull of data", **_HULL_STYLE)
+            ax.plot(hx, hy, label="convex hull of data", **_hull_style())
 
 
 def plot_surface(
