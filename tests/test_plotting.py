@@ -272,3 +272,43 @@ class TestPower:
 
 def test_box_score_is_reexported() -> None:
     assert plot_box_score is synthesis.plot_box_score
+
+
+class TestGrowthTrajectories:
+    @pytest.fixture(scope="class")
+    def growth(self, prn: pd.DataFrame) -> object:
+        growth = pytest.importorskip("alliancestats.growth")
+        from alliancestats import stack_raters
+
+        long = stack_raters(prn, ratings={"therapist": "alliance_therapist",
+                                          "patient": "alliance_patient"})
+        return growth.fit_growth(long, outcome="alliance", time="session",
+                                 groups=["therapist", "patient"], rater="rater",
+                                 moderators="condition", random="intercept")
+
+    def test_fitted_lines_from_the_fixed_effects(self, growth: object,
+                                                 prn: pd.DataFrame) -> None:
+        from alliancestats.plotting import growth_trajectories
+
+        table = growth_trajectories(growth, times=[1, 6], conditions=[0, 1])
+        p = growth.params
+        row = table[(table.rater == "patient") & (table.condition == 1) & (table.time == 6)]
+        shift = growth.centering["time_center"]
+        # intercept + condition + (6 - t0) * (slope + slope:condition), from the coefficients
+        expected = (p["rater[patient]"] + p["rater[patient]:condition"]
+                    + (6 - shift) * (p["rater[patient]:session"]
+                                     + p["rater[patient]:session:condition"]))
+        assert row["estimate"].item() == pytest.approx(expected)
+        # the slope of each line is the reported growth rate
+        rates = growth.growth_rates.set_index(["rater", "condition"])["estimate"]
+        for (rater, cond), part in table.groupby(["rater", "condition"]):
+            slope = np.diff(part["estimate"])[0] / 5
+            assert slope == pytest.approx(rates[(rater, cond)])
+
+    def test_plot_with_growth_result(self, growth: object, prn: pd.DataFrame) -> None:
+        ax = plot_trajectories(growth, growth_data=prn)
+        assert len(ax.get_lines()) >= 4
+        bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert len(bars) == 4
+        with pytest.raises(ValueError, match="growth_data"):
+            plot_trajectories(growth)

@@ -149,3 +149,13 @@ def test_bad_roles_fail_before_writing(tmp_path: Path, prn: pd.DataFrame) -> Non
 
 def test_default_roles_are_the_prn_columns(prn: pd.DataFrame) -> None:
     assert set(DEFAULT_ROLES.values()) == set(prn.columns)
+
+
+@pytest.mark.slow
+def test_growth_section(report: Path) -> None:
+    pytest.importorskip("alliancestats.growth")
+    est = pd.read_csv(report.parent / "estimates.csv")
+    rates = est[(est.model == "growth") & (est.component == "growth_rate")]
+    assert len(rates) == 4  # rater x condition
+    assert (report.parent / "figures" / "growth_trajectories.png").exists()
+    assert "Growth rates" in report.read_text(encoding="utf-8")

@@ -534,16 +534,19 @@ def plot_trajectories(
     Parameters
     ----------
     data : DataFrame or GrowthResults
-        Long data (one row per patient × session, one column per rater), or a fitted
-        :func:`~alliancestats.fit_growth` result, whose fitted mean trajectories are drawn
-        as lines over the observed means of ``growth_data``.
+        Long data (one row per patient × session, one column per rater), or a
+        :func:`~alliancestats.fit_growth` result fitted to the rater-stacked data with
+        ``rater`` and the condition as moderator: its fitted mean trajectories (lines with
+        confidence bands, :func:`growth_trajectories`) are drawn over the observed means
+        of ``growth_data`` (points; filled for the first rater, open for the second).
     time, condition : column names
         Session column and condition column (None: no split by condition).
     ratings : mapping, optional
         Rater label -> column, default ``{"therapist": "alliance_therapist",
         "patient": "alliance_patient"}``.
     growth_data : DataFrame, optional
-        With a GrowthResults: the data whose observed means are drawn beside the fit.
+        Required with a GrowthResults: the wide data (one column per rater) whose
+        observed means are drawn beside the fit and whose sessions span the lines.
     alpha : float
         1 − confidence level of the t intervals of the means.
     ax : matplotlib Axes, optional
@@ -569,18 +572,24 @@ def plot_trajectories(
                                "patient": "alliance_patient"})
     fitted = None
     if not isinstance(data, pd.DataFrame):
-        if not callable(getattr(data, "fitted_trajectories", None)):
+        if not isinstance(getattr(data, "growth_rates", None), pd.DataFrame):
             raise TypeError("`data` must be a DataFrame or the result of fit_growth(); "
                             f"got {type(data).__name__}.")
-        fitted = data.fitted_trajectories()
+        if growth_data is None:
+            raise ValueError("With a fit_growth() result, pass the data as `growth_data` "
+                             "(for the observed means and the session range).")
+        times: list[float] = sorted(growth_data[time].dropna().unique()) \
+            if time in growth_data else []
+        conds = None if condition is None else sorted(growth_data[condition].dropna().unique())
+        fitted = growth_trajectories(data, times=times, conditions=conds, alpha=alpha)
         data = growth_data
     ax = _plt().gca() if ax is None else ax
     if data is not None:
         means = observed_means(data, time=time, condition=condition, ratings=ratings,
                                alpha=alpha)
-        _draw_means(means, condition, ax, kwargs)
+        _draw_means(means, condition, ax, kwargs, fitted is not None)
     if fitted is not None:
-        _draw_fitted(fitted, ax)
+        _draw_fitted(fitted, list(ratings), ax)
     ax.set_xlabel(str(time))
     ax.set_ylabel("rating (mean, " f"{100 * (1 - alpha):g}% CI)")
     ax.legend(frameon=False, fontsize="small")
@@ -622,7 +631,7 @@ _RATER_STYLES = ("-", "--", "-.", ":")
 
 
 def _draw_means(means: pd.DataFrame, condition: Hashable | None, ax: Any,
-                kwargs: dict[str, Any]) -> None:
+                kwargs: dict[str, Any], points_only: bool = False) -> None:
     raters = list(dict.fromkeys(means["rater"]))
     conds = [None] if condition is None else sorted(means[condition].unique())
     time = means.columns[2] if condition is not None else means.columns[1]
@@ -639,23 +648,81 @@ def _draw_means(means: pd.DataFrame, condition: Hashable | None, ax: Any,
             # small horizontal dodge so the intervals do not hide each other
             xs = sub[time].to_numpy(float) - offset / 2 + 0.08 * k
             ax.errorbar(xs, sub["mean"], yerr=err, **{
-                "color": colors[ci % len(colors)], "linestyle": _RATER_STYLES[ri % 4],
+                "color": colors[ci % len(colors)],
+                "linestyle": "none" if points_only else _RATER_STYLES[ri % 4],
+                "mfc": "white" if points_only and ri else None,
                 "marker": "o", "capsize": 3, "label": label, **kwargs})
             k += 1
 
 
-def _draw_fitted(fitted: pd.DataFrame, ax: Any) -> None:
-    """Fitted lines from a GrowthResults' ``fitted_trajectories()`` table."""
-    keys = [c for c in fitted.columns if c not in ("time", "estimate", "conf_low",
-                                                   "conf_high", "std_error")]
-    for key, part in fitted.groupby(keys, sort=True) if keys else [((), fitted)]:
-        values = key if isinstance(key, tuple) else (key,)
-        label = ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
-        (line,) = ax.plot(part["time"], part["estimate"], lw=2, alpha=0.8,
-                          label=f"fitted {label}".strip())
-        if {"conf_low", "conf_high"} <= set(part.columns):
-            ax.fill_between(part["time"], part["conf_low"], part["conf_high"],
-                            color=line.get_color(), alpha=0.12, linewidth=0)
+def growth_trajectories(result: Any, *, times: Sequence[float],
+                        conditions: Sequence[Any] | None = None,
+                        alpha: float = 0.05) -> pd.DataFrame:
+    """Fitted mean (fixed-effect) trajectory of a growth model per rater × condition.
+
+    Each point is an exact linear contrast of the fixed effects (``result.contrast``):
+    the rater's intercept plus, for every fixed effect built from ``time`` and the
+    condition moderator, its coefficient times the product of their values (time on the
+    fit's centred scale). Other moderators are held at 0.
+
+    Returns a DataFrame: rater, condition, time, estimate, std_error, conf_low, conf_high.
+    """
+    roles = result.roles
+    rater, time_col = roles.get("rater"), str(roles["time"])
+    mods = [str(m) for m in roles.get("moderators") or []]
+    cond = mods[0] if conditions is not None and mods else None
+    shift = float(result.centering.get("time_center", 0.0) or 0.0)
+    levels = list(dict.fromkeys(result.growth_rates[rater])) if rater else [None]
+    names = list(result.params.index)
+    rows, labels = [], []
+    for lev in levels:
+        conds: list[Any] = [None] if cond is None else list(conditions or [])
+        for c in conds:
+            for t in times:
+                values = {time_col: float(t) - shift}
+                if cond is not None:
+                    values[cond] = float(c)
+                rows.append(_growth_weights(names, rater, lev, values))
+                labels.append({"rater": lev, "condition": c, "time": float(t)})
+    table = result.contrast(pd.DataFrame(rows, columns=names).fillna(0.0), alpha=alpha)
+    out = pd.concat([pd.DataFrame(labels), table.reset_index(drop=True)], axis=1)
+    return out[["rater", "condition", "time", "estimate", "std_error", "conf_low",
+                "conf_high"]]
+
+
+def _growth_weights(names: list[str], rater: Any, level: Any,
+                    values: Mapping[str, float]) -> dict[str, float]:
+    """Weights of the fixed effects for one fitted mean (see growth_trajectories)."""
+    weights: dict[str, float] = {}
+    prefix = f"{rater}[{level}]" if rater else None
+    for name in names:
+        parts = name.split(":")
+        if prefix is not None:
+            if parts[0] != prefix:
+                continue
+            parts = parts[1:]
+        elif parts == ["Intercept"]:
+            parts = []
+        if all(p in values for p in parts):
+            weights[name] = float(np.prod([values[p] for p in parts]))
+    if prefix is not None and prefix not in weights:
+        raise ValueError(f"Cannot find the intercept {prefix!r} of the growth model; "
+                         f"fixed effects are {names}.")
+    return weights
+
+
+def _draw_fitted(fitted: pd.DataFrame, raters: list[str], ax: Any) -> None:
+    """Fitted lines with confidence bands, styled like the observed means."""
+    colors = _plt().rcParams["axes.prop_cycle"].by_key()["color"]
+    conds = list(dict.fromkeys(fitted["condition"]))
+    for (rater, cond), part in fitted.groupby(["rater", "condition"], sort=False,
+                                              dropna=False):
+        ci = conds.index(cond)
+        style = _RATER_STYLES[raters.index(rater) % 4] if rater in raters else "-"
+        color = colors[ci % len(colors)]
+        ax.plot(part["time"], part["estimate"], color=color, linestyle=style, lw=2.2)
+        ax.fill_between(part["time"], part["conf_low"], part["conf_high"], color=color,
+                        alpha=0.12, linewidth=0)
 
 
 # --------------------------------------------------------------------------- power

@@ -207,11 +207,14 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
         sec.parts.append(
             '<p class="eq">alliance<sub>rtpj</sub> = β<sub>0r</sub> + β<sub>1r</sub> '
             "session<sub>t</sub> + β<sub>2r</sub> condition<sub>j</sub> + β<sub>3r</sub> "
-            "session<sub>t</sub>·condition<sub>j</sub> + u<sub>0</sub> + u<sub>1</sub>"
-            "·session + e (rater r, session t, patient p, therapist j)</p>")
+            "session<sub>t</sub>·condition<sub>j</sub> + random intercepts and session "
+            "slopes of therapists and patients (uncorrelated at the patient level) + e; "
+            "rater r, session t (centred on the first), patient p, therapist j. "
+            "β<sub>1r</sub> is the growth rate of rater r without training, "
+            "β<sub>3r</sub> the training effect on it.</p>")
         res = fit_growth(long, outcome="alliance", time=roles["session"],
                          groups=[roles["therapist"], roles["patient"]], rater="rater",
-                         moderators=[roles["condition"]])
+                         moderators=[roles["condition"]], random="slopes_uncorrelated")
         caught += list(res.warnings)
         sec.parts.append(f"<p>Fitted model: <code>{html.escape(res.formula)}</code> "
                          f"({html.escape(res.method)}, {res.nobs} ratings).</p>")
