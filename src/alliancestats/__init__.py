@@ -15,6 +15,7 @@ from .data import (
     sessions_to_wide,
     stack_raters,
 )
+from .growth import GrowthResults, fit_growth
 from .plotting import (
     plot_lagged_agreement,
     plot_power,
@@ -26,12 +27,15 @@ from .power import PowerResult, null_effects, power
 from .rsa import RSAResults, compare_rsa, fit_lagged_rsa, fit_rsa
 from .simulate import PRNParams, simulate_prn
 from .synthesis import BoxScoreResult, box_score, plot_box_score, vote_count_estimate
+from .truthbias import TruthBiasResults, fit_truth_bias
 
 __all__ = [
     "BoxScoreResult",
+    "GrowthResults",
     "PRNParams",
     "PowerResult",
     "RSAResults",
+    "TruthBiasResults",
     "__version__",
     "add_lags",
     "box_score",
@@ -41,8 +45,10 @@ __all__ = [
     "compare_rsa",
     "datasets",
     "exceptions",
+    "fit_growth",
     "fit_lagged_rsa",
     "fit_rsa",
+    "fit_truth_bias",
     "null_effects",
     "plot_box_score",
     "plot_lagged_agreement",

@@ -212,12 +212,17 @@ def _theta_layout(levels: list[_Level]) -> list[tuple[int, int, int]]:
     return layout
 
 
-def _relative_covs(theta: FloatArray, levels: list[_Level]) -> list[FloatArray]:
-    """Per level, the covariance of its terms relative to the residual variance."""
+def _chol_factors(theta: FloatArray, levels: list[_Level]) -> list[FloatArray]:
+    """Per level, the lower-triangular relative Cholesky factor (lme4's Lambda block)."""
     chol = [np.zeros((len(lvl.terms), len(lvl.terms))) for lvl in levels]
     for value, (li, i, j) in zip(theta, _theta_layout(levels), strict=True):
         chol[li][i, j] = value
-    return [c @ c.T for c in chol]
+    return chol
+
+
+def _relative_covs(theta: FloatArray, levels: list[_Level]) -> list[FloatArray]:
+    """Per level, the covariance of its terms relative to the residual variance."""
+    return [c @ c.T for c in _chol_factors(theta, levels)]
 
 
 # -- statsmodels model construction ---------------------------------------------------------
@@ -275,19 +280,26 @@ def _build_statsmodels(
 class _Dense:
     """The model's profiled log-likelihood and GLS quantities, outer group by outer group.
 
-    With V = I + Z Psi Z' (relative to sigma^2; block diagonal over outer groups):
+    With Psi = Lambda Lambda' (Lambda built from lme4's theta) and V = I + Z Psi Z'
+    (relative to sigma^2, block diagonal over outer groups), in each group
+    M = I + Lambda' Z'Z Lambda gives |V| = |M| and
+    V^-1 = I - Z Lambda M^-1 Lambda' Z' (lme4's formulation, valid when Psi is singular):
+
     ML:   -2 llf = log|V| + n (1 + log(2 pi pwrss / n)),
     REML: -2 llf = log|V| + log|X'V^-1 X| + (n - p)(1 + log(2 pi pwrss / (n - p))),
+
     pwrss = r'V^-1 r at the GLS estimate: lme4's profiled deviance and REML criterion.
     Unlike statsmodels' ``MixedLM.loglike`` (which inverts Psi and so fails or switches to a
-    pseudo-inverse within ~1e-5 of the boundary), this is exact with Psi singular.
+    pseudo-inverse within ~1e-5 of the boundary), this is exact on the boundary. Only
+    cross-products enter, so each evaluation costs O(q^3) per group, q = random columns.
     """
 
     def __init__(self, endog: pd.Series, exog: pd.DataFrame, levels: list[_Level],
                  rows_of: list[Any], re_design: pd.DataFrame | None, reml: bool) -> None:
         self.levels, self.rows_of, self.reml = levels, rows_of, reml
         self.y, self.X = endog.to_numpy(dtype=float), exog.to_numpy(dtype=float)
-        self.XY = np.column_stack([self.X, self.y])
+        XY = np.column_stack([self.X, self.y])
+        self.cross = XY.T @ XY
         values = {(li, t): _term_values(term, exog, re_design)
                   for li, lvl in enumerate(levels) for t, term in enumerate(lvl.terms)}
         self.groups = []
@@ -299,44 +311,53 @@ class _Dense:
                     for t in range(len(lvl.terms)):
                         cols.append(mask * values[(li, t)][rows])
                         keys.append((li, t, int(unit)))
-            key = np.array(keys, dtype=np.intp)
-            same = (key[:, None, 0] == key[None, :, 0]) & (key[:, None, 2] == key[None, :, 2])
-            self.groups.append((np.column_stack(cols), key, same))
+            self.groups.append((np.column_stack(cols), np.array(keys, dtype=np.intp)))
+        # All groups are padded to q_max random columns and processed as one batch (padding
+        # columns are zero, so they add identity blocks to M and nothing else).
+        n_g, q_max = len(rows_of), max(len(k) for _, k in self.groups)
+        self.ztz = np.zeros((n_g, q_max, q_max))
+        self.ztxy = np.zeros((n_g, q_max, XY.shape[1]))
+        idx: list[list[tuple[int, int, int, int, int]]] = [[] for _ in levels]
+        for g, (rows, (Z, key)) in enumerate(zip(rows_of, self.groups, strict=True)):
+            q = len(key)
+            self.ztz[g, :q, :q] = Z.T @ Z
+            self.ztxy[g, :q] = Z.T @ XY[rows]
+            for a in range(q):
+                for b in range(q):
+                    if key[a, 0] == key[b, 0] and key[a, 2] == key[b, 2]:
+                        idx[key[a, 0]].append((g, a, b, key[a, 1], key[b, 1]))
+        self.lam_index = [np.array(i, dtype=np.intp).reshape(-1, 5) for i in idx]
 
-    def _psi(self, key: Any, same: Any, rel: list[FloatArray]) -> FloatArray:
-        psi = np.zeros(same.shape)
-        for li, cov in enumerate(rel):
-            block = same & (key[:, 0] == li)[:, None]
-            psi[block] = cov[key[:, None, 1], key[None, :, 1]][block]
-        return psi
+    def _lambda(self, chol: list[FloatArray]) -> FloatArray:
+        lam = np.zeros(self.ztz.shape)
+        for c, ix in zip(chol, self.lam_index, strict=True):
+            lam[ix[:, 0], ix[:, 1], ix[:, 2]] = c[ix[:, 3], ix[:, 4]]
+        return lam
 
     def solve(self, theta: FloatArray) -> dict[str, Any]:
-        """GLS at relative covariances implied by ``theta``; llf and what vcov/BLUPs need."""
-        rel = _relative_covs(theta, self.levels)
-        k = self.X.shape[1]
-        xtvx, xtvy, yvy, logdet = np.zeros((k, k)), np.zeros(k), 0.0, 0.0
-        factors = []
-        for rows, (Z, key, same) in zip(self.rows_of, self.groups, strict=True):
-            psi = self._psi(key, same, rel)
-            V = np.eye(len(rows)) + Z @ psi @ Z.T
-            chol = np.linalg.cholesky(V)
-            logdet += 2.0 * float(np.log(np.diag(chol)).sum())
-            # numpy's solve is cheaper than scipy's triangular solver on these small blocks.
-            w = np.linalg.solve(chol, self.XY[rows])
-            cross = w.T @ w
-            xtvx += cross[:k, :k]
-            xtvy += cross[:k, k]
-            yvy += float(cross[k, k])
-            factors.append((chol, psi))
+        """GLS at the relative covariances implied by ``theta``; llf and what vcov and the
+        conditional modes need."""
+        chol = _chol_factors(theta, self.levels)
+        lam = self._lambda(chol)
+        lam_t = np.swapaxes(lam, 1, 2)
+        M = lam_t @ self.ztz @ lam
+        M += np.eye(M.shape[1])
+        lm = np.linalg.cholesky(M)
+        logdet = 2.0 * float(np.log(np.diagonal(lm, axis1=1, axis2=2)).sum())
+        w = np.linalg.solve(lm, lam_t @ self.ztxy)
+        cross = self.cross - np.einsum("gqi,gqj->ij", w, w)
+        p = self.X.shape[1]
+        xtvx, xtvy, yvy = cross[:p, :p], cross[:p, p], float(cross[p, p])
         beta = np.linalg.solve(xtvx, xtvy)
         pwrss = yvy - float(xtvy @ beta)
-        n, p = self.X.shape
+        n = self.X.shape[0]
         dof = n - p if self.reml else n
         dev = logdet + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
         if self.reml:
             dev += float(np.linalg.slogdet(xtvx)[1])
         return {"llf": -0.5 * dev, "beta": beta, "xtvx": xtvx, "pwrss": pwrss,
-                "scale": pwrss / dof, "factors": factors, "rel": rel}
+                "scale": pwrss / dof, "factors": (lm, lam),
+                "rel": [c @ c.T for c in chol]}
 
     def llf(self, theta: FloatArray) -> float:
         try:
@@ -346,12 +367,14 @@ class _Dense:
         return value if math.isfinite(value) else -math.inf
 
     def conditional_modes(self, sol: dict[str, Any]) -> list[dict[int, FloatArray]]:
-        """BLUPs b = Psi Z' V^-1 (y - X beta) per level and unit."""
+        """BLUPs b = Psi Z' V^-1 r = Lambda M^-1 Lambda' Z' r per level and unit."""
         resid = self.y - self.X @ sol["beta"]
+        lm, lam = sol["factors"]
         out: list[dict[int, FloatArray]] = [{} for _ in self.levels]
-        for rows, (Z, key, _), (chol, psi) in zip(self.rows_of, self.groups, sol["factors"],
-                                                  strict=True):
-            b = psi @ Z.T @ linalg.cho_solve((chol, True), resid[rows])
+        for g, (rows, (Z, key)) in enumerate(zip(self.rows_of, self.groups, strict=True)):
+            q = len(key)
+            lam_g = lam[g, :q, :q]
+            b = lam_g @ linalg.cho_solve((lm[g, :q, :q], True), lam_g.T @ (Z.T @ resid[rows]))
             for value, (li, t, unit) in zip(b, key, strict=True):
                 out[li].setdefault(int(unit), np.zeros(len(self.levels[li].terms)))[t] = value
         return out
@@ -383,7 +406,9 @@ def _run(dense: _Dense, start: FloatArray, method: str, label: str) -> dict[str,
 
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = optimize.minimize(objective, np.maximum(start, lower), method=method,
+        # Central differences: forward ones limit the optimum's accuracy on flat criteria.
+        jac = "3-point" if method == "L-BFGS-B" else None
+        res = optimize.minimize(objective, np.maximum(start, lower), method=method, jac=jac,
                                 bounds=bounds, options=_OPTIONS[method])
     theta = np.maximum(res.x, lower)
     llf = dense.llf(theta)

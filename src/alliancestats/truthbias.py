@@ -283,14 +283,14 @@ class TruthBiasResults(ModelResults):
     def directional_bias(self) -> pd.Series:
         """Directional (mean-level) bias at moderators = 0: mean judgment minus truth."""
         out = self._effect("directional_bias")
-        assert out is not None  # always estimated  # noqa: S101
+        assert out is not None  # always estimated
         return out
 
     @property
     def truth_force(self) -> pd.Series:
         """Truth force (slope of judgment on truth) at moderators = 0."""
         out = self._effect("truth_force")
-        assert out is not None  # noqa: S101
+        assert out is not None
         return out
 
     @property
@@ -317,7 +317,9 @@ class TruthBiasResults(ModelResults):
 def _check_identifiable(frame: pd.DataFrame, groups: list[Hashable]) -> None:
     """Levels that cannot be separated from the next one (or from the residual)."""
     for outer, inner in itertools.pairwise(range(len(groups))):
-        per_outer = frame.groupby(groups[: outer + 1], observed=True)[groups[inner]].nunique()
+        per_outer = frame.groupby(groups[: outer + 1], observed=True)[
+            groups[inner]  # type: ignore[call-overload]
+        ].nunique()
         if (per_outer <= 1).all():
             raise ValueError(
                 f"`groups`: every {groups[outer]!r} unit has exactly one {groups[inner]!r} in "
@@ -349,7 +351,7 @@ def _check_roles(roles: Mapping[str, Any]) -> None:
 def _check_rank(exog: pd.DataFrame) -> None:
     rank = np.linalg.matrix_rank(exog.to_numpy(dtype=float))
     if rank < exog.shape[1]:
-        q, r = np.linalg.qr(exog.to_numpy(dtype=float))
+        _, r = np.linalg.qr(exog.to_numpy(dtype=float))
         tol = np.abs(np.diag(r)).max() * 1e-10
         aliased = [c for c, d in zip(exog.columns, np.diag(r), strict=True) if abs(d) < tol]
         raise ValueError(
@@ -543,8 +545,8 @@ def fit_truth_bias(
     check_choice(engine, "engine", ENGINES)
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
-    roles = {"judgment": judgment, "truth": truth, "bias": bias, "moderators": mod_cols,
-             "groups": group_cols, "time": time}
+    roles: dict[str, Any] = {"judgment": judgment, "truth": truth, "bias": bias,
+                             "moderators": mod_cols, "groups": group_cols, "time": time}
     frame, dropped = prepare_frame(
         data, roles, {"judgment": judgment, "truth": truth, "bias": bias}, group_cols, missing
     )

@@ -1,0 +1,353 @@
+r"""Multilevel growth model of (rater-stacked) ratings.
+
+Without ``rater``: ``outcome ~ time * moderators`` (time crossed in full with the
+moderators) with random effects for patients within therapists.
+
+With ``rater`` (long data, one row per rating, e.g. from
+:func:`~alliancestats.data.stack_raters`), each rater has its own intercept and growth
+rate, both moderated (lme4 notation, two raters and a condition moderator)::
+
+    alliance ~ 0 + rater + rater:time + rater:condition + rater:time:condition + (random)
+
+so that the growth rate of rater *r* in condition *c* is ``b[rater[r]:time] + c *
+b[rater[r]:time:condition]``: every rate, the training effect on growth per rater and the
+rater x condition x time difference-in-differences are exact linear contrasts
+(:attr:`GrowthResults.growth_rates`, :attr:`GrowthResults.contrasts`).
+
+The random effects are **rater-general**: one intercept (and, with ``random="slopes"``, one
+time slope) per therapist and per patient, shared by all ratings of that unit; differences
+between raters are fixed effects. Ratings of the same session by the two raters are
+otherwise treated as conditionally independent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._mixed import ENGINES, MixedFit, fit_mixed
+from ._validation import (
+    as_column_list,
+    check_choice,
+    check_unique_rows,
+    check_variance,
+    require_frame,
+)
+from .results import EFFECT_COLUMNS, ModelResults
+from .truthbias import (
+    RANDOM_CHOICES,
+    Moderator,
+    crossed_design,
+    effect_weights,
+    moderator_grid,
+    prepare_frame,
+    random_formula,
+    random_spec,
+)
+
+__all__ = ["GrowthResults", "fit_growth"]
+
+#: Moderators with at most this many distinct values are tabulated at each value.
+_MAX_TABULATED = 10
+
+
+class GrowthResults(ModelResults):
+    """Results of :func:`fit_growth` (immutable).
+
+    Besides everything on :class:`~alliancestats.results.ModelResults`:
+
+    Attributes
+    ----------
+    growth_rates : DataFrame
+        Growth rate (change per unit of time) for every rater x moderator combination:
+        columns rater (if any), one per moderator, then estimate, std_error, statistic,
+        p_value, conf_low, conf_high. Moderators with few distinct values (e.g. condition
+        0/1) are tabulated at each value, others at 0.
+    contrasts : DataFrame
+        Per moderator (design column): its effect on the growth rate for each rater (e.g.
+        the training effect on growth), and with two or more raters the difference of
+        those effects between each rater and the first (the rater x condition x time
+        difference-in-differences); other moderators at 0. Indexed by a readable label.
+    """
+
+    _model_name = "Growth linear mixed model"
+
+    def __init__(
+        self,
+        *,
+        moderators: Sequence[Moderator],
+        structure: dict[str, tuple[str | None, tuple[str, ...]]],
+        rater_levels: Sequence[Any],
+        rater: Hashable | None,
+        time: Hashable,
+        tabulate: dict[Hashable, list[Any]],
+        **kwargs: Any,
+    ) -> None:
+        self._moderators = tuple(moderators)
+        self._structure = dict(structure)
+        self._rater_levels = list(rater_levels)
+        self._rater = rater
+        self._time = time
+        self._tabulate: dict[str, Any] = {str(k): v for k, v in tabulate.items()}
+        super().__init__(**kwargs)
+
+    def _slope_base(self, level: Any) -> str:
+        return f"{self._rater}[{level}]:{self._time}" if self._rater is not None \
+            else str(self._time)
+
+    def _levels(self) -> list[Any]:
+        return self._rater_levels if self._rater is not None else [None]
+
+    def rates_at(self, alpha: float = 0.05, **moderator_values: Any) -> pd.DataFrame:
+        """Growth rates per rater at given moderator values (a value or sequence each).
+
+        Examples
+        --------
+        >>> from alliancestats import fit_growth, simulate_prn
+        >>> df = simulate_prn(rng=1)
+        >>> res = fit_growth(df, outcome="alliance_patient", time="session",
+        ...                  groups=["therapist", "patient"], moderators="condition",
+        ...                  random="intercept")
+        >>> res.rates_at(condition=[0, 1])["condition"].tolist()
+        [0, 1]
+        """
+        grid = moderator_grid(self._moderators, moderator_values)
+        rows, labels = [], []
+        for level in self._levels():
+            for point in grid:
+                rows.append(effect_weights(self._structure, self._moderators,
+                                           self._slope_base(level), point))
+                labels.append({**({str(self._rater): level} if self._rater is not None
+                                  else {}), **{str(k): v for k, v in point.items()}})
+        table = self.contrast(pd.DataFrame(rows).fillna(0.0), alpha=alpha)
+        return pd.concat([pd.DataFrame(labels), table.reset_index(drop=True)], axis=1)
+
+    @property
+    def growth_rates(self) -> pd.DataFrame:
+        """Growth rate by rater x moderator values, with SE, z test and 95% CI."""
+        return self.rates_at(**self._tabulate)
+
+    def _contrast_weights(self) -> pd.DataFrame:
+        rows: dict[str, dict[str, float]] = {}
+        levels = self._levels()
+        for m in self._moderators:
+            for name in m.names:
+                per_level = {}
+                for level in levels:
+                    base = self._slope_base(level)
+                    coef = f"{base}:{name}"
+                    label = f"{name} effect on growth" + (
+                        f" ({self._rater}={level})" if self._rater is not None else "")
+                    rows[label] = {coef: 1.0}
+                    per_level[level] = coef
+                for level in levels[1:]:
+                    label = (f"{name} effect on growth: {self._rater} {level} - "
+                             f"{levels[0]}")
+                    rows[label] = {per_level[level]: 1.0, per_level[levels[0]]: -1.0}
+        if self._rater is not None:
+            for level in levels[1:]:
+                rows[f"growth ({self._rater}={level}) - ({self._rater}={levels[0]}) at "
+                     f"moderators = 0"] = {self._slope_base(level): 1.0,
+                                           self._slope_base(levels[0]): -1.0}
+        return pd.DataFrame.from_dict(rows, orient="index").fillna(0.0)
+
+    def contrasts_at(self, alpha: float = 0.05) -> pd.DataFrame:
+        """:attr:`contrasts` with ``1 - alpha`` confidence intervals."""
+        weights = self._contrast_weights()
+        if weights.empty:
+            return pd.DataFrame(columns=EFFECT_COLUMNS)
+        return self.contrast(weights, alpha=alpha)
+
+    @property
+    def contrasts(self) -> pd.DataFrame:
+        """Moderator effects on growth per rater and their between-rater differences."""
+        return self.contrasts_at()
+
+    def _derived_frame(self, alpha: float) -> list[tuple[str, pd.DataFrame]]:
+        rates = self.rates_at(alpha=alpha, **self._tabulate)
+        keys = [c for c in rates.columns if c not in EFFECT_COLUMNS]
+        rates.index = pd.Index(["growth " + ", ".join(f"{k}={row[k]}" for k in keys)
+                                for _, row in rates.iterrows()]) if keys else \
+            pd.Index(["growth"])
+        out = [("growth_rate", rates[EFFECT_COLUMNS])]
+        contrasts = self.contrasts_at(alpha)
+        if len(contrasts):
+            out.append(("growth_contrast", contrasts))
+        return out
+
+    def _summary_tables(self, alpha: float) -> list[tuple[str, pd.DataFrame]]:
+        tables = super()._summary_tables(alpha)
+        rates = self.rates_at(alpha=alpha, **self._tabulate)
+        keys = [c for c in rates.columns if c not in EFFECT_COLUMNS]
+        tables.append((f"Growth rates (per unit of {self._time})",
+                       rates.set_index(keys) if keys else rates))
+        contrasts = self.contrasts_at(alpha)
+        if len(contrasts):
+            tables.append(("Growth contrasts", contrasts))
+        return tables
+
+
+def _time_values(frame: pd.DataFrame, time: Hashable, time_center: Any) -> tuple[
+        pd.Series, dict[str, Any]]:
+    t = frame[time].astype(float)
+    if time_center is None:
+        return t, {}
+    if isinstance(time_center, str):
+        check_choice(time_center, "time_center", ("first", "mean"))
+        value = float(t.min()) if time_center == "first" else float(t.mean())
+    elif isinstance(time_center, int | float | np.number) and not isinstance(time_center, bool):
+        value = float(time_center)
+    else:
+        raise TypeError(
+            f"`time_center` must be None, 'first', 'mean' or a number; got {time_center!r}."
+        )
+    return t - value, {"time": f"{time} - {value:g}", "time_center": value}
+
+
+def fit_growth(
+    data: pd.DataFrame,
+    *,
+    outcome: Hashable,
+    time: Hashable,
+    groups: Hashable | Sequence[Hashable],
+    rater: Hashable | None = None,
+    moderators: Hashable | Sequence[Hashable] | None = None,
+    random: str = "slopes",
+    reml: bool = True,
+    missing: str = "drop",
+    engine: str = "statsmodels",
+    time_center: str | float | None = "first",
+) -> GrowthResults:
+    """Fit a multilevel growth model, by rater if the data are stacked by rater.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long data: one row per unit and time point, or (with ``rater``) one row per rating.
+        Not modified.
+    outcome : column name
+        The rating (e.g. ``"alliance"`` after :func:`~alliancestats.data.stack_raters`).
+    time : column name
+        Numeric time (e.g. session).
+    groups : column name or list of names
+        Grouping levels outer to inner (``["therapist", "patient"]``).
+    rater : column name, optional
+        Rater column of stacked data: each rater gets its own intercept and growth rate,
+        moderated by ``moderators``. The order of a categorical's categories (as made by
+        ``stack_raters``) sets the reference rater; otherwise sorted labels.
+    moderators : column name or list of names, optional
+        E.g. ``"condition"``; numeric as given, categorical as dummies; crossed in full with
+        the (rater-specific) intercepts and growth rates.
+    random : {"slopes", "intercept", "slopes_uncorrelated"}
+        Random effects per level, rater-general (see the module notes). ``"slopes"``: a
+        random intercept and time slope, correlated, for therapists and for patients within
+        therapists (lme4 ``(1 + time | therapist) + (1 + time | therapist:patient)``);
+        statsmodels cannot fit the correlated patient-level pair, so this uses the fast
+        engine and raises a ``ValueError`` when it is not installed. ``"intercept"``:
+        random intercepts only. ``"slopes_uncorrelated"``: as ``"slopes"`` with the
+        patient-level intercept and slope independent (``(1 + time || therapist:patient)``),
+        which statsmodels fits.
+    reml : bool
+        REML (default) or ML.
+    missing : {"drop", "raise"}
+        Rows with missing values in used columns are dropped (counted, one warning).
+    engine : {"statsmodels", "fast"}
+    time_center : {"first", "mean"}, number or None
+        Subtract the first time point (default: intercepts refer to the first session),
+        the mean time, a given value, or nothing. Recorded in ``centering``.
+
+    Returns
+    -------
+    GrowthResults
+
+    Examples
+    --------
+    >>> from alliancestats import fit_growth, simulate_prn, stack_raters
+    >>> long = stack_raters(simulate_prn(rng=1), ratings={
+    ...     "therapist": "alliance_therapist", "patient": "alliance_patient"})
+    >>> res = fit_growth(long, outcome="alliance", time="session", rater="rater",
+    ...                  groups=["therapist", "patient"], moderators="condition",
+    ...                  random="intercept")
+    >>> res.growth_rates.shape
+    (4, 8)
+    """
+    data = require_frame(data)
+    group_cols = as_column_list(groups, "groups")
+    if not group_cols:
+        raise ValueError("`groups` must name at least one grouping column.")
+    mod_cols = as_column_list(moderators, "moderators")
+    check_choice(random, "random", RANDOM_CHOICES)
+    check_choice(engine, "engine", ENGINES)
+    if not isinstance(reml, bool | np.bool_):
+        raise TypeError(f"`reml` must be True or False; got {reml!r}.")
+    roles: dict[str, Any] = {"outcome": outcome, "time": time, "rater": rater,
+                             "moderators": mod_cols, "groups": group_cols}
+    frame, dropped = prepare_frame(data, roles, {"outcome": outcome, "time": time},
+                                   group_cols, missing)
+    check_variance(frame, time, "time")
+    for col in mod_cols:
+        check_variance(frame, col, "moderators")
+    keys = [*group_cols, *([rater] if rater is not None else []), time]
+    check_unique_rows(frame, keys, "time")
+    t, centering = _time_values(frame, time, time_center)
+    mods = [Moderator.from_data(frame, c) for c in mod_cols]
+    mod_columns = pd.concat([m.columns(frame) for m in mods], axis=1) if mods else \
+        pd.DataFrame(index=frame.index)
+
+    levels: list[Any] = []
+    bases: dict[str | None, pd.Series | None]
+    if rater is None:
+        bases = {None: None, str(time): t}
+    else:
+        levels = list(Moderator.from_data(frame.astype({rater: "category"})
+                                     if not isinstance(frame[rater].dtype, pd.CategoricalDtype)
+                                     else frame, rater).levels)
+        if len(levels) < 2:
+            raise ValueError(
+                f"`rater` column {rater!r} has {len(levels)} rater(s) in the analysed rows; "
+                f"a rater-specific growth model needs at least two. Use rater=None."
+            )
+        bases = {}
+        for level in levels:
+            indicator = (frame[rater] == level).astype(float)
+            bases[f"{rater}[{level}]"] = indicator
+            bases[f"{rater}[{level}]:{time}"] = indicator * t
+    exog, structure = crossed_design(bases, mod_columns, mods, frame.index)
+    re_design = pd.DataFrame({"Intercept": 1.0, str(time): t.to_numpy()}, index=frame.index)
+    spec, independent = random_spec(group_cols, str(time), random)
+    fit: MixedFit = fit_mixed(frame[outcome].astype(float), exog, frame[group_cols], spec,
+                              reml=reml, engine=engine, independent=independent,
+                              re_design=re_design)
+    tabulate = {m.column: (list(m.levels) if m.categorical else
+                           sorted(frame[m.column].unique().tolist())
+                           if frame[m.column].nunique() <= _MAX_TABULATED else [0.0])
+                for m in mods}
+    if rater is None:
+        fixed = " * ".join([str(time), *(str(c) for c in mod_cols)])
+    else:
+        crossed = " * ".join([str(time), *(str(c) for c in mod_cols)])
+        fixed = f"0 + {rater} / ({crossed})"
+    formula = f"{outcome} ~ {fixed} + {random_formula(group_cols, str(time), random)}"
+    kwargs = fit.results_kwargs()
+    notes = list(kwargs.pop("notes"))
+    notes.append("Random effects are shared by all raters of a unit (rater-general); rater "
+                 "differences are fixed effects." if rater is not None else
+                 "Growth rates are per unit of time.")
+    return GrowthResults(
+        moderators=mods,
+        structure=structure,
+        rater_levels=levels,
+        rater=rater,
+        time=time,
+        tabulate=tabulate,
+        formula=formula,
+        roles={"outcome": outcome, "time": time, "groups": group_cols, "rater": rater,
+               "moderators": mod_cols},
+        centering=centering,
+        dropped_rows=dropped,
+        notes=notes,
+        **kwargs,
+    )
