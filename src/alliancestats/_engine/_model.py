@@ -1,0 +1,376 @@
+"""`NestedLMM`: validation, precomputation, θ optimisation and the `EngineFit` result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from . import _core
+from ._core import FloatArray, IntArray, Structure
+
+SINGULAR_TOL = 1e-4  # lme4 isSingular(tol = 1e-4) on the bounded elements of θ
+
+
+@dataclass(frozen=True)
+class EngineFit:
+    """Estimates of one nested linear mixed model (the quantities lme4 reports).
+
+    Attributes
+    ----------
+    beta, cov_beta : ndarray
+        Fixed effects and their covariance ``σ²(X'V⁻¹X)⁻¹`` (lme4 ``fixef``, ``vcov``).
+    sigma2 : float
+        Residual variance (lme4 ``sigma(fit)^2``).
+    theta : ndarray
+        Relative Cholesky factors, lower triangles column-major, levels outer -> inner.
+    cov_re : list of ndarray
+        Random-effect covariance matrix per level (lme4 ``VarCorr``).
+    llf : float
+        ``logLik`` of the fit (REML: ``−REMLcrit/2``).
+    reml, converged, is_singular : bool
+    n_iter : int
+        Optimiser iterations (summed over restarts).
+    message : str
+    random_effects : list of DataFrame
+        Conditional modes per level, indexed by unit label (lme4 ``ranef``).
+    n_groups : tuple of int
+    nobs : int
+    fe_names, re_names, level_names : names of the columns, terms and levels.
+    """
+
+    beta: FloatArray
+    cov_beta: FloatArray
+    sigma2: float
+    theta: FloatArray
+    cov_re: list[FloatArray]
+    llf: float
+    reml: bool
+    converged: bool
+    is_singular: bool
+    n_iter: int
+    message: str
+    random_effects: list[pd.DataFrame]
+    n_groups: tuple[int, ...]
+    nobs: int
+    fe_names: list[str]
+    re_names: list[list[str]]
+    level_names: list[str]
+
+    @property
+    def bse(self) -> FloatArray:
+        """Standard errors of the fixed effects (lme4 ``sqrt(diag(vcov(fit)))``)."""
+        return np.sqrt(np.diag(self.cov_beta))
+
+
+def _as_matrix(value: Any, name: str, n: int | None) -> FloatArray:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be numeric; convert it to floats first.") from exc
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"`{name}` must be a 2-D array (rows = observations); "
+                         f"got {arr.ndim} dimensions.")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"`{name}` has {arr.shape[0]} rows but X has {n}; pass one row "
+                         "per observation.")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(f"`{name}` has {int(bad.sum())} missing or infinite value(s) "
+                         f"(first at row {row}, column {col}); drop those rows first.")
+    return arr
+
+
+def _group_codes(groups: Any, n: int) -> tuple[list[IntArray], list[pd.Index]]:
+    """Codes and labels per level; an inner unit is its label with all outer labels."""
+    frame = pd.DataFrame(groups) if not isinstance(groups, pd.DataFrame) else groups
+    if frame.shape[0] != n:
+        raise ValueError(f"`groups` has {frame.shape[0]} rows but X has {n}; pass one row "
+                         "per observation.")
+    if frame.shape[1] < 1:
+        raise ValueError("`groups` needs at least one column (outer -> inner levels).")
+    missing = frame.isna().to_numpy()
+    if missing.any():
+        col = int(np.flatnonzero(missing.any(axis=0))[0])
+        raise ValueError(f"`groups` column {col} has missing labels; drop those rows first.")
+    codes, labels = [], []
+    for depth in range(frame.shape[1]):
+        cols = [frame.iloc[:, c].to_numpy() for c in range(depth + 1)]
+        key: pd.Index = (pd.Index(cols[0]) if depth == 0
+                         else pd.MultiIndex.from_arrays(cols))
+        try:
+            code, uniq = key.factorize(sort=True)
+        except TypeError:  # labels of mixed, unorderable types
+            code, uniq = key.factorize(sort=False)
+        codes.append(np.asarray(code, dtype=np.intp))
+        labels.append(uniq)
+    return codes, labels
+
+
+class NestedLMM:
+    """Linear mixed model with nested grouping and unstructured covariance per level.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, p)
+        Fixed-effects design of full column rank.
+    groups : array_like, shape (n, L)
+        Unit labels, columns outer -> inner. An inner unit is the combination of its label
+        with all outer labels (lme4 ``a:b``), so inner labels may repeat across outer units.
+    Z : list of array_like
+        ``Z[l]`` of shape ``(n, q_l)``: random-effect design at level ``l``.
+    reml : bool, default True
+        REML (lme4's default) or ML.
+    fe_names, re_names, level_names : optional names for the results.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> ther = np.repeat(np.arange(20), 12); pat = np.tile(np.repeat([0, 1, 2], 4), 20)
+    >>> X = np.column_stack([np.ones(240), rng.normal(size=240)])
+    >>> y = X @ [1.0, 0.5] + rng.normal(size=20)[ther] + rng.normal(size=240)
+    >>> model = NestedLMM(X, np.column_stack([ther, pat]), [X[:, :1], X[:, :1]])
+    >>> fit = model.fit(y)
+    >>> fit.beta.round(1).tolist(), fit.converged
+    ([0.8, 0.5], True)
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        groups: Any,
+        Z: Sequence[Any],
+        *,
+        reml: bool = True,
+        fe_names: Sequence[str] | None = None,
+        re_names: Sequence[Sequence[str]] | None = None,
+        level_names: Sequence[str] | None = None,
+    ) -> None:
+        Xa = _as_matrix(X, "X", None)
+        n, p = Xa.shape
+        if np.linalg.matrix_rank(Xa) < p:
+            raise ValueError(f"`X` is rank deficient (rank {np.linalg.matrix_rank(Xa)} < "
+                             f"{p} columns); drop collinear columns.")
+        codes, labels = _group_codes(groups, n)
+        if isinstance(Z, np.ndarray) or len(Z) != len(codes):
+            raise ValueError(f"`Z` must be a list of {len(codes)} arrays, one per column of "
+                             "`groups` (outer -> inner).")
+        Zs = [_as_matrix(z, f"Z[{lvl}]", n) for lvl, z in enumerate(Z)]
+        for lvl, lab in enumerate(labels):
+            if len(lab) < 2:
+                raise ValueError(f"level {lvl} of `groups` has only {len(lab)} unit; a random "
+                                 "effect needs at least 2 units (drop that level).")
+            if len(lab) >= n:
+                raise ValueError(f"level {lvl} of `groups` has {len(lab)} units for {n} "
+                                 "observations; its random effects are confounded with the "
+                                 "residual (lme4 requires fewer units than observations).")
+        self.reml = bool(reml)
+        self.n_groups = tuple(len(lab) for lab in labels)
+        self._labels = labels
+        self.fe_names = list(fe_names) if fe_names is not None else [f"x{j}" for j in range(p)]
+        self.re_names = ([list(r) for r in re_names] if re_names is not None
+                         else [[f"z{j}" for j in range(z.shape[1])] for z in Zs])
+        self.level_names = (list(level_names) if level_names is not None
+                            else [f"level{lvl}" for lvl in range(len(Zs))])
+        self._struct = _build_structure(Xa, codes, Zs)
+
+    @property
+    def n_theta(self) -> int:
+        """Number of covariance parameters ``θ``."""
+        return self._struct.n_theta
+
+    def fit(self, y: Any, *, start: Any = None, reml: bool | None = None) -> EngineFit:
+        """Fit the model to the response ``y`` (length n).
+
+        Parameters
+        ----------
+        y : array_like, shape (n,)
+        start : array_like, optional
+            Starting ``θ`` (e.g. the ``theta`` of a previous fit); default lme4's identity.
+        reml : bool, optional
+            Override the model's criterion for this fit.
+
+        Returns
+        -------
+        EngineFit
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> g = np.column_stack([np.repeat(np.arange(10), 6), np.tile([0, 0, 1, 1, 2, 2], 10)])
+        >>> X = np.ones((60, 1)); y = np.random.default_rng(0).normal(size=60)
+        >>> NestedLMM(X, g, [X, X]).fit(y).nobs
+        60
+        """
+        s = self._struct
+        ya = _as_matrix(y, "y", s.n)
+        if ya.shape[1] != 1:
+            raise ValueError(f"`y` must be one column; got {ya.shape[1]} (use fit_many).")
+        use_reml = self.reml if reml is None else bool(reml)
+        full = s.with_response(ya[:, 0])
+        theta, n_iter, ok, message = _optimise(s, full, use_reml, start)
+        return self._result(full, theta, use_reml, n_iter, ok, message)
+
+    def fit_many(self, Y: Any, *, reml: bool | None = None,
+                 warm_start: bool = True) -> list[EngineFit]:
+        """Fit each column of ``Y`` (n, R); each fit warm-starts from the previous θ.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> g = np.column_stack([np.repeat(np.arange(10), 6), np.tile([0, 0, 1, 1, 2, 2], 10)])
+        >>> X = np.ones((60, 1)); Y = np.random.default_rng(0).normal(size=(60, 3))
+        >>> len(NestedLMM(X, g, [X, X]).fit_many(Y))
+        3
+        """
+        Ya = _as_matrix(Y, "Y", self._struct.n)
+        fits: list[EngineFit] = []
+        for r in range(Ya.shape[1]):
+            start = fits[-1].theta if (warm_start and fits) else None
+            fits.append(self.fit(Ya[:, r], start=start, reml=reml))
+        return fits
+
+    def _result(self, full: FloatArray, theta: FloatArray, reml: bool, n_iter: int,
+                ok: bool, message: str) -> EngineFit:
+        s = self._struct
+        lambdas = _core.theta_to_lambdas(theta, s.q)
+        f = _core.factorize(s, full, lambdas)
+        sigma2 = f.pwrss / (s.n - s.p if reml else s.n)
+        lower = _core.theta_lower_bounds(s.q)
+        singular = any(b is not None and t < SINGULAR_TOL
+                       for t, b in zip(theta, lower, strict=True))
+        modes = _core.conditional_modes(s, f, lambdas)
+        effects = [pd.DataFrame(b, index=lab, columns=names)
+                   for b, lab, names in zip(modes, self._labels, self.re_names, strict=True)]
+        return EngineFit(
+            beta=f.beta,
+            cov_beta=sigma2 * np.linalg.inv(f.rxx),
+            sigma2=sigma2,
+            theta=theta.copy(),
+            cov_re=[sigma2 * lam @ lam.T for lam in lambdas],
+            llf=-0.5 * _core.objective(f, s.n, s.p, reml),
+            reml=reml,
+            converged=ok,
+            is_singular=singular,
+            n_iter=n_iter,
+            message=message,
+            random_effects=effects,
+            n_groups=self.n_groups,
+            nobs=s.n,
+            fe_names=list(self.fe_names),
+            re_names=[list(r) for r in self.re_names],
+            level_names=list(self.level_names),
+        )
+
+
+def _build_structure(X: FloatArray, codes: list[IntArray], Zs: list[FloatArray]) -> Structure:
+    """Sort rows by innermost unit; per-unit cross products of ``[Z_{L-1} | ... | Z_0 | X]``."""
+    inner = codes[-1]
+    order = np.argsort(inner, kind="stable")
+    sorted_inner = inner[order]
+    unit_starts = np.flatnonzero(np.r_[True, sorted_inner[1:] != sorted_inner[:-1]])
+    W = np.column_stack([*Zs[::-1], X])[order]
+    cross = _unit_cross(W, unit_starts)
+    # the first row of each unit gives its ancestors' codes (codes are sorted by ancestry)
+    first_rows = order[unit_starts]
+    starts, parents = [], []
+    for lvl in range(len(codes) - 1):
+        child = codes[lvl + 1]
+        n_child = int(child.max()) + 1
+        parent_of = np.empty(n_child, dtype=np.intp)
+        parent_of[child] = codes[lvl]
+        if np.any(np.diff(parent_of) < 0):  # unsortable labels: reorder is not supported
+            raise ValueError("`groups` labels could not be ordered by ancestry; use labels of "
+                             "one type per column.")
+        parents.append(parent_of)
+        starts.append(np.flatnonzero(np.r_[True, parent_of[1:] != parent_of[:-1]]))
+    del first_rows
+    return Structure(
+        q=tuple(z.shape[1] for z in Zs), p=X.shape[1], n=X.shape[0], order=order,
+        unit_starts=unit_starts, cross=cross, W_sorted=W, starts=tuple(starts),
+        parent=tuple(parents),
+    )
+
+
+def _unit_cross(W: FloatArray, unit_starts: IntArray, chunk: int = 20000) -> FloatArray:
+    """``W_j'W_j`` per unit, in row chunks so memory stays ``O(chunk · m²)``."""
+    n, m = W.shape
+    ends = np.r_[unit_starts[1:], n]
+    out = np.empty((len(unit_starts), m, m))
+    u0 = 0
+    while u0 < len(unit_starts):
+        # take whole units covering about `chunk` rows
+        u1 = int(np.searchsorted(unit_starts, unit_starts[u0] + chunk, side="right"))
+        u1 = max(u1, u0 + 1)
+        r0, r1 = unit_starts[u0], ends[u1 - 1]
+        block = W[r0:r1]
+        outer = block[:, :, None] * block[:, None, :]
+        out[u0:u1] = np.add.reduceat(outer, unit_starts[u0:u1] - r0, axis=0)
+        u0 = u1
+    return out
+
+
+def _optimise(s: Structure, full: FloatArray, reml: bool,
+              start: Any) -> tuple[FloatArray, int, bool, str]:
+    """Bounded minimisation of the profiled deviance over θ, with boundary restarts.
+
+    L-BFGS-B from the start; then, because a singular optimum can sit on a face the path
+    did not reach (or reach the other sign of a correlation), restart from the best point
+    with each level's factor shrunk to zero and keep the lowest deviance.
+    """
+    lower = _core.theta_lower_bounds(s.q)
+    bounds = [(b, None) for b in lower]
+    theta0 = (_core.theta_start(s.q) if start is None
+              else np.asarray(start, dtype=float).ravel().copy())
+    if theta0.shape != (s.n_theta,):
+        raise ValueError(f"`start` must have {s.n_theta} elements (θ); got {theta0.size}.")
+    theta0 = np.array([max(t, 0.0) if b is not None else t for t, b in zip(theta0, lower,
+                                                                             strict=True)])
+
+    def fun(t: FloatArray) -> float:
+        return _core.deviance(s, full, t, reml)
+
+    opts = {"ftol": 1e-12, "gtol": 1e-7, "maxiter": 2000}
+    res = optimize.minimize(fun, theta0, method="L-BFGS-B", bounds=bounds, options=opts)
+    best, n_iter = res, int(res.nit)
+    pos = 0
+    for k in s.q:
+        size = k * (k + 1) // 2
+        trial = best.x.copy()
+        trial[pos:pos + size] = 0.0
+        alt = optimize.minimize(fun, trial, method="L-BFGS-B", bounds=bounds, options=opts)
+        n_iter += int(alt.nit)
+        if alt.fun < best.fun - 1e-10:
+            best = alt
+        pos += size
+    ok = bool(np.isfinite(best.fun)) and (best.success or _flat(best))
+    return np.asarray(best.x, dtype=float), n_iter, ok, str(best.message)
+
+
+def _flat(res: Any) -> bool:
+    """L-BFGS-B's ABNORMAL line-search exit at an optimum it cannot improve counts as done."""
+    return "ABNORMAL" in str(res.message)
+
+
+def fit_nested_lmm(y: Any, X: Any, groups: Any, Z: Sequence[Any], reml: bool = True,
+                   **kw: Any) -> EngineFit:
+    """Fit a nested linear mixed model in one call (see :class:`NestedLMM`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.column_stack([np.repeat(np.arange(10), 6), np.tile([0, 0, 1, 1, 2, 2], 10)])
+    >>> X = np.ones((60, 1)); y = np.random.default_rng(0).normal(size=60)
+    >>> fit_nested_lmm(y, X, g, [X, X]).n_groups
+    (10, 30)
+    """
+    start = kw.pop("start", None)
+    return NestedLMM(X, groups, Z, reml=reml, **kw).fit(y, start=start)
