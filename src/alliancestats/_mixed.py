@@ -756,6 +756,12 @@ def fit_mixed(
         for term in lvl.terms:
             _term_values(term, exog, re_design)
     inner_correlated = [lvl.name for lvl in levels[1:] if lvl.correlated and len(lvl.terms) > 1]
+    if engine == "fast" and any(not lv.correlated for lv in levels):
+        raise ValueError(
+            "engine='fast' fits an unstructured (correlated) covariance at every level; "
+            "uncorrelated terms (lme4 `||`, random='slopes_uncorrelated') need "
+            "engine='statsmodels'."
+        )
     if engine == "fast":
         if not fast_engine_available():
             raise ValueError(
