@@ -1,0 +1,43 @@
+"""Sphinx configuration of the alliancestats documentation."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import alliancestats
+
+project = "alliancestats"
+author = "The alliancestats developers"
+copyright = "The alliancestats developers"
+release = alliancestats.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.intersphinx",
+    "numpydoc",
+]
+autosummary_generate = True
+autodoc_typehints = "none"  # numpydoc renders the types from the docstrings
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+intersphinx_mapping: dict[str, tuple[str, None]] = {}
+exclude_patterns = ["_build"]
+nitpicky = False
+# The synthesis guide lists its references as numbered footnotes without citing each.
+suppress_warnings = ["ref.footnote"]
+
+try:
+    import pydata_sphinx_theme  # noqa: F401
+except ImportError:  # the default theme still builds the same pages
+    html_theme = "alabaster"
+else:
+    html_theme = "pydata_sphinx_theme"
+    html_theme_options = {"navigation_with_keys": False}
+html_title = f"alliancestats {release}"
