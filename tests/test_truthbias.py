@@ -1,0 +1,266 @@
+"""Truth-and-bias model: lme4 reference values, analytic identities, recovery, bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from alliancestats import TruthBiasResults, fit_truth_bias, simulate_prn
+from alliancestats.exceptions import BoundaryFitWarning, DataWarning
+
+REF = Path(__file__).parent / "reference"
+R = json.loads((REF / "results" / "tb_reference.json").read_text())
+ROLES = {"judgment": "alliance_therapist", "truth": "alliance_patient",
+         "groups": ["therapist", "patient"]}
+
+
+def fit_quietly(data: pd.DataFrame, **kwargs: Any) -> TruthBiasResults:
+    """Fit, ignoring the boundary and dropped-rows warnings some data sets give."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoundaryFitWarning)
+        warnings.simplefilter("ignore", DataWarning)
+        return fit_truth_bias(data, **kwargs)
+
+
+def lme4_level(grp: str) -> str:
+    """lme4 group name -> our level name ("therapist:patient.1" -> "patient")."""
+    return re.split(r"[:.]", re.sub(r"\.\d+$", "", grp))[-1]
+
+
+def lme4_term(name: str | None) -> str | None:
+    return None if name is None else ("Intercept" if name == "(Intercept)" else name)
+
+
+def check_against_lme4(res: Any, ref: dict[str, Any], rename: Any = lambda n: n) -> None:
+    """Assert fixed effects, SEs, variance components and logLik match one lmer fit."""
+    fixef = {rename(lme4_term(k)): v for k, v in ref["fixef"].items()}
+    se = {rename(lme4_term(k)): v for k, v in ref["se"].items()}
+    names = list(fixef)
+    assert sorted(names) == sorted(res.params.index)
+    # fixef(fit)
+    np.testing.assert_allclose(res.params[names], list(fixef.values()), rtol=1e-4, atol=1e-7)
+    # sqrt(diag(vcov(fit)))
+    np.testing.assert_allclose(res.bse[names], list(se.values()), rtol=1e-3)
+    vc = res.variance_components.set_index(["level", "term"])
+    for row in ref["varcorr"].values():
+        if row["grp"] == "Residual":
+            # sigma(fit)^2 (as.data.frame(VarCorr(fit)) residual row)
+            np.testing.assert_allclose(vc.loc[("Residual", ""), "variance"], row["vcov"],
+                                       rtol=1e-3)
+            continue
+        key = (lme4_level(row["grp"]), lme4_term(row["var1"]))
+        if row.get("var2") is None:
+            # as.data.frame(VarCorr(fit))$vcov: variance of a random term
+            np.testing.assert_allclose(vc.loc[key, "variance"], row["vcov"], rtol=1e-3,
+                                       atol=1e-6)
+        else:
+            # as.data.frame(VarCorr(fit))$sdcor: correlation of a random intercept and slope
+            other = (key[0], lme4_term(row["var2"]))
+            if vc.loc[other, "sd"] > 1e-3 and vc.loc[key, "sd"] > 1e-3:
+                np.testing.assert_allclose(vc.loc[other, "corr"], row["sdcor"], atol=2e-3)
+    # logLik(fit) (REML criterion / -2 for REML fits)
+    assert res.llf == pytest.approx(ref["logLik"], abs=1e-2)
+    # isSingular(fit)
+    assert res.is_singular == ref["isSingular"]
+    assert res.nobs == ref["nobs"]
+
+
+TB_MODELS = {
+    "tb_intercept": {"moderators": ["condition", "session"]},
+    "tb_slopes_uncorrelated": {"moderators": ["condition", "session"],
+                               "random": "slopes_uncorrelated"},
+    "tb_slopes": {"moderators": ["condition", "session"], "random": "slopes"},
+    "tb_bias": {"moderators": ["condition"], "bias": "alliance_projection"},
+    "tb_within": {"moderators": ["condition"], "center": "within_dyad"},
+}
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("model", list(TB_MODELS))
+@pytest.mark.parametrize("dataset", ["small", "medium", "nearsingular"])
+def test_truth_bias_matches_lme4(dataset: str, model: str, method: str) -> None:
+    # R: lmer(J ~ alliance_patient * condition * session + (1 | therapist) +
+    #         (1 | therapist:patient), REML = ...) etc.; see tb_growth_reference.R
+    data = pd.read_csv(REF / "data" / f"tb_{dataset}.csv")
+    ref = R["datasets"][dataset][model]
+    res = fit_quietly(data, **ROLES, reml=method == "REML", **TB_MODELS[model])
+    # the centring constant computed in R over the analysed rows
+    assert res.centering["truth_mean"] == pytest.approx(ref["center"], rel=1e-12)
+    check_against_lme4(res, ref[method])
+
+
+def test_reference_file_records_versions() -> None:
+    assert R["lme4_version"].startswith("1.1")
+    assert R["r_version"].startswith("R version")
+
+
+# -- analytic identities (METHODS 1, test oracles) --------------------------------------------
+def _toy(seed: int = 5) -> pd.DataFrame:
+    df = simulate_prn(12, 36, 4, rng=seed)
+    return df.assign(alliance_therapist=df["alliance_therapist"].round(3))
+
+
+def test_identity_judgment_equals_truth_plus_constant() -> None:
+    df = _toy()
+    rng = np.random.default_rng(0)
+    df = df.assign(alliance_therapist=df["alliance_patient"] - 0.3
+                   + 1e-3 * rng.normal(size=len(df)))
+    res = fit_quietly(df, **ROLES, random="intercept")
+    # J = T + d: directional bias d, truth force 1
+    assert res.directional_bias["estimate"] == pytest.approx(-0.3, abs=1e-3)
+    assert res.truth_force["estimate"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_shift_and_scale_invariance() -> None:
+    df = _toy(6)
+    base = fit_truth_bias(df, **ROLES, random="intercept")
+    shifted = fit_truth_bias(
+        df.assign(alliance_therapist=df["alliance_therapist"] + 2,
+                  alliance_patient=df["alliance_patient"] + 2), **ROLES, random="intercept")
+    scaled = fit_truth_bias(
+        df.assign(alliance_therapist=df["alliance_therapist"] * 3,
+                  alliance_patient=df["alliance_patient"] * 3), **ROLES, random="intercept")
+    np.testing.assert_allclose(shifted.params, base.params, rtol=1e-5, atol=1e-7)
+    assert scaled.directional_bias["estimate"] == pytest.approx(
+        3 * base.directional_bias["estimate"], rel=1e-4)
+    assert scaled.truth_force["estimate"] == pytest.approx(
+        base.truth_force["estimate"], rel=1e-4)
+
+
+def test_effects_at_is_the_linear_combination() -> None:
+    df = _toy(7)
+    res = fit_truth_bias(df, **ROLES, moderators=["condition", "session"])
+    grid = res.effects_at(condition=[0, 1], session=[1, 4])
+    assert list(grid.columns) == ["effect", "condition", "session", "estimate", "std_error",
+                                  "statistic", "p_value", "conf_low", "conf_high"]
+    assert len(grid) == 2 * 4
+    row = grid.query("effect == 'truth_force' and condition == 1 and session == 4").iloc[0]
+    t = "alliance_patient"
+    w = pd.Series({t: 1.0, f"{t}:condition": 1.0, f"{t}:session": 4.0,
+                   f"{t}:condition:session": 4.0})
+    b, V = res.params[w.index], res.cov_params().loc[w.index, w.index]
+    assert row["estimate"] == pytest.approx(float(w @ b))
+    assert row["std_error"] == pytest.approx(float(np.sqrt(w @ V @ w)))
+    assert res.truth_force["estimate"] == pytest.approx(res.params[t])
+    assert res.bias_force is None
+
+
+def test_categorical_moderator_gets_dummies() -> None:
+    df = _toy(8)
+    arm = df["condition"].map({0: "control", 1: "trained"})
+    res = fit_quietly(df.assign(arm=arm), **ROLES, moderators="arm")
+    assert "alliance_patient:arm[trained]" in res.params.index
+    eff = res.effects_at(arm=["control", "trained"])
+    numeric = fit_quietly(df, **ROLES, moderators="condition").effects_at(condition=[0, 1])
+    np.testing.assert_allclose(eff["estimate"], numeric["estimate"], rtol=1e-6)
+    with pytest.raises(ValueError, match="levels"):
+        res.effects_at(arm="Trained")
+    with pytest.raises(ValueError, match="Did you mean 'arm'"):
+        res.effects_at(ar=1)
+
+
+def test_result_surface() -> None:
+    df = _toy(9)
+    res = fit_truth_bias(df, **ROLES, moderators="condition", time="session")
+    text = str(res.summary())
+    for part in ("Truth-and-bias", "directional_bias", "truth_force", "Random effects",
+                 "centred on the truth mean", "(1 | therapist:patient)"):
+        assert part in text
+    assert "<table" in res._repr_html_()
+    tidy = res.to_frame()
+    assert set(tidy["component"]) == {"fixed", "truth_bias", "variance"}
+    assert res.roles["judgment"] == "alliance_therapist"
+    assert res.method == "REML"
+    assert res.engine == "statsmodels"
+    with pytest.raises(AttributeError):
+        res.foo = 1  # type: ignore[attr-defined]
+
+
+# -- recovery -------------------------------------------------------------------------------
+def test_recovers_truth_force_and_its_moderation() -> None:
+    df = simulate_prn(160, 480, 6, rng=2024)
+    p = df.attrs["params"]
+    res = fit_truth_bias(df, **ROLES, moderators=["condition", "session"])
+    t = "alliance_patient"
+    # simulator: force(c, s) = g10 + g11 c + (g12 + g13 c)(session - 1)
+    for name, truth in {f"{t}:condition:session": p["gamma13"],
+                        f"{t}:session": p["gamma12"]}.items():
+        assert abs(res.params[name] - truth) < 3 * res.bse[name], name
+    eff = res.effects_at(condition=[0, 1], session=[1, 6])
+    for _, row in eff[eff["effect"] == "truth_force"].iterrows():
+        c, s = row["condition"], row["session"]
+        truth = p["gamma10"] + p["gamma11"] * c + (p["gamma12"] + p["gamma13"] * c) * (s - 1)
+        assert abs(row["estimate"] - truth) < 3 * row["std_error"]
+
+
+# -- bad input ------------------------------------------------------------------------------
+def test_bad_input_messages() -> None:
+    df = _toy(10)
+    with pytest.raises(ValueError, match="Close matches: 'alliance_patient'"):
+        fit_truth_bias(df, judgment="alliance_therapist", truth="alliance_patent",
+                       groups=["therapist", "patient"])
+    with pytest.raises(ValueError, match="zero variance"):
+        fit_truth_bias(df.assign(alliance_patient=5.0), **ROLES)
+    with pytest.raises(ValueError, match="must be numeric"):
+        fit_truth_bias(df.assign(alliance_patient=df["alliance_patient"].astype(str) + "x"),
+                       **ROLES)
+    one = df.drop_duplicates("therapist")[["therapist", "patient"]]
+    with pytest.raises(ValueError, match="exactly one 'patient'"):
+        fit_truth_bias(df.merge(one), **ROLES)
+    with pytest.raises(ValueError, match="rows share the same"):
+        fit_truth_bias(pd.concat([df, df.iloc[:1]]), **ROLES, time="session")
+    with pytest.raises(ValueError, match="one role"):
+        fit_truth_bias(df, **ROLES, moderators="alliance_patient")
+    with pytest.raises(ValueError, match="Did you mean 'slopes'"):
+        fit_truth_bias(df, **ROLES, random="slope")
+
+
+def test_missing_sessions_are_dropped_and_recorded() -> None:
+    df = _toy(11)
+    holes = df.assign(alliance_patient=df["alliance_patient"].where(df["session"] != 2))
+    with pytest.warns(DataWarning, match="Dropped"):
+        res = fit_truth_bias(holes, **ROLES)
+    assert res.dropped_rows == {"alliance_patient": int((df["session"] == 2).sum())}
+    assert res.nobs == int((df["session"] != 2).sum())
+    with pytest.raises(ValueError, match="missing='raise'"):
+        fit_truth_bias(holes, **ROLES, missing="raise")
+    with pytest.raises(ValueError, match="Every row"):
+        fit_truth_bias(df.assign(alliance_patient=np.nan), **ROLES)
+
+
+@st.composite
+def small_frames(draw: Any) -> pd.DataFrame:
+    n_ther = draw(st.integers(1, 4))
+    per = draw(st.integers(1, 3))
+    n_ses = draw(st.integers(1, 3))
+    rows = [(f"T{t}", f"P{t}_{p}", s) for t in range(n_ther) for p in range(per)
+            for s in range(1, n_ses + 1)]
+    values = st.one_of(st.floats(1, 7), st.just(np.nan), st.just(4.0))
+    return pd.DataFrame({
+        "therapist": [r[0] for r in rows], "patient": [r[1] for r in rows],
+        "session": [r[2] for r in rows],
+        "alliance_therapist": draw(st.lists(values, min_size=len(rows), max_size=len(rows))),
+        "alliance_patient": draw(st.lists(values, min_size=len(rows), max_size=len(rows))),
+    })
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_frames())
+def test_small_frames_fit_or_fail_cleanly_and_are_not_mutated(df: pd.DataFrame) -> None:
+    before = df.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DataWarning / BoundaryFitWarning are fine here
+        with contextlib.suppress(TypeError, ValueError):
+            fit_truth_bias(df, **ROLES, time="session")
+    pd.testing.assert_frame_equal(df, before)
