@@ -6,6 +6,7 @@ first), so eliminating a level always removes the leading ``q_l`` rows and colum
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,13 +64,23 @@ def theta_to_lambdas(theta: FloatArray, q: tuple[int, ...]) -> list[FloatArray]:
     out = []
     pos = 0
     for k in q:
+        if k == 1:
+            out.append(np.array([[theta[pos]]]))
+            pos += 1
+            continue
+        rows, cols = _lower_indices(k)
         lam = np.zeros((k, k))
-        cols, rows = np.triu_indices(k)  # column-major lower triangle: (row, col) = (r, c)
-        size = k * (k + 1) // 2
-        lam[rows, cols] = theta[pos:pos + size]
-        pos += size
+        lam[rows, cols] = theta[pos:pos + rows.size]
+        pos += rows.size
         out.append(lam)
     return out
+
+
+@functools.cache
+def _lower_indices(k: int) -> tuple[IntArray, IntArray]:
+    """(row, column) of a k×k lower triangle in column-major order (lme4's θ order)."""
+    cols, rows = np.triu_indices(k)
+    return rows, cols
 
 
 def theta_lower_bounds(q: tuple[int, ...]) -> list[float | None]:
@@ -87,38 +98,60 @@ def theta_start(q: tuple[int, ...]) -> FloatArray:
     return np.array([1.0 if b is not None else 0.0 for b in lower])
 
 
-def _scale(full: FloatArray, lambdas: list[FloatArray], p: int) -> FloatArray:
-    """``D' C D`` with ``D = blockdiag(Λ_{L-1}, ..., Λ_0, I_{p+1})`` for every unit."""
-    blocks = [*lambdas[::-1], np.eye(p + 1)]
-    m = sum(b.shape[0] for b in blocks)
-    D = np.zeros((m, m))
-    pos = 0
-    for b in blocks:
-        k = b.shape[0]
-        D[pos:pos + k, pos:pos + k] = b
-        pos += k
-    return np.asarray(D.T @ full @ D)
+@dataclass(frozen=True)
+class Prepared:
+    """Per-response quantities of the innermost stage (θ-independent).
 
-
-def _eliminate(M: FloatArray, k: int) -> tuple[FloatArray, FloatArray, float]:
-    """Absorb the leading ``k`` effects (plus the identity penalty) of every unit.
-
-    Returns the Schur complements, ``K = A11⁻¹ A12`` (kept for back substitution) and the
-    summed ``log det A11``.
+    ``c11``, ``c12``: per innermost unit the ``Z_{L-1}`` block and its cross products with
+    the rest (``[Z_{L-2} | ... | Z_0 | X | y]``); ``outer``: per unit and pair ``(a, b)`` of
+    its terms the flattened ``c12[a]' c12[b]``, so that the summed Schur corrections of a
+    parent are one weighted ``reduceat``; ``rest``: the ``[rest]`` blocks summed by parent.
     """
-    A12 = M[:, :k, k:]
+
+    c11: FloatArray
+    c12: FloatArray
+    outer: FloatArray
+    rest: FloatArray
+    starts: IntArray  # reduceat offsets of innermost units into their parents ([0] if L=1)
+
+
+def prepare(struct: Structure, full: FloatArray) -> Prepared:
+    """Split the per-unit ``[W | y]`` cross products for the innermost elimination."""
+    k = struct.q[-1]
+    c12 = full[:, :k, k:]
+    r = c12.shape[2]
+    outer = (c12[:, :, None, :, None] * c12[:, None, :, None, :]).reshape(-1, r * r)
+    starts = struct.starts[-1] if struct.n_levels > 1 else np.zeros(1, dtype=np.intp)
+    rest = np.add.reduceat(full[:, k:, k:], starts, axis=0)
+    return Prepared(np.ascontiguousarray(full[:, :k, :k]), c12, outer, rest, starts)
+
+
+def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float]:
+    """``H = Λ (Λ'M11Λ + I)⁻¹ Λ'`` per unit and ``Σ log det(Λ'M11Λ + I)``.
+
+    With ``H`` the elimination works in unscaled coordinates: the Schur complement of the
+    scaled system is ``D'(M22 − M21 H M12)D``. Sizes 1 and 2 use closed forms because on
+    stacks of tiny matrices LAPACK's per-call cost dominates the arithmetic.
+    """
+    k = lam.shape[0]
     if k == 1:
-        # scalar blocks: avoid LAPACK call overhead on (n, 1, 1) stacks
-        a11 = M[:, 0, 0] + 1.0
-        K = A12 / a11[:, None, None]
-        S = M[:, 1:, 1:] - A12.transpose(0, 2, 1) * K
-        return S, K, float(np.sum(np.log(a11)))
-    A11 = M[:, :k, :k] + np.eye(k)
-    chol = np.linalg.cholesky(A11)
-    K = np.linalg.solve(A11, A12)
-    S = M[:, k:, k:] - A12.transpose(0, 2, 1) @ K
-    logdet = 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
-    return S, K, logdet
+        l2 = lam[0, 0] ** 2
+        a = l2 * m11[:, 0, 0] + 1.0
+        return (l2 / a)[:, None, None], float(np.sum(np.log(a)))
+    A = lam.T @ m11 @ lam
+    if k == 2:
+        a, b, c = A[:, 0, 0] + 1.0, A[:, 0, 1], A[:, 1, 1] + 1.0
+        det = a * c - b * b  # > 0: Λ'M11Λ + I is positive definite
+        inv = np.empty_like(A)
+        inv[:, 0, 0] = c / det
+        inv[:, 1, 1] = a / det
+        inv[:, 0, 1] = inv[:, 1, 0] = -b / det
+        logdet = float(np.sum(np.log(det)))
+    else:
+        A = A + np.eye(k)
+        inv = np.linalg.inv(A)
+        logdet = float(np.sum(np.linalg.slogdet(A)[1]))
+    return lam @ inv @ lam.T, logdet
 
 
 @dataclass
@@ -130,19 +163,26 @@ class Factor:
     pwrss: float  # penalised residual sum of squares r²
     beta: FloatArray
     rxx: FloatArray  # X'V⁻¹X up to σ² (the reduced fixed-effects block)
-    ks: list[FloatArray]  # per level (outer -> inner) the K matrices
+    hs: list[FloatArray]  # per level (outer -> inner): H per unit
+    m12s: list[FloatArray]  # per level: unscaled cross products of its block with the rest
 
 
-def factorize(struct: Structure, full: FloatArray, lambdas: list[FloatArray]) -> Factor:
+def factorize(struct: Structure, prep: Prepared, lambdas: list[FloatArray]) -> Factor:
     """Blocked elimination innermost -> outermost; the final ``[X | y]`` system."""
-    p = struct.p
-    M = _scale(full, lambdas, p)
-    logdet = 0.0
-    ks: list[FloatArray] = []
-    for level in range(struct.n_levels - 1, -1, -1):
-        S, K, ld = _eliminate(M, struct.q[level])
+    p, q = struct.p, struct.q[-1]
+    H, logdet = _shrink(prep.c11, lambdas[-1])
+    r = prep.c12.shape[2]
+    corr = np.add.reduceat(H.reshape(-1, 1) * prep.outer, prep.starts * (q * q), axis=0)
+    M = prep.rest - corr.reshape(-1, r, r)
+    hs, m12s = [H], [prep.c12]
+    for level in range(struct.n_levels - 2, -1, -1):
+        k = struct.q[level]
+        H, ld = _shrink(M[:, :k, :k], lambdas[level])
         logdet += ld
-        ks.append(K)
+        m12 = M[:, :k, k:]
+        S = M[:, k:, k:] - m12.transpose(0, 2, 1) @ (H @ m12)
+        hs.append(H)
+        m12s.append(m12)
         M = np.add.reduceat(S, struct.starts[level - 1], axis=0) if level > 0 else S
     F = M.sum(axis=0)
     rxx = F[:p, :p]
@@ -150,13 +190,13 @@ def factorize(struct: Structure, full: FloatArray, lambdas: list[FloatArray]) ->
     beta = np.linalg.solve(rxx, F[:p, p])
     pwrss = float(F[p, p] - F[:p, p] @ beta)
     logdet_rx = 2.0 * float(np.sum(np.log(np.diag(chol))))
-    return Factor(logdet, logdet_rx, pwrss, beta, rxx, ks[::-1])
+    return Factor(logdet, logdet_rx, pwrss, beta, rxx, hs[::-1], m12s[::-1])
 
 
-def deviance(struct: Structure, full: FloatArray, theta: FloatArray, reml: bool) -> float:
+def deviance(struct: Structure, prep: Prepared, theta: FloatArray, reml: bool) -> float:
     """Profiled deviance (−2 log-likelihood, REML or ML) at ``θ``."""
     try:
-        f = factorize(struct, full, theta_to_lambdas(theta, struct.q))
+        f = factorize(struct, prep, theta_to_lambdas(theta, struct.q))
     except np.linalg.LinAlgError:
         return np.inf
     return objective(f, struct.n, struct.p, reml)
@@ -172,21 +212,21 @@ def objective(f: Factor, n: int, p: int, reml: bool) -> float:
     return f.logdet_l + n * (1.0 + LOG_2PI + np.log(f.pwrss / n))
 
 
-def conditional_modes(struct: Structure, f: Factor, lambdas: list[FloatArray]) -> list[FloatArray]:
-    """``b_l = Λ_l u_l`` per level by back substitution through the stored ``K`` blocks."""
+def conditional_modes(struct: Structure, f: Factor) -> list[FloatArray]:
+    """``b_l = H (M12_y − M12_X β − Σ_anc M12_anc b_anc)`` per level, outer -> inner."""
     p = struct.p
-    us: list[FloatArray] = []  # spherical effects, outer -> inner
-    for level, K in enumerate(f.ks):
-        # columns of K: [Z_{level-1} | ... | Z_0 | X | y]
-        u = K[:, :, -1] - K[:, :, -1 - p:-1] @ f.beta
+    bs: list[FloatArray] = []
+    for level, (H, m12) in enumerate(zip(f.hs, f.m12s, strict=True)):
+        # columns of m12: [Z_{level-1} | ... | Z_0 | X | y]
+        rhs = m12[:, :, -1] - m12[:, :, -1 - p:-1] @ f.beta
         pos = 0
         for anc in range(level - 1, -1, -1):
             k = struct.q[anc]
             idx = _ancestor_index(struct, level, anc)
-            u = u - np.einsum("nij,nj->ni", K[:, :, pos:pos + k], us[anc][idx])
+            rhs = rhs - np.einsum("nij,nj->ni", m12[:, :, pos:pos + k], bs[anc][idx])
             pos += k
-        us.append(u)
-    return [u @ lam.T for u, lam in zip(us, lambdas, strict=True)]
+        bs.append(np.einsum("nij,nj->ni", H, rhs))
+    return bs
 
 
 def _ancestor_index(struct: Structure, level: int, anc: int) -> IntArray:

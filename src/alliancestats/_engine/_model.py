@@ -215,7 +215,7 @@ class NestedLMM:
         if ya.shape[1] != 1:
             raise ValueError(f"`y` must be one column; got {ya.shape[1]} (use fit_many).")
         use_reml = self.reml if reml is None else bool(reml)
-        full = s.with_response(ya[:, 0])
+        full = _core.prepare(s, s.with_response(ya[:, 0]))
         theta, n_iter, ok, message = _optimise(s, full, use_reml, start)
         return self._result(full, theta, use_reml, n_iter, ok, message)
 
@@ -238,7 +238,7 @@ class NestedLMM:
             fits.append(self.fit(Ya[:, r], start=start, reml=reml))
         return fits
 
-    def _result(self, full: FloatArray, theta: FloatArray, reml: bool, n_iter: int,
+    def _result(self, full: _core.Prepared, theta: FloatArray, reml: bool, n_iter: int,
                 ok: bool, message: str) -> EngineFit:
         s = self._struct
         lambdas = _core.theta_to_lambdas(theta, s.q)
@@ -247,7 +247,7 @@ class NestedLMM:
         lower = _core.theta_lower_bounds(s.q)
         singular = any(b is not None and t < SINGULAR_TOL
                        for t, b in zip(theta, lower, strict=True))
-        modes = _core.conditional_modes(s, f, lambdas)
+        modes = _core.conditional_modes(s, f)
         effects = [pd.DataFrame(b, index=lab, columns=names)
                    for b, lab, names in zip(modes, self._labels, self.re_names, strict=True)]
         return EngineFit(
@@ -318,41 +318,62 @@ def _unit_cross(W: FloatArray, unit_starts: IntArray, chunk: int = 20000) -> Flo
     return out
 
 
-def _optimise(s: Structure, full: FloatArray, reml: bool,
+def _optimise(s: Structure, full: _core.Prepared, reml: bool,
               start: Any) -> tuple[FloatArray, int, bool, str]:
     """Bounded minimisation of the profiled deviance over θ, with boundary restarts.
 
-    L-BFGS-B from the start; then, because a singular optimum can sit on a face the path
-    did not reach (or reach the other sign of a correlation), restart from the best point
-    with each level's factor shrunk to zero and keep the lowest deviance.
+    L-BFGS-B from the start (lme4's identity by default). Two kinds of false optimum are
+    then checked, as a derivative-free optimiser such as lme4's bobyqa would escape them:
+
+    - a diagonal element of ``Λ`` stuck at 0: with a nonzero element beside it the
+      deviance is even in that element, so its gradient vanishes there (a saddle for a
+      gradient method); restart with it moved into the interior;
+    - an interior point whose level-``l`` factor is better set to 0 (a boundary optimum on
+      the far side of a ridge): one evaluation per level, restart only if lower.
     """
     lower = _core.theta_lower_bounds(s.q)
+    bounded = np.array([b is not None for b in lower])
     bounds = [(b, None) for b in lower]
     theta0 = (_core.theta_start(s.q) if start is None
               else np.asarray(start, dtype=float).ravel().copy())
     if theta0.shape != (s.n_theta,):
         raise ValueError(f"`start` must have {s.n_theta} elements (θ); got {theta0.size}.")
-    theta0 = np.array([max(t, 0.0) if b is not None else t for t, b in zip(theta0, lower,
-                                                                             strict=True)])
+    theta0[bounded] = np.maximum(theta0[bounded], 0.0)
 
     def fun(t: FloatArray) -> float:
         return _core.deviance(s, full, t, reml)
 
-    opts = {"ftol": 1e-12, "gtol": 1e-7, "maxiter": 2000}
-    res = optimize.minimize(fun, theta0, method="L-BFGS-B", bounds=bounds, options=opts)
-    best, n_iter = res, int(res.nit)
+    def run(t0: FloatArray) -> Any:
+        return optimize.minimize(fun, t0, method=_METHOD, bounds=bounds, options=_OPTIONS)
+
+    best = run(theta0)
+    n_iter = int(best.nit)
+    trials = []
+    for i in np.flatnonzero(bounded & (best.x < _SADDLE)):
+        trial = best.x.copy()
+        trial[i] = _INTERIOR
+        trials.append(trial)
     pos = 0
     for k in s.q:
         size = k * (k + 1) // 2
         trial = best.x.copy()
         trial[pos:pos + size] = 0.0
-        alt = optimize.minimize(fun, trial, method="L-BFGS-B", bounds=bounds, options=opts)
+        pos += size
+        if np.any(trial != best.x) and fun(trial) < best.fun:
+            trials.append(trial)
+    for trial in trials:
+        alt = run(trial)
         n_iter += int(alt.nit)
         if alt.fun < best.fun - 1e-10:
             best = alt
-        pos += size
     ok = bool(np.isfinite(best.fun)) and (best.success or _flat(best))
     return np.asarray(best.x, dtype=float), n_iter, ok, str(best.message)
+
+
+_METHOD = "SLSQP"
+_OPTIONS = {"ftol": 1e-12, "maxiter": 1000}
+_SADDLE = 1e-4  # a bounded θ element below this is re-examined from the interior
+_INTERIOR = 0.5  # restart value: a relative SD of half the residual SD
 
 
 def _flat(res: Any) -> bool:
