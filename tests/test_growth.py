@@ -1,0 +1,184 @@
+"""Growth model: lme4 reference values, recovery of growth contrasts, bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alliancestats import GrowthResults, fit_growth, simulate_prn, stack_raters
+from alliancestats.exceptions import BoundaryFitWarning, DataWarning
+
+REF = Path(__file__).parent / "reference"
+R = json.loads((REF / "results" / "tb_reference.json").read_text())
+RATINGS = {"therapist": "alliance_therapist", "patient": "alliance_patient"}
+GROUPS = ["therapist", "patient"]
+
+
+def fit_quietly(data: pd.DataFrame, **kwargs: Any) -> GrowthResults:
+    """Fit, ignoring the boundary and dropped-rows warnings some data sets give."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoundaryFitWarning)
+        warnings.simplefilter("ignore", DataWarning)
+        return fit_growth(data, **kwargs)
+
+
+def to_python(name: str | None) -> str | None:
+    """lme4 coefficient / term name -> ours (``ratertherapist:time`` ->
+    ``rater[therapist]:session``)."""
+    if name is None:
+        return None
+    name = "Intercept" if name == "(Intercept)" else name
+    name = re.sub(r"rater(therapist|patient)", r"rater[\1]", name)
+    return ":".join("session" if part == "time" else part for part in name.split(":"))
+
+
+def check_against_lme4(res: GrowthResults, ref: dict[str, Any]) -> None:
+    fixef = {to_python(k): v for k, v in ref["fixef"].items()}
+    se = {to_python(k): v for k, v in ref["se"].items()}
+    names = list(fixef)
+    assert sorted(names) == sorted(res.params.index)  # type: ignore[type-var]
+    # fixef(fit)
+    np.testing.assert_allclose(res.params[names], list(fixef.values()), rtol=1e-4, atol=1e-7)
+    # sqrt(diag(vcov(fit)))
+    np.testing.assert_allclose(res.bse[names], list(se.values()), rtol=1e-3)
+    vc = res.variance_components.set_index(["level", "term"])
+    for row in ref["varcorr"].values():
+        if row["grp"] == "Residual":
+            # sigma(fit)^2
+            np.testing.assert_allclose(vc.loc[("Residual", ""), "variance"], row["vcov"],
+                                       rtol=1e-3)
+            continue
+        level = re.split(r"[:.]", re.sub(r"\.\d+$", "", row["grp"]))[-1]
+        key = (level, to_python(row["var1"]))
+        if row.get("var2") is None:
+            # as.data.frame(VarCorr(fit))$vcov
+            np.testing.assert_allclose(vc.loc[key, "variance"], row["vcov"], rtol=1e-3,
+                                       atol=1e-6)
+        elif vc.loc[key, "sd"] > 1e-3 and vc.loc[(level, to_python(row["var2"])), "sd"] > 1e-3:
+            # as.data.frame(VarCorr(fit))$sdcor (correlation row)
+            np.testing.assert_allclose(vc.loc[(level, to_python(row["var2"])), "corr"],
+                                       row["sdcor"], atol=2e-3)
+    # logLik(fit)
+    assert res.llf == pytest.approx(ref["logLik"], abs=1e-2)
+    # isSingular(fit)
+    assert res.is_singular == ref["isSingular"]
+    assert res.nobs == ref["nobs"]
+
+
+MODELS = {
+    "growth_intercept": ("long", "intercept"),
+    "growth_slopes_uncorrelated": ("long", "slopes_uncorrelated"),
+    "growth_slopes": ("long", "slopes"),
+    "growth_single": ("wide", "slopes_uncorrelated"),
+}
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("dataset", ["small", "medium", "nearsingular"])
+def test_growth_matches_lme4(dataset: str, model: str, method: str) -> None:
+    # R: lmer(alliance ~ 0 + rater + rater:time + rater:condition + rater:time:condition +
+    #         <random part>, REML = ...), time = session - 1; see tb_growth_reference.R
+    data = pd.read_csv(REF / "data" / f"tb_{dataset}.csv")
+    shape, random = MODELS[model]
+    if shape == "long":
+        kwargs: dict[str, Any] = {"data": stack_raters(data, ratings=RATINGS),
+                                  "outcome": "alliance", "rater": "rater"}
+    else:
+        kwargs = {"data": data, "outcome": "alliance_patient"}
+    res = fit_quietly(**kwargs, time="session", groups=GROUPS, moderators="condition",
+                      random=random, reml=method == "REML")
+    assert res.centering["time_center"] == 1.0
+    check_against_lme4(res, R["datasets"][dataset][model][method])
+
+
+def test_rates_and_contrasts_are_linear_combinations() -> None:
+    long = stack_raters(simulate_prn(20, 60, 5, rng=4), ratings=RATINGS)
+    res = fit_quietly(long, outcome="alliance", time="session", groups=GROUPS,
+                      rater="rater", moderators="condition", random="intercept")
+    rates = res.growth_rates
+    assert rates[["rater", "condition"]].values.tolist() == [
+        ["therapist", 0], ["therapist", 1], ["patient", 0], ["patient", 1]]
+    b = res.params
+    t1 = rates.query("rater == 'therapist' and condition == 1")["estimate"].iloc[0]
+    assert t1 == pytest.approx(b["rater[therapist]:session"]
+                               + b["rater[therapist]:session:condition"])
+    con = res.contrasts
+    did = con.loc["condition effect on growth: rater patient - therapist"]
+    w = pd.Series({"rater[patient]:session:condition": 1.0,
+                   "rater[therapist]:session:condition": -1.0})
+    V = res.cov_params().loc[w.index, w.index]
+    assert did["estimate"] == pytest.approx(float(w @ b[w.index]))
+    assert did["std_error"] == pytest.approx(float(np.sqrt(w @ V @ w)))
+    text = str(res.summary())
+    assert "Growth rates" in text
+    assert "Growth contrasts" in text
+    assert set(res.to_frame()["component"]) == {"fixed", "growth_rate", "growth_contrast",
+                                                "variance"}
+    assert "<table" in res._repr_html_()
+
+
+def test_recovers_growth_rates_and_training_contrasts() -> None:
+    # Linear expected trajectories: truth force constant over sessions (gamma12 = gamma13 =
+    # 0), so E[therapist-rated] grows by g02 + g03 c + (g10 + g11 c) g_P per session.
+    params = {"gamma12": 0.0, "gamma13": 0.0, "gamma03": 0.05, "gamma11": 0.1}
+    df = simulate_prn(160, 480, 6, params=params, rng=77)
+    p = df.attrs["params"]
+    long = stack_raters(df, ratings=RATINGS)
+    res = fit_quietly(long, outcome="alliance", time="session", groups=GROUPS,
+                      rater="rater", moderators="condition", random="slopes")
+    g_p = p["truth_growth"]
+    expected = {("therapist", c): p["gamma02"] + p["gamma03"] * c
+                + (p["gamma10"] + p["gamma11"] * c) * g_p for c in (0, 1)}
+    expected |= {("patient", c): g_p for c in (0, 1)}
+    for _, row in res.growth_rates.iterrows():
+        truth = expected[(row["rater"], row["condition"])]
+        assert abs(row["estimate"] - truth) < 3 * row["std_error"]
+    con = res.contrasts
+    train_t = p["gamma03"] + p["gamma11"] * g_p
+    for label, truth in {"condition effect on growth (rater=therapist)": train_t,
+                         "condition effect on growth (rater=patient)": 0.0,
+                         "condition effect on growth: rater patient - therapist": -train_t
+                         }.items():
+        assert abs(con.loc[label, "estimate"] - truth) < 3 * con.loc[label, "std_error"]
+
+
+def test_bad_input() -> None:
+    df = simulate_prn(10, 30, 4, rng=3)
+    long = stack_raters(df, ratings=RATINGS)
+    with pytest.raises(ValueError, match="Close matches: 'session'"):
+        fit_growth(long, outcome="alliance", time="sesion", groups=GROUPS)
+    with pytest.raises(ValueError, match="must be numeric"):
+        fit_growth(long.assign(alliance="high"), outcome="alliance", time="session",
+                   groups=GROUPS)
+    with pytest.raises(ValueError, match="rows share the same"):
+        fit_growth(long, outcome="alliance", time="session", groups=GROUPS)  # no rater
+    with pytest.raises(ValueError, match="at least two"):
+        fit_growth(long[long["rater"] == "patient"], outcome="alliance", time="session",
+                   groups=GROUPS, rater="rater")
+    with pytest.raises(ValueError, match="zero variance"):
+        fit_growth(df.assign(session=1), outcome="alliance_patient", time="session",
+                   groups=GROUPS)
+    with pytest.raises(TypeError, match="time_center"):
+        fit_growth(df, outcome="alliance_patient", time="session", groups=GROUPS,
+                   time_center=[1])
+
+
+def test_missing_sessions_dropped_recorded_and_input_untouched() -> None:
+    df = simulate_prn(12, 36, 4, rng=8)
+    holes = df.assign(alliance_patient=df["alliance_patient"].where(df["session"] != 3))
+    before = holes.copy()
+    with pytest.warns(DataWarning, match="Dropped"):
+        res = fit_growth(holes, outcome="alliance_patient", time="session", groups=GROUPS,
+                         random="intercept", time_center="mean")
+    pd.testing.assert_frame_equal(holes, before)
+    assert res.dropped_rows == {"alliance_patient": int((df["session"] == 3).sum())}
+    assert res.centering["time_center"] == pytest.approx(holes.dropna()["session"].mean())
