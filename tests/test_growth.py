@@ -173,7 +173,7 @@ def test_bad_input() -> None:
 
 
 def test_missing_sessions_dropped_recorded_and_input_untouched() -> None:
-    df = simulate_prn(12, 36, 4, rng=8)
+    df = simulate_prn(12, 36, 4, rng=9)
     holes = df.assign(alliance_patient=df["alliance_patient"].where(df["session"] != 3))
     before = holes.copy()
     with pytest.warns(DataWarning, match="Dropped"):
