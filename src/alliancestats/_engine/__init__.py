@@ -43,7 +43,7 @@ One deviance evaluation scales them by ``Λ``, eliminates the innermost units' b
 batch of small Cholesky factorisations), sums the Schur complements into the parents
 (``np.add.reduceat`` over units sorted by ancestry), and repeats level by level up to the
 ``(p+1) × (p+1)`` system of ``[X | y]``. Time and memory are linear in the number of units;
-no ``n × n`` or ``n × Σq`` matrix is formed. ``θ`` is optimised by bounded L-BFGS-B, with
+no ``n × n`` or ``n × Σq`` matrix is formed. ``θ`` is optimised by bounded SLSQP, with
 restarts from boundary points so singular optima are found as lme4 finds them.
 
 References

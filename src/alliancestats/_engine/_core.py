@@ -149,7 +149,7 @@ def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float]:
         logdet = float(np.sum(np.log(det)))
     else:
         A = A + np.eye(k)
-        inv = np.linalg.inv(A)
+        inv = np.asarray(np.linalg.inv(A), dtype=float)
         logdet = float(np.sum(np.linalg.slogdet(A)[1]))
     return lam @ inv @ lam.T, logdet
 

@@ -106,11 +106,13 @@ def _group_codes(groups: Any, n: int) -> tuple[list[IntArray], list[pd.Index]]:
         key: pd.Index = (pd.Index(cols[0]) if depth == 0
                          else pd.MultiIndex.from_arrays(cols))
         try:
+            # sorted codes keep every unit's descendants contiguous (needed by reduceat)
             code, uniq = key.factorize(sort=True)
-        except TypeError:  # labels of mixed, unorderable types
-            code, uniq = key.factorize(sort=False)
+        except TypeError as exc:
+            raise ValueError(f"`groups` column {depth} mixes label types that cannot be "
+                             "ordered; convert it to one type (e.g. str).") from exc
         codes.append(np.asarray(code, dtype=np.intp))
-        labels.append(uniq)
+        labels.append(uniq if isinstance(uniq, pd.Index) else pd.Index(uniq))
     return codes, labels
 
 
@@ -252,7 +254,7 @@ class NestedLMM:
                    for b, lab, names in zip(modes, self._labels, self.re_names, strict=True)]
         return EngineFit(
             beta=f.beta,
-            cov_beta=sigma2 * np.linalg.inv(f.rxx),
+            cov_beta=np.asarray(sigma2 * np.linalg.inv(f.rxx), dtype=float),
             sigma2=sigma2,
             theta=theta.copy(),
             cov_re=[sigma2 * lam @ lam.T for lam in lambdas],
@@ -279,20 +281,14 @@ def _build_structure(X: FloatArray, codes: list[IntArray], Zs: list[FloatArray])
     unit_starts = np.flatnonzero(np.r_[True, sorted_inner[1:] != sorted_inner[:-1]])
     W = np.column_stack([*Zs[::-1], X])[order]
     cross = _unit_cross(W, unit_starts)
-    # the first row of each unit gives its ancestors' codes (codes are sorted by ancestry)
-    first_rows = order[unit_starts]
     starts, parents = [], []
     for lvl in range(len(codes) - 1):
         child = codes[lvl + 1]
         n_child = int(child.max()) + 1
         parent_of = np.empty(n_child, dtype=np.intp)
         parent_of[child] = codes[lvl]
-        if np.any(np.diff(parent_of) < 0):  # unsortable labels: reorder is not supported
-            raise ValueError("`groups` labels could not be ordered by ancestry; use labels of "
-                             "one type per column.")
         parents.append(parent_of)
         starts.append(np.flatnonzero(np.r_[True, parent_of[1:] != parent_of[:-1]]))
-    del first_rows
     return Structure(
         q=tuple(z.shape[1] for z in Zs), p=X.shape[1], n=X.shape[0], order=order,
         unit_starts=unit_starts, cross=cross, W_sorted=W, starts=tuple(starts),
@@ -322,7 +318,7 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
               start: Any) -> tuple[FloatArray, int, bool, str]:
     """Bounded minimisation of the profiled deviance over θ, with boundary restarts.
 
-    L-BFGS-B from the start (lme4's identity by default). Two kinds of false optimum are
+    SLSQP from the start (lme4's identity by default). Two kinds of false optimum are
     then checked, as a derivative-free optimiser such as lme4's bobyqa would escape them:
 
     - a diagonal element of ``Λ`` stuck at 0: with a nonzero element beside it the
@@ -340,38 +336,46 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
         raise ValueError(f"`start` must have {s.n_theta} elements (θ); got {theta0.size}.")
     theta0[bounded] = np.maximum(theta0[bounded], 0.0)
 
+    # the deviance divided by n: gradients of order 1 keep SLSQP's first quasi-Newton step
+    # (identity Hessian) from jumping straight onto the bounds
     def fun(t: FloatArray) -> float:
-        return _core.deviance(s, full, t, reml)
+        return _core.deviance(s, full, t, reml) / s.n
 
     def run(t0: FloatArray) -> Any:
         return optimize.minimize(fun, t0, method=_METHOD, bounds=bounds, options=_OPTIONS)
 
     best = run(theta0)
     n_iter = int(best.nit)
-    trials = []
-    for i in np.flatnonzero(bounded & (best.x < _SADDLE)):
-        trial = best.x.copy()
-        trial[i] = _INTERIOR
-        trials.append(trial)
-    pos = 0
-    for k in s.q:
-        size = k * (k + 1) // 2
-        trial = best.x.copy()
-        trial[pos:pos + size] = 0.0
-        pos += size
-        if np.any(trial != best.x) and fun(trial) < best.fun:
+    for _ in range(_MAX_RESTARTS):
+        trials = []
+        stuck = bounded & (best.x < _SADDLE)
+        if stuck.any():
+            trial = best.x.copy()
+            trial[stuck] = _INTERIOR
             trials.append(trial)
-    for trial in trials:
-        alt = run(trial)
-        n_iter += int(alt.nit)
-        if alt.fun < best.fun - 1e-10:
-            best = alt
+        pos = 0
+        for k in s.q:
+            size = k * (k + 1) // 2
+            trial = best.x.copy()
+            trial[pos:pos + size] = 0.0
+            pos += size
+            if np.any(trial != best.x) and fun(trial) < best.fun:
+                trials.append(trial)
+        improved = False
+        for trial in trials:
+            alt = run(trial)
+            n_iter += int(alt.nit)
+            if alt.fun < best.fun - 1e-12:
+                best, improved = alt, True
+        if not improved:
+            break
     ok = bool(np.isfinite(best.fun)) and (best.success or _flat(best))
     return np.asarray(best.x, dtype=float), n_iter, ok, str(best.message)
 
 
 _METHOD = "SLSQP"
-_OPTIONS = {"ftol": 1e-12, "maxiter": 1000}
+_OPTIONS = {"ftol": 1e-14, "maxiter": 1000}
+_MAX_RESTARTS = 3
 _SADDLE = 1e-4  # a bounded θ element below this is re-examined from the interior
 _INTERIOR = 0.5  # restart value: a relative SD of half the residual SD
 

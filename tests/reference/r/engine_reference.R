@@ -9,6 +9,8 @@
 #   ri:     y ~ x1 + x2 + (1 | g1) + (1 | g1:g2)
 #   pslope: y ~ x1 + x2 + (1 + x1 | g1:g2) + (1 | g1)
 #   slopes: y ~ x1 + x2 + (1 + x1 | g1) + (1 + x1 | g1:g2)
+# and, on the PRN data, three nested levels (c = session %% 2 within patient):
+#   ri3:    y ~ x1 + x2 + (1 | g1) + (1 | g1:g2) + (1 | g1:g2:c)
 # bobyqa with a small final trust radius so the frozen optimum is accurate well below the
 # tolerances the tests use.
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
@@ -64,6 +66,26 @@ for (name in c("prn", "singular", "large")) {
   }
   out$data[[name]] <- res
 }
+
+# three nested levels (random intercepts): session parity c within patient, PRN data
+dat <- read.csv("tests/reference/data/engine_prn.csv")
+dat$c <- dat$session %% 2
+dat$g1 <- factor(dat$g1)
+dat$g2 <- factor(dat$g2)
+dat$c <- factor(dat$c)
+ri3 <- function(reml) {
+  fit <- lmer(y ~ x1 + x2 + (1 | g1) + (1 | g1:g2) + (1 | g1:g2:c), data = dat,
+              REML = reml, control = ctrl)
+  vc <- VarCorr(fit)
+  list(fixef = unname(fixef(fit)),                               # fixef(fit)
+       vcov = unname(as.matrix(vcov(fit))),                      # vcov(fit)
+       sd = c(attr(vc[["g1"]], "stddev"), attr(vc[["g1:g2"]], "stddev"),
+              attr(vc[["g1:g2:c"]], "stddev")),                  # VarCorr(fit) SDs
+       sigma = sigma(fit),                                       # sigma(fit)
+       logLik = as.numeric(logLik(fit)),                         # logLik(fit)
+       isSingular = isSingular(fit))                             # isSingular(fit)
+}
+out$three_levels <- list(REML = ri3(TRUE), ML = ri3(FALSE))
 dir.create("tests/reference/results", showWarnings = FALSE)
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
            "tests/reference/results/engine_reference.json")

@@ -1,0 +1,246 @@
+"""The nested mixed-model engine against lme4 (frozen values), statsmodels, and bad input.
+
+Reference values: ``tests/reference/results/engine_reference.json``, written by
+``tests/reference/r/engine_reference.R`` from the data of ``make_engine_data.py``.
+Level 0 of the engine is ``g1`` (therapist), level 1 is ``g1:g2`` (patient in therapist).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alliancestats._engine import EngineFit, NestedLMM, fit_nested_lmm
+
+REF = Path(__file__).parent / "reference"
+DATASETS = ("prn", "singular", "large")
+MODELS = ("ri", "pslope", "slopes")
+RTOL_FIT = 1e-6  # fixed effects, log-likelihood
+RTOL_VC = 1e-4  # standard errors, variance components
+ATOL_VC = 1e-4  # boundary components (lme4 reports 0 or ~1e-8)
+
+
+@cache
+def reference() -> dict[str, Any]:
+    return json.loads((REF / "results" / "engine_reference.json").read_text())
+
+
+@cache
+def data(name: str) -> pd.DataFrame:
+    return pd.read_csv(REF / "data" / f"engine_{name}.csv")
+
+
+def design(name: str, model: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, list]:
+    d = data(name)
+    X = np.column_stack([np.ones(len(d)), d["x1"], d["x2"]])
+    one, slope = X[:, :1], X[:, :2]
+    Z = {"ri": [one, one], "pslope": [one, slope], "slopes": [slope, slope]}[model]
+    return d["y"].to_numpy(), X, d[["g1", "g2"]], Z
+
+
+@cache
+def fitted(name: str, model: str, crit: str) -> EngineFit:
+    y, X, g, Z = design(name, model)
+    return fit_nested_lmm(y, X, g, Z, reml=crit == "REML",
+                          level_names=["g1", "g1:g2"])
+
+
+CASES = [(n, m, c) for n in DATASETS for m in MODELS for c in ("REML", "ML")]
+
+
+def _sd_corr(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(sd, sd)
+    return sd, corr
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize(("name", "model", "crit"), CASES)
+def test_fixed_effects_and_loglik_match_lme4(name: str, model: str, crit: str) -> None:
+    r = reference()["data"][name][model][crit]
+    fit = fitted(name, model, crit)
+    assert fit.converged
+    np.testing.assert_allclose(fit.beta, r["fixef"], rtol=RTOL_FIT, atol=1e-9)  # fixef(fit)
+    np.testing.assert_allclose(fit.llf, r["logLik"], rtol=RTOL_FIT)  # logLik(fit)
+    assert fit.is_singular == r["isSingular"]  # isSingular(fit)
+    assert fit.nobs == r["nobs"]  # nobs(fit)
+    assert fit.n_groups == (r["ngrps"]["g1"], r["ngrps"]["g1:g2"])  # ngrps(fit)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize(("name", "model", "crit"), CASES)
+def test_vcov_and_variance_components_match_lme4(name: str, model: str, crit: str) -> None:
+    r = reference()["data"][name][model][crit]
+    fit = fitted(name, model, crit)
+    np.testing.assert_allclose(fit.cov_beta, r["vcov"], rtol=RTOL_VC, atol=1e-10)  # vcov(fit)
+    np.testing.assert_allclose(np.sqrt(fit.sigma2), r["sigma"], rtol=RTOL_VC)  # sigma(fit)
+    for level, key in enumerate(("g1", "g1_g2")):
+        sd, corr = _sd_corr(fit.cov_re[level])
+        # attr(VarCorr(fit)[[level]], "stddev")
+        np.testing.assert_allclose(sd, np.ravel(r[key]["sd"]), rtol=RTOL_VC, atol=ATOL_VC)
+        if sd.size > 1 and sd.min() > 1e-3:
+            # attr(VarCorr(fit)[[level]], "correlation")
+            np.testing.assert_allclose(corr, r[key]["corr"], atol=ATOL_VC * 10)
+        # VarCorr(fit)[[level]] (the covariance matrix itself)
+        cov = np.reshape(r[key]["cov"], fit.cov_re[level].shape)
+        np.testing.assert_allclose(fit.cov_re[level], cov, rtol=RTOL_VC, atol=ATOL_VC)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("model", MODELS)
+def test_conditional_modes_match_lme4(model: str) -> None:
+    r = reference()["data"]["prn"][model]["REML"]
+    fit = fitted("prn", model, "REML")
+    re = fit.random_effects[0]
+    assert list(re.index) == sorted(data("prn")["g1"].unique())
+    # ranef(fit)$g1 (rows in sorted factor-level order)
+    np.testing.assert_allclose(re.to_numpy(), np.reshape(r["ranef_g1"], re.shape),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_random_effects_are_indexed_by_nested_unit() -> None:
+    fit = fitted("prn", "pslope", "REML")
+    inner = fit.random_effects[1]
+    d = data("prn")
+    assert inner.shape == (d.groupby(["g1", "g2"]).ngroups, 2)
+    assert isinstance(inner.index, pd.MultiIndex)
+    assert inner.index.is_monotonic_increasing
+    # BLUPs of a level average ~0 (the penalty pulls them towards the mean)
+    assert abs(inner.iloc[:, 0].mean()) < 0.1 * inner.iloc[:, 0].std()
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_random_intercepts_match_statsmodels_llf(reml: bool) -> None:
+    smf = pytest.importorskip("statsmodels.formula.api")
+    d = data("prn")
+    model = smf.mixedlm("y ~ x1 + x2", d, groups="g1", re_formula="1",
+                        vc_formula={"patient": "0 + C(g2)"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sm = model.fit(reml=reml, method=["lbfgs"])
+    fit = fitted("prn", "ri", "REML" if reml else "ML")
+    np.testing.assert_allclose(fit.llf, sm.llf, rtol=1e-7)
+    np.testing.assert_allclose(fit.beta, sm.fe_params.to_numpy(), rtol=1e-4)
+
+
+def test_fit_many_warm_starts_agree_with_cold_fits() -> None:
+    y, X, g, Z = design("prn", "pslope")
+    rng = np.random.default_rng(5)
+    Y = np.column_stack([y, y + rng.normal(0, 0.3, y.size)])
+    model = NestedLMM(X, g, Z)
+    many = model.fit_many(Y)
+    for col, fit in enumerate(many):
+        cold = model.fit(Y[:, col])
+        np.testing.assert_allclose(fit.llf, cold.llf, rtol=1e-9)
+        np.testing.assert_allclose(fit.beta, cold.beta, rtol=1e-5, atol=1e-8)
+
+
+def _statsmodels_llf(d: pd.DataFrame, vc: dict[str, str]) -> float:
+    smf = pytest.importorskip("statsmodels.formula.api")
+    model = smf.mixedlm("y ~ x1 + x2", d, groups="g1", re_formula="1", vc_formula=vc or None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(model.fit(reml=True).llf)
+
+
+def test_single_level_matches_statsmodels() -> None:
+    y, X, g, _ = design("prn", "ri")
+    fit = fit_nested_lmm(y, X, g[["g1"]], [X[:, :1]])
+    assert fit.n_groups == (40,)
+    assert len(fit.cov_re) == 1
+    # statsmodels MixedLM(groups=g1) REML log-likelihood
+    np.testing.assert_allclose(fit.llf, _statsmodels_llf(data("prn"), {}), rtol=1e-7)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("crit", ["REML", "ML"])
+def test_three_levels_match_lme4(crit: str) -> None:
+    # a third level: session parity within patient (random intercepts at all levels)
+    r = reference()["three_levels"][crit]
+    d = data("prn").assign(c=lambda f: f["session"] % 2)
+    y, X, _, _ = design("prn", "ri")
+    one = X[:, :1]
+    fit = fit_nested_lmm(y, X, d[["g1", "g2", "c"]], [one, one, one], reml=crit == "REML")
+    assert fit.n_groups[:2] == (40, 117)
+    np.testing.assert_allclose(fit.llf, r["logLik"], rtol=RTOL_FIT)  # logLik(fit)
+    np.testing.assert_allclose(fit.beta, r["fixef"], rtol=RTOL_FIT)  # fixef(fit)
+    np.testing.assert_allclose(fit.cov_beta, r["vcov"], rtol=RTOL_VC)  # vcov(fit)
+    sds = [np.sqrt(c[0, 0]) for c in fit.cov_re]
+    np.testing.assert_allclose(sds, r["sd"], rtol=RTOL_VC, atol=ATOL_VC)  # VarCorr(fit) SDs
+    np.testing.assert_allclose(np.sqrt(fit.sigma2), r["sigma"], rtol=RTOL_VC)  # sigma(fit)
+    assert fit.is_singular == r["isSingular"]  # isSingular(fit)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _small() -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    rng = np.random.default_rng(0)
+    g = np.column_stack([np.repeat(np.arange(6), 8), np.tile(np.repeat([0, 1], 4), 6)])
+    X = np.column_stack([np.ones(48), rng.normal(size=48)])
+    return rng.normal(size=48), X, g, [X[:, :1], X[:, :1]]
+
+
+def test_mismatched_shapes_raise() -> None:
+    y, X, g, Z = _small()
+    with pytest.raises(ValueError, match="groups"):
+        NestedLMM(X, g[:-1], Z)
+    with pytest.raises(ValueError, match=r"Z\[1\]"):
+        NestedLMM(X, g, [Z[0], Z[1][:-1]])
+    with pytest.raises(ValueError, match="list of 2"):
+        NestedLMM(X, g, [Z[0]])
+    with pytest.raises(ValueError, match="`y`"):
+        NestedLMM(X, g, Z).fit(y[:-1])
+    with pytest.raises(ValueError, match="start"):
+        NestedLMM(X, g, Z).fit(y, start=[1.0])
+
+
+def test_nan_raises() -> None:
+    y, X, g, Z = _small()
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"`X` has 1 missing.*row 3, column 1"):
+        NestedLMM(Xn, g, Z)
+    yn = y.copy()
+    yn[0] = np.inf
+    with pytest.raises(ValueError, match="`y`"):
+        NestedLMM(X, g, Z).fit(yn)
+    gn = pd.DataFrame(g).astype(float)
+    gn.iloc[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"groups.*missing"):
+        NestedLMM(X, gn, Z)
+
+
+def test_rank_deficient_x_raises() -> None:
+    _, X, g, Z = _small()
+    with pytest.raises(ValueError, match="rank deficient"):
+        NestedLMM(np.column_stack([X, 2 * X[:, 1]]), g, Z)
+
+
+def test_level_with_one_unit_raises() -> None:
+    _, X, g, Z = _small()
+    g1 = g.copy()
+    g1[:, 0] = 7
+    with pytest.raises(ValueError, match=r"level 0.*only 1 unit"):
+        NestedLMM(X, g1, Z)
+
+
+def test_level_with_a_unit_per_row_raises() -> None:
+    _, X, g, Z = _small()
+    g1 = np.column_stack([g[:, 0], np.arange(48)])
+    with pytest.raises(ValueError, match="confounded with the residual"):
+        NestedLMM(X, g1, Z)
+
+
+def test_non_numeric_raises_type_error() -> None:
+    _, _, g, Z = _small()
+    with pytest.raises(TypeError, match="`X` must be numeric"):
+        NestedLMM(np.array([["a"] * 2] * 48), g, Z)
