@@ -528,6 +528,7 @@ class TestRealDesigns:
         low, high = stats.binom.ppf([0.005, 0.995], row["n_valid"], 0.05)
         assert low <= round(row["power"] * row["n_valid"]) <= high
 
+    @pytest.mark.slow
     def test_power_increases_with_therapists(self) -> None:
         res = power("truth_bias", n_therapists=[8, 24, 72], patients_per_therapist=3,
                     n_sessions=6, n_sims=100, rng=5, progress=False,
@@ -540,6 +541,20 @@ class TestRealDesigns:
         # the estimator is unbiased for gamma13 (mean within 4 Monte-Carlo SEs)
         mc = table["sd_estimate"] / np.sqrt(table["n_valid"])
         assert np.all(np.abs(table["mean_estimate"] - 0.08) <= 4 * mc)
+
+    def test_engine_results_identical_across_backends(self) -> None:
+        distributed = pytest.importorskip("distributed")
+        kwargs = {"n_therapists": [8, 12], "n_patients": 30, "n_sessions": 4,
+                  "n_sims": 12, "rng": 4, "progress": False, "chunk_size": 5}
+        serial = power("truth_bias", **kwargs)  # type: ignore[arg-type]
+        assert serial.settings["engine"] == "fast"
+        assert_same_results(serial, power("truth_bias", n_jobs=2, **kwargs))  # type: ignore[arg-type]
+        with (
+            distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                     dashboard_address=None) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            assert_same_results(serial, power("truth_bias", backend=client, **kwargs))  # type: ignore[arg-type]
 
     @pytest.mark.parametrize("design", ["truth_bias", "lagged_rsa", "growth"])
     def test_fast_path_matches_public_function(self, design: str) -> None:

@@ -104,7 +104,8 @@ class ModelArrays:
     ``groups`` holds 0-based integer codes, one column per level, outer to inner; an
     inner code is unique across outer units (lme4's ``therapist:patient``). ``random``
     maps each level to the indices of the ``X`` columns that get correlated random
-    effects at that level.
+    effects at that level, unless ``Z`` gives the random-effect designs explicitly (one
+    array per level).
     """
 
     y: FloatArray
@@ -113,6 +114,13 @@ class ModelArrays:
     groups: IntArray
     levels: tuple[str, ...]
     random: Mapping[str, tuple[int, ...]]
+    Z: tuple[FloatArray, ...] | None = None
+
+    def z_matrices(self) -> list[FloatArray]:
+        """Random-effect design per level, outer to inner."""
+        if self.Z is not None:
+            return list(self.Z)
+        return [self.X[:, list(self.random[level])] for level in self.levels]
 
 
 @dataclass(frozen=True)
@@ -232,8 +240,7 @@ def fit_arrays(
     """
     from ._engine import NestedLMM  # the engine is optional at import time
 
-    Z = [arrays.X[:, list(arrays.random[level])] for level in arrays.levels]
-    model = NestedLMM(arrays.X, arrays.groups, Z, reml=True)
+    model = NestedLMM(arrays.X, arrays.groups, arrays.z_matrices(), reml=True)
     fit, messages = quiet(
         lambda: model.fit(arrays.y, start=None if start is None else np.asarray(start))
     )
@@ -425,4 +432,96 @@ DESIGNS["lagged_rsa"] = Design(
     fit_public=lagged_rsa_public,
     true_values=lagged_rsa_truth,
     min_sessions=3,
+)
+
+
+# ------------------------------------------------------------------------------- growth
+
+GROWTH_TERMS = ("time:condition[therapist]", "time:condition[patient]")
+GROWTH_COLUMNS = tuple(
+    name
+    for r in ("therapist", "patient")
+    for name in (f"rater[{r}]", f"rater[{r}]:condition", f"rater[{r}]:session",
+                 f"rater[{r}]:session:condition")
+)
+
+
+def growth_arrays(panel: Panel) -> ModelArrays:
+    """Rater-stacked growth model, as :func:`~alliancestats.fit_growth` builds it.
+
+    ``alliance ~ 0 + rater + rater:condition + rater:time + rater:time:condition`` with
+    rater-general random intercepts and time slopes, correlated, for therapists and
+    patients (lme4 ``(1 + time | therapist) + (1 + time | therapist:patient)``); time is
+    session minus the first analysed session.
+    """
+    pat, ses = observed_index(panel)
+    t = (ses - ses.min()).astype(float)
+    c = panel.condition[panel.therapist[pat]].astype(float)
+    blocks, ys = [], []
+    for r, ratings in enumerate((panel.alliance_therapist, panel.alliance_patient)):
+        ind = np.zeros((len(t), 2))
+        ind[:, r] = 1.0
+        cols = [ind * f[:, None] for f in (np.ones_like(t), c, t, t * c)]
+        # interleave to the GROWTH_COLUMNS order: rater blocks of (1, c, t, t*c)
+        blocks.append(np.column_stack([col[:, k] for k in range(2) for col in cols]))
+        ys.append(ratings[pat, ses])
+    X = np.concatenate(blocks)
+    tt = np.concatenate([t, t])
+    Z = np.column_stack([np.ones_like(tt), tt])
+    return ModelArrays(np.concatenate(ys), X, GROWTH_COLUMNS,
+                       np.concatenate([nested_groups(panel, pat)] * 2),
+                       ("therapist", "patient"), {}, (Z, Z))
+
+
+def growth_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
+    return fit_arrays(growth_arrays(panel), _GROWTH_CONTRAST, start)
+
+
+_GROWTH_CONTRAST = np.eye(len(GROWTH_COLUMNS))[
+    [GROWTH_COLUMNS.index(f"rater[{r}]:session:condition") for r in ("therapist", "patient")]
+]
+
+
+def growth_public(frame: pd.DataFrame) -> FitOutcome:
+    from .data import stack_raters
+    from .growth import fit_growth
+
+    long = stack_raters(frame, ratings={"therapist": "alliance_therapist",
+                                        "patient": "alliance_patient"})
+    res, messages = quiet(lambda: fit_growth(
+        long, outcome="alliance", time="session", rater="rater",
+        groups=["therapist", "patient"], moderators="condition", random="slopes",
+        engine="statsmodels",
+    ))
+    names = [f"rater[{r}]:session:condition" for r in ("therapist", "patient")]
+    return results_outcome(res, res.params[names], res.bse[names], messages)
+
+
+def growth_truth(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """Least-squares slope difference (trained - untrained) of the population mean
+    trajectories per rater over the simulated sessions (exact for patient ratings; for
+    therapist ratings the trajectory is quadratic when gamma13 != 0)."""
+    means = params.expected_alliance_means(sizes.n_sessions)
+    out = []
+    for col in ("alliance_therapist", "alliance_patient"):
+        slopes = [np.polyfit(g["session"], g[col], 1)[0]
+                  for _, g in means.groupby("condition", sort=True)]
+        out.append(slopes[1] - slopes[0])
+    return np.array(out)
+
+
+DESIGNS["growth"] = Design(
+    name="growth",
+    model="rater-stacked growth LMM, alliance ~ 0 + rater * time * condition (rater-"
+          "specific fixed effects), correlated random intercepts and time slopes for "
+          "therapist and patient",
+    terms=GROWTH_TERMS,
+    descriptions=(
+        "training effect on the growth of therapist-rated alliance (per session)",
+        "training effect on the growth of patient-rated alliance (per session)",
+    ),
+    null={"gamma03": 0.0, "gamma11": 0.0, "gamma13": 0.0},
+    fit_fast=growth_fast,
+    fit_public=growth_public,
+    true_values=growth_truth,
 )
