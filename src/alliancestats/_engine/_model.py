@@ -142,7 +142,7 @@ class NestedLMM:
     >>> model = NestedLMM(X, np.column_stack([ther, pat]), [X[:, :1], X[:, :1]])
     >>> fit = model.fit(y)
     >>> fit.beta.round(1).tolist(), fit.converged
-    ([0.8, 0.5], True)
+    ([0.9, 0.5], True)
     """
 
     def __init__(
