@@ -266,7 +266,7 @@ def fit_growth(
     Examples
     --------
     >>> from alliancestats import fit_growth, simulate_prn, stack_raters
-    >>> long = stack_raters(simulate_prn(rng=1), ratings={
+    >>> long = stack_raters(simulate_prn(rng=2), ratings={
     ...     "therapist": "alliance_therapist", "patient": "alliance_patient"})
     >>> res = fit_growth(long, outcome="alliance", time="session", rater="rater",
     ...                  groups=["therapist", "patient"], moderators="condition",
