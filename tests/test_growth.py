@@ -81,6 +81,7 @@ MODELS = {
 
 
 @pytest.mark.reference
+@pytest.mark.slow  # boundary restarts on the singular fits take a few seconds each
 @pytest.mark.parametrize("method", ["REML", "ML"])
 @pytest.mark.parametrize("model", list(MODELS))
 @pytest.mark.parametrize("dataset", ["small", "medium", "nearsingular"])
