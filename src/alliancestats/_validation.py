@@ -23,6 +23,7 @@ __all__ = [
     "as_generator",
     "check_choice",
     "check_groups",
+    "check_known_keys",
     "check_nested",
     "check_unique_rows",
     "check_variance",
@@ -148,6 +149,26 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"`{name}` must be one of {_fmt(choices, 30)}; got {value!r}.{hint}")
+
+
+def check_known_keys(keys: Iterable[Any], valid: Sequence[str], name: str, kind: str) -> None:
+    """Raise a ValueError for the first key not in ``valid``, with close matches.
+
+    ``kind`` says what the valid names are, e.g. "the fields of PRNParams".
+
+    Examples
+    --------
+    >>> check_known_keys(["truth_mean"], ["truth_mean", "truth_growth"], "params", "fields")
+    """
+    for key in keys:
+        if key in valid:
+            continue
+        close = difflib.get_close_matches(str(key), list(valid), n=3, cutoff=0.6)
+        hint = f" Did you mean {_fmt(close)}?" if close else ""
+        raise ValueError(
+            f"`{name}` has unknown key {key!r}.{hint} Valid keys are {kind}: "
+            f"{', '.join(valid)}."
+        )
 
 
 def handle_missing(

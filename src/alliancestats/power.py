@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import numbers
 import os
 from collections.abc import Mapping, Sequence
@@ -43,7 +42,7 @@ from scipy import stats
 
 from . import _power_run as run
 from ._power_designs import DESIGNS, Design, Sizes
-from ._validation import check_choice
+from ._validation import check_choice, check_known_keys
 from .results import Summary
 from .simulate import PRNParams, _check_p_missing, _check_sizes
 
@@ -325,14 +324,7 @@ def _effects(effects: Any, design: Design) -> PRNParams:
             f"overrides; got {type(effects).__name__}."
         )
     names = [f.name for f in dataclasses.fields(PRNParams)]
-    for key in effects:
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=3, cutoff=0.6)
-            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise ValueError(
-                f"`effects` has unknown parameter {key!r}.{hint} Valid names are the "
-                f"fields of PRNParams: {', '.join(names)}."
-            )
+    check_known_keys(effects, names, "effects", "the fields of PRNParams")
     try:
         return PRNParams(**dict(effects))
     except (TypeError, ValueError) as exc:

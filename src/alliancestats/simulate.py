@@ -38,7 +38,6 @@ two parameter settings run with the same seed share their random numbers.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import numbers
 from collections.abc import Mapping
@@ -48,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._validation import as_generator
+from ._validation import as_generator, check_known_keys
 
 __all__ = ["COLUMNS", "PRNParams", "simulate_prn"]
 
@@ -325,15 +324,7 @@ def _resolve_params(params: Any) -> PRNParams:
             f"got {type(params).__name__}."
         )
     names = [f.name for f in dataclasses.fields(PRNParams)]
-    for key in params:
-        if key in names:
-            continue
-        close = difflib.get_close_matches(str(key), names, n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"`params` has unknown key {key!r}.{hint} Valid keys are the fields of "
-            f"PRNParams: {', '.join(names)}."
-        )
+    check_known_keys(params, names, "params", "the fields of PRNParams")
     return dataclasses.replace(PRNParams(), **params)
 
 
