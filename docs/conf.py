@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent / "src"))
+# autosummary writes the API pages into generated/ (git-ignored) on every build; pages
+# left from renamed or removed entries would be orphans, which -W turns into errors.
+shutil.rmtree(DOCS / "generated", ignore_errors=True)
 
-import alliancestats
+import alliancestats  # noqa: E402  (needs the sys.path entry above)
 
 project = "alliancestats"
 author = "The alliancestats developers"
@@ -39,5 +44,14 @@ except ImportError:  # the default theme still builds the same pages
     html_theme = "alabaster"
 else:
     html_theme = "pydata_sphinx_theme"
-    html_theme_options = {"navigation_with_keys": False}
+    html_theme_options = {
+        "navigation_with_keys": False,
+        # API pages have one section: their "on this page" column only narrows the text
+        "secondary_sidebar_items": {"generated/*": []},
+    }
+    # pages without sub-pages need no section navigation
+    html_sidebars = {page: [] for page in ("getting_started", "examples", "coming_from_r",
+                                           "changelog")}
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_title = f"alliancestats {release}"

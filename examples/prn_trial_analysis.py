@@ -22,15 +22,15 @@ import matplotlib.pyplot as plt
 
 from alliancestats import (
     datasets,
+    fit_growth,
     fit_lagged_rsa,
+    fit_truth_bias,
     plot_lagged_agreement,
     plot_surface,
     plot_trajectories,
     plot_truth_bias,
     stack_raters,
 )
-from alliancestats.growth import fit_growth
-from alliancestats.truthbias import fit_truth_bias
 
 df = datasets.load("prn")
 print(df.head())

@@ -14,7 +14,6 @@ from pathlib import Path
 import pyreadstat
 
 from alliancestats import datasets, fit_lagged_rsa, read_data
-from alliancestats.report import write_report
 
 tmp = Path(tempfile.mkdtemp())
 spss = datasets.load("prn").rename(columns={
@@ -39,9 +38,15 @@ res = fit_lagged_rsa(df, outcome="ORS", x="WAI_T", y="WAI_P", time="SESS",
 print(res.surface.round(3))
 
 # %%
-# The whole report, with the columns mapped to their roles (the command line equivalent
-# is ``alliancestats report trial.sav --out report --therapist THER_ID ...``)
-path = write_report(df, out=tmp / "report", progress=False, roles={
-    "therapist": "THER_ID", "patient": "PAT_ID", "session": "SESS", "condition": "GROUP",
-    "alliance_therapist": "WAI_T", "alliance_patient": "WAI_P", "wellbeing": "ORS"})
-print(path)
+# The value labels make readable tables: label the condition codes for printing
+labels = df.attrs["value_labels"]["GROUP"]
+print(res.surface_differences.rename(index=labels, level="level").round(3))
+
+# %%
+# The whole report runs on the same file with the columns mapped to their roles:
+#
+#     alliancestats report trial.sav --out report --therapist THER_ID --patient PAT_ID \
+#         --session SESS --condition GROUP --alliance-therapist WAI_T \
+#         --alliance-patient WAI_P --wellbeing ORS
+#
+# or, in Python, ``alliancestats.report.write_report(df, out="report", roles={...})``.

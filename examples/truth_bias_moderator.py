@@ -10,8 +10,7 @@ example), centred so that the effects refer to a patient of average severity.
 # %%
 import numpy as np
 
-from alliancestats import datasets, plot_truth_bias
-from alliancestats.truthbias import fit_truth_bias
+from alliancestats import datasets, fit_truth_bias, plot_truth_bias
 
 df = datasets.load("prn")
 rng = np.random.default_rng(7)

@@ -13,7 +13,7 @@ import alliancestats
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
 # Scripts that take more than about 5 s on two cores.
-SLOW = {"plan_a_trial.py", "prn_trial_analysis.py", "read_spss_file.py"}
+SLOW = {"plan_a_trial.py", "prn_trial_analysis.py"}
 
 
 def test_examples_are_found() -> None:

@@ -15,10 +15,22 @@ import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.container import ErrorbarContainer
+from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
+from matplotlib.path import Path
 from scipy import stats
+from scipy.spatial import ConvexHull
 
-from alliancestats import datasets, fit_lagged_rsa, fit_rsa, power, synthesis
+from alliancestats import (
+    datasets,
+    fit_growth,
+    fit_lagged_rsa,
+    fit_rsa,
+    fit_truth_bias,
+    power,
+    stack_raters,
+    synthesis,
+)
 from alliancestats.plotting import (
     agreement_predictions,
     observed_means,
@@ -56,6 +68,19 @@ def lagged(prn: pd.DataFrame) -> object:
     return fit_lagged_rsa(prn, outcome="wellbeing", x="alliance_therapist",
                           y="alliance_patient", time="session",
                           unit=["therapist", "patient"], groups=None, by="condition")
+
+
+def _inside_hull_values(result: object, level: object, n_grid: int = 40) -> np.ndarray:
+    """Fitted values at the plot grid's points inside the convex hull of the level's data."""
+    d = result._design
+    rows = d.codes == d.levels.index(level)
+    pts = np.column_stack([d.x_raw[rows], d.y_raw[rows]])
+    hull = ConvexHull(pts)
+    grid = np.linspace(pts.min(), pts.max(), n_grid)
+    xx, yy = np.meshgrid(grid, grid)
+    inside = Path(pts[hull.vertices]).contains_points(np.column_stack([xx.ravel(),
+                                                                       yy.ravel()]))
+    return result.predict(grid, grid, level=level, grid=True).ravel()[inside]
 
 
 def _line(ax: Axes, label: str) -> np.ndarray:
@@ -103,6 +128,29 @@ class TestPlotSurface:
         assert isinstance(fig, Figure)
         titles = [a.get_title() for a in fig.axes if a.get_title()]
         assert titles == ["condition = 0", "condition = 1"]
+
+    def test_panels_share_one_colour_scale(self, lagged: object) -> None:
+        fig = plot_surface(lagged, kind="contour")
+        sets = [c for a in fig.axes for c in a.collections if isinstance(c, ContourSet)]
+        assert len(sets) == 2
+        np.testing.assert_array_equal(sets[0].levels, sets[1].levels)
+        assert sets[0].extend == "both"
+        # the levels cover the surface over the grid points inside each level's data hull
+        # (hull by matplotlib's Path, independently of the plotting code's Delaunay test)
+        for lev, cs in zip(lagged.levels, sets, strict=True):
+            inner = _inside_hull_values(lagged, lev)
+            assert cs.levels[0] <= inner.min()
+            assert cs.levels[-1] >= inner.max()
+        inner = np.concatenate([_inside_hull_values(lagged, lev) for lev in lagged.levels])
+        step = np.diff(sets[0].levels)[0]
+        assert sets[0].levels[0] > inner.min() - step
+        assert sets[0].levels[-1] < inner.max() + step
+
+    def test_3d_panels_share_the_z_axis(self, lagged: object) -> None:
+        fig = plot_surface(lagged, kind="3d")
+        zlims = [a.get_zlim() for a in fig.axes if a.name == "3d"]
+        assert len(zlims) == 2
+        np.testing.assert_allclose(zlims[0], zlims[1])
 
     def test_one_level_on_given_axes(self, lagged: object) -> None:
         fig = plt.figure()
@@ -172,8 +220,7 @@ class TestLaggedAgreement:
 class TestTruthBias:
     @pytest.fixture(scope="class")
     def tb(self, prn: pd.DataFrame) -> object:
-        truthbias = pytest.importorskip("alliancestats.truthbias")
-        return truthbias.fit_truth_bias(
+        return fit_truth_bias(
             prn, judgment="alliance_therapist", truth="alliance_patient",
             groups=["therapist", "patient"], moderators=["condition", "session"])
 
@@ -277,12 +324,9 @@ def test_box_score_is_reexported() -> None:
 class TestGrowthTrajectories:
     @pytest.fixture(scope="class")
     def growth(self, prn: pd.DataFrame) -> object:
-        growth = pytest.importorskip("alliancestats.growth")
-        from alliancestats import stack_raters
-
         long = stack_raters(prn, ratings={"therapist": "alliance_therapist",
                                           "patient": "alliance_patient"})
-        return growth.fit_growth(long, outcome="alliance", time="session",
+        return fit_growth(long, outcome="alliance", time="session",
                                  groups=["therapist", "patient"], rater="rater",
                                  moderators="condition", random="intercept")
 
@@ -310,5 +354,11 @@ class TestGrowthTrajectories:
         assert len(ax.get_lines()) >= 4
         bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
         assert len(bars) == 4
+        # each legend entry shows the rater's line style of the fitted growth
+        legend = ax.get_legend()
+        styles = {t.get_text(): h.get_linestyle()
+                  for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)}
+        assert styles["therapist, condition = 1"] == "-"
+        assert styles["patient, condition = 1"] == "--"
         with pytest.raises(ValueError, match="growth_data"):
             plot_trajectories(growth)

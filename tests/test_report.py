@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from alliancestats import datasets, fit_lagged_rsa, rsa
-from alliancestats.report import DEFAULT_ROLES, write_report
+from alliancestats.exceptions import BoundaryFitWarning
+from alliancestats.report import DEFAULT_ROLES, Section, _run_section, _table, write_report
 
 RENAMED = {"therapist": "ther_id", "patient": "pat_id", "session": "sess",
            "condition": "arm", "alliance_therapist": "wai_t", "alliance_patient": "wai_p",
@@ -77,7 +78,6 @@ class TestFullReport:
         np.testing.assert_allclose(ours["std_error"], ref["std_error"], rtol=1e-4)
 
     def test_truth_bias_section(self, report: Path) -> None:
-        pytest.importorskip("alliancestats.truthbias")
         est = pd.read_csv(report.parent / "estimates.csv")
         assert "truth_bias" in set(est.model)
         assert (report.parent / "figures" / "truth_bias.png").exists()
@@ -153,9 +153,31 @@ def test_default_roles_are_the_prn_columns(prn: pd.DataFrame) -> None:
 
 @pytest.mark.slow
 def test_growth_section(report: Path) -> None:
-    pytest.importorskip("alliancestats.growth")
     est = pd.read_csv(report.parent / "estimates.csv")
     rates = est[(est.model == "growth") & (est.component == "growth_rate")]
     assert len(rates) == 4  # rater x condition
     assert (report.parent / "figures" / "growth_trajectories.png").exists()
     assert "Growth rates" in report.read_text(encoding="utf-8")
+
+
+def test_a_warning_stored_and_emitted_is_listed_once() -> None:
+    def body(sec: Section, caught: list[str]) -> None:
+        warnings.warn("boundary (singular) fit", BoundaryFitWarning, stacklevel=1)
+        caught += ["boundary (singular) fit", "a note only on the result"]
+
+    sec = _run_section(Section("model", "m"), body, progress=False)
+    page = "".join(sec.parts)
+    assert page.count("boundary (singular) fit") == 1
+    assert "BoundaryFitWarning: boundary (singular) fit" in page
+    assert "a note only on the result" in page
+
+
+def test_tables_print_p_values_and_small_numbers_readably() -> None:
+    frame = pd.DataFrame({"term": ["a", "b"], "estimate": [0.00012, 2.5],
+                          "p_value": [0.0004, 0.04567]})
+    page = _table(frame)
+    assert "&lt; 0.001" in page
+    assert "0.046" in page
+    assert "0.00012" in page
+    assert "2.500" in page
+    assert "<th>term</th>" in page  # no index column for a RangeIndex

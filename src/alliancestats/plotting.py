@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.spatial import ConvexHull, QhullError
+from scipy.spatial import ConvexHull, Delaunay, QhullError
 
 from ._validation import require_columns, require_frame, require_numeric
 from .exceptions import AllianceStatsWarning
@@ -102,34 +102,83 @@ def _geometry(result: Any, level: Any) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in est)  # type: ignore[return-value]
 
 
-def _surface_panel(result: Any, kind: str, ax: Any, level: Any, opts: dict[str, Any],
-                   kwargs: dict[str, Any]) -> None:
+def _panel_grid(result: Any, level: Any, n_grid: int) -> dict[str, Any]:
+    """Observed points of one level and the fitted surface on a square grid over them."""
     rows = _level_rows(result, level)
     xr, yr = result._design.x_raw[rows], result._design.y_raw[rows]
     # One common range for X and Y keeps the line of congruence on the diagonal.
     lo, hi = float(min(xr.min(), yr.min())), float(max(xr.max(), yr.max()))
-    grid = np.linspace(lo, hi, opts["n_grid"])
+    grid = np.linspace(lo, hi, n_grid)
     zz = result.predict(grid, grid, level=level, grid=True)
-    xx, yy = np.meshgrid(grid, grid)
+    return {"level": level, "rows": rows, "xr": xr, "yr": yr, "lo": lo, "hi": hi,
+            "grid": grid, "zz": zz}
+
+
+def _observed_z_range(panel: Mapping[str, Any]) -> tuple[float, float]:
+    """Range of the surface over the grid points inside the convex hull of the data.
+
+    The colour scale spans this range so that colours resolve the surface where there are
+    data; extrapolated corners (often far steeper) fall into the colour bar's extensions.
+    """
+    xx, yy = np.meshgrid(panel["grid"], panel["grid"])
+    zz = panel["zz"]
+    try:
+        tri = Delaunay(np.column_stack([panel["xr"], panel["yr"]]))
+        keep = tri.find_simplex(np.column_stack([xx.ravel(), yy.ravel()])) >= 0
+    except (QhullError, ValueError):  # degenerate data: use the whole grid
+        keep = np.ones(zz.size, dtype=bool)
+    values = zz.ravel()[keep] if keep.any() else zz.ravel()
+    return float(values.min()), float(values.max())
+
+
+def _z_scales(panels: Sequence[Mapping[str, Any]]) -> dict[str, tuple[float, float]]:
+    """Colour range (inside the data hulls) and full z range shared by all panels."""
+    inner = [_observed_z_range(p) for p in panels]
+    return {"zrange": (min(r[0] for r in inner), max(r[1] for r in inner)),
+            "zlim": (min(float(p["zz"].min()) for p in panels),
+                     max(float(p["zz"].max()) for p in panels))}
+
+
+def _draw_surface(kind: str, ax: Any, panel: Mapping[str, Any], opts: Mapping[str, Any],
+                  kwargs: dict[str, Any]) -> None:
+    xx, yy = np.meshgrid(panel["grid"], panel["grid"])
+    zmin, zmax = opts["zrange"]
+    flat = not zmax - zmin > 1e-12 * max(1.0, abs(zmax))
+    if kind == "3d":
+        colours = {} if flat else {"vmin": zmin, "vmax": zmax}
+        ax.plot_surface(xx, yy, panel["zz"],
+                        **{"cmap": "viridis", "alpha": 0.8, **colours, **kwargs})
+        lo, hi = opts["zlim"]
+        if hi > lo:
+            ax.set_zlim(lo, hi)
+    else:
+        from matplotlib.ticker import MaxNLocator
+
+        # round contour values (about 14 bands) that cover the observed range
+        levels: Any = 15 if flat else MaxNLocator(nbins=14).tick_values(zmin, zmax)
+        filled = ax.contourf(xx, yy, panel["zz"], **{
+            "levels": levels, "cmap": "viridis", "extend": "neither" if flat else "both",
+            **kwargs})
+        ax.get_figure().colorbar(filled, ax=ax, label=opts["zlabel"])
+
+
+def _surface_panel(result: Any, kind: str, ax: Any, panel: Mapping[str, Any],
+                   opts: dict[str, Any], kwargs: dict[str, Any]) -> None:
+    level, lo, hi, grid = panel["level"], panel["lo"], panel["hi"], panel["grid"]
+    xr, yr, rows = panel["xr"], panel["yr"], panel["rows"]
     c = result.centering
-    loc = grid
     # X = -Y on the centred scale, i.e. through the centre with slope -sy/sx.
     loic = c["y_shift"] - c["y_scale"] / c["x_scale"] * (grid - c["x_shift"])
-    lines = [(grid, loc, "line of congruence (X = Y)", "k", "-"),
+    lines = [(grid, grid, "line of congruence (X = Y)", "k", "-"),
              (grid, loic, "line of incongruence (X = −Y)", "k", "--")]
     x0, y0, p10, p11 = _geometry(result, level)
     if opts["principal_axis"] and np.isfinite(p10) and np.isfinite(p11):
         xc = (grid - c["x_shift"]) / c["x_scale"]
         lines.append((grid, _to_raw(result, xc, p10 + p11 * xc)[1],
                       "first principal axis", "tab:red", ":"))
-    inside = (lo <= grid) & (grid <= hi)
-    if kind == "3d":
-        ax.plot_surface(xx, yy, zz, **{"cmap": "viridis", "alpha": 0.8, **kwargs})
-    else:
-        filled = ax.contourf(xx, yy, zz, **{"levels": 15, "cmap": "viridis", **kwargs})
-        ax.get_figure().colorbar(filled, ax=ax, label=opts["zlabel"])
+    _draw_surface(kind, ax, panel, opts, kwargs)
     for gx, gy, label, color, style in lines:
-        keep = inside & (gy >= lo) & (gy <= hi)
+        keep = (gy >= lo) & (gy <= hi)
         if kind == "3d":
             gz = result.predict(gx[keep], gy[keep], level=level)
             ax.plot(gx[keep], gy[keep], gz, color=color, linestyle=style, label=label)
@@ -147,7 +196,11 @@ def _surface_panel(result: Any, kind: str, ax: Any, level: Any, opts: dict[str, 
     ax.set_xlabel(opts["xlabel"])
     ax.set_ylabel(opts["ylabel"])
     if kind == "3d":
+        from matplotlib.ticker import MaxNLocator
+
         ax.set_zlabel(opts["zlabel"])
+        for axis in (ax.xaxis, ax.yaxis):  # fewer ticks: 3-D tick labels crowd easily
+            axis.set_major_locator(MaxNLocator(5))
     else:
         ax.set_aspect("equal")
     if level is not None:
@@ -200,6 +253,10 @@ def plot_surface(
     congruence (X = Y, solid) and of incongruence (X = −Y through the centre, dashed),
     optionally the stationary point, the first principal axis, the observations and the
     convex hull of the observed (X, Y) pairs (outside it the surface is extrapolated).
+
+    The colour scale spans the fitted values inside that hull; steeper extrapolated
+    corners take the end colours (the colour bar's pointed extensions). Panels of a
+    ``by`` fit share one colour scale (and, in 3-D, one z axis) so they can be compared.
 
     Parameters
     ----------
@@ -256,7 +313,7 @@ def plot_surface(
     if ax is not None and kind == "contour" and _is_3d(ax):
         raise ValueError("kind='contour' needs a 2-D Axes, but `ax` is 3-D.")
     roles = result.roles
-    opts = {"points": points, "hull": hull, "stationary_point": stationary_point,
+    opts: dict[str, Any] = {"points": points, "hull": hull, "stationary_point": stationary_point,
             "principal_axis": principal_axis, "n_grid": int(n_grid),
             "xlabel": xlabel or str(roles["x"]), "ylabel": ylabel or str(roles["y"]),
             "zlabel": zlabel or str(roles["outcome"])}
@@ -272,18 +329,22 @@ def plot_surface(
     if ax is None:
         fig = plt.figure(figsize=(6.5, 5.5))
         ax = fig.add_subplot(projection="3d" if kind == "3d" else None)
-    _surface_panel(result, kind, ax, level, opts, kwargs)
+    panel = _panel_grid(result, level, opts["n_grid"])
+    _surface_panel(result, kind, ax, panel, {**opts, **_z_scales([panel])}, kwargs)
     return ax
 
 
 def _surface_figure(result: Any, kind: str, levels: list[Any], opts: dict[str, Any],
                     kwargs: dict[str, Any]) -> Figure:
     plt = _plt()
+    panels = [_panel_grid(result, lev, opts["n_grid"]) for lev in levels]
+    # One colour scale (and z axis) for all panels, so that the surfaces can be compared.
+    opts = {**opts, **_z_scales(panels)}
     fig = plt.figure(figsize=(6 * len(levels), 5.5), layout="constrained")
-    for i, lev in enumerate(levels):
+    for i, panel in enumerate(panels):
         ax = fig.add_subplot(1, len(levels), i + 1,
                              projection="3d" if kind == "3d" else None)
-        _surface_panel(result, kind, ax, lev, opts, kwargs)
+        _surface_panel(result, kind, ax, panel, opts, kwargs)
     handles, labels = fig.axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4),
                frameon=False)
@@ -359,8 +420,9 @@ def plot_lagged_agreement(
     ax.set_xticks(pos, list(_PATTERNS))
     ax.set_xlabel("agreement at the previous session")
     ax.set_ylabel(f"predicted {result.roles['outcome']}")
-    ax.set_title(f"{100 * (1 - alpha):g}% CI; low/high = {table.attrs['low']:.2f}/"
-                 f"{table.attrs['high']:.2f}", fontsize="small")
+    ax.set_title(f"low = {table.attrs['low']:.2f}, high = {table.attrs['high']:.2f} "
+                 f"(x: {result.roles['x']}, y: {result.roles['y']}); "
+                 f"{100 * (1 - alpha):g}% CI", fontsize="small")
     if len(levels) > 1:
         ax.legend(frameon=False)
     return ax
@@ -478,7 +540,11 @@ def plot_truth_bias(
     fig, axes = _plt().subplots(1, len(names), figsize=(5.2 * len(names), 4),
                                 layout="constrained", squeeze=False)
     for name, panel in zip(names, axes[0], strict=True):
-        _truth_bias_panel(table, name, x, hue, alpha, panel, kwargs)
+        _truth_bias_panel(table, name, x, hue, alpha, panel, kwargs, legend=False)
+    if hue is not None:  # one legend for all panels, below them
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels),
+                   frameon=False)
     return fig
 
 
@@ -493,7 +559,8 @@ def _moderator_values(result: Any, name: str, values: Any, arg: str) -> list[Any
 
 
 def _truth_bias_panel(table: pd.DataFrame, effect: str, x: str, hue: str | None,
-                      alpha: float, ax: Any, kwargs: dict[str, Any]) -> None:
+                      alpha: float, ax: Any, kwargs: dict[str, Any],
+                      legend: bool = True) -> None:
     sub = table[table["effect"] == effect]
     if sub.empty:
         raise ValueError(f"The fit has no {effect!r} (bias_force needs `bias`).")
@@ -511,7 +578,7 @@ def _truth_bias_panel(table: pd.DataFrame, effect: str, x: str, hue: str | None,
     ax.set_xlabel(x)
     ax.set_ylabel(_EFFECT_LABELS[effect])
     ax.set_title(f"{_EFFECT_LABELS[effect]} ({100 * (1 - alpha):g}% CI)")
-    if hue is not None:
+    if hue is not None and legend:
         ax.legend(frameon=False)
 
 
@@ -591,9 +658,33 @@ def plot_trajectories(
     if fitted is not None:
         _draw_fitted(fitted, list(ratings), ax)
     ax.set_xlabel(str(time))
-    ax.set_ylabel("rating (mean, " f"{100 * (1 - alpha):g}% CI)")
-    ax.legend(frameon=False, fontsize="small")
+    level = f"{100 * (1 - alpha):g}% CI"
+    ax.set_ylabel(f"rating: mean ({level}) and fitted growth" if fitted is not None
+                  else f"rating (mean, {level})")
+    _trajectory_legend(ax, len(ratings) if fitted is not None else 0)
     return ax
+
+
+def _trajectory_legend(ax: Any, n_raters: int) -> None:
+    """Legend below the axes (the means fill the plot area), two columns.
+
+    Entries are plain lines with markers: errorbar handles hide the dashes that tell the
+    raters apart. With fitted lines (``n_raters > 0``) each entry shows the rater's marker
+    *and* the line style of its fitted growth, so one entry explains both.
+    """
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    proxies = []
+    for i, h in enumerate(handles):
+        data = h.lines[0] if hasattr(h, "lines") else h
+        # entries are condition-major, rater-minor (see _draw_means)
+        style: Any = _RATER_STYLES[(i % n_raters) % 4] if n_raters else data.get_linestyle()
+        proxies.append(Line2D([], [], color=data.get_color(), linestyle=style, lw=1.8,
+                              marker=data.get_marker(),
+                              markerfacecolor=data.get_markerfacecolor()))
+    ax.legend(proxies, labels, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2,
+              frameon=False, fontsize="small", handlelength=3)
 
 
 def observed_means(data: pd.DataFrame, *, time: Hashable = "session",
@@ -741,6 +832,9 @@ def plot_power(
 ) -> Axes:
     """Power curves with Monte-Carlo (Clopper–Pearson) intervals and the target line.
 
+    Several curves are dodged horizontally by 1.5% of the size range so that their
+    intervals do not hide each other.
+
     Parameters
     ----------
     result : PowerResult
@@ -786,12 +880,16 @@ def plot_power(
                          f"{sorted(set(table['term']))}.")
     ax = _plt().gca() if ax is None else ax
     others = [c for c in sizes if c != x and table[c].nunique() > 1]
-    for keys, part in table[table["term"].isin(wanted)].groupby(["term", *others], sort=False):
+    curves = list(table[table["term"].isin(wanted)].groupby(["term", *others], sort=False))
+    # dodge the curves horizontally (1.5% of the x range apart) so intervals stay visible
+    span = float(table[x].max() - table[x].min()) or 1.0
+    for i, (keys, part) in enumerate(curves):
         part = part.sort_values(x)
         err = np.vstack([part["power"] - part["ci_low"], part["ci_high"] - part["power"]])
         label = ", ".join([str(keys[0]), *(f"{c}={v}" for c, v in zip(others, keys[1:],
                                                                        strict=True))])
-        ax.errorbar(part[x], part["power"], yerr=np.clip(err, 0, None),
+        shift = 0.015 * span * (i - (len(curves) - 1) / 2)
+        ax.errorbar(part[x] + shift, part["power"], yerr=np.clip(err, 0, None),
                     **{"marker": "o", "capsize": 3, "label": label, **kwargs})
     if target is not None:
         ax.axhline(target, color="0.4", ls="--", lw=1, label=f"target {target:g}")

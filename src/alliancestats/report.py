@@ -71,16 +71,40 @@ def _say(message: str, progress: bool) -> None:
         print(f"alliancestats report: {message}", file=sys.stderr, flush=True)
 
 
+def _number(value: float, digits: int) -> str:
+    if pd.isna(value):
+        return ""
+    if value != 0 and abs(value) < 10.0 ** -digits:
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits}f}"
+
+
+def _p_value(value: float) -> str:
+    """p-values as journals print them: three decimals, or < 0.001."""
+    return "" if pd.isna(value) else "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def _table(frame: pd.DataFrame, digits: int = 3) -> str:
     """An HTML table with numbers rounded for reading (CSV keeps full precision)."""
     shown = frame.copy()
     for col in shown.columns:
-        if pd.api.types.is_float_dtype(shown[col]):
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}g}"
-                                        if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}")
+        if col == "p_value":
+            shown[col] = shown[col].map(_p_value)
+        elif pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v: _number(v, digits))
     # A default RangeIndex carries no information: leave it out of the table.
     plain = isinstance(shown.index, pd.RangeIndex)
     return shown.to_html(classes="tbl", border=0, na_rep="", escape=True, index=not plain)
+
+
+def _plain(frame: pd.DataFrame, label: str = "term") -> pd.DataFrame:
+    """The index as columns (an unnamed one called ``label``), unless it is a default
+    RangeIndex, which says nothing."""
+    if isinstance(frame.index, pd.RangeIndex):
+        return frame
+    if frame.index.nlevels == 1 and frame.index.name is None:
+        frame = frame.rename_axis(label)
+    return frame.reset_index()
 
 
 def _figure(fig: Any, name: str, outdir: Path, caption: str) -> str:
@@ -127,8 +151,10 @@ def _run_section(section: Section, body: Callable[[Section, list[str]], None],
             detail = "".join(traceback.format_exception_only(exc)).strip()
             section.parts.append(f'<p class="err">The model could not be fitted: '
                                  f"<code>{html.escape(detail)}</code></p>")
-    caught += [f"{r.category.__name__}: {r.message}" for r in records]
-    section.parts.append(_warnings_html(caught))
+    # A warning is often both stored on the result and emitted; list it once, with its class.
+    emitted = [f"{r.category.__name__}: {r.message}" for r in records]
+    stored = [m for m in caught if not any(e.endswith(f": {m}") for e in emitted)]
+    section.parts.append(_warnings_html(emitted + stored))
     section.seconds = time.perf_counter() - start
     _say(f"{section.title}: {section.status} ({section.seconds:.1f} s)", progress)
     return section
@@ -191,7 +217,7 @@ def _estimates_html(result: Any) -> str:
     frame = result.to_frame()
     cols = [c for c in ("term", "estimate", "std_error", "statistic", "p_value", "conf_low",
                         "conf_high", "component") if c in frame.columns]
-    return _table(frame[cols].set_index("term"))
+    return _table(frame[cols].reset_index(drop=True))
 
 
 def _growth_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
@@ -222,7 +248,7 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
             table = getattr(res, name, None)
             if isinstance(table, pd.DataFrame):
                 sec.parts += [f"<h3>{name.replace('_', ' ').capitalize()}</h3>",
-                              _table(table.reset_index())]
+                              _table(_plain(table, label="contrast"))]
         sec.parts += ["<h3>All estimates</h3>", _estimates_html(res)]
         sec.estimates.append(_tidy(res, "growth"))
         ax = plot_trajectories(res, growth_data=data, time=roles["session"],
@@ -297,14 +323,14 @@ def _rsa_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
             f"{info['rows_used']} of {info['rows_in']} rows have the previous session, "
             f"{info['rows_without_lagged_xy']} do not).</p>")
         sec.parts += ["<h3>Surface parameters by condition</h3>",
-                      _table(res.surface.reset_index()),
+                      _table(_plain(res.surface)),
                       "<h3>Differences from the first condition</h3>",
-                      _table(res.surface_differences.reset_index())]
+                      _table(_plain(res.surface_differences))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # undefined geometry is in the summary notes
             geometry = pd.concat([res.stationary_point, res.principal_axes])
         sec.parts += ["<h3>Stationary point and principal axes (delta method)</h3>",
-                      _table(geometry.sort_index().reset_index())]
+                      _table(_plain(geometry.sort_index()))]
         pred = agreement_predictions(res)
         sec.parts += ["<h3>Predicted outcome after agreement patterns</h3>",
                       _table(pred)]
@@ -339,7 +365,9 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #345}h2{margin-top:2em;border-bottom:1px solid #ccc}
 table.tbl{border-collapse:collapse;font-size:.85em;margin:.5em 1em .8em 0}
-table.tbl td,table.tbl th{padding:2px 8px;border-bottom:1px solid #e3e3e3;text-align:right}
+table.tbl td,table.tbl th{padding:2px 8px;border-bottom:1px solid #e3e3e3;text-align:right;
+white-space:nowrap}
+table.tbl td:first-child,table.tbl th:first-child{text-align:left}
 table.tbl th{background:#f3f5f7}.row{display:flex;flex-wrap:wrap;align-items:flex-start}
 figure{margin:1em 0}figure img{max-width:100%}figcaption{font-size:.85em;color:#555}
 .eq{background:#f7f7f2;padding:.6em;border-left:3px solid #aa8}
