@@ -271,6 +271,17 @@ class TestTrajectories:
         assert (row["mean"], row["n"]) == (pytest.approx(raw.mean()), len(raw))
         assert (row["conf_low"], row["conf_high"]) == (pytest.approx(low), pytest.approx(high))
 
+    def test_other_artists_on_the_axes_keep_their_legend_entries(
+            self, prn: pd.DataFrame) -> None:
+        _, ax = plt.subplots()
+        ax.scatter([1, 2], [5, 5], label="benchmark")
+        plot_trajectories(prn, ax=ax)
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels[0] == "benchmark"
+        assert len(labels) == 5
+        handles = ax.get_legend().legend_handles
+        assert handles[labels.index("patient, condition = 0")].get_linestyle() == "--"
+
     def test_without_condition(self, prn: pd.DataFrame) -> None:
         ax = plot_trajectories(prn, condition=None, ratings={"t": "alliance_therapist",
                                                              "p": "alliance_patient"})

@@ -516,8 +516,10 @@ def plot_truth_bias(
     >>> from alliancestats import datasets, fit_truth_bias, plot_truth_bias
     >>> res = fit_truth_bias(datasets.load("prn"), judgment="alliance_therapist",
     ...                      truth="alliance_patient", groups=["therapist", "patient"],
-    ...                      moderators=["condition", "session"])  # doctest: +SKIP
-    >>> fig = plot_truth_bias(res, x_values=range(1, 7), hue_values=[0, 1])  # doctest: +SKIP
+    ...                      moderators=["condition", "session"])
+    >>> fig = plot_truth_bias(res, x_values=range(1, 7), hue_values=[0, 1])
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['truth force', 'directional bias']
     """
     if not callable(getattr(result, "effects_at", None)):
         raise TypeError("plot_truth_bias() needs the result of fit_truth_bias(); got "
@@ -650,40 +652,38 @@ def plot_trajectories(
         conds = None if condition is None else sorted(growth_data[condition].dropna().unique())
         fitted = growth_trajectories(data, times=times, conditions=conds, alpha=alpha)
         data = growth_data
+    means = observed_means(data, time=time, condition=condition, ratings=ratings, alpha=alpha)
     ax = _plt().gca() if ax is None else ax
-    if data is not None:
-        means = observed_means(data, time=time, condition=condition, ratings=ratings,
-                               alpha=alpha)
-        _draw_means(means, condition, ax, kwargs, fitted is not None)
+    drawn = _draw_means(means, condition, ax, kwargs, fitted is not None)
     if fitted is not None:
         _draw_fitted(fitted, list(ratings), ax)
     ax.set_xlabel(str(time))
     level = f"{100 * (1 - alpha):g}% CI"
     ax.set_ylabel(f"rating: mean ({level}) and fitted growth" if fitted is not None
                   else f"rating (mean, {level})")
-    _trajectory_legend(ax, len(ratings) if fitted is not None else 0)
+    _trajectory_legend(ax, drawn)
     return ax
 
 
-def _trajectory_legend(ax: Any, n_raters: int) -> None:
+def _trajectory_legend(ax: Any, drawn: Mapping[Any, Any]) -> None:
     """Legend below the axes (the means fill the plot area), two columns.
 
-    Entries are plain lines with markers: errorbar handles hide the dashes that tell the
-    raters apart. With fitted lines (``n_raters > 0``) each entry shows the rater's marker
-    *and* the line style of its fitted growth, so one entry explains both.
+    The errorbars drawn here (``drawn``: container -> line style to show) get plain line
+    handles: errorbar handles hide the dashes that tell the raters apart, and with fitted
+    lines the entry shows the rater's marker *and* the style of its fitted growth line.
+    Other labelled artists already on ``ax`` keep their own handles.
     """
     from matplotlib.lines import Line2D
 
     handles, labels = ax.get_legend_handles_labels()
-    proxies = []
-    for i, h in enumerate(handles):
-        data = h.lines[0] if hasattr(h, "lines") else h
-        # entries are condition-major, rater-minor (see _draw_means)
-        style: Any = _RATER_STYLES[(i % n_raters) % 4] if n_raters else data.get_linestyle()
-        proxies.append(Line2D([], [], color=data.get_color(), linestyle=style, lw=1.8,
-                              marker=data.get_marker(),
-                              markerfacecolor=data.get_markerfacecolor()))
-    ax.legend(proxies, labels, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2,
+    shown = []
+    for h in handles:
+        if h in drawn:
+            data = h.lines[0]
+            h = Line2D([], [], color=data.get_color(), linestyle=drawn[h], lw=1.8,
+                       marker=data.get_marker(), markerfacecolor=data.get_markerfacecolor())
+        shown.append(h)
+    ax.legend(shown, labels, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2,
               frameon=False, fontsize="small", handlelength=3)
 
 
@@ -722,13 +722,15 @@ _RATER_STYLES = ("-", "--", "-.", ":")
 
 
 def _draw_means(means: pd.DataFrame, condition: Hashable | None, ax: Any,
-                kwargs: dict[str, Any], points_only: bool = False) -> None:
+                kwargs: dict[str, Any], points_only: bool = False) -> dict[Any, str]:
+    """Errorbars of the means; returns each container with its rater's line style."""
     raters = list(dict.fromkeys(means["rater"]))
     conds = [None] if condition is None else sorted(means[condition].unique())
     time = means.columns[2] if condition is not None else means.columns[1]
     colors = _plt().rcParams["axes.prop_cycle"].by_key()["color"]
     offset = 0.04 * (len(raters) * len(conds) - 1)
     k = 0
+    drawn: dict[Any, str] = {}
     for ci, cond in enumerate(conds):
         for ri, rater in enumerate(raters):
             sub = means[means["rater"] == rater]
@@ -738,12 +740,16 @@ def _draw_means(means: pd.DataFrame, condition: Hashable | None, ax: Any,
             label = rater if cond is None else f"{rater}, {condition} = {cond}"
             # small horizontal dodge so the intervals do not hide each other
             xs = sub[time].to_numpy(float) - offset / 2 + 0.08 * k
-            ax.errorbar(xs, sub["mean"], yerr=err, **{
+            bars = ax.errorbar(xs, sub["mean"], yerr=err, **{
                 "color": colors[ci % len(colors)],
                 "linestyle": "none" if points_only else _RATER_STYLES[ri % 4],
                 "mfc": "white" if points_only and ri else None,
                 "marker": "o", "capsize": 3, "label": label, **kwargs})
+            # the style of the rater's fitted line, or of the drawn line (kwargs may set it)
+            drawn[bars] = (_RATER_STYLES[ri % 4] if points_only
+                           else bars.lines[0].get_linestyle())
             k += 1
+    return drawn
 
 
 def growth_trajectories(result: Any, *, times: Sequence[float],
