@@ -74,6 +74,18 @@ def test_unreadable_file_is_one_line(tmp_path: Path,
     assert "Could not read" in err
 
 
+def test_unwritable_output_is_one_line(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where the output directory should go")
+    status = cli.main(["report", "--out", str(blocker / "out")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1
+    assert err.startswith("alliancestats report: error:")
+    assert "taken" in err
+
+
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["report"])  # --out is required

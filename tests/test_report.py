@@ -135,6 +135,16 @@ def test_progress_on_stderr(tmp_path: Path, prn: pd.DataFrame,
     assert "alliancestats report: wrote" in captured.err
 
 
+def test_python_call_is_recorded(tmp_path: Path, prn: pd.DataFrame,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _fast_roles(monkeypatch)
+    monkeypatch.setattr(rsa, "fit_lagged_rsa", lambda *a, **k: 1 / 0)
+    page = write_report(prn, out=tmp_path, roles={"wellbeing": "wellbeing"},
+                        progress=False).read_text(encoding="utf-8")
+    assert f"write_report(data, out=&#x27;{tmp_path}&#x27;" in page
+    assert "{&#x27;wellbeing&#x27;: &#x27;wellbeing&#x27;}" in page
+
+
 def test_bad_roles_fail_before_writing(tmp_path: Path, prn: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="'wellbeng'"):
         write_report(prn, out=tmp_path / "x", roles={"wellbeing": "wellbeng"})

@@ -8,8 +8,8 @@
 ``alliancestats power --out DIR ...``
     Monte-Carlo power grid (see ``alliancestats power --help``).
 
-Input errors (missing file, unknown column, unreadable data) print one line on stderr
-and exit with status 2; no traceback.
+Input errors (missing file, unknown column, unreadable data, an output directory that
+cannot be written) print one line on stderr and exit with status 2; no traceback.
 """
 
 from __future__ import annotations
@@ -84,12 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .power import power_main
 
         return power_main(args)
-    except (FileNotFoundError, IsADirectoryError, PermissionError, TypeError,
-            ValueError) as exc:
-        # Input problems are the user's to fix: one line, no traceback.
+    except (OSError, TypeError, ValueError) as exc:
+        # Input problems (a missing or unreadable file, a bad column, an output directory
+        # that cannot be written) are the user's to fix: one line, no traceback.
         message = " ".join(str(exc).split())
         print(f"alliancestats {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"alliancestats {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -432,7 +432,8 @@ def write_report(
     source : str, optional
         How the data are described in the report (default the file name or "prn").
     call : str, optional
-        The command or call to record for reproducibility (default ``sys.argv``).
+        The command or call to record for reproducibility (default: this function's call
+        with ``out`` and ``roles``, and the running script).
     progress : bool
         Print one line per step on stderr.
 
@@ -485,7 +486,9 @@ def write_report(
     tidy = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["model", "term", "estimate"])
     tidy.to_csv(outdir / "estimates.csv", index=False)
-    call = call or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    if call is None:  # called from Python: record the call and the running script
+        call = (f"write_report(data, out={str(out)!r}, roles={dict(roles or {})!r}) "
+                f"from {Path(sys.argv[0]).name or 'an interactive session'}")
     page = _page(sections, call, time.perf_counter() - start)
     path = outdir / "report.html"
     path.write_text(page, encoding="utf-8")
