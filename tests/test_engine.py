@@ -244,3 +244,54 @@ def test_non_numeric_raises_type_error() -> None:
     _, _, g, Z = _small()
     with pytest.raises(TypeError, match="`X` must be numeric"):
         NestedLMM(np.array([["a"] * 2] * 48), g, Z)
+
+
+# --------------------------------------------------------------------------- fast paths
+
+
+def _codes_of(groups: pd.DataFrame) -> np.ndarray:
+    """Sorted codes of (g1) and (g1, g2): what the constructor derives from labels."""
+    return np.column_stack([groups.groupby("g1", sort=True).ngroup(),
+                            groups.groupby(["g1", "g2"], sort=True).ngroup()])
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_from_codes_matches_labelled_constructor(model: str) -> None:
+    y, X, g, Z = design("prn", model)
+    perm = np.random.default_rng(3).permutation(len(y))  # row order must not matter
+    y, X, g, Z = y[perm], X[perm], g.iloc[perm], [z[perm] for z in Z]
+    ref = NestedLMM(X, g, Z).fit(y)
+    fit = NestedLMM.from_codes(X, _codes_of(g), Z).fit(y)
+    assert fit.n_groups == ref.n_groups == (40, 117)
+    for name in ("llf", "beta", "cov_beta", "theta", "sigma2"):
+        np.testing.assert_allclose(getattr(fit, name), getattr(ref, name), rtol=1e-12)
+    np.testing.assert_allclose(fit.random_effects[1].to_numpy(),
+                               ref.random_effects[1].to_numpy(), rtol=1e-10)
+
+
+def test_fit_without_random_effects_changes_nothing_else() -> None:
+    y, X, g, Z = design("prn", "pslope")
+    model = NestedLMM(X, g, Z)
+    full, lean = model.fit(y), model.fit(y, random_effects=False)
+    assert lean.random_effects == []
+    assert len(full.random_effects) == 2
+    for name in ("llf", "beta", "cov_beta", "theta", "sigma2"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(full, name))
+
+
+def test_from_codes_rejects_codes_it_cannot_use() -> None:
+    _, X, g, Z = _small()
+    codes = np.column_stack([g[:, 0], g[:, 0] * 2 + g[:, 1]])
+    NestedLMM.from_codes(X, codes, Z)  # valid
+    with pytest.raises(TypeError, match="`codes` must be integers"):
+        NestedLMM.from_codes(X, codes.astype(float), Z)
+    with pytest.raises(ValueError, match="every code"):
+        NestedLMM.from_codes(X, codes * 2, Z)  # odd codes unused
+    with pytest.raises(ValueError, match="not nested"):
+        NestedLMM.from_codes(X, np.column_stack([g[:, 0], g[:, 1]]), Z)  # patient 0 in all
+    reordered = codes.copy()
+    reordered[:, 1] = (11 - codes[:, 1])  # therapist 0's patients get the last codes
+    with pytest.raises(ValueError, match="ordered by parent"):
+        NestedLMM.from_codes(X, reordered, Z)
+    with pytest.raises(ValueError, match="shape"):
+        NestedLMM.from_codes(X, codes[:-1], Z)

@@ -235,15 +235,16 @@ def fit_arrays(
 ) -> FitOutcome:
     """Fit a nested LMM (REML) with the fast engine; outcome of the tested contrasts.
 
-    The arrays are handed to the engine directly (no formula, no data frame); ``start``
-    warm-starts the covariance parameters.
+    The arrays are handed to the engine directly (no formula, no data frame, groups as
+    the sorted codes of :func:`nested_groups`); ``start`` warm-starts the covariance
+    parameters. Conditional modes are not computed: only the fixed effects are tested.
     """
     from ._engine import NestedLMM  # the engine is optional at import time
 
-    model = NestedLMM(arrays.X, arrays.groups, arrays.z_matrices(), reml=True)
-    fit, messages = quiet(
-        lambda: model.fit(arrays.y, start=None if start is None else np.asarray(start))
-    )
+    model = NestedLMM.from_codes(arrays.X, arrays.groups, arrays.z_matrices(), reml=True)
+    fit, messages = quiet(lambda: model.fit(
+        arrays.y, start=None if start is None else np.asarray(start), random_effects=False
+    ))
     status = "not converged" if not fit.converged else "singular" if fit.is_singular else "ok"
     note = getattr(fit, "message", None)
     if not fit.converged and note:

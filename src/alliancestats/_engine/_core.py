@@ -7,10 +7,11 @@ first), so eliminating a level always removes the leading ``q_l`` rows and colum
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.intp]]
@@ -104,15 +105,18 @@ class Prepared:
 
     ``c11``, ``c12``: per innermost unit the ``Z_{L-1}`` block and its cross products with
     the rest (``[Z_{L-2} | ... | Z_0 | X | y]``); ``outer``: per unit and pair ``(a, b)`` of
-    its terms the flattened ``c12[a]' c12[b]``, so that the summed Schur corrections of a
-    parent are one weighted ``reduceat``; ``rest``: the ``[rest]`` blocks summed by parent.
+    its terms the flattened ``c12[a]' c12[b]``; ``rest``: the ``[rest]`` blocks summed by
+    parent. ``agg`` is a parent × (unit, a, b) sparse matrix with one entry per column:
+    with the flattened ``H`` as its data, ``agg @ outer`` is every parent's summed Schur
+    correction without a (units × r²) temporary. Its data are overwritten per
+    evaluation, so a ``Prepared`` belongs to one fit (one thread).
     """
 
     c11: FloatArray
     c12: FloatArray
     outer: FloatArray
     rest: FloatArray
-    starts: IntArray  # reduceat offsets of innermost units into their parents ([0] if L=1)
+    agg: sparse.csr_array
 
 
 def prepare(struct: Structure, full: FloatArray) -> Prepared:
@@ -121,9 +125,15 @@ def prepare(struct: Structure, full: FloatArray) -> Prepared:
     c12 = full[:, :k, k:]
     r = c12.shape[2]
     outer = (c12[:, :, None, :, None] * c12[:, None, :, None, :]).reshape(-1, r * r)
+    n_in = full.shape[0]
     starts = struct.starts[-1] if struct.n_levels > 1 else np.zeros(1, dtype=np.intp)
     rest = np.add.reduceat(full[:, k:, k:], starts, axis=0)
-    return Prepared(np.ascontiguousarray(full[:, :k, :k]), c12, outer, rest, starts)
+    cols = n_in * k * k
+    agg = sparse.csr_array(
+        (np.zeros(cols), np.arange(cols), np.r_[starts * (k * k), cols]),
+        shape=(len(starts), cols),
+    )
+    return Prepared(np.ascontiguousarray(full[:, :k, :k]), c12, outer, rest, agg)
 
 
 def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float]:
@@ -161,36 +171,56 @@ class Factor:
     logdet_l: float  # log |L_θ|²
     logdet_rx: float  # log |R_X|²
     pwrss: float  # penalised residual sum of squares r²
-    beta: FloatArray
-    rxx: FloatArray  # X'V⁻¹X up to σ² (the reduced fixed-effects block)
+    reduced: FloatArray  # the reduced [X | y] system; its X block is X'V⁻¹X up to σ²
     hs: list[FloatArray]  # per level (outer -> inner): H per unit
     m12s: list[FloatArray]  # per level: unscaled cross products of its block with the rest
+    _beta: FloatArray | None = field(default=None, repr=False)
+
+    @property
+    def rxx(self) -> FloatArray:
+        p = self.reduced.shape[0] - 1
+        return self.reduced[:p, :p]
+
+    @property
+    def beta(self) -> FloatArray:
+        """``β̂``, solved on first use (the deviance alone does not need it)."""
+        if self._beta is None:
+            p = self.reduced.shape[0] - 1
+            self._beta = np.asarray(np.linalg.solve(self.rxx, self.reduced[:p, p]), float)
+        beta: FloatArray = self._beta
+        return beta
 
 
 def factorize(struct: Structure, prep: Prepared, lambdas: list[FloatArray]) -> Factor:
     """Blocked elimination innermost -> outermost; the final ``[X | y]`` system."""
-    p, q = struct.p, struct.q[-1]
+    p = struct.p
     H, logdet = _shrink(prep.c11, lambdas[-1])
     r = prep.c12.shape[2]
-    corr = np.add.reduceat(H.reshape(-1, 1) * prep.outer, prep.starts * (q * q), axis=0)
-    M = prep.rest - corr.reshape(-1, r, r)
+    prep.agg.data[:] = H.ravel()
+    M = prep.rest - (prep.agg @ prep.outer).reshape(-1, r, r)
     hs, m12s = [H], [prep.c12]
     for level in range(struct.n_levels - 2, -1, -1):
         k = struct.q[level]
         H, ld = _shrink(M[:, :k, :k], lambdas[level])
         logdet += ld
         m12 = M[:, :k, k:]
-        S = M[:, k:, k:] - m12.transpose(0, 2, 1) @ (H @ m12)
         hs.append(H)
         m12s.append(m12)
-        M = np.add.reduceat(S, struct.starts[level - 1], axis=0) if level > 0 else S
-    F = M.sum(axis=0)
-    rxx = F[:p, :p]
-    chol = np.linalg.cholesky(rxx)
-    beta = np.linalg.solve(rxx, F[:p, p])
-    pwrss = float(F[p, p] - F[:p, p] @ beta)
-    logdet_rx = 2.0 * float(np.sum(np.log(np.diag(chol))))
-    return Factor(logdet, logdet_rx, pwrss, beta, rxx, hs[::-1], m12s[::-1])
+        if level == 0:
+            # the last Schur complements are only needed summed: one (r-k) x (r-k) product
+            rk = r - k
+            M = (M[:, k:, k:].sum(axis=0)
+                 - m12.reshape(-1, rk).T @ (H @ m12).reshape(-1, rk))[None]
+        else:
+            S = M[:, k:, k:] - m12.transpose(0, 2, 1) @ (H @ m12)
+            M = np.add.reduceat(S, struct.starts[level - 1], axis=0)
+        r -= k
+    F = M[0] if M.shape[0] == 1 else M.sum(axis=0)
+    # one Cholesky of [X | y]: its X block is R_X, its last diagonal element r (lme4's
+    # R_X and r² = pwrss); fails (LinAlgError) when r² is not positive
+    diag = np.diagonal(np.linalg.cholesky(F))
+    logdet_rx = 2.0 * float(np.log(diag[:p]).sum())
+    return Factor(logdet, logdet_rx, float(diag[p] ** 2), F, hs[::-1], m12s[::-1])
 
 
 def deviance(struct: Structure, prep: Prepared, theta: FloatArray, reml: bool) -> float:

@@ -37,7 +37,8 @@ class EngineFit:
         Optimiser iterations (summed over restarts).
     message : str
     random_effects : list of DataFrame
-        Conditional modes per level, indexed by unit label (lme4 ``ranef``).
+        Conditional modes per level, indexed by unit label (lme4 ``ranef``); empty
+        when fitted with ``random_effects=False``.
     n_groups : tuple of int
     nobs : int
     fe_names, re_names, level_names : names of the columns, terms and levels.
@@ -116,6 +117,30 @@ def _group_codes(groups: Any, n: int) -> tuple[list[IntArray], list[pd.Index]]:
     return codes, labels
 
 
+def _checked_codes(codes: Any, n: int) -> list[IntArray]:
+    """Validate :meth:`NestedLMM.from_codes` codes: used, nested and parent-ordered."""
+    arr = np.asarray(codes)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 1:
+        raise ValueError(f"`codes` must have shape (n, levels) with n = {n} rows (one per "
+                         f"row of X); got shape {arr.shape}.")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError("`codes` must be integers; use the constructor for labels.")
+    cols = [np.ascontiguousarray(arr[:, lvl], dtype=np.intp) for lvl in range(arr.shape[1])]
+    for lvl, col in enumerate(cols):
+        if col.min() < 0 or not np.bincount(col).all():
+            raise ValueError(f"`codes` column {lvl} must use every code 0 .. max exactly; "
+                             "use the constructor for arbitrary labels.")
+    for lvl in range(len(cols) - 1):
+        parent_of = np.empty(int(cols[lvl + 1].max()) + 1, dtype=np.intp)
+        parent_of[cols[lvl + 1]] = cols[lvl]
+        if np.any(parent_of[cols[lvl + 1]] != cols[lvl]) or np.any(np.diff(parent_of) < 0):
+            raise ValueError(f"`codes` column {lvl + 1} is not nested in column {lvl} with "
+                             "codes ordered by parent; use the constructor for labels.")
+    return cols
+
+
 class NestedLMM:
     """Linear mixed model with nested grouping and unstructured covariance per level.
 
@@ -157,11 +182,61 @@ class NestedLMM:
         level_names: Sequence[str] | None = None,
     ) -> None:
         Xa = _as_matrix(X, "X", None)
+        codes, labels = _group_codes(groups, Xa.shape[0])
+        self._setup(Xa, codes, labels, Z, reml, fe_names, re_names, level_names)
+
+    @classmethod
+    def from_codes(
+        cls,
+        X: Any,
+        codes: Any,
+        Z: Sequence[Any],
+        *,
+        reml: bool = True,
+        fe_names: Sequence[str] | None = None,
+        re_names: Sequence[Sequence[str]] | None = None,
+        level_names: Sequence[str] | None = None,
+    ) -> NestedLMM:
+        """The model for groups already given as sorted integer codes (no label handling).
+
+        Same model and numbers as the constructor with ``groups=codes``, without the
+        conversion of labels to codes, which dominates the set-up of small models (a
+        power simulation builds one per replicate). Units are labelled by their codes.
+
+        Parameters
+        ----------
+        X, Z, reml, fe_names, re_names, level_names
+            As for :class:`NestedLMM`.
+        codes : array_like of int, shape (n, L)
+            Column ``l``: the level-``l`` unit of each row as ``0 .. G_l − 1``, every code
+            used. Inner codes are unique across outer units (``therapist:patient``) and
+            ordered by their parent: a unit's code never precedes an earlier parent's
+            units (so codes from sorting ``(outer, inner)`` label pairs qualify).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> codes = np.column_stack([np.repeat(np.arange(10), 6), np.repeat(np.arange(30), 2)])
+        >>> X = np.ones((60, 1)); y = np.random.default_rng(0).normal(size=60)
+        >>> NestedLMM.from_codes(X, codes, [X, X]).fit(y).n_groups
+        (10, 30)
+        """
+        Xa = _as_matrix(X, "X", None)
+        cols = _checked_codes(codes, Xa.shape[0])
+        labels: list[pd.Index] = [pd.RangeIndex(int(c.max()) + 1) for c in cols]
+        model = cls.__new__(cls)
+        model._setup(Xa, cols, labels, Z, reml, fe_names, re_names, level_names)
+        return model
+
+    def _setup(self, Xa: FloatArray, codes: list[IntArray], labels: list[pd.Index],
+               Z: Sequence[Any], reml: bool, fe_names: Sequence[str] | None,
+               re_names: Sequence[Sequence[str]] | None,
+               level_names: Sequence[str] | None) -> None:
         n, p = Xa.shape
-        if np.linalg.matrix_rank(Xa) < p:
-            raise ValueError(f"`X` is rank deficient (rank {np.linalg.matrix_rank(Xa)} < "
-                             f"{p} columns); drop collinear columns.")
-        codes, labels = _group_codes(groups, n)
+        rank = np.linalg.matrix_rank(Xa)
+        if rank < p:
+            raise ValueError(f"`X` is rank deficient (rank {rank} < {p} columns); drop "
+                             "collinear columns.")
         if isinstance(Z, np.ndarray) or len(Z) != len(codes):
             raise ValueError(f"`Z` must be a list of {len(codes)} arrays, one per column of "
                              "`groups` (outer -> inner).")
@@ -189,7 +264,8 @@ class NestedLMM:
         """Number of covariance parameters ``θ``."""
         return self._struct.n_theta
 
-    def fit(self, y: Any, *, start: Any = None, reml: bool | None = None) -> EngineFit:
+    def fit(self, y: Any, *, start: Any = None, reml: bool | None = None,
+            random_effects: bool = True) -> EngineFit:
         """Fit the model to the response ``y`` (length n).
 
         Parameters
@@ -199,6 +275,10 @@ class NestedLMM:
             Starting ``θ`` (e.g. the ``theta`` of a previous fit); default lme4's identity.
         reml : bool, optional
             Override the model's criterion for this fit.
+        random_effects : bool, default True
+            Compute the conditional modes (``EngineFit.random_effects``); False leaves
+            that list empty and saves their cost when only the fixed effects and the
+            covariance parameters are wanted (e.g. in a power simulation).
 
         Returns
         -------
@@ -219,7 +299,7 @@ class NestedLMM:
         use_reml = self.reml if reml is None else bool(reml)
         full = _core.prepare(s, s.with_response(ya[:, 0]))
         theta, n_iter, ok, message = _optimise(s, full, use_reml, start)
-        return self._result(full, theta, use_reml, n_iter, ok, message)
+        return self._result(full, theta, use_reml, n_iter, ok, message, random_effects)
 
     def fit_many(self, Y: Any, *, reml: bool | None = None,
                  warm_start: bool = True) -> list[EngineFit]:
@@ -241,7 +321,7 @@ class NestedLMM:
         return fits
 
     def _result(self, full: _core.Prepared, theta: FloatArray, reml: bool, n_iter: int,
-                ok: bool, message: str) -> EngineFit:
+                ok: bool, message: str, random_effects: bool = True) -> EngineFit:
         s = self._struct
         lambdas = _core.theta_to_lambdas(theta, s.q)
         f = _core.factorize(s, full, lambdas)
@@ -249,9 +329,12 @@ class NestedLMM:
         lower = _core.theta_lower_bounds(s.q)
         singular = any(b is not None and t < SINGULAR_TOL
                        for t, b in zip(theta, lower, strict=True))
-        modes = _core.conditional_modes(s, f)
-        effects = [pd.DataFrame(b, index=lab, columns=names)
-                   for b, lab, names in zip(modes, self._labels, self.re_names, strict=True)]
+        effects = []
+        if random_effects:
+            modes = _core.conditional_modes(s, f)
+            effects = [pd.DataFrame(b, index=lab, columns=names)
+                       for b, lab, names in zip(modes, self._labels, self.re_names,
+                                                strict=True)]
         return EngineFit(
             beta=f.beta,
             cov_beta=np.asarray(sigma2 * np.linalg.inv(f.rxx), dtype=float),
