@@ -298,10 +298,12 @@ def test_outcome_shift_and_scale(data, shift: float, c: float) -> None:
 def test_row_permutation_changes_nothing(data, seed: int) -> None:
     df, _ = data
     perm = df.sample(frac=1.0, random_state=np.random.RandomState(seed % 2**31))
-    for model in ("full", "SRRR"):
+    # OLS is exact up to summation order; SRRR's angle comes from a 1-D optimiser whose
+    # tolerance (not row order) limits agreement, which matters when the surface is flat.
+    for model, atol in (("full", 1e-8), ("SRRR", 1e-5)):
         a = fit_rsa(df, outcome="z", x="x", y="y", model=model)
         b = fit_rsa(perm, outcome="z", x="x", y="y", model=model)
-        pd.testing.assert_frame_equal(a.surface, b.surface, rtol=1e-6, atol=1e-8)
+        pd.testing.assert_frame_equal(a.surface, b.surface, rtol=1e-6, atol=atol)
         assert a.llf == pytest.approx(b.llf, rel=1e-10)
 
 
