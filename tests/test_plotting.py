@@ -100,6 +100,9 @@ class TestPlotSurface:
         # X = -Y on the pooled-centred scale
         np.testing.assert_allclose(loic[:, 0] - c, -(loic[:, 1] - c))
         assert len(loic) > 2
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "line of congruence (X = Y)" in legend
+        assert plot_surface(single, kind="contour", legend=False).get_legend() is None
 
     def test_range_is_observed_range(self, single: object) -> None:
         ax = plot_surface(single, kind="contour")

@@ -241,6 +241,7 @@ def plot_surface(
     stationary_point: bool = True,
     principal_axis: bool = True,
     n_grid: int = 40,
+    legend: bool = True,
     xlabel: str | None = None,
     ylabel: str | None = None,
     zlabel: str | None = None,
@@ -273,6 +274,9 @@ def plot_surface(
         Which overlays to draw (the stationary point only when inside the plotted range).
     n_grid : int
         Grid points per axis.
+    legend : bool
+        Explain the lines and markers in a legend below the axes (with several panels, one
+        legend below the figure).
     xlabel, ylabel, zlabel : str, optional
         Axis labels; default the column names of x, y and the outcome.
     **kwargs
@@ -314,7 +318,7 @@ def plot_surface(
         raise ValueError("kind='contour' needs a 2-D Axes, but `ax` is 3-D.")
     roles = result.roles
     opts: dict[str, Any] = {"points": points, "hull": hull, "stationary_point": stationary_point,
-            "principal_axis": principal_axis, "n_grid": int(n_grid),
+            "principal_axis": principal_axis, "n_grid": int(n_grid), "legend": legend,
             "xlabel": xlabel or str(roles["x"]), "ylabel": ylabel or str(roles["y"]),
             "zlabel": zlabel or str(roles["outcome"])}
     levels = result.levels
@@ -331,6 +335,9 @@ def plot_surface(
         ax = fig.add_subplot(projection="3d" if kind == "3d" else None)
     panel = _panel_grid(result, level, opts["n_grid"])
     _surface_panel(result, kind, ax, panel, {**opts, **_z_scales([panel])}, kwargs)
+    if legend:  # below the axes: inside, it would hide part of the surface
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14 if kind == "contour" else 0),
+                  ncols=2, frameon=False, fontsize="small")
     return ax
 
 
@@ -345,9 +352,10 @@ def _surface_figure(result: Any, kind: str, levels: list[Any], opts: dict[str, A
         ax = fig.add_subplot(1, len(levels), i + 1,
                              projection="3d" if kind == "3d" else None)
         _surface_panel(result, kind, ax, panel, opts, kwargs)
-    handles, labels = fig.axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4),
-               frameon=False)
+    if opts["legend"]:
+        handles, labels = fig.axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4),
+                   frameon=False)
     return fig
 
 
