@@ -424,8 +424,11 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
     def fun(t: FloatArray) -> float:
         return _core.deviance(s, full, t, reml) / s.n
 
+    grad = _ForwardGradient(fun)
+
     def run(t0: FloatArray) -> Any:
-        return optimize.minimize(fun, t0, method=_METHOD, bounds=bounds, options=_OPTIONS)
+        return optimize.minimize(grad.value, t0, jac=grad, method=_METHOD, bounds=bounds,
+                                 options=_OPTIONS)
 
     best = run(theta0)
     n_iter = int(best.nit)
@@ -454,6 +457,38 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
             break
     ok = bool(np.isfinite(best.fun)) and (best.success or _flat(best))
     return np.asarray(best.x, dtype=float), n_iter, ok, str(best.message)
+
+
+class _ForwardGradient:
+    """Forward differences of ``fun`` with scipy's default step, reusing ``fun(x)``.
+
+    SLSQP asks for ``fun(x)`` and then the gradient at the same ``x``; remembering the
+    last value saves one deviance per iteration, and calling ``fun`` directly skips the
+    generic bookkeeping of scipy's ``approx_derivative`` (a large share of a small fit).
+    Steps go up (``θ`` has only lower bounds, so ``x + h`` is always feasible).
+    """
+
+    _REL_STEP = float(np.sqrt(np.finfo(float).eps))
+
+    def __init__(self, fun: Any) -> None:
+        self.fun = fun
+        self._x: FloatArray | None = None
+        self._f = 0.0
+
+    def value(self, x: FloatArray) -> float:
+        if self._x is None or not np.array_equal(x, self._x):
+            self._x, self._f = np.array(x, dtype=float), float(self.fun(x))
+        return self._f
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        f0 = self.value(x)
+        x0 = np.array(x, dtype=float)
+        g = np.empty(x0.size)
+        for j in range(x0.size):
+            step = x0.copy()
+            step[j] += self._REL_STEP * max(1.0, abs(x0[j]))
+            g[j] = (self.fun(step) - f0) / (step[j] - x0[j])
+        return g
 
 
 _METHOD = "SLSQP"
