@@ -424,11 +424,23 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
     def fun(t: FloatArray) -> float:
         return _core.deviance(s, full, t, reml) / s.n
 
-    grad = _ForwardGradient(fun)
+    # SLSQP's quasi-Newton model starts from the identity. From a warm start (near the
+    # optimum, e.g. a similar data set's θ) optimising over θ / scale, the scale making the
+    # deviance's curvature about 1 per coordinate, makes its first steps nearly Newton
+    # steps: fewer iterations, same optimum. From lme4's default start, far from the
+    # optimum, the curvature there is no guide (measured: more iterations), so no scaling.
+    scale = np.ones(s.n_theta) if start is None else _curvature_scale(fun, theta0)
+
+    def scaled(phi: FloatArray) -> float:
+        return fun(phi * scale)
+
+    grad = _ForwardGradient(scaled)
 
     def run(t0: FloatArray) -> Any:
-        return optimize.minimize(grad.value, t0, jac=grad, method=_METHOD, bounds=bounds,
-                                 options=_OPTIONS)
+        res = optimize.minimize(grad.value, t0 / scale, jac=grad, method=_METHOD,
+                                bounds=bounds, options=_OPTIONS)
+        res.x = res.x * scale
+        return res
 
     best = run(theta0)
     n_iter = int(best.nit)
@@ -457,6 +469,29 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
             break
     ok = bool(np.isfinite(best.fun)) and (best.success or _flat(best))
     return np.asarray(best.x, dtype=float), n_iter, ok, str(best.message)
+
+
+def _curvature_scale(fun: Any, theta: FloatArray) -> FloatArray:
+    """Per-coordinate ``1/sqrt(f'')`` at ``theta`` from forward second differences.
+
+    Only a preconditioner: a poor estimate costs iterations, never accuracy, so it is
+    clipped to a moderate range and falls back to 1 where the curvature is not positive.
+    """
+    f0 = fun(theta)
+    out = np.ones(theta.size)
+    for j in range(theta.size):
+        h = _CURV_STEP * max(1.0, abs(theta[j]))
+        t1, t2 = theta.copy(), theta.copy()
+        t1[j] += h
+        t2[j] += 2.0 * h
+        curv = (fun(t2) - 2.0 * fun(t1) + f0) / (h * h)
+        if np.isfinite(curv) and curv > 0.0:
+            out[j] = np.clip(1.0 / np.sqrt(curv), _SCALE_MIN, _SCALE_MAX)
+    return out
+
+
+_CURV_STEP = 1e-2
+_SCALE_MIN, _SCALE_MAX = 1e-2, 1e2
 
 
 class _ForwardGradient:
