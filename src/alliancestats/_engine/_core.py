@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg import lapack
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.intp]]
@@ -147,7 +148,7 @@ def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float]:
     if k == 1:
         l2 = lam[0, 0] ** 2
         a = l2 * m11[:, 0, 0] + 1.0
-        return (l2 / a)[:, None, None], float(np.sum(np.log(a)))
+        return (l2 / a)[:, None, None], float(np.log(a).sum())
     A = lam.T @ m11 @ lam
     if k == 2:
         a, b, c = A[:, 0, 0] + 1.0, A[:, 0, 1], A[:, 1, 1] + 1.0
@@ -156,7 +157,7 @@ def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float]:
         inv[:, 0, 0] = c / det
         inv[:, 1, 1] = a / det
         inv[:, 0, 1] = inv[:, 1, 0] = -b / det
-        logdet = float(np.sum(np.log(det)))
+        logdet = float(np.log(det).sum())
     else:
         A = A + np.eye(k)
         inv = np.asarray(np.linalg.inv(A), dtype=float)
@@ -209,16 +210,20 @@ def factorize(struct: Structure, prep: Prepared, lambdas: list[FloatArray]) -> F
         if level == 0:
             # the last Schur complements are only needed summed: one (r-k) x (r-k) product
             rk = r - k
-            M = (M[:, k:, k:].sum(axis=0)
-                 - m12.reshape(-1, rk).T @ (H @ m12).reshape(-1, rk))[None]
+            hm = H[:, 0, 0, None] * m12[:, 0] if k == 1 else (H @ m12).reshape(-1, rk)
+            M = (M[:, k:, k:].sum(axis=0) - m12.reshape(-1, rk).T @ hm)[None]
         else:
             S = M[:, k:, k:] - m12.transpose(0, 2, 1) @ (H @ m12)
             M = np.add.reduceat(S, struct.starts[level - 1], axis=0)
         r -= k
     F = M[0] if M.shape[0] == 1 else M.sum(axis=0)
     # one Cholesky of [X | y]: its X block is R_X, its last diagonal element r (lme4's
-    # R_X and r² = pwrss); fails (LinAlgError) when r² is not positive
-    diag = np.diagonal(np.linalg.cholesky(F))
+    # R_X and r² = pwrss); fails (LinAlgError) when r² is not positive. LAPACK directly:
+    # numpy's wrapper costs more than the factorisation of a (p+1)² matrix.
+    chol, info = lapack.dpotrf(F, lower=True, clean=False)
+    if info != 0:
+        raise np.linalg.LinAlgError("the [X | y] system is not positive definite")
+    diag = np.diagonal(chol)
     logdet_rx = 2.0 * float(np.log(diag[:p]).sum())
     return Factor(logdet, logdet_rx, float(diag[p] ** 2), F, hs[::-1], m12s[::-1])
 
