@@ -77,8 +77,10 @@ def main() -> None:
     print("-" * len(header))
     for design in args.designs.split(","):
         try:
-            power(design, n_sims=4, rng=0, progress=False, engine=args.engine,
-                  n_jobs=args.jobs, **PRN)  # warm-up: imports, worker start-up
+            # warm-up: imports and start-up of every worker (each must get a chunk: a
+            # worker imports the library only when its first task arrives)
+            power(design, n_sims=10 * args.jobs, rng=0, progress=False, engine=args.engine,
+                  n_jobs=args.jobs, **PRN)
         except (ImportError, NotImplementedError) as exc:
             print(f"{design:<11} skipped: {type(exc).__name__}: {exc}")
             continue

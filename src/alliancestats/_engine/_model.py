@@ -429,12 +429,14 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
     # deviance's curvature about 1 per coordinate, makes its first steps nearly Newton
     # steps: fewer iterations, same optimum. From lme4's default start, far from the
     # optimum, the curvature there is no guide (measured: more iterations), so no scaling.
-    scale = np.ones(s.n_theta) if start is None else _curvature_scale(fun, theta0)
+    f0 = fun(theta0)
+    scale = np.ones(s.n_theta) if start is None else _curvature_scale(fun, theta0, f0)
 
     def scaled(phi: FloatArray) -> float:
         return fun(phi * scale)
 
     grad = _ForwardGradient(scaled)
+    grad.remember(theta0 / scale, f0)  # SLSQP starts there: evaluate once
 
     def run(t0: FloatArray) -> Any:
         res = optimize.minimize(grad.value, t0 / scale, jac=grad, method=_METHOD,
@@ -471,13 +473,13 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
     return np.asarray(best.x, dtype=float), n_iter, ok, str(best.message)
 
 
-def _curvature_scale(fun: Any, theta: FloatArray) -> FloatArray:
-    """Per-coordinate ``1/sqrt(f'')`` at ``theta`` from forward second differences.
+def _curvature_scale(fun: Any, theta: FloatArray, f0: float) -> FloatArray:
+    """Per-coordinate ``1/sqrt(f'')`` at ``theta`` (``f0 = fun(theta)``) from forward
+    second differences.
 
     Only a preconditioner: a poor estimate costs iterations, never accuracy, so it is
     clipped to a moderate range and falls back to 1 where the curvature is not positive.
     """
-    f0 = fun(theta)
     out = np.ones(theta.size)
     for j in range(theta.size):
         h = _CURV_STEP * max(1.0, abs(theta[j]))
@@ -510,6 +512,10 @@ class _ForwardGradient:
         self._x: FloatArray | None = None
         self._f = 0.0
 
+    def remember(self, x: FloatArray, f: float) -> None:
+        """Record a known value ``fun(x)``."""
+        self._x, self._f = np.array(x, dtype=float), float(f)
+
     def value(self, x: FloatArray) -> float:
         if self._x is None or not np.array_equal(x, self._x):
             self._x, self._f = np.array(x, dtype=float), float(self.fun(x))
@@ -527,7 +533,7 @@ class _ForwardGradient:
 
 
 _METHOD = "SLSQP"
-_OPTIONS = {"ftol": 1e-14, "maxiter": 1000}
+_OPTIONS = {"ftol": 1e-13, "maxiter": 1000}
 _MAX_RESTARTS = 3
 _SADDLE = 1e-4  # a bounded θ element below this is re-examined from the interior
 _INTERIOR = 0.5  # restart value: a relative SD of half the residual SD
