@@ -143,6 +143,22 @@ def test_fit_many_warm_starts_agree_with_cold_fits() -> None:
         np.testing.assert_allclose(fit.beta, cold.beta, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.reference
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("shift", [0.2, 5.0])
+def test_warm_starts_far_from_the_optimum_reach_lme4(model: str, shift: float) -> None:
+    # warm starts optimise over curvature-scaled θ; a start far off (curvature there
+    # unlike at the optimum) must still end at lme4's optimum
+    r = reference()["data"]["prn"][model]["REML"]
+    y, X, g, Z = design("prn", model)
+    model_ = NestedLMM(X, g, Z)
+    fit = model_.fit(y, start=fitted("prn", model, "REML").theta * shift + 0.01)
+    assert fit.converged
+    np.testing.assert_allclose(fit.llf, r["logLik"], rtol=RTOL_FIT)
+    np.testing.assert_allclose(fit.beta, r["fixef"], rtol=RTOL_FIT, atol=1e-9)
+    np.testing.assert_allclose(fit.cov_beta, r["vcov"], rtol=RTOL_VC)
+
+
 def _statsmodels_llf(d: pd.DataFrame, vc: dict[str, str]) -> float:
     smf = pytest.importorskip("statsmodels.formula.api")
     model = smf.mixedlm("y ~ x1 + x2", d, groups="g1", re_formula="1", vc_formula=vc or None)
