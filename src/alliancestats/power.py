@@ -42,9 +42,9 @@ from scipy import stats
 
 from . import _power_run as run
 from ._power_designs import DESIGNS, Design, Sizes
-from ._validation import check_choice, check_known_keys
+from ._validation import check_choice
 from .results import Summary
-from .simulate import PRNParams, _check_p_missing, _check_sizes
+from .simulate import PRNParams, _check_p_missing, _check_sizes, _resolve_params
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -311,24 +311,10 @@ def _design(design: Any) -> Design:
 
 def _effects(effects: Any, design: Design) -> PRNParams:
     """Resolve ``effects`` (None, "null", a PRNParams or a dict of overrides)."""
-    if effects is None:
-        return PRNParams()
-    if isinstance(effects, PRNParams):
-        return effects
     if isinstance(effects, str):
         check_choice(effects, "effects", ("null",))
         return PRNParams(**design.null)
-    if not isinstance(effects, Mapping):
-        raise TypeError(
-            f"`effects` must be None, 'null', a PRNParams or a dict of PRNParams "
-            f"overrides; got {type(effects).__name__}."
-        )
-    names = [f.name for f in dataclasses.fields(PRNParams)]
-    check_known_keys(effects, names, "effects", "the fields of PRNParams")
-    try:
-        return PRNParams(**dict(effects))
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"`effects`: {exc}") from exc
+    return _resolve_params(effects, "effects", "'null', ")
 
 
 def _size_list(value: Any, name: str) -> list[int]:

@@ -312,20 +312,27 @@ class PRNParams:
         )
 
 
-def _resolve_params(params: Any) -> PRNParams:
-    """Turn ``params`` (None, PRNParams or a dict of overrides) into PRNParams."""
+def _resolve_params(params: Any, name: str = "params", options: str = "") -> PRNParams:
+    """Turn ``params`` (None, PRNParams or a dict of overrides) into PRNParams.
+
+    ``name`` is the argument's name in messages; ``options`` lists further accepted
+    values of the caller (e.g. "'null', ").
+    """
     if params is None:
         return PRNParams()
     if isinstance(params, PRNParams):
         return params
     if not isinstance(params, Mapping):
         raise TypeError(
-            f"`params` must be None, a PRNParams or a dict of overrides; "
+            f"`{name}` must be None, {options}a PRNParams or a dict of overrides; "
             f"got {type(params).__name__}."
         )
     names = [f.name for f in dataclasses.fields(PRNParams)]
-    check_known_keys(params, names, "params", "the fields of PRNParams")
-    return dataclasses.replace(PRNParams(), **params)
+    check_known_keys(params, names, name, "the fields of PRNParams")
+    try:
+        return dataclasses.replace(PRNParams(), **params)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"`{name}`: {exc}") from exc
 
 
 def _check_size(value: Any, name: str, minimum: int) -> int:
