@@ -104,7 +104,8 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(2024)
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
-          f"{os.cpu_count()} cores, {args.reps} fits per cell (median)")
+          f"{os.cpu_count()} cores, {args.reps} fits per cell (median), load average "
+          + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     rows = [bench(s, m, args.reps, args.sm_max, rng)
             for m in ("ri", "slopes") for s in args.scales]
     table = pd.DataFrame(rows)

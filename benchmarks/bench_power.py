@@ -70,6 +70,8 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
     print(f"size: {PRN}; replicates per run: {args.sims}; requested engine: {args.engine}")
+    print("load average (1, 5, 15 min) at start: "
+          + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     print(f"simulation alone: {simulate_only(200) * 1e3:.2f} ms per replicate\n")
     header = (f"{'design':<11} {'jobs':>4} {'engine':>11} {'wall s':>8} {'ms/rep':>8} "
               f"{'fit ms/rep':>10} {'fit %':>6} {'sim %':>6} {'failed':>6}")
@@ -90,6 +92,8 @@ def main() -> None:
                   f"{r['per_rep'] * 1e3:>8.2f} {r['fit_per_rep'] * 1e3:>10.2f} "
                   f"{r['fit_share'] * 100:>6.1f} {r['sim_share'] * 100:>6.1f} "
                   f"{r['failed']:>6.0f}")
+    print("\nload average at end: " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+          + "  (other processes on the machine inflate wall times)")
 
 
 if __name__ == "__main__":
