@@ -40,11 +40,15 @@ For nested grouping ``Λ'Z'ZΛ + I`` is block-arrow shaped: an innermost unit's 
 only to its ancestors. The engine stores, once per model, the cross products of
 ``[Z_{L-1} | … | Z_0 | X]`` for each innermost unit (and those with ``y`` once per response).
 One deviance evaluation scales them by ``Λ``, eliminates the innermost units' blocks (a
-batch of small Cholesky factorisations), sums the Schur complements into the parents
-(``np.add.reduceat`` over units sorted by ancestry), and repeats level by level up to the
-``(p+1) × (p+1)`` system of ``[X | y]``. Time and memory are linear in the number of units;
-no ``n × n`` or ``n × Σq`` matrix is formed. ``θ`` is optimised by bounded SLSQP, with
-restarts from boundary points so singular optima are found as lme4 finds them.
+batch of small Cholesky factorisations), sums the Schur complements into the parents (a
+fixed-pattern sparse product for the innermost level, ``np.add.reduceat`` over units
+sorted by ancestry above it), and repeats level by level up to the ``(p+1) × (p+1)``
+system of ``[X | y]``, whose Cholesky factor gives ``R_X`` and ``r²``. Time and memory
+are linear in the number of units; no ``n × n`` or ``n × Σq`` matrix is formed. ``θ`` is
+optimised by bounded SLSQP (forward-difference gradients; from a warm start over
+curvature-scaled coordinates), with restarts from boundary points so singular optima are
+found as lme4 finds them. :meth:`NestedLMM.from_codes` skips the label handling for
+callers that already hold sorted integer codes (e.g. a power simulation).
 
 References
 ----------
