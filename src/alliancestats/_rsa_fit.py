@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import linalg
+from statsmodels.regression.linear_model import OLS
 
 from ._mixed import fit_mixed
 from ._rsa_family import FamilyModel, profile_angle
@@ -369,7 +369,7 @@ def _estimate_ols(design: Design, spec: Spec) -> Estimate:
     if family.nonlinear:
         phi = profile_angle(lambda a: _rss(*_xy_ols(design, family, a)))
     X, names, M, _ = exog_matrix(design, family, phi)
-    fit = sm.OLS(pd.Series(y, name=str(design.names["outcome"])),
+    fit = OLS(pd.Series(y, name=str(design.names["outcome"])),
                  pd.DataFrame(X, columns=names)).fit(cov_type=spec.cov_type)
     params, cov = fit.params, fit.cov_params()
     df_resid = float(fit.df_resid)
@@ -411,7 +411,7 @@ def _nls_covariance(
     dT = family.dtransform(phi)
     dfit = design.P @ dT @ theta[start: start + m]
     J = np.column_stack([fit.model.exog, dfit])
-    jfit = sm.OLS(fit.resid.to_numpy(), J).fit(cov_type=spec.cov_type)
+    jfit = OLS(fit.resid.to_numpy(), J).fit(cov_type=spec.cov_type)
     all_names = [*names, "phi"]
     params = pd.Series([*theta, phi], index=all_names)
     cov = pd.DataFrame(jfit.cov_params(), index=all_names, columns=all_names)
