@@ -222,7 +222,8 @@ class TestLaggedAgreement:
 
 class TestTruthBias:
     @pytest.fixture(scope="class")
-    def tb(self, prn: pd.DataFrame) -> object:
+    @classmethod
+    def tb(cls, prn: pd.DataFrame) -> object:
         return fit_truth_bias(
             prn, judgment="alliance_therapist", truth="alliance_patient",
             groups=["therapist", "patient"], moderators=["condition", "session"])
@@ -304,7 +305,8 @@ class TestTrajectories:
 
 class TestPower:
     @pytest.fixture(scope="class")
-    def res(self) -> object:
+    @classmethod
+    def res(cls) -> object:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # singular fits in tiny designs are expected
             return power("truth_bias", n_therapists=[6, 10], n_patients=[18], n_sims=4,
@@ -337,7 +339,8 @@ def test_box_score_is_reexported() -> None:
 
 class TestGrowthTrajectories:
     @pytest.fixture(scope="class")
-    def growth(self, prn: pd.DataFrame) -> object:
+    @classmethod
+    def growth(cls, prn: pd.DataFrame) -> object:
         long = stack_raters(prn, ratings={"therapist": "alliance_therapist",
                                           "patient": "alliance_patient"})
         return fit_growth(long, outcome="alliance", time="session",

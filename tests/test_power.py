@@ -291,7 +291,8 @@ class TestCheckpoint:
 
 class TestBookkeeping:
     @pytest.fixture(scope="class")
-    def res(self) -> PowerResult:
+    @classmethod
+    def res(cls) -> PowerResult:
         return power(STANDIN, n_sims=60, rng=11, progress=False,  # type: ignore[arg-type]
                      engine="statsmodels", **SMALL)
 
@@ -454,7 +455,8 @@ class TestDesignArraysMirrorPublicFunctions:
     off (OLS) its tested contrasts must equal the public function's on the same data."""
 
     @pytest.fixture(scope="class")
-    def panel(self) -> Panel:
+    @classmethod
+    def panel(cls) -> Panel:
         rng = np.random.default_rng(np.random.SeedSequence(3))
         return simulate_panel(rng, Sizes(12, 40, 6), PRNParams(), 0.2)
 
