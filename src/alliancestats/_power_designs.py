@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .simulate import (
+    FloatArray,
+    IntArray,
     PRNParams,
     _allocate,
     _missing_mask,
@@ -39,8 +41,6 @@ __all__ = [
     "simulate_panel",
 ]
 
-FloatArray = np.ndarray[Any, np.dtype[np.float64]]
-IntArray = np.ndarray[Any, np.dtype[np.int64]]
 BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
 

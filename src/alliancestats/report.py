@@ -36,19 +36,12 @@ import numpy as np
 import pandas as pd
 
 from ._validation import require_columns, require_frame, require_numeric
+from .simulate import COLUMNS
 
 __all__ = ["DEFAULT_ROLES", "write_report"]
 
 #: Canonical column names of the PRN layout (``datasets.load("prn")``).
-DEFAULT_ROLES: dict[str, str] = {
-    "therapist": "therapist",
-    "patient": "patient",
-    "session": "session",
-    "condition": "condition",
-    "alliance_therapist": "alliance_therapist",
-    "alliance_patient": "alliance_patient",
-    "wellbeing": "wellbeing",
-}
+DEFAULT_ROLES: dict[str, str] = {name: name for name in COLUMNS}
 
 _PACKAGES = ("alliancestats", "numpy", "scipy", "pandas", "statsmodels", "matplotlib")
 
