@@ -183,3 +183,88 @@ def test_missing_sessions_dropped_recorded_and_input_untouched() -> None:
     pd.testing.assert_frame_equal(holes, before)
     assert res.dropped_rows == {"alliance_patient": int((df["session"] == 3).sum())}
     assert res.centering["time_center"] == pytest.approx(holes.dropna()["session"].mean())
+
+
+R_RATER = json.loads((REF / "results" / "growth_rater.json").read_text())
+
+
+def level_covariances(res: GrowthResults) -> dict[str, np.ndarray]:
+    """Level -> covariance of its random terms, sigma^2 Lambda Lambda' from the engine's
+    theta (lme4 layout: lower triangle column by column; levels outer to inner)."""
+    vc = res.variance_components
+    scale = float(vc.loc[vc["level"] == "Residual", "variance"].iloc[0])
+    theta = iter(res.optimizer_info["theta"])
+    out = {}
+    for level in dict.fromkeys(vc.loc[vc["level"] != "Residual", "level"]):
+        q = int((vc["level"] == level).sum())
+        lam = np.zeros((q, q))
+        for j in range(q):
+            for i in range(j, q):
+                lam[i, j] = next(theta)
+        out[level] = scale * lam @ lam.T
+    return out
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("dataset", ["small", "medium", "nearsingular"])
+def test_rater_slopes_matches_lme4(dataset: str, method: str) -> None:
+    # R: lmer(alliance ~ 0 + rater + rater:time + rater:condition + rater:time:condition +
+    #         (1 | therapist) + (0 + rater + rater:time | therapist:patient), REML = ...),
+    #    time = session - 1; see growth_rater_reference.R. All six fits are singular in lme4
+    #    (the two raters' slopes correlate ~ +/-1), which the engine must reproduce.
+    ref = R_RATER["datasets"][dataset][method]
+    data = stack_raters(pd.read_csv(REF / "data" / f"tb_{dataset}.csv"), ratings=RATINGS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # medium: rows with a missing rating
+        with pytest.warns(BoundaryFitWarning):
+            res = fit_growth(data, outcome="alliance", time="session", groups=GROUPS,
+                             rater="rater", moderators="condition", random="rater_slopes",
+                             reml=method == "REML")
+    assert res.engine == "fast"
+    assert "fast engine" in str(res.summary())
+    assert "(0 + rater + rater:session | therapist:patient)" in res.formula
+    fixef = {to_python(k): v for k, v in ref["fixef"].items()}
+    names = list(fixef)
+    assert sorted(names) == sorted(res.params.index)  # type: ignore[type-var]
+    # fixef(fit)
+    np.testing.assert_allclose(res.params[names], list(fixef.values()), rtol=1e-4, atol=1e-7)
+    # sqrt(diag(vcov(fit)))
+    np.testing.assert_allclose(res.bse[names], [ref["se"][k] for k in ref["se"]], rtol=1e-3)
+    covs = level_covariances(res)
+    vc = res.variance_components.set_index(["level", "term"])
+    for row in ref["varcorr"].values():
+        if row["grp"] == "Residual":
+            # sigma(fit)^2
+            np.testing.assert_allclose(vc.loc[("Residual", ""), "variance"], row["vcov"],
+                                       rtol=1e-3)
+            continue
+        level = row["grp"].split(":")[-1]
+        terms = list(vc.loc[level].index)
+        i = terms.index(to_python(row["var1"]))
+        j = i if row["var2"] is None else terms.index(to_python(row["var2"]))
+        # as.data.frame(VarCorr(fit))$vcov: variances and covariances of every pair
+        np.testing.assert_allclose(covs[level][i, j], row["vcov"], rtol=1e-3, atol=1e-6)
+        if row["var2"] is None:
+            np.testing.assert_allclose(vc.loc[(level, terms[i]), "variance"], row["vcov"],
+                                       rtol=1e-3, atol=1e-6)
+        elif i == 0 and min(covs[level][i, i], covs[level][j, j]) > 1e-6:
+            # as.data.frame(VarCorr(fit))$sdcor: correlation with the level's first term
+            np.testing.assert_allclose(vc.loc[(level, terms[j]), "corr"], row["sdcor"],
+                                       atol=2e-3)
+    # logLik(fit)
+    assert res.llf == pytest.approx(ref["logLik"], abs=1e-2)
+    # isSingular(fit)
+    assert res.is_singular == ref["isSingular"]
+    # nobs(fit)
+    assert res.nobs == ref["nobs"]
+
+
+def test_rater_slopes_needs_rater() -> None:
+    df = simulate_prn(10, 30, 4, rng=3)
+    with pytest.raises(ValueError, match="needs stacked ratings"):
+        fit_growth(df, outcome="alliance_patient", time="session", groups=GROUPS,
+                   random="rater_slopes")
+    with pytest.raises(ValueError, match="random"):
+        fit_growth(df, outcome="alliance_patient", time="session", groups=GROUPS,
+                   random="rater")

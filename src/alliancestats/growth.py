@@ -14,10 +14,23 @@ b[rater[r]:time:condition]``: every rate, the training effect on growth per rate
 rater x condition x time difference-in-differences are exact linear contrasts
 (:attr:`GrowthResults.growth_rates`, :attr:`GrowthResults.contrasts`).
 
-The random effects are **rater-general**: one intercept (and, with ``random="slopes"``, one
-time slope) per therapist and per patient, shared by all ratings of that unit; differences
-between raters are fixed effects. Ratings of the same session by the two raters are
-otherwise treated as conditionally independent.
+By default the random effects are **rater-general**: one intercept (and, with
+``random="slopes"``, one time slope) per therapist and per patient, shared by all ratings of
+that unit; differences between raters are fixed effects. Ratings of the same session by the
+two raters are otherwise treated as conditionally independent.
+
+``random="rater_slopes"`` is the multivariate (dyadic) growth model instead: every patient
+has its own intercept and time slope *per rater*, all correlated (unstructured covariance),
+plus a random intercept per unit of each outer level (lme4, two raters, groups therapist
+and patient)::
+
+    alliance ~ 0 + rater + rater:time + rater:condition + rater:time:condition +
+        (1 | therapist) + (0 + rater + rater:time | therapist:patient)
+
+so that, e.g., the correlation between the therapist's and the patient's growth rates
+across patients is estimated. statsmodels cannot fit correlated terms at an inner level,
+so with nested groups this structure is fitted by the fast engine (automatically, with a
+note).
 """
 
 from __future__ import annotations
@@ -42,13 +55,17 @@ from .truthbias import (
     Moderator,
     crossed_design,
     effect_weights,
+    level_label,
     moderator_grid,
     prepare_frame,
     random_formula,
     random_spec,
 )
 
-__all__ = ["GrowthResults", "fit_growth"]
+__all__ = ["GROWTH_RANDOM_CHOICES", "GrowthResults", "fit_growth"]
+
+#: ``random=`` choices of :func:`fit_growth`: the shared ones plus the rater-specific one.
+GROWTH_RANDOM_CHOICES = (*RANDOM_CHOICES, "rater_slopes")
 
 #: Moderators with at most this many distinct values are tabulated at each value.
 _MAX_TABULATED = 10
@@ -207,6 +224,25 @@ def _time_values(frame: pd.DataFrame, time: Hashable, time_center: Any) -> tuple
     return t - value, {"time": f"{time} - {value:g}", "time_center": value}
 
 
+def _rater_random_spec(group_cols: Sequence[Hashable],
+                       bases: dict[str | None, pd.Series | None]) -> dict[str, list[str]]:
+    """``random`` for fit_mixed: outer levels an intercept, the innermost level the rater
+    indicators then the rater x time columns (lme4's ``0 + rater + rater:time`` order)."""
+    names = [str(k) for k in bases if k is not None]  # per rater: indicator, indicator x time
+    terms = names[0::2] + names[1::2]
+    spec = {str(g): ["Intercept"] for g in group_cols[:-1]}
+    spec[str(group_cols[-1])] = terms
+    return spec
+
+
+def _rater_random_formula(group_cols: Sequence[Hashable], rater: Hashable,
+                          time: Hashable) -> str:
+    """lme4 notation of the ``rater_slopes`` random part."""
+    labels = [level_label(group_cols, d) for d in range(len(group_cols))]
+    return " + ".join([*(f"(1 | {lab})" for lab in labels[:-1]),
+                       f"(0 + {rater} + {rater}:{time} | {labels[-1]})"])
+
+
 def fit_growth(
     data: pd.DataFrame,
     *,
@@ -241,15 +277,21 @@ def fit_growth(
     moderators : column name or list of names, optional
         E.g. ``"condition"``; numeric as given, categorical as dummies; crossed in full with
         the (rater-specific) intercepts and growth rates.
-    random : {"slopes", "intercept", "slopes_uncorrelated"}
-        Random effects per level, rater-general (see the module notes). ``"slopes"``: a
-        random intercept and time slope, correlated, for therapists and for patients within
-        therapists (lme4 ``(1 + time | therapist) + (1 + time | therapist:patient)``);
-        statsmodels cannot fit the correlated patient-level pair, so this uses the fast
-        engine and raises a ``ValueError`` when it is not installed. ``"intercept"``:
-        random intercepts only. ``"slopes_uncorrelated"``: as ``"slopes"`` with the
-        patient-level intercept and slope independent (``(1 + time || therapist:patient)``),
-        which statsmodels fits.
+    random : {"slopes", "intercept", "slopes_uncorrelated", "rater_slopes"}
+        Random effects per level, rater-general except ``"rater_slopes"`` (see the module
+        notes). ``"slopes"``: a random intercept and time slope, correlated, for therapists
+        and for patients within therapists (lme4 ``(1 + time | therapist) +
+        (1 + time | therapist:patient)``); statsmodels cannot fit the correlated
+        patient-level pair, so this uses the fast engine and raises a ``ValueError`` when it
+        is not installed. ``"intercept"``: random intercepts only.
+        ``"slopes_uncorrelated"``: as ``"slopes"`` with the patient-level intercept and
+        slope independent (``(1 + time || therapist:patient)``), which statsmodels fits.
+        ``"rater_slopes"`` (needs ``rater``): per unit of the innermost level, one
+        intercept and one time slope per rater, all correlated, and a random intercept for
+        each outer level (lme4 ``(1 | therapist) + (0 + rater + rater:time |
+        therapist:patient)``). With nested groups statsmodels cannot fit these correlated
+        inner-level terms, so the fast engine is used (automatically, with a note; a
+        ``ValueError`` when it is not installed).
     reml : bool
         REML (default) or ML.
     missing : {"drop", "raise"}
@@ -279,7 +321,13 @@ def fit_growth(
     if not group_cols:
         raise ValueError("`groups` must name at least one grouping column.")
     mod_cols = as_column_list(moderators, "moderators")
-    check_choice(random, "random", RANDOM_CHOICES)
+    check_choice(random, "random", GROWTH_RANDOM_CHOICES)
+    if random == "rater_slopes" and rater is None:
+        raise ValueError(
+            "random='rater_slopes' gives each rater its own random intercept and slope and "
+            "needs stacked ratings: pass `rater` (e.g. rater='rater' after stack_raters), "
+            "or use random='slopes'."
+        )
     check_choice(engine, "engine", ENGINES)
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
@@ -317,7 +365,11 @@ def fit_growth(
             bases[f"{rater}[{level}]:{time}"] = indicator * t
     exog, structure = crossed_design(bases, mod_columns, mods, frame.index)
     re_design = pd.DataFrame({"Intercept": 1.0, str(time): t.to_numpy()}, index=frame.index)
-    spec, independent = random_spec(group_cols, str(time), random)
+    independent: list[str] = []
+    if random == "rater_slopes":
+        spec = _rater_random_spec(group_cols, bases)
+    else:
+        spec, independent = random_spec(group_cols, str(time), random)
     fit: MixedFit = fit_mixed(frame[outcome].astype(float), exog, frame[group_cols], spec,
                               reml=reml, engine=engine, independent=independent,
                               re_design=re_design)
@@ -330,12 +382,19 @@ def fit_growth(
     else:
         crossed = " * ".join([str(time), *(str(c) for c in mod_cols)])
         fixed = f"0 + {rater} / ({crossed})"
-    formula = f"{outcome} ~ {fixed} + {random_formula(group_cols, str(time), random)}"
+    random_part = (_rater_random_formula(group_cols, rater, time) if random == "rater_slopes"
+                   else random_formula(group_cols, str(time), random))
+    formula = f"{outcome} ~ {fixed} + {random_part}"
     kwargs = fit.results_kwargs()
     notes = list(kwargs.pop("notes"))
-    notes.append("Random effects are shared by all raters of a unit (rater-general); rater "
-                 "differences are fixed effects." if rater is not None else
-                 "Growth rates are per unit of time.")
+    if rater is None:
+        notes.append("Growth rates are per unit of time.")
+    elif random == "rater_slopes":
+        notes.append(f"Each {group_cols[-1]} has a random intercept and time slope per "
+                     f"rater, all correlated (rater-specific random effects).")
+    else:
+        notes.append("Random effects are shared by all raters of a unit (rater-general); "
+                     "rater differences are fixed effects.")
     return GrowthResults(
         moderators=mods,
         structure=structure,
