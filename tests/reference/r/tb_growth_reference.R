@@ -15,30 +15,7 @@
 # Moderators (condition 0/1, session 1..) enter as given. For the growth model the two
 # ratings are stacked (rater = therapist, patient; in that factor order), rows with a
 # missing rating dropped, time = session - 1 (alliancestats' time_center = "first").
-suppressPackageStartupMessages({library(lme4); library(jsonlite)})
-
-ctrl <- lmerControl(optimizer = "bobyqa", check.conv.singular = "ignore",
-                    optCtrl = list(maxfun = 1e5))
-
-extract <- function(fit) {
-  vc <- as.data.frame(VarCorr(fit))
-  list(
-    fixef = as.list(fixef(fit)),                          # fixef(fit)
-    se = as.list(sqrt(diag(as.matrix(vcov(fit))))),       # sqrt(diag(vcov(fit)))
-    vcov = unname(as.matrix(vcov(fit))),                  # vcov(fit)
-    varcorr = lapply(split(vc, seq_len(nrow(vc))), as.list),  # as.data.frame(VarCorr(fit))
-    sigma = sigma(fit),                                   # sigma(fit)
-    logLik = as.numeric(logLik(fit)),                     # logLik(fit)
-    isSingular = isSingular(fit),                         # isSingular(fit)
-    nobs = nobs(fit),
-    theta = unname(getME(fit, "theta"))
-  )
-}
-
-fit_both <- function(formula, data) {
-  list(REML = extract(lmer(formula, data = data, REML = TRUE, control = ctrl)),
-       ML = extract(lmer(formula, data = data, REML = FALSE, control = ctrl)))
-}
+source("tests/reference/r/lme4_common.R")
 
 tb_data <- function(dat, vars, within = FALSE) {
   d <- dat[complete.cases(dat[, vars]), ]
@@ -55,27 +32,9 @@ tb_data <- function(dat, vars, within = FALSE) {
   list(data = d, center = M)
 }
 
-growth_data <- function(dat) {
-  long <- rbind(
-    data.frame(dat[, c("therapist", "patient", "session", "condition")],
-               rater = "therapist", alliance = dat$alliance_therapist),
-    data.frame(dat[, c("therapist", "patient", "session", "condition")],
-               rater = "patient", alliance = dat$alliance_patient))
-  long$rater <- factor(long$rater, levels = c("therapist", "patient"))
-  long <- long[!is.na(long$alliance), ]
-  long$time <- long$session - 1
-  long
-}
-
 base <- c("therapist", "patient", "alliance_therapist", "alliance_patient")
-out <- list(
-  generated_by = "tests/reference/r/tb_growth_reference.R (do not edit by hand)",
-  r_version = R.version.string,
-  lme4_version = as.character(packageVersion("lme4")),
-  matrix_version = as.character(packageVersion("Matrix")),
-  jsonlite_version = as.character(packageVersion("jsonlite")),
-  datasets = list()
-)
+out <- c(reference_header("tests/reference/r/tb_growth_reference.R"),
+         list(datasets = list()))
 
 for (name in c("small", "medium", "nearsingular")) {
   dat <- read.csv(sprintf("tests/reference/data/tb_%s.csv", name))
