@@ -14,6 +14,7 @@ import pytest
 
 from alliancestats import GrowthResults, fit_growth, simulate_prn, stack_raters
 from alliancestats.exceptions import BoundaryFitWarning, DataWarning
+from lme4_checks import assert_fit_statistics, assert_fixed_effects, assert_random_effects
 
 REF = Path(__file__).parent / "reference"
 R = json.loads((REF / "results" / "tb_reference.json").read_text())
@@ -40,36 +41,9 @@ def to_python(name: str | None) -> str | None:
 
 
 def check_against_lme4(res: GrowthResults, ref: dict[str, Any]) -> None:
-    fixef = {to_python(k): v for k, v in ref["fixef"].items()}
-    se = {to_python(k): v for k, v in ref["se"].items()}
-    names = list(fixef)
-    assert sorted(names) == sorted(res.params.index)  # type: ignore[type-var]
-    # fixef(fit)
-    np.testing.assert_allclose(res.params[names], list(fixef.values()), rtol=1e-4, atol=1e-7)
-    # sqrt(diag(vcov(fit)))
-    np.testing.assert_allclose(res.bse[names], list(se.values()), rtol=1e-3)
-    vc = res.variance_components.set_index(["level", "term"])
-    for row in ref["varcorr"].values():
-        if row["grp"] == "Residual":
-            # sigma(fit)^2
-            np.testing.assert_allclose(vc.loc[("Residual", ""), "variance"], row["vcov"],
-                                       rtol=1e-3)
-            continue
-        level = re.split(r"[:.]", re.sub(r"\.\d+$", "", row["grp"]))[-1]
-        key = (level, to_python(row["var1"]))
-        if row.get("var2") is None:
-            # as.data.frame(VarCorr(fit))$vcov
-            np.testing.assert_allclose(vc.loc[key, "variance"], row["vcov"], rtol=1e-3,
-                                       atol=1e-6)
-        elif vc.loc[key, "sd"] > 1e-3 and vc.loc[(level, to_python(row["var2"])), "sd"] > 1e-3:
-            # as.data.frame(VarCorr(fit))$sdcor (correlation row)
-            np.testing.assert_allclose(vc.loc[(level, to_python(row["var2"])), "corr"],
-                                       row["sdcor"], atol=2e-3)
-    # logLik(fit)
-    assert res.llf == pytest.approx(ref["logLik"], abs=1e-2)
-    # isSingular(fit)
-    assert res.is_singular == ref["isSingular"]
-    assert res.nobs == ref["nobs"]
+    assert_fixed_effects(res, ref, to_python)
+    assert_random_effects(res, ref, to_python)
+    assert_fit_statistics(res, ref)
 
 
 MODELS = {
@@ -224,21 +198,12 @@ def test_rater_slopes_matches_lme4(dataset: str, method: str) -> None:
     assert res.engine == "fast"
     assert "fast engine" in str(res.summary())
     assert "(0 + rater + rater:session | therapist:patient)" in res.formula
-    fixef = {to_python(k): v for k, v in ref["fixef"].items()}
-    names = list(fixef)
-    assert sorted(names) == sorted(res.params.index)  # type: ignore[type-var]
-    # fixef(fit)
-    np.testing.assert_allclose(res.params[names], list(fixef.values()), rtol=1e-4, atol=1e-7)
-    # sqrt(diag(vcov(fit)))
-    np.testing.assert_allclose(res.bse[names], [ref["se"][k] for k in ref["se"]], rtol=1e-3)
+    assert_fixed_effects(res, ref, to_python)
     covs = level_covariances(res)
     vc = res.variance_components.set_index(["level", "term"])
     for row in ref["varcorr"].values():
         if row["grp"] == "Residual":
-            # sigma(fit)^2
-            np.testing.assert_allclose(vc.loc[("Residual", ""), "variance"], row["vcov"],
-                                       rtol=1e-3)
-            continue
+            continue  # checked by assert_fit_statistics
         level = row["grp"].split(":")[-1]
         terms = list(vc.loc[level].index)
         i = terms.index(to_python(row["var1"]))
@@ -252,12 +217,7 @@ def test_rater_slopes_matches_lme4(dataset: str, method: str) -> None:
             # as.data.frame(VarCorr(fit))$sdcor: correlation with the level's first term
             np.testing.assert_allclose(vc.loc[(level, terms[j]), "corr"], row["sdcor"],
                                        atol=2e-3)
-    # logLik(fit)
-    assert res.llf == pytest.approx(ref["logLik"], abs=1e-2)
-    # isSingular(fit)
-    assert res.is_singular == ref["isSingular"]
-    # nobs(fit)
-    assert res.nobs == ref["nobs"]
+    assert_fit_statistics(res, ref)
 
 
 def test_rater_slopes_needs_rater() -> None:

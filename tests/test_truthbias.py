@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 
 from alliancestats import TruthBiasResults, fit_truth_bias, simulate_prn
 from alliancestats.exceptions import BoundaryFitWarning, DataWarning
+from lme4_checks import assert_fit_statistics, assert_fixed_effects, assert_random_effects
 
 REF = Path(__file__).parent / "reference"
 R = json.loads((REF / "results" / "tb_reference.json").read_text())
@@ -32,47 +32,15 @@ def fit_quietly(data: pd.DataFrame, **kwargs: Any) -> TruthBiasResults:
         return fit_truth_bias(data, **kwargs)
 
 
-def lme4_level(grp: str) -> str:
-    """lme4 group name -> our level name ("therapist:patient.1" -> "patient")."""
-    return re.split(r"[:.]", re.sub(r"\.\d+$", "", grp))[-1]
-
-
 def lme4_term(name: str | None) -> str | None:
     return None if name is None else ("Intercept" if name == "(Intercept)" else name)
 
 
 def check_against_lme4(res: Any, ref: dict[str, Any], rename: Any = lambda n: n) -> None:
     """Assert fixed effects, SEs, variance components and logLik match one lmer fit."""
-    fixef = {rename(lme4_term(k)): v for k, v in ref["fixef"].items()}
-    se = {rename(lme4_term(k)): v for k, v in ref["se"].items()}
-    names = list(fixef)
-    assert sorted(names) == sorted(res.params.index)
-    # fixef(fit)
-    np.testing.assert_allclose(res.params[names], list(fixef.values()), rtol=1e-4, atol=1e-7)
-    # sqrt(diag(vcov(fit)))
-    np.testing.assert_allclose(res.bse[names], list(se.values()), rtol=1e-3)
-    vc = res.variance_components.set_index(["level", "term"])
-    for row in ref["varcorr"].values():
-        if row["grp"] == "Residual":
-            # sigma(fit)^2 (as.data.frame(VarCorr(fit)) residual row)
-            np.testing.assert_allclose(vc.loc[("Residual", ""), "variance"], row["vcov"],
-                                       rtol=1e-3)
-            continue
-        key = (lme4_level(row["grp"]), lme4_term(row["var1"]))
-        if row.get("var2") is None:
-            # as.data.frame(VarCorr(fit))$vcov: variance of a random term
-            np.testing.assert_allclose(vc.loc[key, "variance"], row["vcov"], rtol=1e-3,
-                                       atol=1e-6)
-        else:
-            # as.data.frame(VarCorr(fit))$sdcor: correlation of a random intercept and slope
-            other = (key[0], lme4_term(row["var2"]))
-            if vc.loc[other, "sd"] > 1e-3 and vc.loc[key, "sd"] > 1e-3:
-                np.testing.assert_allclose(vc.loc[other, "corr"], row["sdcor"], atol=2e-3)
-    # logLik(fit) (REML criterion / -2 for REML fits)
-    assert res.llf == pytest.approx(ref["logLik"], abs=1e-2)
-    # isSingular(fit)
-    assert res.is_singular == ref["isSingular"]
-    assert res.nobs == ref["nobs"]
+    assert_fixed_effects(res, ref, lambda name: rename(lme4_term(name)))
+    assert_random_effects(res, ref, lme4_term)
+    assert_fit_statistics(res, ref)
 
 
 TB_MODELS = {
