@@ -44,12 +44,13 @@ def check_against_lme4(res: Any, ref: dict[str, Any], rename: Any = lambda n: n)
 
 
 TB_MODELS = {
-    "tb_intercept": {"moderators": ["condition", "session"]},
+    "tb_intercept": {"moderators": ["condition", "session"], "random": "intercept"},
     "tb_slopes_uncorrelated": {"moderators": ["condition", "session"],
                                "random": "slopes_uncorrelated"},
     "tb_slopes": {"moderators": ["condition", "session"], "random": "slopes"},
-    "tb_bias": {"moderators": ["condition"], "bias": "alliance_projection"},
-    "tb_within": {"moderators": ["condition"], "center": "within_dyad"},
+    "tb_bias": {"moderators": ["condition"], "bias": "alliance_projection",
+               "random": "intercept"},
+    "tb_within": {"moderators": ["condition"], "center": "within_dyad", "random": "intercept"},
 }
 
 
@@ -120,7 +121,10 @@ def test_effects_at_is_the_linear_combination() -> None:
     b, V = res.params[w.index], res.cov_params().loc[w.index, w.index]
     assert row["estimate"] == pytest.approx(float(w @ b))
     assert row["std_error"] == pytest.approx(float(np.sqrt(w @ V @ w)))
-    assert res.truth_force["estimate"] == pytest.approx(res.params[t])
+    # the headline is at the first observed session (session 0 does not exist)
+    assert res.reference_point == {"condition": 0, "session": 1}
+    assert res.truth_force["estimate"] == pytest.approx(res.params[t]
+                                                        + res.params[f"{t}:session"])
     assert res.bias_force is None
 
 
