@@ -278,10 +278,11 @@ def crossed_design(
     >>> list(X.columns)
     ['Intercept', 'condition', 'truth', 'truth:condition']
     """
+    names = [term_name(b, combo) for b in bases for combo in moderator_terms(moderators)]
+    _refuse_clashes(names, bases, moderators)
     arrays = {b: (None if v is None else v.to_numpy(dtype=float)) for b, v in bases.items()}
     mods = {str(c): mod_columns[c].to_numpy(dtype=float) for c in mod_columns.columns}
     X, names, structure = crossed_columns(arrays, mods, moderators, len(index))
-    _refuse_clashes(names, bases, moderators)
     return pd.DataFrame(X, columns=names, index=index), structure
 
 
@@ -297,6 +298,16 @@ def _refuse_clashes(names: Sequence[str], bases: Mapping[str | None, Any],
                     moderators: Sequence[Moderator]) -> None:
     """Refuse designs in which two different terms print alike (e.g. a column called
     ``Intercept``, ``a:b`` or ``g[level]``): a name must never stand for two terms."""
+    mod_names = [n for m in moderators for n in m.names]
+    if len(set(mod_names)) < len(mod_names):
+        name = next(n for n in mod_names if mod_names.count(n) > 1)
+        owners = [repr(m.column) for m in moderators if name in m.names]
+        raise ValueError(
+            f"Moderators {' and '.join(owners)} would both give a design column called "
+            f"{name!r} (a numeric column named like a categorical's 'column[level]' "
+            f"dummy). Rename the column, e.g. data.rename(columns={{{name!r}: "
+            f"{name.replace('[', '_').replace(']', '')!r}}})."
+        )
     if len(set(names)) == len(names):
         return
     sources: dict[str, list[str]] = {}
