@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import DataWarning
 from ._validation import (
     as_column_list,
     check_groups,
@@ -40,6 +39,7 @@ from ._validation import (
     require_columns,
     require_numeric,
 )
+from .exceptions import DataWarning
 
 __all__ = ["RANDOM_CHOICES", "Moderator", "RandomStructure", "check_distinct_labels",
            "check_group_order", "check_identifiable", "check_occasions", "check_rank",

@@ -295,7 +295,9 @@ def fit_growth(
         ``"rater_slopes"`` (needs ``rater``): per unit of the innermost level, one
         intercept and one time slope per rater, all correlated, and a random intercept for
         each outer level (lme4 ``(1 | therapist) + (0 + rater + rater:time |
-        therapist:patient)``).
+        therapist:patient)``). Recommended for rater-stacked data: the rater-general
+        structures ignore the dyadic structure of the two ratings and give conservative
+        tests of growth contrasts in simulation (see the growth user guide).
     reml : bool
         REML (default) or ML.
     missing : {"drop", "raise"}
@@ -316,6 +318,14 @@ def fit_growth(
     Returns
     -------
     GrowthResults
+
+    Raises
+    ------
+    TypeError, ValueError
+        For unknown or misspelt columns, non-numeric outcome or time, duplicated
+        (unit[, rater], time) rows (with a hint when ids restart within an outer unit),
+        grouping given inner level first, column names that clash with generated terms,
+        or a random structure the engine cannot fit.
 
     Examples
     --------
@@ -444,10 +454,7 @@ def _formula(outcome: Hashable, time: Hashable, shift: float | None, rater: Hash
     crossed = " * ".join([t, *mod_text])
     # rater enters cell-means coded (0 + rater / ...): its reference level does not
     # change the model in R, only the order of the coefficients
-    if rater is None:
-        fixed = crossed
-    else:
-        fixed = f"0 + {r_name(rater)} / ({crossed})"
+    fixed = crossed if rater is None else f"0 + {r_name(rater)} / ({crossed})"
     if random == "rater_slopes":
         assert rater is not None
         r = r_name(rater)
