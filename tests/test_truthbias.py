@@ -336,3 +336,19 @@ def test_default_random_calibrates_truth_by_condition_when_force_varies() -> Non
 
     low, high = stats.binom.ppf([0.005, 0.995], n, 0.05)
     assert low <= rejections <= high, rejections
+
+
+def test_within_dyad_reports_within_and_between_truth_force() -> None:
+    df = _toy(12)
+    res = fit_quietly(df, **ROLES, moderators="condition", center="within_dyad",
+                      random="intercept")
+    between = res.truth_force_between
+    assert between is not None
+    assert between["estimate"] == pytest.approx(res.params["alliance_patient_between"])
+    assert res.truth_force["estimate"] == pytest.approx(res.params["alliance_patient"])
+    table = res.effects_at(condition=[0, 1])
+    rows = table[table["effect"] == "truth_force_between"]
+    assert len(rows) == 2
+    np.testing.assert_allclose(rows["estimate"], between["estimate"])
+    assert "truth_force_between" in str(res.summary())
+    assert fit_quietly(df, **ROLES, random="intercept").truth_force_between is None

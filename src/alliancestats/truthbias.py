@@ -59,7 +59,7 @@ __all__ = ["TB_RANDOM_CHOICES", "TruthBiasResults", "fit_truth_bias"]
 #: structures shared with the growth model.
 TB_RANDOM_CHOICES = ("auto", *RANDOM_CHOICES)
 CENTER_CHOICES = ("truth_mean", "within_dyad", "none")
-EFFECTS = ("directional_bias", "truth_force", "bias_force")
+EFFECTS = ("directional_bias", "truth_force", "bias_force", "truth_force_between")
 
 
 # -- results --------------------------------------------------------------------------------
@@ -77,6 +77,9 @@ class TruthBiasResults(ModelResults):
         first session).
     bias_force : Series or None
         The same for the bias variable; None without ``bias``.
+    truth_force_between : Series or None
+        With ``center="within_dyad"`` the between-dyad truth force (``truth_force`` is
+        then the within-dyad one); None otherwise.
     reference_point : dict
         Moderator column -> the value the headline effects are reported at.
     moderator_values : dict
@@ -151,7 +154,9 @@ class TruthBiasResults(ModelResults):
         Returns
         -------
         DataFrame
-            One row per effect x combination: ``effect``, one column per moderator, then
+            One row per effect x combination: ``effect`` ("directional_bias",
+            "truth_force", and "bias_force" with ``bias``, "truth_force_between" with
+            ``center="within_dyad"``), one column per moderator, then
             estimate, std_error, statistic, p_value, conf_low, conf_high. Standard errors
             are exact linear contrasts of the fixed effects (Wald z).
 
@@ -199,6 +204,13 @@ class TruthBiasResults(ModelResults):
         out = self._effect("truth_force")
         assert out is not None
         return out
+
+    @property
+    def truth_force_between(self) -> pd.Series | None:
+        """With ``center="within_dyad"``: the between-dyad truth force (slope on the dyad's
+        mean truth; :attr:`truth_force` is then the within-dyad, session-to-session one);
+        otherwise None."""
+        return self._effect("truth_force_between")
 
     @property
     def bias_force(self) -> pd.Series | None:
@@ -534,6 +546,8 @@ def _design(frame: pd.DataFrame, centred: Mapping[str, pd.Series], truth: Hashab
                 f"that column."
             )
         exog[name] = centred["between"].to_numpy(dtype=float)
+        structure[name] = (name, ())
+        effect_bases["truth_force_between"] = name
     check_rank(exog)
     return exog, structure, effect_bases
 
