@@ -15,9 +15,9 @@ and ``truth:condition:session`` are true nulls. Scenarios: therapist-level truth
 Model: ``judgment ~ truth * condition * session`` with the random structure named; Wald z
 tests at alpha = 0.05.
 
-Run from the repository root (about 10 minutes on one core)::
+Run from the repository root (about 15 minutes on one idle core)::
 
-    PYTHONPATH=src python benchmarks/sim_truth_bias_type1.py [--sims 400] [--seed 20261202]
+    PYTHONPATH=src python benchmarks/sim_truth_bias_type1.py [--sims 300] [--seed 20261202]
 
 Prints the rejection rate with its binomial 99% interval per scenario x structure x term,
 and how often ``"auto"`` kept the therapist-level truth slope.
@@ -38,10 +38,10 @@ from alliancestats import fit_truth_bias, simulate_prn
 
 NULL = {"gamma01": 0.0, "gamma03": 0.0, "gamma11": 0.0, "gamma13": 0.0}
 SCENARIOS = {
-    "no therapist truth force": {},
     "therapist truth force SD 0.25": {"sd_truth_force_therapist": 0.25},
     "... and its session slope SD 0.05": {"sd_truth_force_therapist": 0.25,
                                           "sd_truth_force_growth_therapist": 0.05},
+    "no therapist truth force": {},
 }
 TERMS = ("alliance_patient:condition", "alliance_patient:condition:session")
 
@@ -75,7 +75,7 @@ def type1(n_sims: int, params: dict[str, float], random: str, seed: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sims", type=int, default=400)
+    parser.add_argument("--sims", type=int, default=300)
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--random", nargs="+", default=["intercept", "auto"])
     args = parser.parse_args()

@@ -352,3 +352,12 @@ def test_within_dyad_reports_within_and_between_truth_force() -> None:
     np.testing.assert_allclose(rows["estimate"], between["estimate"])
     assert "truth_force_between" in str(res.summary())
     assert fit_quietly(df, **ROLES, random="intercept").truth_force_between is None
+
+
+def test_center_none_is_the_common_spelling() -> None:
+    df = _toy(3)
+    plain = fit_truth_bias(df, **ROLES, center=None, random="intercept")
+    assert plain.centering == {"method": "none"}
+    with pytest.warns(FutureWarning, match="center=None"):
+        old = fit_truth_bias(df, **ROLES, center="none", random="intercept")
+    np.testing.assert_allclose(old.params, plain.params)

@@ -58,7 +58,7 @@ __all__ = ["TB_RANDOM_CHOICES", "TruthBiasResults", "fit_truth_bias"]
 #: ``random=`` choices of :func:`fit_truth_bias`: the recommended default, then the fixed
 #: structures shared with the growth model.
 TB_RANDOM_CHOICES = ("auto", *RANDOM_CHOICES)
-CENTER_CHOICES = ("truth_mean", "within_dyad", "none")
+CENTER_CHOICES = ("truth_mean", "within_dyad")
 EFFECTS = ("directional_bias", "truth_force", "bias_force", "truth_force_between")
 
 
@@ -257,13 +257,13 @@ def _center(
     truth: Hashable,
     bias: Hashable | None,
     groups: list[Hashable],
-    center: str,
+    center: str | None,
     bias_commensurate: bool,
 ) -> tuple[dict[str, pd.Series], dict[str, Any]]:
     """Centred judgment, truth (and between-dyad truth, bias) and the constants used."""
     J = frame[judgment].astype(float)
     T = frame[truth].astype(float)
-    if center == "none":
+    if center is None:
         out = {"judgment": J, "truth": T}
         info: dict[str, Any] = {"method": "none"}
         if bias is not None:
@@ -355,7 +355,7 @@ def fit_truth_bias(
     bias: Hashable | None = None,
     moderators: Hashable | Sequence[Hashable] | None = None,
     random: str = "auto",
-    center: str = "truth_mean",
+    center: str | None = "truth_mean",
     reml: bool = True,
     missing: str = "drop",
     engine: str = "fast",
@@ -401,14 +401,15 @@ def fit_truth_bias(
         || therapist:patient)``). ``"intercept"``: random intercepts only (``(1 |
         therapist) + (1 | therapist:patient)``): tests of moderators of the truth force
         (``truth:condition``) are liberal when the truth force varies across therapists.
-    center : {"truth_mean", "within_dyad", "none"}
+    center : {"truth_mean", "within_dyad", None}
         ``"truth_mean"``: judgment, truth and a commensurate bias minus the truth's grand
         mean over the analysed rows (the intercept is then the directional bias).
         ``"within_dyad"``: truth minus the innermost unit's (dyad's) truth mean, that mean
         minus the grand mean entering as a between-dyad predictor ``f"{truth}_between"``
         (not crossed with moderators), judgment minus the grand mean: the truth slope is
         then the within-dyad (session-to-session) truth force and ``{truth}_between`` the
-        between-dyad one. ``"none"``: as given.
+        between-dyad one. ``None``: as given (``"none"`` still works, with a
+        FutureWarning).
     reml : bool
         REML (default) or ML (use ML to compare fixed effects by likelihood ratio).
     missing : {"drop", "raise"}
@@ -466,7 +467,13 @@ def fit_truth_bias(
         raise ValueError("`groups` must name at least one grouping column.")
     mod_cols = as_column_list(moderators, "moderators")
     check_choice(random, "random", TB_RANDOM_CHOICES)
-    check_choice(center, "center", CENTER_CHOICES)
+    if center == "none":
+        warnings.warn("center='none' is deprecated; use center=None (the spelling every "
+                      "model uses). 'none' will stop working in the next release.",
+                      FutureWarning, stacklevel=2)
+        center = None
+    if center is not None:
+        check_choice(center, "center", CENTER_CHOICES)
     check_choice(engine, "engine", ENGINES)
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
