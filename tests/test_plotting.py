@@ -244,9 +244,11 @@ class TestTruthBias:
         assert out is ax
         assert "90% CI" in ax.get_title()
 
+    def test_defaults_come_from_the_fit(self, tb: object) -> None:
+        # the result records its moderators' observed values (result.moderator_values)
+        assert plot_truth_bias(tb) is not None
+
     def test_bad_inputs(self, tb: object) -> None:
-        with pytest.raises(ValueError, match="x_values"):
-            plot_truth_bias(tb)
         with pytest.raises(ValueError, match="`effects`"):
             plot_truth_bias(tb, effects="accuracy", x_values=[1])
         with pytest.raises(ValueError, match="`ax` draws one effect"):
