@@ -275,6 +275,7 @@ def test_r_text_helpers() -> None:
     assert r_name("Group") == "Group"
     assert r_name("WAI T") == "`WAI T`"
     assert r_name(0) == "`0`"
+    assert r_name("NULL") == "`NULL`"
     assert r_shifted("Sess", 1.0) == "I(Sess - 1)"
     s = RandomStructure.from_choice(2, "x", "slopes_uncorrelated")
     assert structure_formula(["g", "h"], s, {"x": "I(x - 1)"}) == \
@@ -375,3 +376,16 @@ def test_simplify_random_steps() -> None:
     cov["h"] = pd.DataFrame([[0.0, 0.0], [0.0, 1.0]], index=["Intercept", "x"],
                             columns=["Intercept", "x"])
     assert simplify_random(s2, ["g", "h"], cov, 1.0, 1e-4) is None
+
+
+def test_growth_with_odd_names_fits_the_same_model(prn: pd.DataFrame) -> None:
+    long = stack_raters(prn, ratings=RATINGS)
+    base = quiet(fit_growth, long, outcome="alliance", time="session", rater="rater",
+                 groups=["therapist", "patient"], moderators="condition", random="slopes")
+    odd = long.rename(columns={"alliance": "Intercept", "session": 0, "rater": "a:b",
+                               "therapist": "x[1]", "patient": 2, "condition": "None"})
+    res = quiet(fit_growth, odd, outcome="Intercept", time=0, rater="a:b",
+                groups=["x[1]", 2], moderators="None", random="slopes")
+    np.testing.assert_allclose(res.params.to_numpy(), base.params.to_numpy(), rtol=1e-8)
+    assert res.formula.startswith("Intercept ~ 0 + `a:b` / (I(`0` - 1) * None)")
+    assert res.n_groups == {"x[1]": 16, "2": 48}

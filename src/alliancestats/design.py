@@ -547,6 +547,9 @@ def prepare_frame(
 
 
 # -- R text ---------------------------------------------------------------------------------
+_R_RESERVED = frozenset({"if", "else", "repeat", "while", "function", "for", "next",
+                         "break", "TRUE", "FALSE", "NULL", "Inf", "NaN", "NA",
+                         "NA_integer_", "NA_real_", "NA_character_", "in"})
 _R_SYNTACTIC = re.compile(r"^((\.[A-Za-z_.])|[A-Za-z])[A-Za-z0-9_.]*$|^\.$")
 
 
@@ -559,7 +562,7 @@ def r_name(column: Hashable) -> str:
     ('session', '`WAI T`', '`3`')
     """
     text = str(column)
-    if _R_SYNTACTIC.match(text):
+    if _R_SYNTACTIC.match(text) and text not in _R_RESERVED:
         return text
     return "`" + text.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
