@@ -629,3 +629,13 @@ def test_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         warnings.simplefilter("error")
         runpy.run_path(str(path), run_name="__main__")
     plt.close("all")
+
+
+def test_synthesis_is_a_package_with_the_public_names() -> None:
+    import alliancestats
+    from alliancestats import plotting, synthesis
+
+    assert synthesis.__path__  # a package: votes, box score, estimator modules
+    assert plot_box_score is plotting.plot_box_score is alliancestats.plot_box_score
+    assert plot_box_score.__module__ == "alliancestats.plotting"
+    assert BoxScoreResult is alliancestats.BoxScoreResult

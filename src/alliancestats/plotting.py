@@ -12,7 +12,7 @@ function                                  draws
 :func:`plot_truth_bias`                   truth force / directional bias by moderators
 :func:`plot_trajectories`                 observed (and fitted) rating trajectories
 :func:`plot_power`                        power curves with Monte-Carlo intervals
-:func:`plot_box_score`                    box-score bars (from :mod:`.synthesis`)
+:func:`plot_box_score`                    box-score bars (:func:`.box_score`)
 ========================================  =============================================
 """
 
@@ -27,13 +27,14 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import ConvexHull, Delaunay, QhullError
 
-from ._validation import require_columns, require_frame, require_numeric
+from ._validation import check_choice, require_columns, require_frame, require_numeric
 from .exceptions import AllianceStatsWarning
-from .synthesis import plot_box_score
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from .synthesis import BoxScoreResult
 
 __all__ = [
     "plot_box_score",
@@ -911,4 +912,87 @@ def plot_power(
     ax.set_xlabel(x.replace("_", " "))
     ax.set_ylabel("power (95% Monte-Carlo CI)")
     ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+_BOX_COLORS = {"sig_negative": "#c0504d", "nonsignificant": "#bfbfbf", "sig_positive": "#4f81bd"}
+_BOX_LEGEND = {"sig_negative": "significant negative", "nonsignificant": "non-significant",
+           "sig_positive": "significant positive"}
+
+
+def plot_box_score(
+    result: BoxScoreResult,
+    ax: Axes | None = None,
+    *,
+    unit: str | None = None,
+    percent: bool = True,
+    annotate: bool = True,
+    colors: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Horizontal stacked bars: significant negative | non-significant | significant positive.
+
+    Parameters
+    ----------
+    result : BoxScoreResult
+    ax : matplotlib Axes, optional
+        Drawn on ``plt.gca()`` when None.
+    unit : {"study", "finding"}, optional
+        Which tally; default the result's primary unit.
+    percent : bool
+        Bar lengths in percent of votes (default) or in counts.
+    annotate : bool
+        Write the count inside each non-empty segment.
+    colors : mapping, optional
+        Colours by category name (``"sig_negative"``, ``"nonsignificant"``,
+        ``"sig_positive"``).
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.barh` (e.g. ``height``, ``edgecolor``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from alliancestats import box_score
+    >>> findings = pd.DataFrame({"study": list("ABC"), "outcome": "alliance",
+    ...                          "r": [0.3, 0.1, -0.2], "sig": [True, False, False]})
+    >>> ax = plot_box_score(box_score(findings, outcome="outcome", effect="r",
+    ...                               significant="sig"))
+    >>> ax.get_xlabel()
+    '% of votes'
+    """
+    from .synthesis import BoxScoreResult
+
+    if not isinstance(result, BoxScoreResult):
+        raise TypeError(f"`result` must be a BoxScoreResult; got {type(result).__name__}.")
+    u = result.unit if unit is None else check_choice(unit, "unit", ("study", "finding"))
+    table = result.study_tally if u == "study" else result.finding_tally
+    palette = {**_BOX_COLORS, **(dict(colors) if colors else {})}
+    ax = _plt().gca() if ax is None else ax
+    y = np.arange(len(table))
+    left = np.zeros(len(table))
+    for cat in ("sig_negative", "nonsignificant", "sig_positive"):
+        counts = table[cat].to_numpy(dtype=float)
+        width = 100 * counts / table["votes"].to_numpy(dtype=float) if percent else counts
+        bars = ax.barh(y, width, left=left, color=palette[cat], label=_BOX_LEGEND[cat], **kwargs)
+        if annotate:
+            ax.bar_label(bars, labels=[f"{c:g}" if c else "" for c in counts],
+                         label_type="center")
+        left = left + width
+    names = [" | ".join(map(str, idx)) if isinstance(idx, tuple) else str(idx)
+             for idx in table.index]
+    ax.set_yticks(y, [f"{name} (k={k})" for name, k in zip(names, table["votes"], strict=True)])
+    ax.invert_yaxis()
+    ax.set_xlabel("% of votes" if percent else "votes")
+    if percent:
+        ax.set_xlim(0, 100)
+    ax.set_title(f"Box score ({u}-level votes)")
+    # below the axis, so that it never hides a bar
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize="small",
+              frameon=False)
     return ax
