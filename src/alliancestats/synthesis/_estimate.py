@@ -160,13 +160,18 @@ def _fit_votes(lik: _VoteLikelihood, boundary: str | None, ci: float) -> dict[st
 class VoteCountResult:
     """Result of :func:`vote_count_estimate` (immutable).
 
+    Like every other result it has ``params``, ``bse``, ``pvalues`` (Series indexed by the
+    term, "delta" or "rho") and ``conf_int(alpha)`` (a DataFrame with ``conf_low`` and
+    ``conf_high``), plus the scalars below.
+
     Attributes
     ----------
-    estimate, se, conf_low, conf_high : float
+    estimate, std_error, conf_low, conf_high : float
         Common effect (d, or r back-transformed from Fisher z), Wald standard error
         (expected information; delta method for r) and profile-likelihood CI. At a boundary
-        (all votes agree) the estimate is +/-inf (r: +/-1), ``se`` is NaN and one CI end is
-        the one-sided ``ci`` bound.
+        (all votes agree) the estimate is +/-inf (r: +/-1), ``std_error`` is NaN and one CI
+        end is the one-sided ``ci`` bound. ``se`` is the old name of ``std_error``
+        (deprecated, FutureWarning).
     wald_low, wald_high : float
         Wald interval, estimate +/- z se on the estimation scale (back-transformed for r).
     statistic, p_value : float
@@ -187,7 +192,7 @@ class VoteCountResult:
     """
 
     estimate: float
-    se: float
+    std_error: float
     conf_low: float
     conf_high: float
     wald_low: float
@@ -239,19 +244,90 @@ class VoteCountResult:
             frame.insert(1, "rho", np.tanh(theta))
         return frame
 
-    def conf_int(self, kind: str = "profile") -> tuple[float, float]:
-        """(low, high): "profile" likelihood (default) or "wald"."""
+    @property
+    def term(self) -> str:
+        """Name of the estimated parameter: "delta" (metric d) or "rho" (metric r)."""
+        return "delta" if self.metric == "d" else "rho"
+
+    @property
+    def params(self) -> pd.Series:
+        """The common effect as a one-element Series indexed by :attr:`term`."""
+        return pd.Series([self.estimate], index=[self.term], dtype=float)
+
+    @property
+    def bse(self) -> pd.Series:
+        """Its standard error as a one-element Series indexed by :attr:`term`."""
+        return pd.Series([self.std_error], index=[self.term], dtype=float)
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """p-value of the likelihood-ratio test of no effect, indexed by :attr:`term`."""
+        return pd.Series([self.p_value], index=[self.term], dtype=float)
+
+    @property
+    def se(self) -> float:
+        """Deprecated: use ``std_error`` (a float) or ``bse`` (a Series)."""
+        warnings.warn("VoteCountResult.se is deprecated and will be removed in the next "
+                      "release; use .std_error (a float) or .bse (a Series, as every result "
+                      "has).", FutureWarning, stacklevel=2)
+        return self.std_error
+
+    def conf_int(self, alpha: float | None = None, *, kind: str = "profile") -> pd.DataFrame:
+        """Confidence interval as a one-row DataFrame (``conf_low``, ``conf_high``).
+
+        Parameters
+        ----------
+        alpha : float, optional
+            1 - confidence level; default ``1 - ci`` of the fit (the stored interval).
+        kind : {"profile", "wald"}
+            Profile likelihood (default; inverts the likelihood-ratio test) or Wald
+            (estimate +/- z std_error on the estimation scale, back-transformed for r).
+
+        Returns
+        -------
+        DataFrame
+            Indexed by :attr:`term`, as ``ModelResults.conf_int``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> studies = pd.DataFrame({"sig": [True, False, True], "n": [40, 60, 80]})
+        >>> res = vote_count_estimate(studies, significant="sig", n="n")
+        >>> list(res.conf_int(0.1).columns)
+        ['conf_low', 'conf_high']
+        """
+        if isinstance(alpha, str):  # the old signature was conf_int(kind)
+            warnings.warn("conf_int(kind) is deprecated; call conf_int(kind=...) (it returns a "
+                          "DataFrame, as every result does).", FutureWarning, stacklevel=2)
+            alpha, kind = None, alpha
         check_choice(kind, "kind", ("profile", "wald"))
+        level = self.ci if alpha is None else 1 - _check_level(alpha, "alpha")
+        low, high = self._interval(level, kind)
+        return pd.DataFrame({"conf_low": [low], "conf_high": [high]}, index=[self.term])
+
+    def _interval(self, level: float, kind: str) -> tuple[float, float]:
+        if math.isclose(level, self.ci, rel_tol=0, abs_tol=1e-12):
+            return ((self.conf_low, self.conf_high) if kind == "profile"
+                    else (self.wald_low, self.wald_high))
         if kind == "wald":
-            return self.wald_low, self.wald_high
-        return self.conf_low, self.conf_high
+            z = stats.norm.ppf(0.5 + level / 2)
+            low, high = self.theta - z * self.theta_se, self.theta + z * self.theta_se
+        elif self._lik is None:
+            raise ValueError("This result has no likelihood attached; only its stored "
+                             f"{self.ci:.0%} profile interval is available.")
+        else:
+            fit = _fit_votes(self._lik, self.boundary, level)
+            low, high = fit["low"], fit["high"]
+        if self.metric == "r":
+            return math.tanh(low), math.tanh(high)
+        return low, high
 
     def to_frame(self) -> pd.DataFrame:
         """One-row tidy table: term, estimate, std_error, statistic, p_value, conf_low,
         conf_high, k, method."""
         return pd.DataFrame({
-            "term": ["delta" if self.metric == "d" else "rho"],
-            "estimate": [self.estimate], "std_error": [self.se],
+            "term": [self.term],
+            "estimate": [self.estimate], "std_error": [self.std_error],
             "statistic": [self.statistic], "p_value": [self.p_value],
             "conf_low": [self.conf_low], "conf_high": [self.conf_high],
             "k": [self.k], "method": [self.method],
@@ -618,7 +694,7 @@ def _vote_result(fit: Mapping[str, float], lik: _VoteLikelihood, metric: str, k_
         out = {"theta": theta, "low": fit["low"], "high": fit["high"], "se": se}
         wald = (fit["wald_low"], fit["wald_high"])
     return VoteCountResult(
-        estimate=out["theta"], se=out["se"], conf_low=out["low"], conf_high=out["high"],
+        estimate=out["theta"], std_error=out["se"], conf_low=out["low"], conf_high=out["high"],
         wald_low=wald[0], wald_high=wald[1], statistic=stat,
         p_value=float(stats.chi2.sf(fit["lr"], 1)), theta=theta, theta_se=se,
         theta_conf_low=fit["low"], theta_conf_high=fit["high"], method=method, metric=metric,
