@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._format import format_table
+
 __all__ = ["EFFECT_COLUMNS", "ModelResults", "Summary", "linear_combination"]
 
 #: Columns of every table of derived effects (a1..a5, truth force, growth rates, ...).
@@ -27,16 +29,9 @@ EFFECT_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "conf_low", "
 
 
 def _format_table(table: pd.DataFrame, digits: int) -> pd.DataFrame:
-    """Round floats for display; p-values get scientific notation when tiny."""
-    shown = table.copy()
-    for col in shown.columns:
-        if not pd.api.types.is_float_dtype(shown[col]):
-            continue
-        if "p_value" in str(col) or str(col) in {"P>|z|", "P>|t|"}:
-            shown[col] = shown[col].map(lambda p: "" if pd.isna(p) else f"{p:.4g}")
-        else:
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
-    return shown
+    """Round floats for display; p-values as ``0.012`` or ``< 0.001`` (one rule, as the
+    report prints them)."""
+    return format_table(table, digits)
 
 
 def _latex_escape(text: str) -> str:
