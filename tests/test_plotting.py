@@ -8,6 +8,7 @@ fit, observed-mean intervals against ``scipy.stats.t.interval`` on the raw ratin
 from __future__ import annotations
 
 import warnings
+from pathlib import Path as FilePath
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -379,3 +380,54 @@ class TestGrowthTrajectories:
         assert styles["patient, condition = 1"] == "--"
         with pytest.raises(ValueError, match="growth_data"):
             plot_trajectories(growth)
+
+
+LAB = FilePath(__file__).parent / "data" / "lab_long.csv"
+
+
+class TestTextConditionLabels:
+    """A lab export codes the arm as text ("training"/"control")."""
+
+    @pytest.fixture(scope="class")
+    def lab(self) -> pd.DataFrame:
+        return pd.read_csv(LAB)
+
+    @pytest.fixture(scope="class")
+    def growth(self, lab: pd.DataFrame) -> object:
+        long = stack_raters(lab, ratings={"therapist": "WAI_T", "patient": "WAI_C"},
+                            rater="rater", value="alliance")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fit_growth(long, outcome="alliance", time="Sess",
+                              groups=["Therapist_ID", "ClientID"], rater="rater",
+                              moderators=["Group"], random="slopes_uncorrelated")
+
+    def test_growth_trajectories_with_text_labels(self, lab: pd.DataFrame,
+                                                  growth: object) -> None:
+        ax = plot_trajectories(growth, growth_data=lab, time="Sess", condition="Group",
+                               ratings={"therapist": "WAI_T", "patient": "WAI_C"})
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert sorted(labels) == ["patient, control", "patient, training",
+                                  "therapist, control", "therapist, training"]
+        assert not any("Group =" in label for label in labels)
+
+    def test_fitted_means_use_the_dummy_of_the_level(self, growth: object) -> None:
+        from alliancestats.plotting import growth_trajectories
+
+        fitted = growth_trajectories(growth, times=[1, 6], conditions=["control", "training"])
+        params = growth.params
+        row = fitted[(fitted.rater == "patient") & (fitted.condition == "training")
+                     & (fitted.time == 6)]
+        expected = (params["rater[patient]"] + params["rater[patient]:Group[training]"]
+                    + 5 * (params["rater[patient]:Sess"]
+                           + params["rater[patient]:Sess:Group[training]"]))
+        assert row["estimate"].item() == pytest.approx(expected)
+        base = fitted[(fitted.rater == "patient") & (fitted.condition == "control")
+                      & (fitted.time == 1)]
+        assert base["estimate"].item() == pytest.approx(params["rater[patient]"])
+
+    def test_observed_means_legend_shows_text_labels(self, lab: pd.DataFrame) -> None:
+        ax = plot_trajectories(lab, time="Sess", condition="Group",
+                               ratings={"therapist": "WAI_T", "patient": "WAI_C"})
+        labels = {t.get_text() for t in ax.get_legend().get_texts()}
+        assert "therapist, training" in labels

@@ -62,6 +62,13 @@ def _plt() -> Any:
     return plt
 
 
+def _cycle_colors() -> list[str]:
+    """The colours of the current style's property cycle (no pyplot needed)."""
+    import matplotlib
+
+    return list(matplotlib.rcParams["axes.prop_cycle"].by_key()["color"])
+
+
 def _is_3d(ax: Any) -> bool:
     return getattr(ax, "name", "") == "3d"
 
@@ -423,7 +430,7 @@ def plot_lagged_agreement(
     for i, lev in enumerate(levels):
         sub = table[table["level"] == lev].set_index("pattern").loc[list(_PATTERNS)]
         err = np.vstack([sub["estimate"] - sub["conf_low"], sub["conf_high"] - sub["estimate"]])
-        label = "all" if lev is None else f"{by} = {lev}"
+        label = "all" if lev is None else _condition_label(by, lev)
         ax.errorbar(pos + (i - (len(levels) - 1) / 2) * width, sub["estimate"], yerr=err,
                     **{"fmt": "o", "capsize": 4, "label": label, **kwargs})
     ax.set_xticks(pos, list(_PATTERNS))
@@ -579,7 +586,7 @@ def _truth_bias_panel(table: pd.DataFrame, effect: str, x: str, hue: str | None,
     for key, part in groups:
         part = part.sort_values(x)
         low, high = part["conf_low"], part["conf_high"]
-        label = None if hue is None else f"{hue} = {key!s}"
+        label = None if hue is None else _condition_label(hue, key)
         (line,) = ax.plot(part[x], part["estimate"], **{"marker": "o", "label": label,
                                                         **kwargs})
         ax.fill_between(part[x], low, high, color=line.get_color(), alpha=0.2, linewidth=0)
@@ -736,7 +743,7 @@ def _draw_means(means: pd.DataFrame, condition: Hashable | None, ax: Any,
     raters = list(dict.fromkeys(means["rater"]))
     conds = [None] if condition is None else sorted(means[condition].unique())
     time = means.columns[2] if condition is not None else means.columns[1]
-    colors = _plt().rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = _cycle_colors()
     offset = 0.04 * (len(raters) * len(conds) - 1)
     k = 0
     drawn: dict[Any, str] = {}
@@ -746,7 +753,7 @@ def _draw_means(means: pd.DataFrame, condition: Hashable | None, ax: Any,
             if cond is not None:
                 sub = sub[sub[condition] == cond]
             err = np.vstack([sub["mean"] - sub["conf_low"], sub["conf_high"] - sub["mean"]])
-            label = rater if cond is None else f"{rater}, {condition} = {cond}"
+            label = rater if cond is None else f"{rater}, {_condition_label(condition, cond)}"
             # small horizontal dodge so the intervals do not hide each other
             xs = sub[time].to_numpy(float) - offset / 2 + 0.08 * k
             bars = ax.errorbar(xs, sub["mean"], yerr=err, **{
@@ -787,13 +794,33 @@ def growth_trajectories(result: Any, *, times: Sequence[float],
             for t in times:
                 values = {time_col: float(t) - shift}
                 if cond is not None:
-                    values[cond] = float(c)
+                    values |= _condition_value(names, cond, c)
                 rows.append(_growth_weights(names, rater, lev, values))
                 labels.append({"rater": lev, "condition": c, "time": float(t)})
     table = result.contrast(pd.DataFrame(rows, columns=names).fillna(0.0), alpha=alpha)
     out = pd.concat([pd.DataFrame(labels), table.reset_index(drop=True)], axis=1)
     return out[["rater", "condition", "time", "estimate", "std_error", "conf_low",
                 "conf_high"]]
+
+
+def _condition_value(names: list[str], cond: str, value: Any) -> dict[str, float]:
+    """The condition's part of a fitted mean: a dummy (``cond[level]`` terms, text or
+    categorical conditions; the reference level has none) or the numeric value."""
+    if any(f"{cond}[" in part for name in names for part in name.split(":")):
+        return {f"{cond}[{value}]": 1.0}
+    try:
+        return {cond: float(value)}
+    except (TypeError, ValueError):
+        raise ValueError(f"Condition {cond!r} entered the growth model as a number, but "
+                         f"`conditions` holds {value!r}; pass its numeric values.") from None
+
+
+def _condition_label(condition: Hashable, value: Any) -> str:
+    """Legend text of a condition: its label when it has one ("training"), else
+    "condition = 1"."""
+    if isinstance(value, str):
+        return value
+    return f"{condition} = {value}"
 
 
 def _growth_weights(names: list[str], rater: Any, level: Any,
@@ -819,7 +846,7 @@ def _growth_weights(names: list[str], rater: Any, level: Any,
 
 def _draw_fitted(fitted: pd.DataFrame, raters: list[str], ax: Any) -> None:
     """Fitted lines with confidence bands, styled like the observed means."""
-    colors = _plt().rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = _cycle_colors()
     conds = list(dict.fromkeys(fitted["condition"]))
     for (rater, cond), part in fitted.groupby(["rater", "condition"], sort=False,
                                               dropna=False):
