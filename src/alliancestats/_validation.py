@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import re
 import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
@@ -27,10 +28,13 @@ __all__ = [
     "check_nested",
     "check_unique_rows",
     "check_variance",
+    "close_matches",
     "handle_missing",
+    "numbered_stubs",
     "require_columns",
     "require_frame",
     "require_numeric",
+    "wide_layout_hint",
 ]
 
 # Column labels are typed loosely: pandas accepts any hashable label, its stubs mostly str.
@@ -108,12 +112,72 @@ def require_columns(data: pd.DataFrame, roles: RoleSpec, name: str = "data") -> 
         for col in as_column_list(spec, role):
             if col in data.columns:
                 continue
-            close = difflib.get_close_matches(str(col), available, n=3, cutoff=0.6)
+            close = close_matches(col, data.columns)
             hint = f" Close matches: {_fmt(close)}." if close else ""
             raise ValueError(
                 f"`{role}` refers to column {col!r}, which is not in `{name}`.{hint} "
-                f"Available columns: {_fmt(available, 12)}."
+                f"Available columns: {_fmt(available, 12)}.{wide_layout_hint(data)}"
             )
+
+
+def close_matches(name: Any, columns: Iterable[Any], n: int = 3) -> list[Any]:
+    """Columns that ``name`` probably meant: same name in another case first
+    (``"ors"`` -> ``'ORS'``), then similar spellings (:func:`difflib.get_close_matches`,
+    compared without case).
+
+    Examples
+    --------
+    >>> close_matches("ors", ["Sess", "ORS", "WAI_T"])
+    ['ORS']
+    >>> close_matches("wai_c", ["WAI_T", "WAI_C", "ORS"])
+    ['WAI_C', 'WAI_T']
+    """
+    cols = list(columns)
+    lowered: dict[str, list[Any]] = {}
+    for col in cols:
+        lowered.setdefault(str(col).casefold(), []).append(col)
+    key = str(name).casefold()
+    same = [c for c in lowered.get(key, []) if c != name]
+    similar = difflib.get_close_matches(key, list(lowered), n=n, cutoff=0.6)
+    found = same + [c for k in similar for c in lowered[k] if c not in same and c != name]
+    return found[:n]
+
+
+_NUMBERED = re.compile(r"^(?P<stub>.*?\D)(?P<sep>[_.\- ]?)(?P<num>\d+)$")
+
+
+def numbered_stubs(columns: Iterable[Any]) -> dict[str, list[str]]:
+    """Wide-layout column families: stub -> columns (``WAI_T`` -> ``WAI_T_1 .. WAI_T_6``).
+
+    A stub counts when at least two of its columns differ only in a trailing number.
+
+    Examples
+    --------
+    >>> numbered_stubs(["id", "WAI_T_1", "WAI_T_2", "ORS_1", "x"])
+    {'WAI_T': ['WAI_T_1', 'WAI_T_2']}
+    """
+    families: dict[str, list[str]] = {}
+    for col in columns:
+        match = _NUMBERED.match(str(col))
+        if match:
+            families.setdefault(match["stub"] + "\0" + match["sep"], []).append(str(col))
+    return {key.split("\0")[0]: cols for key, cols in families.items() if len(cols) >= 2}
+
+
+def wide_layout_hint(data: pd.DataFrame) -> str:
+    """A sentence pointing to ``sessions_to_long`` when ``data`` looks wide, else ''."""
+    stubs = numbered_stubs(data.columns)
+    if not stubs:
+        return ""
+    first = next(iter(stubs.values()))
+    example = f"{first[0]} ... {first[-1]}"
+    seps = {re.sub(r"\d+$", "", c)[len(s):] for s, cols in stubs.items() for c in cols}
+    sep = next(iter(seps)) if len(seps) == 1 else "_"
+    sep_arg = "" if sep == "_" else f", sep={sep!r}"
+    return (f" The data look wide (one column per session, e.g. {example}): reshape them "
+            f"to one row per session with alliancestats.sessions_to_long(data, "
+            f"unit=[<therapist column>, <patient column>], stubs={sorted(stubs)!r}"
+            f"{sep_arg}, time='session') first.")
 
 
 def require_numeric(data: pd.DataFrame, roles: RoleSpec) -> None:
@@ -273,7 +337,7 @@ def as_generator(rng: Any) -> np.random.Generator:
 
     Examples
     --------
-    >>> as_generator(1).integers(10) == as_generator(1).integers(10)
+    >>> bool(as_generator(1).integers(10) == as_generator(1).integers(10))
     True
     """
     if isinstance(rng, np.random.Generator):
