@@ -178,6 +178,6 @@ def test_wide_data_point_to_sessions_to_long() -> None:
 
 def test_long_data_get_no_wide_hint() -> None:
     df = pd.DataFrame({"session": [1], "x_1": [1.0]})
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="Sess") as info:
         require_columns(df, {"time": "Sess"})
     assert "wide" not in str(info.value)
