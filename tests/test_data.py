@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from alliancestats import (
     sessions_to_wide,
     stack_raters,
 )
+from alliancestats.exceptions import DataWarning
 
 
 @pytest.fixture
@@ -213,3 +216,64 @@ class TestReadData:
             read_data(bad)
         with pytest.raises(TypeError, match="must be a file path"):
             read_data(3)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- lab exports
+
+LAB_WIDE = Path(__file__).parent / "data" / "lab_wide.csv"
+LAB_LONG = Path(__file__).parent / "data" / "lab_long.csv"
+STUBS = ["WAI_T", "WAI_C", "ORS"]
+
+
+class TestWideLabExport:
+    """Client ids restart within each therapist: a lab export in wide form."""
+
+    def test_round_trip_matches_the_long_export(self) -> None:
+        wide, long = pd.read_csv(LAB_WIDE), pd.read_csv(LAB_LONG)
+        back = sessions_to_long(wide, unit=["Therapist_ID", "ClientID"], stubs=STUBS,
+                                time="Sess")
+        back = back[long.columns].sort_values(["Therapist_ID", "ClientID", "Sess"])
+        pd.testing.assert_frame_equal(back.reset_index(drop=True), long.sort_values(
+            ["Therapist_ID", "ClientID", "Sess"]).reset_index(drop=True), check_dtype=False)
+
+    def test_unit_not_unique_names_the_column_and_suggests_both(self) -> None:
+        wide = pd.read_csv(LAB_WIDE)
+        with pytest.raises(ValueError, match=r"`unit` \['ClientID'\] does not identify the "
+                                             r"rows.*ClientID=1.*unit=\['Therapist_ID', "
+                                             r"'ClientID'\]"):
+            sessions_to_long(wide, unit="ClientID", stubs=STUBS)
+
+    def test_time_name_taken(self) -> None:
+        with pytest.raises(ValueError, match=r"`time` 'Group' is already a column"):
+            sessions_to_long(pd.read_csv(LAB_WIDE), unit=["Therapist_ID", "ClientID"],
+                             stubs=STUBS, time="Group")
+
+    def test_unknown_stub_lists_the_numbered_prefixes(self) -> None:
+        with pytest.raises(ValueError, match=r"starts with 'WAI_' followed by a session number.*"
+                                             r"\['WAI_T', 'WAI_C', 'ORS'\]"):
+            sessions_to_long(pd.read_csv(LAB_WIDE), unit=["Therapist_ID", "ClientID"],
+                             stubs=["WAI"])
+
+    def test_missing_unit(self) -> None:
+        wide = pd.read_csv(LAB_WIDE)
+        wide.loc[0, "ClientID"] = np.nan
+        with pytest.raises(ValueError, match=r"`unit` column\(s\) \['ClientID'\] have 1 "
+                                             r"missing"):
+            sessions_to_long(wide, unit=["Therapist_ID", "ClientID"], stubs=STUBS)
+
+
+def test_sessions_to_wide_refuses_duplicate_names() -> None:
+    df = pd.DataFrame({"id": [1, 1], "x_1": [0, 0], "s": [1, 2], "x": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"duplicate column names \['x_1'\]"):
+        sessions_to_wide(df, unit=["id", "x_1"], time="s", values="x")
+    mixed = pd.DataFrame({"id": [1, 1], "s": [1, "1"], "x": [1.0, 2.0]}, dtype=object)
+    with pytest.raises(ValueError, match=r"duplicate column names \['x_1'\]"):
+        sessions_to_wide(mixed, unit="id", time="s", values="x")
+
+
+def test_center_within_warns_on_missing_units() -> None:
+    df = pd.DataFrame({"id": [1.0, np.nan, 1.0], "x": [1.0, 2.0, 3.0]})
+    with pytest.warns(DataWarning, match=r"1 of 3 rows have a missing `by` value"):
+        out = center_within(df, "x", by="id")
+    assert np.isnan(out.loc[1, "x"])
+    assert out.loc[[0, 2], "x"].tolist() == [-1.0, 1.0]

@@ -7,6 +7,7 @@ hard-coded: each function takes the columns by role.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ import pandas as pd
 from ._validation import (
     as_column_list,
     check_unique_rows,
+    numbered_stubs,
     require_columns,
     require_frame,
     require_numeric,
 )
+from .exceptions import DataWarning
 
 __all__ = [
     "add_lags",
@@ -220,7 +223,22 @@ def sessions_to_wide(
     check_unique_rows(data, [*units, time], "time")
     wide = data.pivot(index=units, columns=time, values=vals)
     wide.columns = [f"{v}_{t}" for v, t in wide.columns]  # type: ignore[str-unpack]
+    _check_wide_names([str(u) for u in units], list(wide.columns), time)
     return wide.reset_index()
+
+
+def _check_wide_names(units: list[str], made: list[str], time: Hashable) -> None:
+    """Refuse a wide frame whose column names would repeat (they could not be told apart)."""
+    names = pd.Index([*units, *made])
+    if not names.has_duplicates:
+        return
+    dupes = list(names[names.duplicated()].unique())
+    raise ValueError(
+        f"sessions_to_wide would make duplicate column names {dupes}: a `values` column "
+        f"joined with a `time` value ({time!r}) gives the name of another column (or two "
+        f"time values print alike, such as 1 and '1'). Rename the clashing column or "
+        f"recode `time` first."
+    )
 
 
 def sessions_to_long(
@@ -245,13 +263,70 @@ def sessions_to_long(
     units = as_column_list(unit, "unit")
     require_columns(data, {"unit": units})
     if isinstance(stubs, str) or not stubs:
-        raise TypeError("`stubs` must be a non-empty list of column-name prefixes.")
-    for stub in stubs:
-        if not any(str(c).startswith(f"{stub}{sep}") for c in data.columns):
-            raise ValueError(f"`stubs`: no column starts with {stub + sep!r}.")
+        raise TypeError("`stubs` must be a non-empty list of column-name prefixes, e.g. "
+                        "stubs=['WAI_T', 'WAI_C'].")
+    if not isinstance(sep, str):
+        raise TypeError(f"`sep` must be a string such as '_'; got {sep!r}.")
+    _check_long_names(data, units, list(stubs), time, sep)
+    _check_wide_units(data, units, list(stubs), sep)
     long = pd.wide_to_long(data, stubnames=list(stubs), i=units, j=time, sep=sep)
     long = long.reset_index().dropna(subset=list(stubs), how="all")
     return long.sort_values([*units, time], kind="stable").reset_index(drop=True)
+
+
+def _stub_columns(data: pd.DataFrame, stub: str, sep: str) -> list[Hashable]:
+    prefix = f"{stub}{sep}"
+    return [c for c in data.columns
+            if str(c).startswith(prefix) and str(c)[len(prefix):].isdigit()]
+
+
+def _check_long_names(data: pd.DataFrame, units: list[Hashable], stubs: list[str],
+                      time: Hashable, sep: str) -> None:
+    for stub in stubs:
+        if not isinstance(stub, str):
+            raise TypeError(f"`stubs` must hold column-name prefixes (str); got {stub!r}.")
+        if not _stub_columns(data, stub, sep):
+            close = [c for c in numbered_stubs(data.columns) if c != stub]
+            hint = f" Prefixes of numbered columns in `data`: {close}." if close else ""
+            raise ValueError(f"`stubs`: no column starts with {stub + sep!r} followed by a "
+                             f"session number (e.g. {stub + sep + '1'!r}).{hint}")
+        if stub in data.columns:
+            raise ValueError(f"`stubs`: {stub!r} is already a column of `data`, so the long "
+                             f"column cannot take that name; rename it first.")
+    if time in data.columns:
+        raise ValueError(f"`time` {time!r} is already a column of `data`; choose another "
+                         f"name for the session column (e.g. time='session').")
+    if time in stubs:
+        raise ValueError(f"`time` {time!r} is also in `stubs`; choose another name.")
+
+
+def _check_wide_units(data: pd.DataFrame, units: list[Hashable], stubs: list[str],
+                      sep: str) -> None:
+    """The ``unit`` columns must identify the rows of the wide frame (one row per unit)."""
+    missing = data[units].isna().any(axis=1)
+    if missing.any():
+        cols = [c for c in units if data[c].isna().any()]
+        raise ValueError(f"`unit` column(s) {cols} have {int(missing.sum())} missing values; "
+                         f"every row needs its unit. Fill or drop those rows first.")
+    dup = data.duplicated(subset=units, keep=False)
+    if not dup.any():
+        return
+    example = data.loc[dup, units].iloc[0]
+    shown = ", ".join(f"{c}={v!r}" for c, v in example.items())
+    times = int((data[units] == example.to_numpy()).all(axis=1).sum())
+    stub_cols = {c for s in stubs for c in _stub_columns(data, s, sep)}
+    others = [c for c in data.columns if c not in units and c not in stub_cols
+              and not data.duplicated(subset=[c, *units]).any()]
+    others.sort(key=lambda c: data[c].nunique())
+    outer = [c for c in others if data[c].nunique() < len(data)]
+    hint = (f" If ids restart within another unit (clients numbered within each "
+            f"therapist), name both, outer first: unit={[outer[0], *units]!r}."
+            if outer else " Give the columns that together identify a row.")
+    raise ValueError(
+        f"`unit` {units!r} does not identify the rows of the wide data: "
+        f"{int(dup.sum())} rows share their value (e.g. {shown} is on {times} rows), "
+        f"but sessions_to_long needs one row per unit.{hint}"
+    )
 
 
 def center_grand_mean(
@@ -338,6 +413,13 @@ def center_within(
     units = as_column_list(by, "by")
     require_columns(data, {"columns": cols, "by": units})
     require_numeric(data, {"columns": cols})
+    no_unit = data[units].isna().any(axis=1)
+    if no_unit.any():
+        which = [c for c in units if data[c].isna().any()]
+        warnings.warn(
+            f"center_within: {int(no_unit.sum())} of {len(data)} rows have a missing `by` "
+            f"value (column(s) {which}); their centred values and unit means are NaN. "
+            f"Fill in the unit or drop those rows.", DataWarning, stacklevel=2)
     out = data.copy()
     for c in cols:
         means = data.groupby(units, observed=True, sort=False)[c].transform("mean")
