@@ -277,3 +277,41 @@ def test_center_within_warns_on_missing_units() -> None:
         out = center_within(df, "x", by="id")
     assert np.isnan(out.loc[1, "x"])
     assert out.loc[[0, 2], "x"].tolist() == [-1.0, 1.0]
+
+
+class TestEuropeanExports:
+    """Spreadsheet exports from European locales: ';' separators, decimal commas, BOM,
+    Latin-1."""
+
+    @pytest.fixture
+    def lab(self) -> pd.DataFrame:
+        return pd.read_csv(LAB_LONG)
+
+    def test_semicolon_and_decimal_comma_are_sniffed(self, lab: pd.DataFrame,
+                                                     tmp_path: Path) -> None:
+        file = tmp_path / "eu.csv"
+        lab.to_csv(file, sep=";", decimal=",", index=False)
+        pd.testing.assert_frame_equal(read_data(file), lab)
+
+    def test_byte_order_mark_is_skipped(self, lab: pd.DataFrame, tmp_path: Path) -> None:
+        file = tmp_path / "bom.csv"
+        lab.to_csv(file, index=False, encoding="utf-8-sig")
+        assert read_data(file).columns[0] == "Therapist_ID"
+        assert read_data(file, encoding="utf-8").columns[0] == "Therapist_ID"
+
+    def test_latin1_gets_a_clear_message(self, lab: pd.DataFrame, tmp_path: Path) -> None:
+        file = tmp_path / "latin.csv"
+        lab.assign(Group=lab["Group"].map({"control": "Kontrolle", "training": "Übung"})
+                   ).to_csv(file, index=False, encoding="latin-1")
+        with pytest.raises(ValueError, match=r"not utf-8-encoded.*encoding='latin-1'"):
+            read_data(file)
+        assert set(read_data(file, encoding="latin-1")["Group"]) == {"Kontrolle", "Übung"}
+
+    def test_explicit_separator_wins(self, tmp_path: Path) -> None:
+        file = tmp_path / "pipe.csv"
+        file.write_text("a;b|c\n1;2|3\n", encoding="utf-8")
+        assert read_data(file, sep="|").columns.tolist() == ["a;b", "c"]
+
+    def test_directory(self, tmp_path: Path) -> None:
+        with pytest.raises(IsADirectoryError, match="is a directory"):
+            read_data(tmp_path)

@@ -7,6 +7,8 @@ hard-coded: each function takes the columns by role.
 
 from __future__ import annotations
 
+import csv
+import re
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
@@ -434,6 +436,11 @@ def read_data(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     Supported: ``.csv``, ``.tsv``/``.txt`` (tab-separated), ``.xlsx``/``.xls`` (Excel),
     ``.sav``/``.zsav`` (SPSS, via pyreadstat), ``.dta`` (Stata), ``.parquet``.
 
+    Text files are read as UTF-8 (a byte-order mark is skipped) unless ``encoding`` says
+    otherwise; for ``.csv`` the separator is sniffed unless ``sep`` is given (``,``,
+    ``;``, tab or ``|``), and a ``;``-separated file with decimal commas (``4,5``, as
+    European spreadsheet exports write) is read with ``decimal=","``.
+
     For SPSS files the variable and value labels are kept in ``df.attrs["column_labels"]``
     and ``df.attrs["value_labels"]`` (codes stay numeric, as models need them); pass
     ``apply_value_formats=True`` to get the labels instead.
@@ -463,6 +470,9 @@ def read_data(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     if not isinstance(path, str | Path):
         raise TypeError(f"`path` must be a file path; got {type(path).__name__}.")
     file = Path(path)
+    if file.is_dir():
+        raise IsADirectoryError(f"`path` {str(file)!r} is a directory; give the data file "
+                                f"inside it (e.g. {str(file / 'data.csv')!r}).")
     suffix = file.suffix.lower()
     if suffix not in _READERS:
         raise ValueError(
@@ -473,16 +483,46 @@ def read_data(path: str | Path, **kwargs: Any) -> pd.DataFrame:
         raise FileNotFoundError(f"`path`: no such file: {str(file)!r}.")
     try:
         frame = _read(file, _READERS[suffix], kwargs)
+    except UnicodeDecodeError as exc:
+        used = kwargs.get("encoding", "utf-8")
+        raise ValueError(
+            f"Could not read {str(file)!r}: it is not {used}-encoded text (byte "
+            f"{exc.object[exc.start:exc.start + 1]!r} at position {exc.start}). Exports from "
+            f"Excel or SPSS on Windows are often Latin-1: pass encoding='latin-1' (or "
+            f"'cp1252'; on the command line --encoding latin-1).") from None
     except Exception as exc:  # each parser raises its own error types; report them alike
         raise ValueError(f"Could not read {str(file)!r} as {_READERS[suffix]}: {exc}") from exc
     return frame
 
 
+def _csv_options(file: Path, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``read_csv`` options for text files: a UTF-8 byte-order mark is skipped, and unless
+    the caller chose them, the separator is sniffed (``,`` ``;`` tab ``|``) and a ``;``
+    separator with decimal commas (``4,5``; European exports) sets ``decimal=','``."""
+    options = dict(kwargs)
+    encoding = options.setdefault("encoding", "utf-8-sig")
+    if str(encoding).replace("_", "-").lower() in {"utf-8", "utf8"}:
+        options["encoding"] = "utf-8-sig"  # the same, and skips a byte-order mark
+    if "sep" in options or "delimiter" in options:
+        return options
+    with file.open(encoding=options["encoding"], newline="") as handle:
+        sample = handle.read(65536)
+    try:
+        sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    options["sep"] = sep
+    if sep == ";" and "decimal" not in options and re.search(r"(^|;)\s*-?\d+,\d+\s*(;|$)",
+                                                              sample, re.MULTILINE):
+        options["decimal"] = ","
+    return options
+
+
 def _read(file: Path, kind: str, kwargs: dict[str, Any]) -> pd.DataFrame:
     if kind == "csv":
-        return pd.read_csv(file, **kwargs)
+        return pd.read_csv(file, **_csv_options(file, kwargs))
     if kind == "tsv":
-        return pd.read_csv(file, sep="\t", **kwargs)
+        return pd.read_csv(file, **_csv_options(file, {"sep": "\t", **kwargs}))
     if kind == "excel":
         return pd.read_excel(file, **kwargs)
     if kind == "stata":
