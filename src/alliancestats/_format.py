@@ -9,11 +9,20 @@ too small to show that way (then significant digits). Tables keep full precision
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["P_DIGITS", "format_number", "format_p", "format_table", "is_p_column"]
+__all__ = [
+    "P_DIGITS",
+    "csv_safe",
+    "format_number",
+    "format_p",
+    "format_table",
+    "is_p_column",
+    "shorten",
+]
 
 #: Decimals of a printed p-value; smaller values print as ``< 0.001``.
 P_DIGITS = 3
@@ -123,3 +132,49 @@ def format_table(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         else:
             shown[col] = values.map(lambda v: format_number(v, digits)).astype(object)
     return shown
+
+
+def shorten(text: Any, width: int = 80) -> str:
+    """``text`` cut to ``width`` characters (an ellipsis marks the cut), for labels in
+    figures and tables; files meant for further analysis keep the full text.
+
+    Examples
+    --------
+    >>> shorten("x" * 100, 10)
+    'xxxxxxxxx…'
+    """
+    text = str(text)
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` safe to open in a spreadsheet (no CSV/formula injection).
+
+    Text cells and column names starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
+    return get a leading ``'`` so that spreadsheets show them as text instead of running
+    them as formulas (OWASP's advice). Numbers, and text that is a plain number such as
+    ``-0.5``, are left alone.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"term": ["=HYPERLINK(1)", "x", "-1.5"], "estimate": [-1.0, 2, 3]})
+    >>> csv_safe(t).to_dict("list")
+    {'term': ["'=HYPERLINK(1)", 'x', '-1.5'], 'estimate': [-1.0, 2.0, 3.0]}
+    """
+    out = frame.copy()
+    for i in range(out.shape[1]):
+        col = out.iloc[:, i]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            out.isetitem(i, col.map(_csv_cell).astype(object).to_numpy())
+    out.columns = pd.Index([_csv_cell(c) for c in out.columns], dtype=object)
+    return out

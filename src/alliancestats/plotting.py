@@ -244,6 +244,7 @@ def plot_surface(
     *,
     level: Any = None,
     ax: Axes | None = None,
+    fig: Figure | None = None,
     points: bool = False,
     hull: bool = True,
     stationary_point: bool = True,
@@ -278,6 +279,10 @@ def plot_surface(
     ax : matplotlib Axes, optional
         For ``kind="3d"`` a 3-D Axes (``fig.add_subplot(projection="3d")``). A new figure
         is made when None.
+    fig : matplotlib Figure, optional
+        With one panel per ``by`` level: draw the panels into this (empty) figure instead
+        of a new pyplot figure, e.g. a ``matplotlib.figure.Figure()``, which needs no
+        pyplot and leaves the pyplot state alone.
     points, hull, stationary_point, principal_axis : bool
         Which overlays to draw (the stationary point only when inside the plotted range).
     n_grid : int
@@ -336,10 +341,9 @@ def plot_surface(
         if ax is not None:
             raise ValueError(f"The fit has one surface per level of {roles['by']!r}; pass "
                              f"`level` (one of {levels}) to draw one of them on `ax`.")
-        return _surface_figure(result, kind, levels, opts, kwargs)
-    plt = _plt()
+        return _surface_figure(result, kind, levels, opts, kwargs, fig)
     if ax is None:
-        fig = plt.figure(figsize=(6.5, 5.5))
+        fig = _plt().figure(figsize=(6.5, 5.5)) if fig is None else fig
         ax = fig.add_subplot(projection="3d" if kind == "3d" else None)
     panel = _panel_grid(result, level, opts["n_grid"])
     _surface_panel(result, kind, ax, panel, {**opts, **_z_scales([panel])}, kwargs)
@@ -350,12 +354,12 @@ def plot_surface(
 
 
 def _surface_figure(result: Any, kind: str, levels: list[Any], opts: dict[str, Any],
-                    kwargs: dict[str, Any]) -> Figure:
-    plt = _plt()
+                    kwargs: dict[str, Any], fig: Figure | None = None) -> Figure:
     panels = [_panel_grid(result, lev, opts["n_grid"]) for lev in levels]
     # One colour scale (and z axis) for all panels, so that the surfaces can be compared.
     opts = {**opts, **_z_scales(panels)}
-    fig = plt.figure(figsize=(6 * len(levels), 5.5), layout="constrained")
+    if fig is None:
+        fig = _plt().figure(figsize=(6 * len(levels), 5.5), layout="constrained")
     for i, panel in enumerate(panels):
         ax = fig.add_subplot(1, len(levels), i + 1,
                              projection="3d" if kind == "3d" else None)
@@ -493,6 +497,7 @@ def plot_truth_bias(
     hue_values: Sequence[Any] | None = None,
     alpha: float = 0.05,
     ax: Axes | None = None,
+    fig: Figure | None = None,
     **kwargs: Any,
 ) -> Any:
     """Truth force and directional bias across one moderator, one line per another.
@@ -518,6 +523,9 @@ def plot_truth_bias(
         1 − confidence level.
     ax : matplotlib Axes, optional
         Only for a single effect.
+    fig : matplotlib Figure, optional
+        For several effects: draw the panels into this (empty) figure, e.g. a
+        ``matplotlib.figure.Figure()``, instead of a new pyplot figure.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.plot` for every line (e.g. ``marker``).
 
@@ -555,8 +563,9 @@ def plot_truth_bias(
         ax = _plt().gca() if ax is None else ax
         _truth_bias_panel(table, names[0], x, hue, alpha, ax, kwargs)
         return ax
-    fig, axes = _plt().subplots(1, len(names), figsize=(5.2 * len(names), 4),
-                                layout="constrained", squeeze=False)
+    if fig is None:
+        fig = _plt().figure(figsize=(5.2 * len(names), 4), layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False)
     for name, panel in zip(names, axes[0], strict=True):
         _truth_bias_panel(table, name, x, hue, alpha, panel, kwargs, legend=False)
     if hue is not None:  # one legend for all panels, below them
