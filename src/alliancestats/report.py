@@ -96,11 +96,11 @@ def _shown(value: Any) -> Any:
     return shorten(value, LABEL_WIDTH) if isinstance(value, str) else value
 
 
-def _short_words(text: Any, width: int) -> str:
-    """``text`` with every long word (a column name, a label) cut to LABEL_WIDTH, then
-    the whole cut to ``width``: for formulas, warnings and error messages."""
+def _short_words(text: Any, width: int, word: int = 2 * LABEL_WIDTH) -> str:
+    """``text`` with every long word (a column name, a label) cut to ``word`` characters,
+    then the whole cut to ``width``: for formulas, warnings, errors and the call."""
     words = re.split(r"(\s+)", str(text))
-    return shorten("".join(shorten(w, LABEL_WIDTH) for w in words), width)
+    return shorten("".join(shorten(w, word) for w in words), width)
 
 
 def _short_labels(index: pd.Index) -> pd.Index:
@@ -513,7 +513,7 @@ def _page(sections: Sequence[Section], call: str, seconds: float) -> str:
         "Inference for mixed models is z-based (Wald); intervals are 95%.</p>"
         f"<ol>{toc}</ol>{body}"
         '<section id="reproduce"><h2>Reproducibility</h2>'
-        f"<p>Call: <code>{html.escape(_short_words(call, 2000))}</code></p>"
+        f"<p>Call: <code>{html.escape(_short_words(call, 2000, 150))}</code></p>"
         f"{_table(_versions())}</section>"
         "</body></html>"
     )
