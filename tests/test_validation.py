@@ -181,3 +181,42 @@ def test_long_data_get_no_wide_hint() -> None:
     with pytest.raises(ValueError, match="Sess") as info:
         require_columns(df, {"time": "Sess"})
     assert "wide" not in str(info.value)
+
+
+def test_missing_data_warnings_point_at_the_callers_line() -> None:
+    import numpy as np
+
+    from alliancestats import box_score, datasets, fit_lagged_rsa, fit_rsa
+    from alliancestats.exceptions import DataWarning
+
+    prn = datasets.load("prn").copy()
+    prn.loc[prn.index[::17], "wellbeing"] = np.nan
+    calls = [
+        lambda: fit_lagged_rsa(prn, outcome="wellbeing", x="alliance_therapist",
+                               y="alliance_patient", time="session",
+                               unit=["therapist", "patient"], groups=None),
+        lambda: fit_rsa(prn, outcome="wellbeing", x="alliance_therapist",
+                        y="alliance_patient"),
+        lambda: box_score(pd.DataFrame({"study": ["a", "b", "c"], "outcome": "o",
+                                        "r": [0.1, np.nan, 0.3], "sig": [True, False, True]}),
+                          outcome="outcome", effect="r", significant="sig"),
+    ]
+    for call in calls:
+        with pytest.warns(DataWarning, match="Dropped") as record:
+            call()
+        dropped = [w for w in record if "Dropped" in str(w.message)]
+        assert [w.filename for w in dropped] == [__file__]
+
+
+def test_a_disabled_progress_bar_never_imports_tqdm_auto(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from alliancestats._validation import progress_bar
+
+    # in a Jupyter kernel without ipywidgets, importing tqdm.auto warns (TqdmWarning)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    with progress_bar(False, total=2) as bar:
+        bar.update(2)
+    with pytest.raises(ImportError):
+        progress_bar(True, total=2)

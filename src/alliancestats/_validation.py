@@ -8,7 +8,9 @@ mutates its input.
 from __future__ import annotations
 
 import difflib
+import inspect
 import numbers
+import os
 import re
 import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -31,9 +33,11 @@ __all__ = [
     "close_matches",
     "handle_missing",
     "numbered_stubs",
+    "progress_bar",
     "require_columns",
     "require_frame",
     "require_numeric",
+    "user_stacklevel",
     "wide_layout_hint",
 ]
 
@@ -240,13 +244,15 @@ def handle_missing(
     columns: Sequence[Hashable],
     policy: str = "drop",
     *,
-    stacklevel: int = 3,
+    stacklevel: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Drop rows with missing values in ``columns`` (or raise), counting per column.
 
     Returns a new frame (never a view on the caller's data) and a dict mapping each column
     with missing values to its number of missing entries. With ``policy="drop"`` a single
-    :class:`~alliancestats.exceptions.DataWarning` reports the counts.
+    :class:`~alliancestats.exceptions.DataWarning` reports the counts; it points at the
+    user's line, the first caller outside alliancestats (:func:`user_stacklevel`), however
+    deep the call. ``stacklevel`` is accepted for older callers and not used.
     """
     check_choice(policy, "missing", ("drop", "raise"))
     cols = list(dict.fromkeys(columns))
@@ -266,7 +272,7 @@ def handle_missing(
     warnings.warn(
         f"Dropped {n_rows} of {len(data)} rows with missing values (per column: {detail}).",
         DataWarning,
-        stacklevel=stacklevel,
+        stacklevel=user_stacklevel(),
     )
     return data.loc[~missing.any(axis=1)].copy(), counts
 
@@ -352,3 +358,52 @@ def as_generator(rng: Any) -> np.random.Generator:
         f"`rng` must be None, an int seed, a numpy SeedSequence or Generator; "
         f"got {type(rng).__name__}."
     )
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first caller outside
+    alliancestats (the user's script or notebook cell), for ``warnings.warn`` called in
+    the function that calls this one. Fixed numbers break when the same check is reached
+    through calls of different depth (``fit_rsa`` vs ``fit_lagged_rsa``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> def check():
+    ...     warnings.warn("note", UserWarning, stacklevel=user_stacklevel())
+    >>> user_stacklevel() >= 1
+    True
+    """
+    frame = inspect.currentframe()
+    frame = frame.f_back if frame is not None else None  # the function that warns
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _PACKAGE_DIR + os.sep):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def progress_bar(enabled: bool, **kwargs: Any) -> Any:
+    """A tqdm progress bar: ``tqdm.auto`` (a notebook widget or a console bar) when
+    ``enabled``, else a disabled console bar.
+
+    ``tqdm.auto`` is imported only when the bar is shown: importing it in a Jupyter kernel
+    without ipywidgets emits ``TqdmWarning: IProgress not found``, which a caller who
+    asked for ``progress=False`` should not see.
+
+    Examples
+    --------
+    >>> with progress_bar(False, total=3) as bar:
+    ...     bar.update(3)
+    """
+    if enabled:
+        from tqdm.auto import tqdm as auto
+
+        return auto(**{"disable": None, **kwargs})
+    from tqdm import tqdm as plain
+
+    return plain(**{**kwargs, "disable": True})
