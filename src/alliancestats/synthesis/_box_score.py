@@ -323,7 +323,9 @@ def _tally(votes: pd.DataFrame, findings: pd.DataFrame, keys: list[str],
 
 
 def _count_tests(tally: pd.DataFrame, p_null: float) -> pd.DataFrame:
-    """Sign test and significance-count tests per stratum (METHODS 5.2)."""
+    """Sign test (votes by observed direction, Bin(m, 1/2)) and one-sided significance-count
+    tests (significant votes in one direction vs Bin(k, alpha/2)) per stratum (Hedges & Olkin,
+    1980; 1985, ch. 4)."""
     rows = []
     for _, row in tally.iterrows():
         pos = int(row["sig_positive"] + row["ns_positive"])
