@@ -684,3 +684,17 @@ def test_vote_count_result_old_names_warn() -> None:
     with pytest.warns(FutureWarning, match="kind="):
         old = res.conf_int("wald")
     assert old.loc["delta"].tolist() == [res.wald_low, res.wald_high]
+
+
+def test_vote_count_estimate_with_a_multiindex() -> None:
+    index = pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1), ("c", 1)],
+                                      names=["study", "measure"])
+    studies = pd.DataFrame({"sig": [True, False, True, False], "n": [40, 50, 60, 70],
+                            "dir": [1, -1, 1, 1]}, index=index)
+    flat = studies.reset_index(drop=True)
+    res = vote_count_estimate(studies, significant="sig", n="n", effect="dir")
+    ref = vote_count_estimate(flat, significant="sig", n="n", effect="dir")
+    assert res.estimate == ref.estimate
+    bad = studies.assign(dir=[1, 0, 1, 1], sig=[True, True, False, False])
+    with pytest.raises(ValueError, match=r"no direction.*\('a', 2\)"):
+        vote_count_estimate(bad, significant="sig", n="n", effect="dir")

@@ -437,7 +437,9 @@ def _vote_codes(
     sig = _significance(rows[roles["significant"]], None)
     if direction is None:
         return sig.astype(int)  # significant = significant in the hypothesised direction
-    _check_sig_direction(sig, direction, pd.Series(rows.index, index=rows.index))
+    # the row labels name the study in messages (a MultiIndex gives tuples)
+    labels = pd.Series(rows.index.to_flat_index().tolist(), dtype=object)
+    _check_sig_direction(sig, direction, labels)
     return np.where(sig, direction, 0)
 
 
