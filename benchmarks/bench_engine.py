@@ -32,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from alliancestats._engine import NestedLMM
+from alliancestats._mixed._engine import NestedLMM
 
 
 def simulate(scale: int, rng: np.random.Generator) -> pd.DataFrame:

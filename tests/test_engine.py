@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliancestats._engine import EngineFit, NestedLMM, fit_nested_lmm
+from alliancestats._mixed._engine import EngineFit, NestedLMM, fit_nested_lmm
 
 REF = Path(__file__).parent / "reference"
 DATASETS = ("prn", "singular", "large")

@@ -21,9 +21,9 @@ import pytest
 from scipy import stats
 
 from alliancestats import PRNParams, simulate_prn
-from alliancestats import _power_run as run
-from alliancestats._power_designs import Design, FitOutcome, Panel, Sizes, simulate_panel
 from alliancestats.power import PowerResult, null_effects, power
+from alliancestats.power import _run as run
+from alliancestats.power._designs import Design, FitOutcome, Panel, Sizes, simulate_panel
 
 # ----------------------------------------------------------------------------- stand-in
 
@@ -96,19 +96,6 @@ def assert_same_results(a: PowerResult, b: PowerResult) -> None:
     pd.testing.assert_frame_equal(a.estimates, b.estimates)
     pd.testing.assert_frame_equal(a.pvalues, b.pvalues)
     pd.testing.assert_frame_equal(a.failures, b.failures)
-
-
-@pytest.fixture(autouse=True)
-def _fast_engine_for_standin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stand-in fits on arrays: let engine="fast" run it even without the engine."""
-    # `alliancestats.power` is the function (package namespace); fetch the module.
-    power_mod = sys.modules["alliancestats.power"]
-    real = power_mod._engine
-
-    def engine(name: object) -> str:
-        return "fast" if name == "fast" else real(name)
-
-    monkeypatch.setattr(power_mod, "_engine", engine)
 
 
 # ------------------------------------------------------------------------------ seeding
@@ -461,7 +448,7 @@ class TestDesignArraysMirrorPublicFunctions:
         return simulate_panel(rng, Sizes(12, 40, 6), PRNParams(), 0.2)
 
     def test_lagged_rsa(self, panel: Panel) -> None:
-        from alliancestats._power_designs import _RSA_CONTRAST, lagged_rsa_arrays
+        from alliancestats.power._designs import _RSA_CONTRAST, lagged_rsa_arrays
         from alliancestats.rsa import fit_lagged_rsa
 
         arrays = lagged_rsa_arrays(panel)
@@ -483,7 +470,7 @@ class TestDesignArraysMirrorPublicFunctions:
 _KILLED_RUN = """
 import sys, time
 sys.path.insert(0, {tests!r})
-import alliancestats._power_run as run
+from alliancestats.power import _run as run
 import test_power as tp
 run._after_chunk = lambda chunk: time.sleep(0.15)  # slow enough to be killed mid-run
 tp.standin_power(checkpoint={ckpt!r}, chunk_size=3, engine="statsmodels")
@@ -560,7 +547,7 @@ class TestRealDesigns:
 
     @pytest.mark.parametrize("design", ["truth_bias", "lagged_rsa", "growth"])
     def test_fast_path_matches_public_function(self, design: str) -> None:
-        import alliancestats._power_designs as pdz
+        from alliancestats.power import _designs as pdz
 
         spec = pdz.DESIGNS[design]
         for seed in (1, 2):

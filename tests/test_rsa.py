@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alliancestats import compare_rsa, fit_lagged_rsa, fit_rsa
-from alliancestats._rsa_family import MODELS, axes_and_point
 from alliancestats.exceptions import AllianceStatsWarning, ConvergenceWarning, DataWarning
+from alliancestats.rsa._family import MODELS, axes_and_point
 
 A_WEIGHTS = {  # over b1..b5 (METHODS §2.2)
     "a1": [1, 1, 0, 0, 0], "a2": [0, 0, 1, 1, 1], "a3": [1, -1, 0, 0, 0],

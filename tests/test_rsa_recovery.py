@@ -8,7 +8,7 @@ import pytest
 
 from alliancestats import compare_rsa, fit_lagged_rsa, fit_rsa, simulate_prn
 from alliancestats._mixed import fit_mixed
-from alliancestats._rsa_fit import exog_matrix
+from alliancestats.rsa._fit import exog_matrix
 
 ROLES = {"outcome": "wellbeing", "x": "alliance_therapist", "y": "alliance_patient",
          "time": "session", "unit": ["therapist", "patient"],

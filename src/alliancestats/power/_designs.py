@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .simulate import (
+from ..simulate import (
     FloatArray,
     IntArray,
     PRNParams,
@@ -239,7 +239,7 @@ def fit_arrays(
     the sorted codes of :func:`nested_groups`); ``start`` warm-starts the covariance
     parameters. Conditional modes are not computed: only the fixed effects are tested.
     """
-    from ._engine import NestedLMM  # the engine is optional at import time
+    from .._mixed._engine import NestedLMM  # the engine is optional at import time
 
     model = NestedLMM.from_codes(arrays.X, arrays.groups, arrays.z_matrices(), reml=True)
     fit, messages = quiet(lambda: model.fit(
@@ -303,7 +303,7 @@ def truth_bias_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome
 
 
 def truth_bias_public(frame: pd.DataFrame) -> FitOutcome:
-    from .truthbias import fit_truth_bias
+    from ..truthbias import fit_truth_bias
 
     res, messages = quiet(lambda: fit_truth_bias(
         frame, judgment="alliance_therapist", truth="alliance_patient",
@@ -387,7 +387,7 @@ def lagged_rsa_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome
 
 
 def lagged_rsa_public(frame: pd.DataFrame) -> FitOutcome:
-    from .rsa import fit_lagged_rsa
+    from ..rsa import fit_lagged_rsa
 
     res, messages = quiet(lambda: fit_lagged_rsa(
         frame, outcome="wellbeing", x="alliance_therapist", y="alliance_patient",
@@ -484,8 +484,8 @@ _GROWTH_CONTRAST = np.eye(len(GROWTH_COLUMNS))[
 
 
 def growth_public(frame: pd.DataFrame) -> FitOutcome:
-    from .data import stack_raters
-    from .growth import fit_growth
+    from ..data import stack_raters
+    from ..growth import fit_growth
 
     long = stack_raters(frame, ratings={"therapist": "alliance_therapist",
                                         "patient": "alliance_patient"})

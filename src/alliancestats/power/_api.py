@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import _power_run as run
-from ._power_designs import DESIGNS, Design, Sizes
-from ._validation import check_choice
-from .results import Summary
-from .simulate import PRNParams, _check_p_missing, _check_sizes, _resolve_params
+from .._validation import check_choice
+from ..results import Summary
+from ..simulate import PRNParams, _check_p_missing, _check_sizes, _resolve_params
+from . import _run as run
+from ._designs import DESIGNS, Design, Sizes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -278,7 +278,7 @@ class PowerResult:
 
     def plot(self, **kwargs: Any) -> Axes:
         """Power curve; see :func:`alliancestats.plotting.plot_power` (``**kwargs``)."""
-        from .plotting import plot_power
+        from ..plotting import plot_power
 
         ax: Axes = plot_power(self, **kwargs)
         return ax
@@ -425,19 +425,8 @@ def _entropy_int(entropy: Any) -> int:
 
 
 def _engine(engine: Any) -> str:
-    """The engine that will run: "fast" falls back to "statsmodels" when unavailable."""
-    name = check_choice(engine, "engine", ENGINES)
-    if name == "fast" and not _fast_engine_available():
-        return "statsmodels"
-    return name
-
-
-def _fast_engine_available() -> bool:
-    try:
-        from . import _engine  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """The validated engine name."""
+    return str(check_choice(engine, "engine", ENGINES))
 
 
 # --------------------------------------------------------------------------- power()

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ._power_designs import Design, FitOutcome, Panel, Sizes, simulate_panel
-from .simulate import PRNParams
+from ..simulate import PRNParams
+from ._designs import Design, FitOutcome, Panel, Sizes, simulate_panel
 
 __all__ = [
     "CHECKPOINT_FORMAT",

@@ -35,7 +35,17 @@ import pandas as pd
 from joblib import Parallel, delayed
 from scipy import stats
 
-from ._rsa_boot import (
+from .._validation import (
+    as_column_list,
+    as_generator,
+    check_choice,
+    require_columns,
+    require_frame,
+)
+from ..data import add_lags
+from ..exceptions import AllianceStatsWarning
+from ..results import EFFECT_COLUMNS, ModelResults, linear_combination
+from ._bootstrap import (
     CongruenceTest,
     RSABootstrap,
     boot_labels,
@@ -45,7 +55,7 @@ from ._rsa_boot import (
     surface_quantities,
     warn_failures,
 )
-from ._rsa_family import (
+from ._family import (
     MODELS,
     SURFACE_WEIGHTS,
     axes_and_point,
@@ -53,11 +63,7 @@ from ._rsa_family import (
     lateral_shifts,
     model_parameters,
 )
-from ._rsa_fit import COV_TYPES, Design, Estimate, Spec, estimate, prepare
-from ._validation import as_column_list, as_generator, check_choice, require_columns, require_frame
-from .data import add_lags
-from .exceptions import AllianceStatsWarning
-from .results import EFFECT_COLUMNS, ModelResults, linear_combination
+from ._fit import COV_TYPES, Design, Estimate, Spec, estimate, prepare
 
 __all__ = ["MODELS", "CongruenceTest", "RSABootstrap", "RSAResults", "compare_rsa",
            "fit_lagged_rsa", "fit_rsa"]

@@ -22,9 +22,8 @@ import pandas as pd
 from scipy import linalg
 from statsmodels.regression.linear_model import OLS
 
-from ._mixed import fit_mixed
-from ._rsa_family import FamilyModel, profile_angle
-from ._validation import (
+from .._mixed import fit_mixed
+from .._validation import (
     as_column_list,
     check_choice,
     check_groups,
@@ -35,8 +34,9 @@ from ._validation import (
     require_frame,
     require_numeric,
 )
-from .data import center_pooled
-from .exceptions import DataWarning
+from ..data import center_pooled
+from ..exceptions import DataWarning
+from ._family import FamilyModel, profile_angle
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
 _CENTER_WORDS = ("pooled", "variablewise")

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._rsa_family import SURFACE_WEIGHTS, axes_and_point
-from ._rsa_fit import Design, Spec, estimate
-from .exceptions import ConvergenceWarning
+from ..exceptions import ConvergenceWarning
+from ._family import SURFACE_WEIGHTS, axes_and_point
+from ._fit import Design, Spec, estimate
 
 #: Quantities recomputed in every bootstrap replicate, per level.
 BOOT_QUANTITIES = ("a1", "a2", "a3", "a4", "a5", "X0", "Y0", "p10", "p11", "p20", "p21")

@@ -46,7 +46,6 @@ diagonal element of ``theta`` is below 1e-4.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import warnings
 from collections.abc import Collection, Mapping, Sequence
@@ -57,10 +56,10 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize
 
-from .exceptions import BoundaryFitWarning, ConvergenceWarning
+from ..exceptions import BoundaryFitWarning, ConvergenceWarning
+from ._engine import NestedLMM
 
-__all__ = ["ENGINES", "SINGULAR_TOL", "MixedFit", "fast_engine_available",
-           "fit_mixed"]
+__all__ = ["ENGINES", "SINGULAR_TOL", "MixedFit", "fit_mixed"]
 
 ENGINES = ("statsmodels", "fast")
 #: lme4's ``isSingular`` tolerance on the relative Cholesky factors.
@@ -144,14 +143,6 @@ class MixedFit:
             "random_effects": self.random_effects,
             "notes": list(self.notes),
         }
-
-
-def fast_engine_available() -> bool:
-    """Whether the project's nested-design engine (``alliancestats._engine``) is installed."""
-    try:
-        return importlib.util.find_spec("alliancestats._engine") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 # -- the random-effects specification ------------------------------------------------------
@@ -635,8 +626,6 @@ def _fit_fast(
     reml: bool,
     re_design: pd.DataFrame | None,
 ) -> MixedFit:
-    from ._engine import NestedLMM  # imported lazily: optional until it lands
-
     codes = np.column_stack([lvl.codes for lvl in levels])
     Z = [np.column_stack([_term_values(t, exog, re_design) for t in lvl.terms])
          for lvl in levels]
@@ -763,15 +752,9 @@ def fit_mixed(
             "engine='statsmodels'."
         )
     if engine == "fast":
-        if not fast_engine_available():
-            raise ValueError(
-                "engine='fast' needs the project's nested-design engine "
-                "(alliancestats._engine), which is not installed in this version; use "
-                "engine='statsmodels'."
-            )
         return _fit_fast(endog, exog, groups, levels, reml, re_design)
     if inner_correlated:
-        if fast_engine_available():
+        if True:
             fit = _fit_fast(endog, exog, groups, levels, reml, re_design)
             note = (f"Correlated random terms at the inner level(s) {inner_correlated} cannot "
                     f"be expressed in statsmodels MixedLM (its variance components are "
