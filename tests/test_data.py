@@ -315,3 +315,16 @@ class TestEuropeanExports:
     def test_directory(self, tmp_path: Path) -> None:
         with pytest.raises(IsADirectoryError, match="is a directory"):
             read_data(tmp_path)
+
+
+def test_lab_export_reads_alike_in_every_format() -> None:
+    csv_ = read_data(LAB_LONG)
+    xlsx = read_data(LAB_LONG.with_suffix(".xlsx"))
+    sav = read_data(LAB_LONG.with_suffix(".sav"))
+    assert sav.attrs["value_labels"] == {"Group": {0.0: "control", 1.0: "training"}}
+    labelled = sav.assign(Group=sav["Group"].map(sav.attrs["value_labels"]["Group"]))
+    for other in (xlsx, labelled):
+        pd.testing.assert_frame_equal(other, csv_, check_dtype=False)
+    # client ids restart within each therapist
+    assert csv_.groupby("ClientID")["Therapist_ID"].nunique().max() > 1
+    assert not csv_.duplicated(["Therapist_ID", "ClientID", "Sess"]).any()
