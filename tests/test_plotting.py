@@ -431,3 +431,33 @@ class TestTextConditionLabels:
                                ratings={"therapist": "WAI_T", "patient": "WAI_C"})
         labels = {t.get_text() for t in ax.get_legend().get_texts()}
         assert "therapist, training" in labels
+
+
+class TestTruthBiasDefaults:
+    """plot_truth_bias(result) works with its defaults: the fit records its moderators."""
+
+    @pytest.fixture(scope="class")
+    def lab_fit(self) -> object:
+        lab = pd.read_csv(LAB)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fit_truth_bias(lab, judgment="WAI_T", truth="WAI_C",
+                                  groups=["Therapist_ID", "ClientID"],
+                                  moderators=["Group", "Sess"])
+
+    def test_result_records_values_and_levels(self, lab_fit: object) -> None:
+        assert lab_fit.moderator_values == {"Group": ["control", "training"],
+                                            "Sess": [1, 2, 3, 4, 5, 6]}
+
+    def test_defaults_draw_every_session_and_arm(self, lab_fit: object) -> None:
+        fig = plot_truth_bias(lab_fit, x="Sess", hue="Group")
+        ax = fig.axes[0]
+        assert [line.get_label() for line in ax.get_lines() if not line.get_label()
+                .startswith("_")] == ["control", "training"]
+        xs = ax.get_lines()[0].get_xdata()
+        assert list(xs) == [1, 2, 3, 4, 5, 6]
+
+    def test_unknown_moderator_lists_the_fits_moderators(self, lab_fit: object) -> None:
+        with pytest.raises(ValueError, match=r"`hue` 'condition' is not a moderator of the "
+                                             r"fit; its moderators are \['Group', 'Sess'\]"):
+            plot_truth_bias(lab_fit, x="Sess")

@@ -517,8 +517,9 @@ def plot_truth_bias(
         Moderator on the horizontal axis and moderator distinguishing the lines (None:
         a single line).
     x_values, hue_values : sequence, optional
-        Moderator values; default the distinct values seen in the fit
-        (``result.moderator_values``) when the result records them.
+        Moderator values; default the values the fit saw (``result.moderator_values``:
+        the sorted distinct values of a numeric moderator, the levels of a categorical
+        one).
     alpha : float
         1 − confidence level.
     ax : matplotlib Axes, optional
@@ -541,7 +542,7 @@ def plot_truth_bias(
     >>> res = fit_truth_bias(datasets.load("prn"), judgment="alliance_therapist",
     ...                      truth="alliance_patient", groups=["therapist", "patient"],
     ...                      moderators=["condition", "session"])
-    >>> fig = plot_truth_bias(res, x_values=range(1, 7), hue_values=[0, 1])
+    >>> fig = plot_truth_bias(res)  # sessions 1..6 and conditions 0, 1 as in the data
     >>> [ax.get_ylabel() for ax in fig.axes]
     ['truth force', 'directional bias']
     """
@@ -576,13 +577,18 @@ def plot_truth_bias(
 
 
 def _moderator_values(result: Any, name: str, values: Any, arg: str) -> list[Any]:
+    """The values to plot: as given, else those the fit recorded for the moderator."""
     if values is not None:
         return list(values)
     known = getattr(result, "moderator_values", None)
     if isinstance(known, Mapping) and name in known:
         return list(known[name])
-    raise ValueError(f"Pass `{arg}`: the values of moderator {name!r} to plot "
-                     f"(e.g. {arg}=[1, 2, 3, 4, 5, 6]).")
+    if isinstance(known, Mapping):
+        role = "x" if arg == "x_values" else "hue"
+        raise ValueError(f"`{role}` {name!r} is not a moderator of the fit; its moderators "
+                         f"are {list(known)}. Pass one of them as `{role}` (or hue=None for "
+                         f"a single line).")
+    raise ValueError(f"Pass `{arg}`: the values of moderator {name!r} to plot.")
 
 
 def _truth_bias_panel(table: pd.DataFrame, effect: str, x: str, hue: str | None,
