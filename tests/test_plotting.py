@@ -246,8 +246,9 @@ class TestTruthBias:
         assert "90% CI" in ax.get_title()
 
     def test_bad_inputs(self, tb: object) -> None:
-        with pytest.raises(ValueError, match="x_values"):
-            plot_truth_bias(tb)
+        # plot_truth_bias(tb) works with its defaults (the fit records its moderators)
+        with pytest.raises(ValueError, match="`x` 'visit' is not a moderator"):
+            plot_truth_bias(tb, x="visit")
         with pytest.raises(ValueError, match="`effects`"):
             plot_truth_bias(tb, effects="accuracy", x_values=[1])
         with pytest.raises(ValueError, match="`ax` draws one effect"):
