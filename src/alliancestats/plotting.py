@@ -84,6 +84,15 @@ def _require_rsa(result: Any, func: str) -> None:
 # --------------------------------------------------------------------------- surfaces
 
 
+def _check_level(result: Any, level: Any) -> None:
+    """``level`` must be one of the fit's ``by`` levels (message lists them)."""
+    levels = list(result.levels)
+    if levels == [None]:
+        raise ValueError("`level` is only used with fits that have `by`.")
+    if level not in levels:
+        raise ValueError(f"`level` must be one of the `by` levels {levels}; got {level!r}.")
+
+
 def _level_rows(result: Any, level: Any) -> np.ndarray:
     """Boolean mask of the analysed rows that belong to ``level`` (all rows without by)."""
     design = result._design
@@ -336,7 +345,7 @@ def plot_surface(
             "zlabel": zlabel or str(roles["outcome"])}
     levels = result.levels
     if level is not None:
-        result._level_index(level)  # validates, with a message listing the levels
+        _check_level(result, level)
     if levels != [None] and level is None:
         if ax is not None:
             raise ValueError(f"The fit has one surface per level of {roles['by']!r}; pass "
