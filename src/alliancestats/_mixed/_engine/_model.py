@@ -526,6 +526,7 @@ class _Objective:
                  Wpad: FloatArray | None, y: FloatArray, reml: bool) -> None:
         self.struct, self.layout, self.reml = struct, layout, reml
         self._prep: _core.Prepared | None = None
+        self._psi, self._logdet = np.empty(0), 0.0
         if layout is None or Wpad is None:
             self._prep = _core.prepare(struct, struct.with_response(y))
             self._A = np.empty(0)
@@ -540,10 +541,18 @@ class _Objective:
         if self.layout is None:
             assert self._prep is not None
             return _core.factorize(s, self._prep, lambdas), 0.0
-        cross, logdet = _residual.unit_cross(self.layout, self._A, params[s.n_theta:])
-        if not np.isfinite(logdet):
-            raise np.linalg.LinAlgError("the residual covariance is not positive definite")
-        return _core.factorize(s, _core.prepare(s, cross), lambdas), logdet
+        psi = params[s.n_theta:]
+        if self._prep is None or not np.array_equal(psi, self._psi):
+            # new ψ: whiten and prepare; a step in θ alone (most of a forward-difference
+            # gradient) reuses the last ψ's cross products
+            cross, logdet = _residual.unit_cross(self.layout, self._A, psi)
+            if not np.isfinite(logdet):
+                raise np.linalg.LinAlgError("the residual covariance is not positive "
+                                            "definite")
+            agg = None if self._prep is None else self._prep.agg
+            self._prep = _core.prepare(s, cross, agg)
+            self._psi, self._logdet = psi.copy(), logdet
+        return _core.factorize(s, self._prep, lambdas), self._logdet
 
     def __call__(self, params: FloatArray) -> float:
         if self.layout is None:

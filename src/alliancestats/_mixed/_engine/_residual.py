@@ -65,6 +65,9 @@ class ResidualLayout:
     rater_labels: tuple[str, ...]
     integer_time: bool
     engine_starts: IntArray | None
+    pattern: IntArray  # per unit: its configuration among the distinct ones
+    pattern_rows: IntArray  # per configuration: one unit having it
+    pattern_count: IntArray  # per configuration: number of units having it
 
     @property
     def has_ar(self) -> bool:
@@ -136,17 +139,17 @@ class ResidualLayout:
             L = np.linalg.cholesky(C)
         except np.linalg.LinAlgError:
             return A, np.inf
-        logdet = 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
-        return np.linalg.solve(L, A), logdet
+        logdet = 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+                             @ self.pattern_count)
+        Linv = np.linalg.inv(L)
+        return np.matmul(Linv[self.pattern], A), logdet
 
     def _correlation(self, phi: float, ratios: FloatArray, rho: float) -> FloatArray:
-        """``C_u(ψ)`` per unit, identity in the padding."""
-        t, r, mask = self.time, self.rater, self.mask
+        """``C(ψ)`` per distinct unit configuration, identity in the padding."""
+        rows = self.pattern_rows
+        t, r, mask = self.time[rows], self.rater[rows], self.mask[rows]
         dt = np.abs(t[:, :, None] - t[:, None, :])
-        if self.has_ar:
-            serial = _power(phi, dt)
-        else:
-            serial = (dt == 0.0).astype(float)
+        serial = _power(phi, dt) if self.has_ar else (dt == 0.0).astype(float)
         s = ratios[r]
         cross = np.where(r[:, :, None] == r[:, None, :], 1.0, rho)
         C = serial * cross * s[:, :, None] * s[:, None, :]
@@ -256,8 +259,14 @@ def build_layout(kind: str, n: int, engine_units: IntArray, units: IntArray | No
     d = np.abs(np.diff(np.where(mask, time_pad, np.nan), axis=1))
     d = d[np.isfinite(d)]
     integer_time = bool(np.all(d == np.round(d)))
+    rel = np.where(mask, time_pad - time_pad[:, :1], -1.0)
+    key = np.column_stack([rel, rater_pad])
+    _, rows, pattern, count = np.unique(key, axis=0, return_index=True,
+                                        return_inverse=True, return_counts=True)
     return ResidualLayout(kind, slots, mask, time_pad, rater_pad, gap, len(r_labels),
-                          r_labels, integer_time, engine_starts)
+                          r_labels, integer_time, engine_starts,
+                          np.asarray(pattern, dtype=np.intp).ravel(),
+                          np.asarray(rows, dtype=np.intp), np.asarray(count, dtype=float))
 
 
 def _rater_codes(rater: Any, n: int) -> tuple[IntArray, tuple[str, ...]]:
