@@ -35,6 +35,12 @@ residual_params <- function(fit) {
     w <- coef(vs, unconstrained = FALSE, allCoef = TRUE)       # varIdent SD ratios
     out$sd_ratio <- as.list(w)
   }
+  # intervals(fit, which = "var-cov"): 95% Wald intervals on nlme's unconstrained scale
+  iv <- tryCatch(intervals(fit, which = "var-cov"), error = function(e) NULL)
+  if (!is.null(iv)) {
+    if (!is.null(iv$corStruct)) out$correlation_ci <- unname(iv$corStruct[1, c(1, 3)])
+    if (!is.null(iv$varStruct)) out$sd_ratio_ci <- unname(iv$varStruct[1, c(1, 3)])
+  }
   out
 }
 

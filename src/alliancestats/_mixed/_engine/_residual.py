@@ -303,3 +303,44 @@ def unit_cross(layout: ResidualLayout, A: FloatArray, psi: FloatArray) -> tuple[
     if layout.engine_starts is not None:
         cross = np.add.reduceat(cross, layout.engine_starts, axis=0)
     return cross, logdet
+
+
+def natural_jacobian(layout: ResidualLayout, psi: FloatArray) -> FloatArray:
+    """Derivatives of the reported parameters (``natural`` order) in ``ψ`` (diagonal:
+    each reported parameter is a function of its own ``ψ``)."""
+    out = np.empty(psi.size)
+    pos = 0
+    if layout.has_ar:
+        if layout.integer_time:
+            out[0] = 1.0 - np.tanh(psi[0]) ** 2
+        else:
+            e = 1.0 / (1.0 + np.exp(-psi[0]))
+            out[0] = e * (1.0 - e)
+        pos = 1
+    if layout.has_rater:
+        k = layout.n_raters
+        out[pos:pos + k - 1] = np.exp(psi[pos:pos + k - 1])
+        e = 1.0 / (1.0 + np.exp(-psi[pos + k - 1]))
+        out[pos + k - 1] = (1.0 + 1.0 / (k - 1)) * e * (1.0 - e)
+    return out
+
+
+def residual_table(layout: ResidualLayout, psi: FloatArray, cov_psi: FloatArray,
+                   crit: float) -> dict[str, FloatArray]:
+    """Estimates, delta-method SEs and intervals of the reported residual parameters.
+
+    Intervals are Wald intervals on the unconstrained scale ``ψ ± crit · se(ψ)`` mapped
+    back (so they respect ``|φ| < 1``, ``δ > 0``, ``ρ`` in range), as nlme's
+    ``intervals()``; ``crit`` is the normal quantile.
+    """
+    se_psi = np.sqrt(np.clip(np.diag(cov_psi), 0.0, None)) if cov_psi.size else \
+        np.empty(0)
+    bad = ~np.isfinite(se_psi)
+    est = np.array(list(layout.natural(psi).values()))
+    low = np.array(list(layout.natural(psi - crit * se_psi).values()))
+    high = np.array(list(layout.natural(psi + crit * se_psi).values()))
+    se = natural_jacobian(layout, psi) * se_psi
+    for arr in (low, high, se):
+        arr[bad] = np.nan
+    return {"estimate": est, "std_error": se, "conf_low": np.minimum(low, high),
+            "conf_high": np.maximum(low, high)}
