@@ -98,8 +98,12 @@ for (name in c("small", "medium")) {
   res$growth_rater <- fit_both_lme(
     gf, ~ 1 | therapist/patient, long, weights = varIdent(form = ~ 1 | rater),
     correlation = corCompSymm(form = ~ 1 | therapist/patient/session))
-  # fit_growth(..., rater = "rater", random = "intercept", residual = "ar1"): AR(1) over
-  # the stacked rows is not defined (two rows per session), so the patient series alone
+  # fit_growth(..., rater = "rater", random = "intercept", residual = "ar1"): AR(1) within
+  # each rater's series of a patient
+  res$growth_ar1 <- fit_both_lme(
+    gf, ~ 1 | therapist/patient, long,
+    correlation = corAR1(form = ~ session | therapist/patient/rater))
+  # the patient ratings alone, with a random time slope per therapist
   pat <- dat[!is.na(dat$alliance_patient), ]
   pat$time <- pat$session - 1
   # fit_mixed with (1 + time | therapist) + (1 | therapist:patient) and residual = "ar1"
