@@ -329,7 +329,8 @@ def test_results_report_the_structure() -> None:
     assert iid.residual_params.empty
     assert res.df_model == iid.df_model + 1
     text = str(res.summary())
-    assert "Residual structure (ar1)" in text and "corAR1(form = ~ session" in text
+    assert "Residual structure (ar1)" in text
+    assert "corAR1(form = ~ session" in text
     assert "Residual structure" not in str(iid.summary())
 
 

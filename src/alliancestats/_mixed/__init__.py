@@ -224,6 +224,8 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
     names = list(exog.columns)
     effects = {lvl.name: pd.DataFrame(re.to_numpy(), index=lvl.labels, columns=list(lvl.terms))
                for lvl, re in zip(levels, res.random_effects, strict=False)}
+    extra: dict[str, Any] = {} if residual_params is None else \
+        {"residual_params": residual_params}
     return MixedFit(
         fe_params=pd.Series(np.asarray(res.beta, dtype=float), index=names),
         cov_fe=pd.DataFrame(np.asarray(res.cov_beta, dtype=float), index=names, columns=names),
@@ -235,7 +237,7 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
                         "theta": np.asarray(res.theta).tolist(), **(optimizer_info or {})},
         random_effects=effects, theta=np.asarray(res.theta, dtype=float),
         residual=res.residual, psi=np.asarray(res.psi, dtype=float),
-        **({} if residual_params is None else {"residual_params": residual_params}),
+        **extra,
     )
 
 

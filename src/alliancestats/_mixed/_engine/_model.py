@@ -487,7 +487,7 @@ residual_units
         H = _hessian(obj, params)
         k = self._layout.n_psi
         try:
-            cov = 2.0 * np.linalg.inv(H)[-k:, -k:]
+            cov: FloatArray = np.asarray(2.0 * np.linalg.inv(H)[-k:, -k:], dtype=float)
         except np.linalg.LinAlgError:
             cov = np.full((k, k), np.nan)
         table = _residual.residual_table(self._layout, fit.psi, cov,

@@ -231,9 +231,8 @@ def build_layout(kind: str, n: int, engine_units: IntArray, units: IntArray | No
         if np.unique(key).size != key.size:
             raise ValueError("the residual units are not nested in the innermost grouping "
                              "level; pass residual units within its units.")
-        engine_starts = np.flatnonzero(np.r_[True, first_eng[1:] != first_eng[:-1]])
-        if engine_starts.size == key.size:
-            engine_starts = None
+        offsets = np.flatnonzero(np.r_[True, first_eng[1:] != first_eng[:-1]])
+        engine_starts: IntArray | None = None if offsets.size == key.size else offsets
     else:
         engine_starts = None
     same_unit = ~new_unit
