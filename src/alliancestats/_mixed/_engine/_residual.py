@@ -68,6 +68,11 @@ class ResidualLayout:
     pattern: IntArray  # per unit: its configuration among the distinct ones
     pattern_rows: IntArray  # per configuration: one unit having it
     pattern_count: IntArray  # per configuration: number of units having it
+    # "rater": C_u is block diagonal by time; blocks of <= k rows in padded-slot indices
+    block_slots: IntArray | None = None  # (k, B): flat slot of rater i, -1 if absent
+    block_pattern: IntArray | None = None  # (B,): which raters are present, as a code
+    block_masks: np.ndarray[Any, Any] | None = None  # (P, k) present raters per code
+    block_count: FloatArray | None = None  # (P,): blocks per code
 
     @property
     def has_ar(self) -> bool:
@@ -134,6 +139,8 @@ class ResidualLayout:
         phi, ratios, rho = self._unpack(psi)
         if self.kind == "ar1":
             return _whiten_ar1(A, self.gap, self.mask, phi)
+        if self.kind == "rater":
+            return self._whiten_blocks(A, ratios, rho)
         C = self._correlation(phi, ratios, rho)
         try:
             L = np.linalg.cholesky(C)
@@ -143,6 +150,40 @@ class ResidualLayout:
                              @ self.pattern_count)
         Linv = np.linalg.inv(L)
         return np.matmul(Linv[self.pattern], A), logdet
+
+    def _whiten_blocks(self, A: FloatArray, ratios: FloatArray,
+                       rho: float) -> tuple[FloatArray, float]:
+        """``"rater"``: whiten each time's block of raters (one small factorisation per
+        pattern of present raters)."""
+        assert self.block_slots is not None
+        assert self.block_masks is not None
+        assert self.block_pattern is not None
+        assert self.block_count is not None
+        k = self.n_raters
+        S = np.where(np.eye(k, dtype=bool), 1.0, rho) * np.outer(ratios, ratios)
+        masks = self.block_masks
+        both = masks[:, :, None] & masks[:, None, :]
+        C = np.where(both, S[None], 0.0)
+        idx = np.arange(k)
+        C[:, idx, idx] = np.where(masks, C[:, idx, idx], 1.0)
+        try:
+            L = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            return A, np.inf
+        logdet = 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+                             @ self.block_count)
+        Linv = np.linalg.inv(L)
+        U, m, c = A.shape
+        flat = np.concatenate([A.reshape(U * m, c), np.zeros((1, c))])
+        G = flat[self.block_slots]  # (k, B, c); absent raters read the zero row
+        W = np.empty_like(G)
+        for i in range(k):
+            W[i] = Linv[self.block_pattern, i, 0][:, None] * G[0]
+            for j in range(1, i + 1):
+                W[i] += Linv[self.block_pattern, i, j][:, None] * G[j]
+        out = np.zeros_like(flat)
+        out[self.block_slots] = W  # absent raters write into the dropped last row
+        return out[:-1].reshape(U, m, c), logdet
 
     def _correlation(self, phi: float, ratios: FloatArray, rho: float) -> FloatArray:
         """``C(ψ)`` per distinct unit configuration, identity in the padding."""
@@ -262,10 +303,29 @@ def build_layout(kind: str, n: int, engine_units: IntArray, units: IntArray | No
     key = np.column_stack([rel, rater_pad])
     _, rows, pattern, count = np.unique(key, axis=0, return_index=True,
                                         return_inverse=True, return_counts=True)
+    blocks = _time_blocks(unit_id * m + pos, unit_id, st, sr, len(r_labels)) \
+        if kind == "rater" else {}
     return ResidualLayout(kind, slots, mask, time_pad, rater_pad, gap, len(r_labels),
                           r_labels, integer_time, engine_starts,
                           np.asarray(pattern, dtype=np.intp).ravel(),
-                          np.asarray(rows, dtype=np.intp), np.asarray(count, dtype=float))
+                          np.asarray(rows, dtype=np.intp), np.asarray(count, dtype=float),
+                          **blocks)
+
+
+def _time_blocks(flat_slot: IntArray, unit_id: IntArray, t: FloatArray, r: IntArray,
+                 k: int) -> dict[str, Any]:
+    """The (unit, time) blocks of sorted rows: each rater's flat padded slot (or -1) and
+    the pattern of present raters."""
+    new_block = np.r_[True, (unit_id[1:] != unit_id[:-1]) | (t[1:] != t[:-1])]
+    block_id = np.cumsum(new_block) - 1
+    n_blocks = int(block_id[-1]) + 1
+    block_slots = np.full((n_blocks, k), -1, dtype=np.intp)
+    block_slots[block_id, r] = flat_slot
+    present = block_slots >= 0
+    masks, code, count = np.unique(present, axis=0, return_inverse=True, return_counts=True)
+    return {"block_slots": np.ascontiguousarray(block_slots.T),
+            "block_pattern": np.asarray(code, np.intp).ravel(),
+            "block_masks": masks, "block_count": np.asarray(count, dtype=float)}
 
 
 def _rater_codes(rater: Any, n: int) -> tuple[IntArray, tuple[str, ...]]:
