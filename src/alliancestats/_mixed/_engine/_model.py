@@ -315,7 +315,7 @@ residual_units
                              f"got {len(diag)}.")
         self._struct = _build_structure(Xa, codes, Zs, diag)
         self._inner_codes = codes[-1]
-        self._W = np.column_stack([*Zs[::-1], Xa])
+        self._parts = (Xa, Zs)  # for a residual structure's own layout of [Z | X]
 
     def _set_residual(self, residual: str, time: Any, rater: Any, units: Any) -> None:
         if not isinstance(residual, str) or residual not in RESIDUAL_KINDS:
@@ -332,7 +332,8 @@ residual_units
                 raise ValueError(f"`residual_units` must be {n} integer codes (one per row).")
         self._layout = _residual.build_layout(residual, n, self._inner_codes, units, time,
                                               rater)
-        self._Wpad = _residual.padded(self._layout, self._W)
+        Xa, Zs = self._parts
+        self._Wpad = _residual.padded(self._layout, np.column_stack([*Zs[::-1], Xa]))
 
     @property
     def n_theta(self) -> int:
