@@ -555,6 +555,9 @@ residual_units
         )
 
 
+_PSI_CACHE = 16  # prepared cross products kept per response, by ψ
+
+
 class _Objective:
     """The profiled deviance of one response as a function of ``np.r_[θ, ψ]``.
 
@@ -568,7 +571,7 @@ class _Objective:
                  Wpad: FloatArray | None, y: FloatArray, reml: bool) -> None:
         self.struct, self.layout, self.reml = struct, layout, reml
         self._prep: _core.Prepared | None = None
-        self._psi, self._logdet = np.empty(0), 0.0
+        self._cache: dict[bytes, tuple[_core.Prepared, float]] = {}
         if layout is None or Wpad is None:
             self._prep = _core.prepare(struct, struct.with_response(y))
             self._A = np.empty(0)
@@ -584,17 +587,21 @@ class _Objective:
             assert self._prep is not None
             return _core.factorize(s, self._prep, lambdas), 0.0
         psi = params[s.n_theta:]
-        if self._prep is None or not np.array_equal(psi, self._psi):
-            # new ψ: whiten and prepare; a step in θ alone (most of a forward-difference
-            # gradient) reuses the last ψ's cross products
+        key = psi.tobytes()
+        hit = self._cache.get(key)
+        if hit is None:
+            # new ψ: whiten and prepare; steps in θ alone (most of a forward-difference
+            # gradient, and of the Hessian) reuse a recent ψ's cross products
             cross, logdet = _residual.unit_cross(self.layout, self._A, psi)
             if not np.isfinite(logdet):
                 raise np.linalg.LinAlgError("the residual covariance is not positive "
                                             "definite")
             agg = None if self._prep is None else self._prep.agg
             self._prep = _core.prepare(s, cross, agg)
-            self._psi, self._logdet = psi.copy(), logdet
-        return _core.factorize(s, self._prep, lambdas), self._logdet
+            if len(self._cache) >= _PSI_CACHE:
+                self._cache.pop(next(iter(self._cache)))
+            hit = self._cache[key] = (self._prep, logdet)
+        return _core.factorize(s, hit[0], lambdas), hit[1]
 
     def __call__(self, params: FloatArray) -> float:
         if self.layout is None:
