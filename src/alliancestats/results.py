@@ -484,6 +484,16 @@ class ModelResults(SummaryMixin):
         return self._vc_table()
 
     @property
+    def residual_params(self) -> pd.DataFrame:
+        """Residual-structure parameters (``phi``, ``sd_ratio[<rater>]``, ``rater_corr``)
+        with estimate, std_error, conf_low, conf_high; empty for independent residuals."""
+        mixed = self._fit.mixed
+        if mixed is None or mixed.residual == "iid":
+            return pd.DataFrame(columns=["estimate", "std_error", "conf_low", "conf_high"],
+                                dtype=float)
+        return mixed.residual_params.copy()
+
+    @property
     def random_effects(self) -> dict[str, pd.DataFrame]:
         """Conditional modes of the random effects per level (BLUPs), if available."""
         return {k: v.copy() for k, v in self._fit.random_effects.items()}
@@ -605,6 +615,9 @@ class ModelResults(SummaryMixin):
         vc = self._vc_table()
         if len(vc):
             tables.append(("Random effects", vc.set_index(["level", "term"])))
+        mixed = self._fit.mixed
+        if mixed is not None and mixed.residual != "iid":
+            tables.append((f"Residual structure ({mixed.residual})", self.residual_params))
         tables.append((f"Fixed effects ({self.inference} tests)", self._coef_table(alpha)))
         return tables
 

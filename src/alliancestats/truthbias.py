@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._mixed import ENGINES, SINGULAR_TOL, MixedFit, fit_mixed
+from ._mixed import (
+    ENGINES,
+    RESIDUALS,
+    SINGULAR_TOL,
+    MixedFit,
+    fit_mixed,
+    residual_note,
+)
 from ._validation import (
     as_column_list,
     check_choice,
@@ -314,30 +321,29 @@ def _r_moderator(m: Moderator) -> str:
 
 
 def _fit_structure(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
-                   structure: RandomStructure, reml: bool, engine: str
+                   structure: RandomStructure, options: Mapping[str, Any]
                    ) -> tuple[MixedFit, list[warnings.WarningMessage]]:
     spec, independent = structure.spec(list(groups.columns))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_mixed(endog, exog, groups, spec, reml=reml, engine=engine,
-                        independent=independent)
+        fit = fit_mixed(endog, exog, groups, spec, independent=independent, **options)
     return fit, list(caught)
 
 
 def _fit_auto(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
-              structure: RandomStructure, reml: bool, engine: str
+              structure: RandomStructure, options: Mapping[str, Any]
               ) -> tuple[MixedFit, RandomStructure, list[dict[str, str]]]:
     """Fit, simplifying the structure while the fit is singular (see ``random="auto"``);
     the kept fit's warnings are re-emitted, those of the simplified-away fits recorded as
     the steps."""
     steps: list[dict[str, str]] = []
     while True:
-        fit, caught = _fit_structure(endog, exog, groups, structure, reml, engine)
+        fit, caught = _fit_structure(endog, exog, groups, structure, options)
         step = None
         if fit.is_singular:
-            residual = float(fit.variance_components["variance"].iloc[-1])
+            sigma2 = float(fit.variance_components["variance"].iloc[-1])
             step = simplify_random(structure, list(groups.columns), fit.random_cov,
-                                   residual, SINGULAR_TOL)
+                                   sigma2, SINGULAR_TOL)
         if step is None:
             for w in caught:
                 warnings.warn(w.message, w.category, stacklevel=4)
@@ -361,6 +367,7 @@ def fit_truth_bias(
     engine: str = "fast",
     time: Hashable | None = None,
     bias_commensurate: bool = True,
+    residual: str = "iid",
     reference: Mapping[Hashable, Any] | None = None,
 ) -> TruthBiasResults:
     r"""Fit the truth-and-bias model (West & Kenny, 2011) as a nested mixed model.
@@ -423,6 +430,7 @@ def fit_truth_bias(
         Occasion column (e.g. session): each innermost unit may have one row per
         occasion (duplicates raise). It may also be listed in ``moderators``. Without it,
         rows that repeat exactly give a :class:`~alliancestats.exceptions.DataWarning`.
+        Needed by ``residual="ar1"``.
     bias_commensurate : bool
         Whether the bias variable is on the judgment's metric (centred on the truth mean,
         the default) or not (centred on its own mean).
@@ -430,6 +438,11 @@ def fit_truth_bias(
         Reference level per categorical moderator, e.g. ``{"Group": "control"}``
         (default: a Categorical's first category, else the first sorted label). The
         summary prints every reference level.
+    residual : {"iid", "ar1"}
+        Residuals independent with one variance (default), or AR(1) over ``time`` within
+        the innermost unit: correlation ``phi^|t_i - t_j|`` by the time value, so a
+        missed session is a lag of 2 (nlme ``corAR1(form = ~ time | therapist/patient)``).
+        ``phi`` is in ``result.residual_params``. Fast engine only.
 
     Returns
     -------
@@ -475,11 +488,19 @@ def fit_truth_bias(
     if center is not None:
         check_choice(center, "center", CENTER_CHOICES)
     check_choice(engine, "engine", ENGINES)
+    check_choice(residual, "residual", RESIDUALS)
+    if residual not in ("iid", "ar1"):
+        raise ValueError(f"residual={residual!r} needs rater-stacked data (fit_growth with "
+                         "`rater`); fit_truth_bias takes residual='iid' or 'ar1'.")
+    if residual == "ar1" and time is None:
+        raise ValueError("residual='ar1' needs `time`: name the occasion column (e.g. "
+                         "time='session').")
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
     references = check_reference(reference, mod_cols)
     roles: dict[str, Any] = {"judgment": judgment, "truth": truth, "bias": bias,
-                             "moderators": mod_cols, "groups": group_cols, "time": time}
+                             "moderators": mod_cols, "groups": group_cols,
+                             "time": None if time in mod_cols else time}
     frame, dropped = prepare_frame(
         data, roles, {"judgment": judgment, "truth": truth, "bias": bias}, group_cols, missing
     )
@@ -504,12 +525,13 @@ def fit_truth_bias(
     rstruct = RandomStructure.from_choice(len(group_cols), str(truth), start)
     endog, group_frame = centred["judgment"], frame[group_cols]
     steps: list[dict[str, str]] = []
+    options = {"reml": reml, "engine": engine, "residual": residual,
+               "time": None if residual == "iid" else frame[time].to_numpy(dtype=float)}
     if random == "auto":
-        fit, rstruct, steps = _fit_auto(endog, exog, group_frame, rstruct, reml, engine)
+        fit, rstruct, steps = _fit_auto(endog, exog, group_frame, rstruct, options)
     else:
         spec, independent = rstruct.spec(group_cols)
-        fit = fit_mixed(endog, exog, group_frame, spec, reml=reml, engine=engine,
-                        independent=independent)
+        fit = fit_mixed(endog, exog, group_frame, spec, independent=independent, **options)
     texts = _r_terms(judgment, truth, bias, group_cols, centering)
     formula = _formula(texts, bias is not None, mods, group_cols, rstruct, str(truth))
     return TruthBiasResults(
@@ -526,7 +548,8 @@ def fit_truth_bias(
         centering=centering,
         dropped_rows=dropped,
         notes=[_centring_note(centering, judgment, truth, bias),
-               *_fallback_notes(random, start, steps, group_cols, str(truth))],
+               *_fallback_notes(random, start, steps, group_cols, str(truth)),
+               *residual_note(residual, group_cols, time)],
     )
 
 
