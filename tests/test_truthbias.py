@@ -361,3 +361,13 @@ def test_center_none_is_the_common_spelling() -> None:
     with pytest.warns(FutureWarning, match="center=None"):
         old = fit_truth_bias(df, **ROLES, center="none", random="intercept")
     np.testing.assert_allclose(old.params, plain.params)
+
+
+def test_default_random_with_ar1_residuals() -> None:
+    # the fallback refits keep the residual structure
+    df = simulate_prn(rng=1)
+    res = fit_truth_bias(df, **ROLES, moderators=["condition", "session"], time="session",
+                         residual="ar1")
+    assert res.random_fallback
+    assert "phi" in res.residual_params.index
+    assert not res.is_singular

@@ -525,8 +525,9 @@ def fit_truth_bias(
     rstruct = RandomStructure.from_choice(len(group_cols), str(truth), start)
     endog, group_frame = centred["judgment"], frame[group_cols]
     steps: list[dict[str, str]] = []
-    options = {"reml": reml, "engine": engine, "residual": residual,
-               "time": None if residual == "iid" else frame[time].to_numpy(dtype=float)}
+    options: dict[str, Any] = {"reml": reml, "engine": engine, "residual": residual,
+                               "time": None if residual == "iid" else
+                               frame[time].to_numpy(dtype=float)}
     if random == "auto":
         fit, rstruct, steps = _fit_auto(endog, exog, group_frame, rstruct, options)
     else:
