@@ -60,7 +60,7 @@ from .design import (
     rater_random_formula,
     rater_random_spec,
 )
-from .results import EFFECT_COLUMNS, FitRecord, ModelResults
+from .results import EFFECT_COLUMNS, FitRecord, ModelResults, check_ddf
 
 __all__ = ["GROWTH_RANDOM_CHOICES", "GrowthResults", "fit_growth"]
 
@@ -80,7 +80,7 @@ class GrowthResults(ModelResults):
     ----------
     growth_rates : DataFrame
         Growth rate (change per unit of time) for every rater x moderator combination:
-        columns rater (if any), one per moderator, then estimate, std_error, statistic,
+        columns rater (if any), one per moderator, then estimate, std_error, df, statistic,
         p_value, conf_low, conf_high. Moderators with few distinct values (e.g. condition
         0/1) are tabulated at each value, others at 0.
     contrasts : DataFrame
@@ -145,7 +145,7 @@ class GrowthResults(ModelResults):
 
     @property
     def growth_rates(self) -> pd.DataFrame:
-        """Growth rate by rater x moderator values, with SE, z test and 95% CI."""
+        """Growth rate by rater x moderator values, with SE, df, test and 95% CI."""
         return self.rates_at(**self._tabulate)
 
     def _contrast_weights(self) -> pd.DataFrame:
@@ -238,6 +238,7 @@ def fit_growth(
     missing: str = "drop",
     engine: str = "fast",
     time_center: str | float | None = "first",
+    ddf: str = "satterthwaite",
 ) -> GrowthResults:
     """Fit a multilevel growth model, by rater if the data are stacked by rater.
 
@@ -281,6 +282,10 @@ def fit_growth(
     time_center : {"first", "mean"}, number or None
         Subtract the first time point (default: intercepts refer to the first session),
         the mean time, a given value, or nothing. Recorded in ``centering``.
+    ddf : {"satterthwaite", "kenward-roger", "z"}
+        Degrees of freedom of every test and interval of the fixed effects, growth rates
+        and growth contrasts: Satterthwaite (default, as lmerTest and SPSS/SAS MIXED),
+        Kenward–Roger (REML only; adjusted covariance as pbkrtest) or Wald z.
 
     Returns
     -------
@@ -295,7 +300,7 @@ def fit_growth(
     ...                  groups=["therapist", "patient"], moderators="condition",
     ...                  random="intercept")
     >>> res.growth_rates.shape
-    (4, 8)
+    (4, 9)
     """
     data = require_frame(data)
     group_cols = as_column_list(groups, "groups")
@@ -312,6 +317,7 @@ def fit_growth(
     check_choice(engine, "engine", ENGINES)
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
+    check_ddf(ddf, bool(reml))
     roles: dict[str, Any] = {"outcome": outcome, "time": time, "rater": rater,
                              "moderators": mod_cols, "groups": group_cols}
     frame, dropped = prepare_frame(data, roles, {"outcome": outcome, "time": time},
@@ -376,7 +382,7 @@ def fit_growth(
         notes.append("Random effects are shared by all raters of a unit (rater-general); "
                      "rater differences are fixed effects.")
     return GrowthResults(
-        FitRecord.from_mixed(fit),
+        FitRecord.from_mixed(fit, ddf=ddf),
         moderators=mods,
         structure=structure,
         rater_levels=levels,

@@ -45,7 +45,7 @@ from .design import (
     random_formula,
     random_spec,
 )
-from .results import EFFECT_COLUMNS, FitRecord, ModelResults
+from .results import EFFECT_COLUMNS, FitRecord, ModelResults, check_ddf
 
 __all__ = ["TruthBiasResults", "fit_truth_bias"]
 
@@ -62,7 +62,7 @@ class TruthBiasResults(ModelResults):
     Attributes
     ----------
     directional_bias, truth_force : Series
-        estimate, std_error, statistic, p_value, conf_low, conf_high at moderators = 0
+        estimate, std_error, df, statistic, p_value, conf_low, conf_high at moderators = 0
         (numeric moderators at 0, categorical ones at their reference level).
     bias_force : Series or None
         The same for the bias variable; None without ``bias``.
@@ -105,8 +105,9 @@ class TruthBiasResults(ModelResults):
         -------
         DataFrame
             One row per effect x combination: ``effect``, one column per moderator, then
-            estimate, std_error, statistic, p_value, conf_low, conf_high. Standard errors
-            are exact linear contrasts of the fixed effects (Wald z).
+            estimate, std_error, df, statistic, p_value, conf_low, conf_high. Standard
+            errors are exact linear contrasts of the fixed effects; each row is tested
+            with its own df (the fit's ``ddf`` method; ``inf`` for z).
 
         Examples
         --------
@@ -116,7 +117,7 @@ class TruthBiasResults(ModelResults):
         ...                      groups=["therapist", "patient"],
         ...                      moderators=["condition", "session"])
         >>> res.effects_at(condition=[0, 1], session=6).shape
-        (4, 9)
+        (4, 10)
         """
         grid = moderator_grid(self._moderators, moderator_values)
         rows, labels = [], []
@@ -223,6 +224,7 @@ def fit_truth_bias(
     engine: str = "fast",
     time: Hashable | None = None,
     bias_commensurate: bool = True,
+    ddf: str = "satterthwaite",
 ) -> TruthBiasResults:
     r"""Fit the truth-and-bias model (West & Kenny, 2011) as a nested mixed model.
 
@@ -272,6 +274,11 @@ def fit_truth_bias(
     bias_commensurate : bool
         Whether the bias variable is on the judgment's metric (centred on the truth mean,
         the default) or not (centred on its own mean).
+    ddf : {"satterthwaite", "kenward-roger", "z"}
+        Degrees of freedom of every test and interval of the fixed effects and of the
+        derived effects (:meth:`TruthBiasResults.effects_at`): Satterthwaite (default, as
+        lmerTest and SPSS/SAS MIXED), Kenward–Roger (REML only; adjusted covariance as
+        pbkrtest) or Wald z.
 
     Returns
     -------
@@ -285,8 +292,9 @@ def fit_truth_bias(
 
     Notes
     -----
-    Inference is Wald z (as lme4 without lmerTest). Condition is a therapist-level
-    variable, so with ~40 therapists z tests of its effects are liberal.
+    Condition is a therapist-level variable, so its effects are tested against the
+    therapist-level variance: with the 12–40 therapists of PRN trials, Wald z tests of
+    them are liberal, which is why t tests with Satterthwaite df are the default.
 
     Examples
     --------
@@ -295,7 +303,7 @@ def fit_truth_bias(
     >>> res = fit_truth_bias(df, judgment="alliance_therapist", truth="alliance_patient",
     ...                      groups=["therapist", "patient"], moderators="condition")
     >>> list(res.truth_force.index)
-    ['estimate', 'std_error', 'statistic', 'p_value', 'conf_low', 'conf_high']
+    ['estimate', 'std_error', 'df', 'statistic', 'p_value', 'conf_low', 'conf_high']
     """
     data = require_frame(data)
     group_cols = as_column_list(groups, "groups")
@@ -307,6 +315,7 @@ def fit_truth_bias(
     check_choice(engine, "engine", ENGINES)
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
+    check_ddf(ddf, bool(reml))
     roles: dict[str, Any] = {"judgment": judgment, "truth": truth, "bias": bias,
                              "moderators": mod_cols, "groups": group_cols, "time": time}
     frame, dropped = prepare_frame(
@@ -348,7 +357,7 @@ def fit_truth_bias(
         rhs += f" + {truth}_between"
     formula = f"{judgment} ~ {rhs} + {random_formula(group_cols, str(truth), random)}"
     return TruthBiasResults(
-        FitRecord.from_mixed(fit),
+        FitRecord.from_mixed(fit, ddf=ddf),
         moderators=mods,
         structure=structure,
         effect_bases=effect_bases,

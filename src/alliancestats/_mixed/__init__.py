@@ -29,13 +29,14 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import BoundaryFitWarning, ConvergenceWarning
+from ._ddf import DDF_CHOICES, DdfSource, satterthwaite_df
 from ._engine import EngineFit, NestedLMM
 from ._engine._model import SINGULAR_TOL
 from ._spec import INTERCEPT, Level, levels_from_groups, n_cov_params, term_values
 from ._statsmodels import diagonal_positions, fit_mixedlm
 
-__all__ = ["ENGINES", "INTERCEPT", "SINGULAR_MESSAGE", "SINGULAR_TOL", "MixedFit",
-           "fit_mixed"]
+__all__ = ["DDF_CHOICES", "ENGINES", "INTERCEPT", "SINGULAR_MESSAGE", "SINGULAR_TOL",
+           "DdfSource", "MixedFit", "fit_mixed", "satterthwaite_df"]
 
 #: ``engine=`` choices; the first is the default.
 ENGINES = ("fast", "statsmodels")
@@ -82,6 +83,10 @@ class MixedFit:
         Remarks for the summary.
     theta : ndarray
         The relative covariance factors (lme4's ``getME(fit, "theta")``).
+    ddf_source : DdfSource or None
+        The model, response and design at the estimate, from which Satterthwaite and
+        Kenward–Roger degrees of freedom are computed on first use (see
+        :mod:`alliancestats._mixed._ddf`).
     """
 
     fe_params: pd.Series
@@ -102,6 +107,7 @@ class MixedFit:
     random_effects: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     theta: np.ndarray[Any, np.dtype[np.float64]] | None = None
+    ddf_source: DdfSource | None = field(default=None, repr=False, compare=False)
 
     @property
     def method(self) -> str:
@@ -142,6 +148,18 @@ def _engine_model(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level],
         independent=[not lvl.correlated for lvl in levels])
 
 
+def _ddf_source(model: NestedLMM, endog: pd.Series, exog: pd.DataFrame,
+                levels: Sequence[Level], re_design: pd.DataFrame | None,
+                res: EngineFit) -> DdfSource:
+    """What the df of this fit need (computed lazily by the results)."""
+    codes = np.column_stack([lvl.codes for lvl in levels])
+    Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
+         for lvl in levels]
+    return DdfSource(model, endog.to_numpy(dtype=float), np.asarray(res.theta, dtype=float),
+                     res.reml, exog.to_numpy(dtype=float), Z, codes,
+                     tuple(not lvl.correlated for lvl in levels))
+
+
 def _emit(messages: Sequence[tuple[type[Warning], str]]) -> tuple[str, ...]:
     for category, text in messages:
         warnings.warn(text, category, stacklevel=5)
@@ -177,13 +195,15 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
 
 def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
               re_design: pd.DataFrame | None) -> MixedFit:
-    res = _engine_model(endog, exog, levels, reml, re_design).fit(endog.to_numpy(dtype=float))
+    model = _engine_model(endog, exog, levels, reml, re_design)
+    res = model.fit(endog.to_numpy(dtype=float))
     messages: list[tuple[type[Warning], str]] = []
     if not res.converged:
         messages.append((ConvergenceWarning, f"The fast engine did not converge: {res.message}"))
-    return _record(res, levels, exog, engine="fast", converged=res.converged,
-                   messages=messages, optimizer_info={"n_iter": res.n_iter,
-                                                      "message": res.message})
+    fit = _record(res, levels, exog, engine="fast", converged=res.converged,
+                  messages=messages, optimizer_info={"n_iter": res.n_iter,
+                                                     "message": res.message})
+    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
 
 
 def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level],
@@ -202,8 +222,9 @@ def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Leve
         sm["messages"] if not sm["converged"] and category is not RuntimeWarning]
     info = {"best_attempt": sm["best_attempt"], "attempts": sm["attempts"],
             "statsmodels_messages": [text for _, text in sm["messages"]]}
-    return _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
-                   messages=messages, raw=sm["raw"], optimizer_info=info)
+    fit = _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
+                  messages=messages, raw=sm["raw"], optimizer_info=info)
+    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
 
 
 def _onto_boundary(model: NestedLMM, y: np.ndarray[Any, Any], theta: np.ndarray[Any, Any],
