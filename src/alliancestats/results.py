@@ -40,7 +40,7 @@ _METHOD_LABELS = {
     "satterthwaite": "t tests, Satterthwaite df",
     "kenward-roger": "t tests, Kenward-Roger df and adjusted SEs",
     "z": "Wald z tests",
-    "residual": "t tests, residual df",
+    "residual": "t tests",
 }
 _METHOD_NOTES = {
     "satterthwaite": "Satterthwaite degrees of freedom (as lmerTest): each estimate and "
