@@ -53,7 +53,7 @@ def _models(data: pd.DataFrame) -> dict[str, Callable[[str], Any]]:
 
 
 def _use(res: Any) -> None:
-    res.pvalues
+    _ = res.pvalues
     res.conf_int()
     res.to_frame()
 

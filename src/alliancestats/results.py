@@ -189,7 +189,7 @@ def linear_combination(
     weights: pd.DataFrame,
     *,
     alpha: float = 0.05,
-    df: float | None = None,
+    df: float | np.ndarray[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """Estimate, SE, Wald test and CI of linear combinations ``weights @ params``.
 
@@ -494,7 +494,8 @@ class ModelResults(SummaryMixin):
         ``ddf="kenward-roger"``, else the fit's."""
         if self.ddf != "kenward-roger":
             return self._fit.cov_params
-        assert self._fit.mixed is not None and self._fit.mixed.ddf_source is not None
+        assert self._fit.mixed is not None
+        assert self._fit.mixed.ddf_source is not None
         full = self._fit.mixed.fe_params.index
         adj = pd.DataFrame(self._fit.mixed.ddf_source.kenward_roger().cov_adjusted,
                            index=full, columns=full)
@@ -573,7 +574,8 @@ class ModelResults(SummaryMixin):
         """
         method = self.ddf
         if method in ("satterthwaite", "kenward-roger"):
-            assert self._fit.mixed is not None and self._fit.mixed.ddf_source is not None
+            assert self._fit.mixed is not None
+            assert self._fit.mixed.ddf_source is not None
             L = self._full_weights(weights)
             source = self._fit.mixed.ddf_source
             beta = self._fit.mixed.fe_params.to_numpy(dtype=float)

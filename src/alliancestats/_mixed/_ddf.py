@@ -21,7 +21,8 @@ with ``V`` relative (lme4's ``σ² R_X⁻¹R_X⁻ᵀ``). For a contrast ``l``
 
 .. math::
 
-    \nu = \frac{2\,(l^\top C l)^2}{g^\top A g}, \qquad g_j = l^\top \frac{\partial C}{\partial\varphi_j} l,
+    \nu = \frac{2\,(l^\top C l)^2}{g^\top A g}, \qquad
+    g_j = l^\top \frac{\partial C}{\partial\varphi_j} l,
 
 and for a q-row ``L`` the F test of Fai & Cornelius (1996) as lmerTest's ``contestMD``.
 The ``σ`` derivatives are analytic; the ``θ`` derivatives of ``a``, ``r²`` and
@@ -532,10 +533,10 @@ def _kr_chunk(X: FloatArray, Zs: list[FloatArray], codes: Any, blocks: list[Any]
     Vinv = np.linalg.inv(V)
     TT = Vinv @ Xb
     H = G @ Vinv  # (m, c, n, n)
-    O = G @ TT  # (m, c, n, p)
-    VO = Vinv @ O
-    P = -np.einsum("rcnp,cnq->rpq", O, TT)
-    Q = np.einsum("rcnp,scnq->rspq", O, VO)
+    GT = G @ TT  # (m, c, n, p)
+    VGT = Vinv @ GT
+    P = -np.einsum("rcnp,cnq->rpq", GT, TT)
+    Q = np.einsum("rcnp,scnq->rspq", GT, VGT)
     Hf = H.reshape(m, -1)
     HT = H.transpose(0, 1, 3, 2).reshape(m, -1)
     K = Hf @ HT.T
