@@ -318,3 +318,12 @@ def test_satterthwaite_type_one_error_closer_to_nominal_than_z() -> None:
         row = table.loc[test]
         assert abs(row["satterthwaite"] - 0.05) < abs(row["z"] - 0.05)
         assert row["satterthwaite"] <= row["z"]
+
+
+def test_statsmodels_engine_gets_the_same_df() -> None:
+    df = simulate_prn(12, 36, rng=5)
+    fast = fit_truth_bias(df, **ROLES, moderators="condition")
+    sm = fit_truth_bias(df, **ROLES, moderators="condition", engine="statsmodels")
+    # both evaluate the df at their own estimate of theta (equal to the optimiser's
+    # tolerance)
+    np.testing.assert_allclose(sm.df, fast.df, rtol=1e-3)
