@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from alliancestats import fit_growth, fit_truth_bias, simulate_prn, stack_raters
+from alliancestats import compare_models, fit_growth, fit_truth_bias, simulate_prn, stack_raters
 from alliancestats._mixed import satterthwaite_df
 from alliancestats._mixed._ddf import kenward_roger
 from alliancestats._mixed._engine import NestedLMM
@@ -327,3 +327,68 @@ def test_statsmodels_engine_gets_the_same_df() -> None:
     # both evaluate the df at their own estimate of theta (equal to the optimiser's
     # tolerance)
     np.testing.assert_allclose(sm.df, fast.df, rtol=1e-3)
+
+
+# -- likelihood-ratio tests -----------------------------------------------------------------
+LRT = json.loads((REF / "results" / "lrt_reference.json").read_text())
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("dataset", ["small", "medium", "nearsingular"])
+def test_lrt_matches_lme4_anova(dataset: str) -> None:
+    data = pd.read_csv(REF / "data" / f"tb_{dataset}.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoundaryFitWarning)
+        warnings.simplefilter("ignore", DataWarning)
+        large = fit_truth_bias(data, **ROLES, moderators=["condition", "session"])
+        small = fit_truth_bias(data, **ROLES, moderators=["session"])
+        no_therapist = fit_truth_bias(data, **{**ROLES, "groups": ["patient"]},
+                                      moderators=["condition", "session"])
+    ref = LRT["datasets"][dataset]["fixed"]
+    res = compare_models(large, small)  # order does not matter
+    assert res.criterion == "ML"
+    assert any("Refitted with ML" in n for n in res.notes)
+    # anova(m0, m1)$logLik (both refitted by ML), $Chisq, $Df, $`Pr(>Chisq)`
+    np.testing.assert_allclose(res.table["llf"], ref["logLik"], rtol=1e-7)
+    assert list(res.table["npar"]) == ref["npar"]
+    assert res.statistic == pytest.approx(ref["Chisq"], rel=1e-4, abs=1e-6)
+    assert res.df == ref["Df"]
+    assert res.p_value == pytest.approx(ref["p_value"], rel=1e-4, abs=1e-6)
+
+    ref = LRT["datasets"][dataset]["therapist_variance"]
+    res = compare_models(no_therapist, large)
+    assert res.criterion == "REML"
+    # anova(m0r, m1, refit = FALSE)$logLik, $Chisq, $`Pr(>Chisq)`
+    np.testing.assert_allclose(res.table["llf"], ref["logLik"], rtol=1e-7)
+    assert res.statistic == pytest.approx(ref["Chisq"], rel=1e-4, abs=1e-6)
+    assert res.p_value == pytest.approx(ref["p_value"], rel=1e-4, abs=1e-6)
+    assert any("boundary" in n for n in res.notes)
+
+
+def test_parametric_bootstrap_is_reproducible() -> None:
+    df = simulate_prn(10, 30, rng=3)
+    roles = {**ROLES, "groups": ["patient"]}
+    small = fit_truth_bias(df, **roles)
+    large = fit_truth_bias(df, **ROLES)
+    a = compare_models(small, large, bootstrap=20, rng=5)
+    b = compare_models(small, large, bootstrap=20, rng=5, n_jobs=2)
+    np.testing.assert_array_equal(a.bootstrap, b.bootstrap)
+    assert 0 < a.p_value_bootstrap <= 1
+    assert a.mcse > 0
+    assert "p_value_bootstrap" in a.table.columns
+    assert "Likelihood-ratio" in str(a)
+
+
+def test_compare_models_validation() -> None:
+    df = simulate_prn(10, 30, rng=3)
+    res = fit_truth_bias(df, **ROLES)
+    other = fit_truth_bias(simulate_prn(10, 30, rng=4), **ROLES, moderators="condition")
+    with pytest.raises(ValueError, match="different responses"):
+        compare_models(res, other)
+    with pytest.raises(ValueError, match="same number of parameters"):
+        compare_models(res, res)
+    with pytest.raises(TypeError, match="mixed-model fit"):
+        compare_models(res, "model")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="`bootstrap`"):
+        compare_models(res, fit_truth_bias(df, **ROLES, moderators="condition"),
+                       bootstrap=-1)

@@ -17,6 +17,7 @@ summary names the method.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,8 +29,8 @@ from scipy import stats
 from ._format import format_table
 from ._mixed import DDF_CHOICES, MixedFit
 
-__all__ = ["EFFECT_COLUMNS", "FitRecord", "ModelResults", "Summary", "SummaryMixin",
-           "check_ddf", "linear_combination"]
+__all__ = ["EFFECT_COLUMNS", "FitRecord", "ModelComparison", "ModelResults", "Summary",
+           "SummaryMixin", "check_ddf", "compare_models", "linear_combination"]
 
 #: Columns of every table of derived effects (a1..a5, truth force, growth rates, ...);
 #: ``df`` is ``inf`` for z inference.
@@ -770,3 +771,169 @@ class ModelResults(SummaryMixin):
     def __repr__(self) -> str:
         return (f"<{type(self).__name__}: {self._fit.method}, nobs={self._fit.nobs}, "
                 f"llf={self._fit.llf:.3f}, engine={self._fit.engine!r}>")
+
+
+# -- likelihood-ratio tests between nested fits ------------------------------------------
+@dataclass(frozen=True)
+class ModelComparison(SummaryMixin):
+    """Likelihood-ratio test of two nested mixed-model fits (:func:`compare_models`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        Indexed "small", "large": npar, AIC, BIC, llf, deviance (on the criterion the
+        test uses), then for "large" the LR statistic, its df and the chi-square p-value
+        (lme4 ``anova(small, large)``), and with a bootstrap the bootstrap p-value and its
+        Monte-Carlo SE.
+    criterion : {"REML", "ML"}
+        The likelihood compared.
+    statistic, df, p_value : float
+        LR statistic ``2 (llf_large − llf_small)``, difference in parameters, chi-square p.
+    bootstrap : ndarray
+        LR statistics of the simulated responses (empty without a bootstrap; NaN: a
+        failed refit, excluded).
+    p_value_bootstrap, mcse : float
+        ``(1 + #{LR* ≥ LR}) / (1 + B)`` over the valid replicates, and its Monte-Carlo
+        SE (NaN without a bootstrap).
+    notes : tuple of str
+    """
+
+    table: pd.DataFrame
+    criterion: str
+    statistic: float
+    df: float
+    p_value: float
+    bootstrap: np.ndarray[Any, np.dtype[np.float64]]
+    p_value_bootstrap: float
+    mcse: float
+    notes: tuple[str, ...]
+
+    def summary(self) -> Summary:
+        """The comparison table with its notes."""
+        return Summary(f"Likelihood-ratio test of nested models ({self.criterion})", [],
+                       [("Models", self.table)], notes=self.notes)
+
+
+def _mixed_source(res: Any, name: str) -> Any:
+    if not isinstance(res, ModelResults):
+        raise TypeError(f"`{name}` must be a results object of a mixed-model fit; got "
+                        f"{type(res).__name__}.")
+    mixed = res._fit.mixed
+    if mixed is None or mixed.ddf_source is None:
+        raise TypeError(f"`{name}` is not a mixed-model fit (no likelihood to compare); "
+                        f"use its F or t tests.")
+    return mixed.ddf_source
+
+
+def _column_space_within(small: np.ndarray[Any, Any], large: np.ndarray[Any, Any]) -> bool:
+    rank = np.linalg.matrix_rank
+    return bool(rank(np.column_stack([large, small])) == rank(large))
+
+
+def compare_models(a: ModelResults, b: ModelResults, *, bootstrap: int = 0, rng: Any = None,
+                   n_jobs: int = 1) -> ModelComparison:
+    """Likelihood-ratio test of two nested mixed-model fits of the same response.
+
+    As lme4's ``anova(m0, m1)``: the models are ordered by their number of parameters;
+    when their fixed effects differ, REML fits are refitted by ML first (REML likelihoods
+    of different fixed effects are not comparable), and the result says so; with the same
+    fixed effects and both fitted by REML the REML likelihoods are compared. The
+    chi-square reference is conservative when the larger model adds variance components
+    (their null value, 0, is on the boundary: "is there a therapist effect at all?"); the
+    parametric bootstrap (``bootstrap=B``, as pbkrtest's ``PBmodcomp``) simulates ``B``
+    responses from the smaller model at its estimates, refits both models to each and
+    uses the simulated LR statistics as reference.
+
+    Parameters
+    ----------
+    a, b : results of :func:`~alliancestats.fit_truth_bias` or :func:`~alliancestats.fit_growth`
+        Fits of the same rows and response; one model's fixed effects must lie in the
+        column space of the other's, and its random effects must be a special case of
+        the other's (not checked beyond the parameter count).
+    bootstrap : int
+        Number of parametric-bootstrap replicates (0: none). iid residuals only.
+    rng : None, int or Generator
+        Seed of the bootstrap (same seed, same result, for any ``n_jobs``).
+    n_jobs : int
+        joblib workers for the bootstrap.
+
+    Returns
+    -------
+    ModelComparison
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a mixed-model result.
+    ValueError
+        If the fits have different responses or are not nested.
+
+    Examples
+    --------
+    >>> from alliancestats import compare_models, fit_truth_bias, simulate_prn
+    >>> df = simulate_prn(20, 60, rng=3)
+    >>> roles = dict(judgment="alliance_therapist", truth="alliance_patient",
+    ...              groups=["therapist", "patient"])
+    >>> small = fit_truth_bias(df, **roles)
+    >>> large = fit_truth_bias(df, **roles, moderators="condition")
+    >>> res = compare_models(small, large)
+    >>> res.criterion, int(res.df)
+    ('ML', 2)
+    """
+    from ._mixed._compare import bootstrap_lrt, log_likelihood
+
+    sa, sb = _mixed_source(a, "a"), _mixed_source(b, "b")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int | np.integer) \
+            or bootstrap < 0:
+        raise ValueError(f"`bootstrap` must be a non-negative integer; got {bootstrap!r}.")
+    if sa.y.shape != sb.y.shape or not np.allclose(sa.y, sb.y, rtol=1e-10, atol=1e-12):
+        raise ValueError("`a` and `b` were fitted to different responses (rows, outcome "
+                         "or centring); fit both to the same rows of the same outcome.")
+    npar = {id(a): sa.X.shape[1] + a._fit.n_cov_params,
+            id(b): sb.X.shape[1] + b._fit.n_cov_params}
+    small, large = (a, b) if npar[id(a)] <= npar[id(b)] else (b, a)
+    s_small, s_large = (sa, sb) if small is a else (sb, sa)
+    if npar[id(small)] == npar[id(large)]:
+        raise ValueError("`a` and `b` have the same number of parameters; a likelihood-"
+                         "ratio test needs one model nested in the other.")
+    if not _column_space_within(s_small.X, s_large.X):
+        raise ValueError("the fixed effects of the smaller model are not contained in "
+                         "those of the larger one; the models are not nested.")
+    same_fixed = _column_space_within(s_large.X, s_small.X)
+    notes: list[str] = []
+    reml = bool(same_fixed and s_small.reml and s_large.reml)
+    if not reml and (s_small.reml or s_large.reml):
+        notes.append("Refitted with ML (instead of REML): the fixed effects differ, as "
+                     "lme4's anova().")
+    llf = [log_likelihood(s, reml) for s in (s_small, s_large)]
+    stat = max(2.0 * (llf[1] - llf[0]), 0.0)
+    k = [npar[id(small)], npar[id(large)]]
+    df = float(k[1] - k[0])
+    p = float(stats.chi2.sf(stat, df))
+    n = s_small.y.size
+    if small._fit.n_cov_params != large._fit.n_cov_params:
+        notes.append("The larger model adds variance parameters: their null value is on "
+                     "the boundary, so the chi-square p-value is conservative; "
+                     "bootstrap=B gives a parametric-bootstrap p-value.")
+    boot = np.empty(0)
+    p_boot = mcse = math.nan
+    if bootstrap:
+        boot = bootstrap_lrt(s_small, s_large, reml=reml, n=int(bootstrap), rng=rng,
+                             n_jobs=n_jobs)
+        valid = boot[np.isfinite(boot)]
+        if valid.size < boot.size:
+            notes.append(f"{boot.size - valid.size} of {boot.size} bootstrap refits "
+                         f"failed and were excluded.")
+        p_boot = float((1 + np.sum(valid >= stat)) / (1 + valid.size))
+        mcse = float(math.sqrt(p_boot * (1 - p_boot) / max(valid.size, 1)))
+    table = pd.DataFrame(
+        {"npar": k, "aic": [-2 * v + 2 * kk for v, kk in zip(llf, k, strict=True)],
+         "bic": [-2 * v + math.log(n) * kk for v, kk in zip(llf, k, strict=True)],
+         "llf": llf, "deviance": [-2 * v for v in llf],
+         "statistic": [math.nan, stat], "df": [math.nan, df], "p_value": [math.nan, p]},
+        index=pd.Index(["small", "large"]))
+    if bootstrap:
+        table["p_value_bootstrap"] = [math.nan, p_boot]
+        table["bootstrap_mcse"] = [math.nan, mcse]
+    return ModelComparison(table, "REML" if reml else "ML", stat, df, p, boot, p_boot, mcse,
+                           tuple(notes))

@@ -570,6 +570,12 @@ class DdfSource:
     independent: tuple[bool, ...]
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    def has_iid_residuals(self) -> bool:
+        """Whether ``θ`` holds only random-effect parameters (iid residuals)."""
+        expected = sum(len(_kr_parameters([z.shape[1]], [d]))
+                       for z, d in zip(self.Z, self.independent, strict=True))
+        return bool(self.theta.size == expected)
+
     def satterthwaite(self) -> Satterthwaite:
         """The cached :class:`Satterthwaite` pieces."""
         if "satterthwaite" not in self._cache:
@@ -584,9 +590,7 @@ class DdfSource:
             if not self.reml:
                 raise ValueError("Kenward–Roger df need a REML fit (reml=True), as "
                                  "pbkrtest; use ddf='satterthwaite' for ML fits.")
-            expected = sum(len(_kr_parameters([z.shape[1]], [d]))
-                           for z, d in zip(self.Z, self.independent, strict=True))
-            if self.theta.size != expected:
+            if not self.has_iid_residuals():
                 raise ValueError("Kenward–Roger df are implemented for iid residuals "
                                  "only; use ddf='satterthwaite' with this residual "
                                  "structure.")
