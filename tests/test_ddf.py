@@ -392,3 +392,13 @@ def test_compare_models_validation() -> None:
     with pytest.raises(ValueError, match="`bootstrap`"):
         compare_models(res, fit_truth_bias(df, **ROLES, moderators="condition"),
                        bootstrap=-1)
+
+
+def test_satterthwaite_with_ar1_residuals_and_kr_refuses() -> None:
+    df = simulate_prn(12, 36, rng=2)
+    res = fit_truth_bias(df, **ROLES, moderators="condition", time="session",
+                         residual="ar1")
+    # the AR(1) parameter joins the variance parameters: df still below the therapists
+    assert 1 < res.df["condition"] < 12
+    with pytest.raises(ValueError, match="iid residuals only"):
+        fit_truth_bias(df, **ROLES, time="session", residual="ar1", ddf="kenward-roger")

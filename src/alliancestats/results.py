@@ -316,8 +316,9 @@ class FitRecord:
                        cov_params=self.cov_params.loc[index, index], **changes)
 
 
-def check_ddf(ddf: Any, reml: bool = True) -> str:
-    """Validate a ``ddf=`` argument (and that Kenward–Roger comes with REML).
+def check_ddf(ddf: Any, reml: bool = True, residual: str = "iid") -> str:
+    """Validate a ``ddf=`` argument (and that Kenward–Roger comes with REML and iid
+    residuals).
 
     Examples
     --------
@@ -329,6 +330,9 @@ def check_ddf(ddf: Any, reml: bool = True) -> str:
     if ddf == "kenward-roger" and not reml:
         raise ValueError("`ddf='kenward-roger'` needs a REML fit (reml=True), as pbkrtest; "
                          "use ddf='satterthwaite' for ML fits.")
+    if ddf == "kenward-roger" and residual != "iid":
+        raise ValueError(f"`ddf='kenward-roger'` is implemented for iid residuals only; use "
+                         f"ddf='satterthwaite' with residual={residual!r}.")
     return ddf
 
 
@@ -629,6 +633,16 @@ class ModelResults(SummaryMixin):
         return self._vc_table()
 
     @property
+    def residual_params(self) -> pd.DataFrame:
+        """Residual-structure parameters (``phi``, ``sd_ratio[<rater>]``, ``rater_corr``)
+        with estimate, std_error, conf_low, conf_high; empty for independent residuals."""
+        mixed = self._fit.mixed
+        if mixed is None or mixed.residual == "iid":
+            return pd.DataFrame(columns=["estimate", "std_error", "conf_low", "conf_high"],
+                                dtype=float)
+        return mixed.residual_params.copy()
+
+    @property
     def random_effects(self) -> dict[str, pd.DataFrame]:
         """Conditional modes of the random effects per level (BLUPs), if available."""
         return {k: v.copy() for k, v in self._fit.random_effects.items()}
@@ -751,6 +765,9 @@ class ModelResults(SummaryMixin):
         vc = self._vc_table()
         if len(vc):
             tables.append(("Random effects", vc.set_index(["level", "term"])))
+        mixed = self._fit.mixed
+        if mixed is not None and mixed.residual != "iid":
+            tables.append((f"Residual structure ({mixed.residual})", self.residual_params))
         tables.append((f"Fixed effects ({_METHOD_LABELS[self.ddf]})", self._coef_table(alpha)))
         return tables
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._mixed import ENGINES, fit_mixed
+from ._mixed import ENGINES, RESIDUALS, fit_mixed, residual_note
 from ._validation import (
     as_column_list,
     check_choice,
@@ -237,6 +237,7 @@ def fit_truth_bias(
     time: Hashable | None = None,
     bias_commensurate: bool = True,
     ddf: str = "satterthwaite",
+    residual: str = "iid",
 ) -> TruthBiasResults:
     r"""Fit the truth-and-bias model (West & Kenny, 2011) as a nested mixed model.
 
@@ -281,8 +282,8 @@ def fit_truth_bias(
         as an independent cross-check (it cannot fit ``random="slopes"``: correlated
         patient-level terms raise a ``ValueError``).
     time : column name, optional
-        Occasion column (e.g. session); only used to check that each innermost unit has
-        one row per occasion.
+        Occasion column (e.g. session): each innermost unit must have one row per
+        occasion; needed by ``residual="ar1"``. It may also be a moderator.
     bias_commensurate : bool
         Whether the bias variable is on the judgment's metric (centred on the truth mean,
         the default) or not (centred on its own mean).
@@ -291,6 +292,11 @@ def fit_truth_bias(
         derived effects (:meth:`TruthBiasResults.effects_at`): Satterthwaite (default, as
         lmerTest and SPSS/SAS MIXED), Kenward–Roger (REML only; adjusted covariance as
         pbkrtest) or Wald z.
+    residual : {"iid", "ar1"}
+        Residuals independent with one variance (default), or AR(1) over ``time`` within
+        the innermost unit: correlation ``phi^|t_i - t_j|`` by the time value, so a
+        missed session is a lag of 2 (nlme ``corAR1(form = ~ time | therapist/patient)``).
+        ``phi`` is in ``result.residual_params``. Fast engine only.
 
     Returns
     -------
@@ -331,11 +337,20 @@ def fit_truth_bias(
     if center is not None:
         check_choice(center, "center", CENTER_CHOICES)
     check_choice(engine, "engine", ENGINES)
+    check_choice(residual, "residual", RESIDUALS)
+    if residual not in ("iid", "ar1"):
+        raise ValueError(f"residual={residual!r} needs rater-stacked data (fit_growth with "
+                         "`rater`); fit_truth_bias takes residual='iid' or 'ar1'.")
+    if residual == "ar1" and time is None:
+        raise ValueError("residual='ar1' needs `time`: name the occasion column (e.g. "
+                         "time='session').")
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
-    check_ddf(ddf, bool(reml))
+    check_ddf(ddf, bool(reml), residual)
+    # the occasion may also be a moderator (time="session", moderators=[..., "session"])
     roles: dict[str, Any] = {"judgment": judgment, "truth": truth, "bias": bias,
-                             "moderators": mod_cols, "groups": group_cols, "time": time}
+                             "moderators": mod_cols, "groups": group_cols,
+                             "time": None if time in mod_cols else time}
     frame, dropped = prepare_frame(
         data, roles, {"judgment": judgment, "truth": truth, "bias": bias}, group_cols, missing
     )
@@ -366,7 +381,8 @@ def fit_truth_bias(
     spec, independent = random_spec(group_cols, str(truth), random)
     fit = fit_mixed(
         centred["judgment"], exog, frame[group_cols], spec, reml=reml, engine=engine,
-        independent=independent,
+        independent=independent, residual=residual,
+        time=None if residual == "iid" else frame[time].to_numpy(dtype=float),
     )
     rhs = " + ".join([str(truth), *([str(bias)] if bias is not None else [])])
     rhs = f"({rhs})" if bias is not None and mods else rhs
@@ -387,7 +403,8 @@ def fit_truth_bias(
                "moderators": mod_cols, "time": time},
         centering=centering,
         dropped_rows=dropped,
-        notes=[_centring_note(centering, judgment, truth, bias)],
+        notes=[_centring_note(centering, judgment, truth, bias),
+               *residual_note(residual, group_cols, time)],
     )
 
 
