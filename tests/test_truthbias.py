@@ -112,7 +112,7 @@ def test_effects_at_is_the_linear_combination() -> None:
     res = fit_truth_bias(df, **ROLES, moderators=["condition", "session"])
     grid = res.effects_at(condition=[0, 1], session=[1, 4])
     assert list(grid.columns) == ["effect", "condition", "session", "estimate", "std_error",
-                                  "statistic", "p_value", "conf_low", "conf_high"]
+                                  "df", "statistic", "p_value", "conf_low", "conf_high"]
     assert len(grid) == 2 * 4
     row = grid.query("effect == 'truth_force' and condition == 1 and session == 4").iloc[0]
     t = "alliance_patient"
@@ -330,7 +330,7 @@ def test_default_random_calibrates_truth_by_condition_when_force_varies() -> Non
     n, rejections = 150, 0
     for i in range(n):
         df = simulate_prn(40, 117, 6, params=null, rng=7000 + i)
-        res = fit_quietly(df, **ROLES, moderators=["condition", "session"])
+        res = fit_quietly(df, **ROLES, moderators=["condition", "session"], ddf="z")
         rejections += res.pvalues["alliance_patient:condition"] < 0.05
     from scipy import stats
 

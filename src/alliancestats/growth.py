@@ -62,7 +62,7 @@ from .design import (
     random_spec,
     rater_random_spec,
 )
-from .results import EFFECT_COLUMNS, FitRecord, ModelResults
+from .results import EFFECT_COLUMNS, FitRecord, ModelResults, check_ddf
 
 __all__ = ["GROWTH_RANDOM_CHOICES", "GrowthResults", "fit_growth"]
 
@@ -82,7 +82,7 @@ class GrowthResults(ModelResults):
     ----------
     growth_rates : DataFrame
         Growth rate (change per unit of time) for every rater x moderator combination:
-        columns rater (if any), one per moderator, then estimate, std_error, statistic,
+        columns rater (if any), one per moderator, then estimate, std_error, df, statistic,
         p_value, conf_low, conf_high. Moderators with few distinct values (e.g. condition
         0/1) are tabulated at each value, others at 0.
     contrasts : DataFrame
@@ -170,7 +170,7 @@ class GrowthResults(ModelResults):
 
     @property
     def growth_rates(self) -> pd.DataFrame:
-        """Growth rate by rater x moderator values, with SE, z test and 95% CI."""
+        """Growth rate by rater x moderator values, with SE, df, test and 95% CI."""
         return self.rates_at(**self._tabulate)
 
     def _contrast_weights(self) -> pd.DataFrame:
@@ -270,6 +270,7 @@ def fit_growth(
     missing: str = "drop",
     engine: str = "fast",
     time_center: str | float | None = "first",
+    ddf: str = "satterthwaite",
     residual: str = "iid",
     reference: Mapping[Hashable, Any] | None = None,
 ) -> GrowthResults:
@@ -322,6 +323,10 @@ def fit_growth(
         Reference level per categorical moderator (or for ``rater``), e.g.
         ``{"Group": "control"}`` (default: a Categorical's first category, else the first
         sorted label). The summary prints every reference level.
+    ddf : {"satterthwaite", "kenward-roger", "z"}
+        Degrees of freedom of every test and interval of the fixed effects, growth rates
+        and growth contrasts: Satterthwaite (default, as lmerTest and SPSS/SAS MIXED),
+        Kenward–Roger (REML only; adjusted covariance as pbkrtest) or Wald z.
     residual : {"iid", "ar1", "rater", "rater_ar1"}
         Residuals within each innermost unit (patient): independent with one variance
         (default); ``"ar1"``: AR(1) over the ``time`` value (a missed session is a lag of
@@ -353,7 +358,7 @@ def fit_growth(
     ...                  groups=["therapist", "patient"], moderators="condition",
     ...                  random="intercept")
     >>> res.growth_rates.shape
-    (4, 8)
+    (4, 9)
     """
     data = require_frame(data)
     group_cols = as_column_list(groups, "groups")
@@ -375,6 +380,7 @@ def fit_growth(
                          "stack_raters), or use residual='ar1'.")
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
+    check_ddf(ddf, bool(reml), residual)
     references = check_reference(reference, [*mod_cols, *([rater] if rater is not None
                                                             else [])])
     roles: dict[str, Any] = {"outcome": outcome, "time": time, "rater": rater,
@@ -446,7 +452,7 @@ def fit_growth(
                      "rater differences are fixed effects.")
     notes += residual_note(residual, group_cols, time, rater)
     return GrowthResults(
-        FitRecord.from_mixed(fit),
+        FitRecord.from_mixed(fit, ddf=ddf),
         moderators=mods,
         structure=structure,
         rater_levels=levels,

@@ -58,7 +58,7 @@ from .design import (
     structure_formula,
     warn_duplicate_rows,
 )
-from .results import EFFECT_COLUMNS, FitRecord, ModelResults
+from .results import EFFECT_COLUMNS, FitRecord, ModelResults, check_ddf
 
 __all__ = ["TB_RANDOM_CHOICES", "TruthBiasResults", "fit_truth_bias"]
 
@@ -78,7 +78,7 @@ class TruthBiasResults(ModelResults):
     Attributes
     ----------
     directional_bias, truth_force : Series
-        estimate, std_error, statistic, p_value, conf_low, conf_high at the
+        estimate, std_error, df, statistic, p_value, conf_low, conf_high at the
         :attr:`reference_point` (categorical moderators at their reference level, numeric
         ones at 0 when 0 is observed, else at their smallest observed value, e.g. the
         first session).
@@ -164,8 +164,9 @@ class TruthBiasResults(ModelResults):
             One row per effect x combination: ``effect`` ("directional_bias",
             "truth_force", and "bias_force" with ``bias``, "truth_force_between" with
             ``center="within_dyad"``), one column per moderator, then
-            estimate, std_error, statistic, p_value, conf_low, conf_high. Standard errors
-            are exact linear contrasts of the fixed effects (Wald z).
+            estimate, std_error, df, statistic, p_value, conf_low, conf_high. Standard
+            errors are exact linear contrasts of the fixed effects; each row is tested
+            with its own df (the fit's ``ddf`` method; ``inf`` for z).
 
         Examples
         --------
@@ -175,7 +176,7 @@ class TruthBiasResults(ModelResults):
         ...                      groups=["therapist", "patient"],
         ...                      moderators=["condition", "session"], random="intercept")
         >>> res.effects_at(condition=[0, 1], session=6).shape
-        (4, 9)
+        (4, 10)
         """
         grid = moderator_grid(self._moderators, moderator_values, self._reference_point)
         rows, labels = [], []
@@ -367,6 +368,7 @@ def fit_truth_bias(
     engine: str = "fast",
     time: Hashable | None = None,
     bias_commensurate: bool = True,
+    ddf: str = "satterthwaite",
     residual: str = "iid",
     reference: Mapping[Hashable, Any] | None = None,
 ) -> TruthBiasResults:
@@ -434,6 +436,11 @@ def fit_truth_bias(
     bias_commensurate : bool
         Whether the bias variable is on the judgment's metric (centred on the truth mean,
         the default) or not (centred on its own mean).
+    ddf : {"satterthwaite", "kenward-roger", "z"}
+        Degrees of freedom of every test and interval of the fixed effects and of the
+        derived effects (:meth:`TruthBiasResults.effects_at`): Satterthwaite (default, as
+        lmerTest and SPSS/SAS MIXED), Kenward–Roger (REML only; adjusted covariance as
+        pbkrtest) or Wald z.
     reference : dict, optional
         Reference level per categorical moderator, e.g. ``{"Group": "control"}``
         (default: a Categorical's first category, else the first sorted label). The
@@ -461,9 +468,9 @@ def fit_truth_bias(
 
     Notes
     -----
-    Inference is Wald z (lme4's summary prints these statistics as t values, without
-    p-values). Condition is a therapist-level variable, so with ~40 therapists z tests of
-    its effects are liberal.
+    Condition is a therapist-level variable, so its effects are tested against the
+    therapist-level variance: with the 12–40 therapists of PRN trials, Wald z tests of
+    them are liberal, which is why t tests with Satterthwaite df are the default.
 
     Examples
     --------
@@ -472,7 +479,7 @@ def fit_truth_bias(
     >>> res = fit_truth_bias(df, judgment="alliance_therapist", truth="alliance_patient",
     ...                      groups=["therapist", "patient"], moderators="condition")
     >>> list(res.truth_force.index)
-    ['estimate', 'std_error', 'statistic', 'p_value', 'conf_low', 'conf_high']
+    ['estimate', 'std_error', 'df', 'statistic', 'p_value', 'conf_low', 'conf_high']
     """
     data = require_frame(data)
     group_cols = as_column_list(groups, "groups")
@@ -498,6 +505,8 @@ def fit_truth_bias(
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
     references = check_reference(reference, mod_cols)
+    check_ddf(ddf, bool(reml), residual)
+    # the occasion may also be a moderator (time="session", moderators=[..., "session"])
     roles: dict[str, Any] = {"judgment": judgment, "truth": truth, "bias": bias,
                              "moderators": mod_cols, "groups": group_cols,
                              "time": None if time in mod_cols else time}
@@ -536,7 +545,7 @@ def fit_truth_bias(
     texts = _r_terms(judgment, truth, bias, group_cols, centering)
     formula = _formula(texts, bias is not None, mods, group_cols, rstruct, str(truth))
     return TruthBiasResults(
-        FitRecord.from_mixed(fit),
+        FitRecord.from_mixed(fit, ddf=ddf),
         moderators=mods,
         structure=structure,
         effect_bases=effect_bases,

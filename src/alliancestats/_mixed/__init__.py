@@ -29,14 +29,16 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import BoundaryFitWarning, ConvergenceWarning
+from ._ddf import DDF_CHOICES, DdfSource, satterthwaite_df
 from ._engine import EngineFit, NestedLMM
 from ._engine._model import SINGULAR_TOL
 from ._engine._residual import RESIDUAL_KINDS
 from ._spec import INTERCEPT, Level, levels_from_groups, n_cov_params, term_values
 from ._statsmodels import diagonal_positions, fit_mixedlm
 
-__all__ = ["ENGINES", "INTERCEPT", "RESIDUALS", "SINGULAR_MESSAGE", "SINGULAR_TOL",
-           "MixedFit", "fit_mixed", "residual_note"]
+__all__ = ["DDF_CHOICES", "ENGINES", "INTERCEPT", "RESIDUALS", "SINGULAR_MESSAGE",
+           "SINGULAR_TOL", "DdfSource", "MixedFit", "fit_mixed", "residual_note",
+           "satterthwaite_df"]
 
 #: ``engine=`` choices; the first is the default.
 ENGINES = ("fast", "statsmodels")
@@ -97,6 +99,10 @@ class MixedFit:
     psi : ndarray
         The residual parameters on the engine's unconstrained scale (empty for "iid"):
         with ``theta`` the covariance parameters of :meth:`NestedLMM.deviance`.
+    ddf_source : DdfSource or None
+        The model, response and design at the estimate, from which Satterthwaite and
+        Kenward–Roger degrees of freedom are computed on first use (see
+        :mod:`alliancestats._mixed._ddf`).
     """
 
     fe_params: pd.Series
@@ -121,6 +127,7 @@ class MixedFit:
     residual_params: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=RESIDUAL_COLUMNS, dtype=float))
     psi: np.ndarray[Any, np.dtype[np.float64]] = field(default_factory=lambda: np.empty(0))
+    ddf_source: DdfSource | None = field(default=None, repr=False, compare=False)
 
     @property
     def method(self) -> str:
@@ -241,6 +248,20 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
     )
 
 
+def _ddf_source(model: NestedLMM, endog: pd.Series, exog: pd.DataFrame,
+                levels: Sequence[Level], re_design: pd.DataFrame | None,
+                res: EngineFit) -> DdfSource:
+    """What the df of this fit need (computed lazily by the results): the covariance
+    parameters are ``np.r_[θ, ψ]``, as :meth:`NestedLMM.evaluate` takes them."""
+    codes = np.column_stack([lvl.codes for lvl in levels])
+    Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
+         for lvl in levels]
+    params = np.r_[np.asarray(res.theta, dtype=float), np.asarray(res.psi, dtype=float)]
+    return DdfSource(model, endog.to_numpy(dtype=float), params, res.reml,
+                     exog.to_numpy(dtype=float), Z, codes,
+                     tuple(not lvl.correlated for lvl in levels))
+
+
 def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
               re_design: pd.DataFrame | None, residual: _Residual) -> MixedFit:
     model = _engine_model(endog, exog, levels, reml, re_design, residual)
@@ -256,10 +277,11 @@ def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], rem
             messages.append((ConvergenceWarning, "The residual parameters' standard errors "
                              "are not available (the deviance's Hessian is not positive "
                              "definite): a parameter may be on its boundary."))
-    return _record(res, levels, exog, engine="fast", converged=res.converged,
-                   messages=messages, optimizer_info={"n_iter": res.n_iter,
-                                                      "message": res.message},
-                   residual_params=table)
+    fit = _record(res, levels, exog, engine="fast", converged=res.converged,
+                  messages=messages, optimizer_info={"n_iter": res.n_iter,
+                                                     "message": res.message},
+                  residual_params=table)
+    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
 
 
 def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level],
@@ -278,8 +300,9 @@ def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Leve
         sm["messages"] if not sm["converged"] and category is not RuntimeWarning]
     info = {"best_attempt": sm["best_attempt"], "attempts": sm["attempts"],
             "statsmodels_messages": [text for _, text in sm["messages"]]}
-    return _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
-                   messages=messages, raw=sm["raw"], optimizer_info=info)
+    fit = _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
+                  messages=messages, raw=sm["raw"], optimizer_info=info)
+    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
 
 
 def _onto_boundary(model: NestedLMM, y: np.ndarray[Any, Any], theta: np.ndarray[Any, Any],
