@@ -330,7 +330,7 @@ def test_default_random_calibrates_truth_by_condition_when_force_varies() -> Non
     n, rejections = 150, 0
     for i in range(n):
         df = simulate_prn(40, 117, 6, params=null, rng=7000 + i)
-        res = fit_quietly(df, **ROLES, moderators=["condition", "session"], ddf="z")
+        res = fit_quietly(df, **ROLES, moderators=["condition", "session"])
         rejections += res.pvalues["alliance_patient:condition"] < 0.05
     from scipy import stats
 
