@@ -8,7 +8,7 @@ import pytest
 
 from alliancestats import compare_rsa, fit_lagged_rsa, fit_rsa, simulate_prn
 from alliancestats._mixed import fit_mixed
-from alliancestats.rsa._fit import exog_matrix
+from alliancestats.rsa.fit import exog_matrix
 
 ROLES = {"outcome": "wellbeing", "x": "alliance_therapist", "y": "alliance_patient",
          "time": "session", "unit": ["therapist", "patient"],
@@ -106,7 +106,7 @@ def test_cluster_bootstrap_resamples_therapists(prn) -> None:
     res = fit_rsa(data, outcome="wellbeing", x="alliance_therapist", y="alliance_patient",
                   groups=["therapist", "patient"])
     boot = res.bootstrap(3, rng=1)
-    assert boot.unit == "therapist"
+    assert boot.cluster == "therapist"
     assert boot.n_failed + len(boot.draws) == 3
     again = res.bootstrap(3, rng=1)
     pd.testing.assert_frame_equal(boot.draws, again.draws)
