@@ -150,6 +150,7 @@ _LINEAR: dict[str, tuple[tuple[str, tuple[float, ...]], ...]] = {
     "absdiff": (_ABS,),
     "absunc": (_X, _Y, _WX, _WY),
     # pieces of the models fitted as the best of several parameterisations
+    "weak": (_X, _Y, _X2, _XY, _Y2),
     "SRSQD:b4=b5=0": (_X, _Y, _X2),
     "weak:b3=0": (_X, _Y, _XY, _Y2),
     "weak:b5=0": (_X, _Y, _X2, _XY),
