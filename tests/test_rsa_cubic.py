@@ -156,3 +156,73 @@ def test_cubic_fits_report_no_quadratic_geometry() -> None:
     with pytest.raises(ValueError, match="third-order model"):
         _fit("full").cubic_surface
     assert _fit("absdiff").surface["estimate"].isna().all()
+
+
+# ------------------------------------------------------------ inequality constraints
+SADDLE = pd.read_csv(REF_DIR / "data" / "rsasaddle_data.csv")
+
+
+def _fit_saddle(model: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_rsa(SADDLE, outcome="z", x="x", y="y", model=model)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("model", ["weak", "full", "onlyx2", "onlyy2", "SRSQD"])
+def test_weak_on_a_saddle_matches_rsa_package(model: str) -> None:
+    """On a saddle the unconstrained optimum has b3 b5 < 0: weak's optimum lies on
+    b3 = 0 (lavaan approaches it; it stops 2e-5 of log-likelihood short)."""
+    ref = REF["saddle"][model]
+    res = _fit_saddle(model)
+    b_ref = [ref["params"].get(f"b{i}", {"est": 0.0})["est"] for i in range(6)]
+    # parameterEstimates(fit$models[[model]])$est
+    np.testing.assert_allclose(res.coefs.to_numpy(), b_ref, rtol=1e-5, atol=2e-5)
+    # fitMeasures(fit$models[[model]], "logl"): reached, up to lavaan's stopping rule
+    assert ref["fit"]["logl"] - 1e-6 <= res.llf <= ref["fit"]["logl"] + 1e-4
+    if model == "weak":
+        assert res.coefs["b3"] == 0.0
+        assert any("boundary b3=0" in n for n in res.summary().notes)
+
+
+@pytest.mark.reference
+def test_strong_on_a_saddle_beats_rs_local_optimum() -> None:
+    """R's lavaan fit of strong ends in a local optimum (downward curvature, logLik lower
+    by 2.4); the profile over the angle finds the global one, feasible for R's
+    constraints (b3 b5 > 1e-6, b4^2 = 4 b3 b5, 2 b1 b5 = b2 b4)."""
+    ref = REF["saddle"]["strong"]
+    res = _fit_saddle("strong")
+    assert res.llf > ref["fit"]["logl"] + 2  # fitMeasures(fit$models$strong, "logl")
+    b = res.coefs
+    assert b["b3"] * b["b5"] > 1e-6
+    assert b["b4"] ** 2 == pytest.approx(4 * b["b3"] * b["b5"], rel=1e-10)
+    assert 2 * b["b1"] * b["b5"] == pytest.approx(b["b2"] * b["b4"], rel=1e-10)
+
+
+def test_strong_with_its_bound_active_is_the_constrained_optimum() -> None:
+    """x and y on a wide scale make b3 b5 of the rank-one optimum smaller than R's bound
+    1e-6, so strong's optimum lies on b3 b5 = 1e-6; a brute-force search over feasible
+    rank-one surfaces finds nothing better."""
+    rng = np.random.default_rng(5)
+    n = 150
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    z = x**2 + 0.8 * y + rng.normal(scale=0.3, size=n)
+    x, y = 30 * x, 30 * y
+    res = fit_rsa(pd.DataFrame({"x": x, "y": y, "z": z}), outcome="z", x="x", y="y",
+                  model="strong", center=None)
+    b = res.coefs
+    assert b["b3"] * b["b5"] == pytest.approx(1e-6, rel=1e-9)
+    assert b["b4"] ** 2 == pytest.approx(4 * b["b3"] * b["b5"], rel=1e-9)
+    assert any("bound b3 b5 > 1e-06 is active" in n for n in res.summary().notes)
+    assert res.df_model == 5  # b0, h, g, phi and sigma, as without the bound
+    best = -np.inf
+    for phi in np.linspace(0, np.pi, 4001)[1:-1]:
+        s, c = np.sin(phi), np.cos(phi)
+        u = c * y - s * x
+        bound = 1e-3 / abs(s * c)
+        for g in np.r_[bound, -bound, np.linspace(1.01, 3, 5) * bound]:
+            X = np.column_stack([np.ones(n), u])
+            r = z - g * u**2
+            resid = r - X @ np.linalg.lstsq(X, r, rcond=None)[0]
+            best = max(best, -n / 2 * (np.log(2 * np.pi * resid @ resid / n) + 1))
+    assert res.llf >= best - 1e-9

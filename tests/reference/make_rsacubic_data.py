@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 OUT = Path(__file__).parent / "data" / "rsacubic_data.csv"
+OUT_SADDLE = Path(__file__).parent / "data" / "rsasaddle_data.csv"
 
 
 def make(seed: int = 20262) -> pd.DataFrame:
@@ -30,7 +31,21 @@ def make(seed: int = 20262) -> pd.DataFrame:
     return pd.DataFrame({"x": x.round(3), "y": y.round(3), "z": z.round(3)})
 
 
+def make_saddle(seed: int = 20263) -> pd.DataFrame:
+    """A saddle (b3 > 0 > b5), on which the inequality constraints of ``weak``
+    (b3 b5 > 0) and ``strong`` (b3 b5 > 1e-6 on the rank-one surface) are active."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    x = 5.0 + rng.normal(0.0, 1.0, n)
+    y = 5.0 + rng.normal(0.0, 1.0, n)
+    xc, yc = x - 5.0, y - 5.0
+    z = 20 + 0.5 * xc + 0.3 * yc + 0.6 * xc**2 - 0.2 * xc * yc - 0.5 * yc**2 \
+        + rng.normal(0, 1.0, n)
+    return pd.DataFrame({"x": x.round(3), "y": y.round(3), "z": z.round(3)})
+
+
 if __name__ == "__main__":
     OUT.parent.mkdir(parents=True, exist_ok=True)
     make().to_csv(OUT, index=False)
-    print(f"wrote {OUT}")
+    make_saddle().to_csv(OUT_SADDLE, index=False)
+    print(f"wrote {OUT} and {OUT_SADDLE}")

@@ -597,8 +597,10 @@ def _estimate_ols(design: Design, spec: Spec) -> Estimate:
               "method": "OLS", "engine": "ols"}
     return Estimate(
         params=params, cov=cov, B=B, bjac=bjac, bfun=bfun, bidx=idx, llf=llf,
-        nobs=design.nobs, df_resid=df_resid, n_cov_params=1, base_kwargs=kwargs,
-        ols=fit, r_squared=r2, phi=phi, notes=tuple(notes), piece=family.name,
+        nobs=design.nobs, df_resid=df_resid,
+        n_cov_params=1 + (2 if strong_g is not None else 0),  # g, phi fixed on the bound
+        base_kwargs=kwargs, ols=fit, r_squared=r2, phi=phi, notes=tuple(notes),
+        piece=family.name,
     )
 
 
@@ -760,7 +762,8 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
     params = pd.Series(params.to_numpy(), index=names)
     cov = pd.DataFrame(cov.to_numpy(), index=names, columns=names)
     idx = np.arange(len(names))
-    n_cov = int(kwargs.pop("n_cov_params")) + int(family.nonlinear)
+    n_cov = (int(kwargs.pop("n_cov_params")) + int(family.nonlinear)
+             + int(strong_g is not None))  # phi (and g fixed on strong's bound) count
     bfun = _bfun_linear(M, idx)
     if strong_g is not None:
         B_offset = _strong_offset(family, phi, strong_g)

@@ -1,5 +1,6 @@
 # Reference values from R's RSA package (Schönbrodt & Humberg) for the third-order and
-# piecewise members of the model family and for weak/strong.
+# piecewise members of the model family and for weak/strong (the latter also on a saddle,
+# where their inequality constraints are active).
 #
 # Run from the repository root after `python tests/reference/make_rsacubic_data.py`:
 #   Rscript tests/reference/r/rsacubic_reference.R
@@ -14,6 +15,7 @@
 suppressPackageStartupMessages({library(RSA); library(jsonlite)})
 
 dat <- read.csv("tests/reference/data/rsacubic_data.csv")
+saddle <- read.csv("tests/reference/data/rsasaddle_data.csv")
 
 par_table <- function(fit, model) {
   p <- lavaan::parameterEstimates(fit$models[[model]])
@@ -25,8 +27,8 @@ par_table <- function(fit, model) {
     list(est = p$est[i], se = p$se[i], pvalue = p$pvalue[i])), p$label)
 }
 
-run <- function(models) {
-  fit <- RSA(z ~ x * y, data = dat, center = "pooled", out.rm = FALSE,
+run <- function(models, data = dat) {
+  fit <- RSA(z ~ x * y, data = data, center = "pooled", out.rm = FALSE,
              estimator = "ML", se = "standard", models = models, verbose = FALSE)
   out <- list()
   for (m in models) {
@@ -42,6 +44,8 @@ run <- function(models) {
 third <- run(c("cubic", "CA", "CL", "RRCA", "RRCL", "full", "SQD", "RR", "null"))
 other <- run(c("absdiff", "absunc", "weak", "strong", "full", "SRSQD"))
 cmp <- compare(third$fit, verbose = FALSE)
+# weak (b3 b5 > 0) and strong (b3 b5 > 1e-6) with their bounds active
+ineq <- run(c("weak", "strong", "full", "SRSQD", "onlyx2", "onlyy2"), data = saddle)
 
 out <- list(
   generated_by = "tests/reference/r/rsacubic_reference.R (do not edit by hand)",
@@ -52,6 +56,8 @@ out <- list(
   pooled_center = mean(c(dat$x, dat$y)),
   third_order = third$models,
   second_order = other$models,
+  saddle = ineq$models,
+  saddle_pooled_center = mean(c(saddle$x, saddle$y)),
   compare = lapply(split(cmp, seq_len(nrow(cmp))), as.list)
 )
 write_json(out, "tests/reference/results/rsacubic_reference.json", digits = NA,
