@@ -49,7 +49,7 @@ def test_a_column_named_intercept_never_changes_the_model(role: str) -> None:
                                    rtol=1e-12)
         np.testing.assert_allclose(res.bse.to_numpy(), base.bse.to_numpy(), rtol=1e-12)
     else:  # its label would coincide with the intercept's: refused, with a way out
-        with pytest.raises(ValueError, match="labelled 'Intercept'.*rename the column"):
+        with pytest.raises(ValueError, match=r"labelled 'Intercept'.*rename the column"):
             fit_rsa(renamed, **kw)
 
 
@@ -146,8 +146,11 @@ def test_lagged_forwards_every_fit_rsa_keyword_with_its_defaults() -> None:
     kw = {"outcome": "z", "x": "x", "y": "y", "time": "session",
           "unit": ["therapist", "patient"], "groups": ["therapist", "patient"]}
     res = fit_lagged_rsa(df, **kw)
-    assert res.method == "REML" and res.engine == "fast"  # fit_rsa's defaults
+    assert res.method == "REML"
+    assert res.engine == "fast"
     ml = fit_lagged_rsa(df, **kw, reml=False, model="SQD", center=None)
-    assert ml.method == "ML" and ml.model == "SQD" and ml.centering["x_shift"] == 0.0
+    assert ml.method == "ML"
+    assert ml.model == "SQD"
+    assert ml.centering["x_shift"] == 0.0
     with pytest.raises(TypeError, match=r"fit_lagged_rsa\(\).*colour.*fit_rsa"):
         fit_lagged_rsa(df, **kw, colour="red")

@@ -137,7 +137,8 @@ def test_srsqd_is_the_best_fit_over_the_packages_feasible_set() -> None:
     res = fit_rsa(SINGLE, outcome="z", x="x", y="y", model="SRSQD")
     assert res.llf > R1["family"]["SRSQD"]["logLik"] + 0.1  # logLik(nls fit)
     b = res.coefs
-    assert b["b4"] == 0 and b["b5"] == 0
+    assert b["b4"] == 0
+    assert b["b5"] == 0
     assert res.llf <= fit_rsa(SINGLE, outcome="z", x="x", y="y").llf  # nested in full
     assert any("b4 = b5 = 0" in note for note in res.summary().notes)
     # b0, b1, b2, b3 and sigma: as many as the rank-one form's b0, h, g, phi and sigma
@@ -228,7 +229,8 @@ def test_srsqd_matches_rsa_package_on_its_degenerate_optimum() -> None:
     assert ref["b4"]["est"] ** 2 < 1e-3 * 4 * ref["b3"]["est"] * ref["b5"]["est"]
     res = fit_rsa(PKG_DATA, outcome="z", x="x", y="y", model="SRSQD")
     b = res.coefs
-    assert b["b4"] == 0 and b["b5"] == 0
+    assert b["b4"] == 0
+    assert b["b5"] == 0
     for label in ("b0", "b1", "b2", "b3"):
         # parameterEstimates(fit$models$SRSQD)$est
         assert b[label] == pytest.approx(ref[label]["est"], rel=1e-5, abs=2e-5)

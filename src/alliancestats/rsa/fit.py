@@ -99,9 +99,12 @@ class Design:
     groups: pd.DataFrame | None  # grouping labels outer -> inner, RangeIndex
     x_raw: np.ndarray
     y_raw: np.ndarray
-    names: dict[str, Any]  # outcome, x, y, by, groups, controls, unit, time
+    names: dict[str, Any]  # outcome, x, y, by, groups, controls, unit, time, decompose
     centering: dict[str, Any]
     dropped: dict[str, int] = field(default_factory=dict)
+    # decompose="unit": basis terms of the within-unit deviations and of the unit means
+    # (each n x 12); `levels` are then ("within", "between")
+    parts: tuple[np.ndarray, ...] | None = None
 
     @property
     def nobs(self) -> int:
@@ -113,7 +116,14 @@ class Design:
             self, endog=self.endog[rows], P=self.P[rows], codes=self.codes[rows],
             controls=self.controls[rows], groups=groups, x_raw=self.x_raw[rows],
             y_raw=self.y_raw[rows],
+            parts=None if self.parts is None else tuple(p[rows] for p in self.parts),
         )
+
+    @property
+    def has_by(self) -> bool:
+        """Whether the surfaces are levels of ``by`` (else one surface, or the parts of
+        ``decompose``)."""
+        return self.names["by"] is not None
 
 
 @dataclass(frozen=True)
@@ -300,9 +310,19 @@ def prepare(
     unit: Any = None,
     time: Hashable | None = None,
     center_controls: Sequence[Hashable] = (),
+    decompose: str | None = None,
 ) -> Design:
     """Validate ``data`` and build the :class:`Design` (see ``fit_rsa``)."""
     data = require_frame(data)
+    if decompose is not None:
+        check_choice(decompose, "decompose", ("unit",))
+        if groups is None:
+            raise ValueError("decompose='unit' fits the within- and between-unit surfaces in "
+                             "one mixed model: pass `groups` (e.g. ['therapist', "
+                             "'patient']).")
+        if by is not None:
+            raise ValueError("decompose='unit' together with `by` is not supported yet; fit "
+                             "each level of the `by` column separately.")
     group_cols = as_column_list(groups, "groups")
     control_cols = as_column_list(controls, "controls")
     unit_cols = as_column_list(unit, "unit")
@@ -344,7 +364,19 @@ def prepare(
     consts = _centre_constants(frame, x, y, center, scale)
     xc = (frame[x].to_numpy(float) - consts["x_shift"]) / consts["x_scale"]
     yc = (frame[y].to_numpy(float) - consts["y_shift"]) / consts["y_scale"]
-    if by is None:
+    parts: tuple[np.ndarray, ...] | None = None
+    if decompose is not None:
+        key = pd.MultiIndex.from_frame(frame[units]) if len(units) > 1 else frame[units[0]]
+        unit_codes = pd.factorize(key)[0]
+        counts = np.bincount(unit_codes)
+        xm = (np.bincount(unit_codes, xc) / counts)[unit_codes]
+        ym = (np.bincount(unit_codes, yc) / counts)[unit_codes]
+        parts = (basis(xc - xm, yc - ym), basis(xm, ym))
+        consts["decompose"] = {"unit": list(units), "n_units": len(counts)}
+    levels: tuple[Any, ...]
+    if decompose is not None:
+        codes, levels = np.zeros(len(frame), dtype=int), ("within", "between")
+    elif by is None:
         codes, levels = np.zeros(len(frame), dtype=int), (None,)
     else:
         labels = _distinct_labels(frame[by], "by")
@@ -366,8 +398,9 @@ def prepare(
         groups=frame[group_cols].reset_index(drop=True) if group_cols else None,
         x_raw=frame[x].to_numpy(float), y_raw=frame[y].to_numpy(float),
         names={"outcome": outcome, "x": x, "y": y, "by": by, "groups": group_cols,
-               "controls": control_cols, "unit": unit_cols, "time": time},
-        centering=consts, dropped=dropped,
+               "controls": control_cols, "unit": unit_cols, "time": time,
+               "decompose": decompose},
+        centering=consts, dropped=dropped, parts=parts,
     )
 
 
@@ -384,25 +417,33 @@ def exog_matrix(
     T = family.transform(phi)
     n, L = design.nobs, len(design.levels)
     by = design.names["by"]
-    labels = family.labels(str(design.names["x"]), str(design.names["y"]))
+    x, y = str(design.names["x"]), str(design.names["y"])
+    labels = family.labels(x, y)
     cols, names = [np.ones(n)], ["Intercept"]
-    for lev in range(1, L):
-        cols.append((design.codes == lev).astype(float))
-        names.append(f"{by}[{design.levels[lev]}]")
+    if design.has_by:
+        for lev in range(1, L):
+            cols.append((design.codes == lev).astype(float))
+            names.append(f"{by}[{design.levels[lev]}]")
     surface_pos: list[int] = []
     for lev in range(L):
-        block = (design.P * (design.codes == lev)[:, None]) @ T
+        if design.parts is not None:  # decompose: within deviations, unit means
+            part = design.levels[lev]
+            block = design.parts[lev] @ T
+            part_labels = family.labels(f"{x}_{part}", f"{y}_{part}")
+        else:
+            block = (design.P * (design.codes == lev)[:, None]) @ T
+            part_labels = labels if by is None else [f"{t}:{by}[{design.levels[lev]}]"
+                                                     for t in labels]
         cols.extend(block.T)
         surface_pos.append(len(names))
-        names.extend(labels if by is None else [f"{t}:{by}[{design.levels[lev]}]"
-                                                for t in labels])
+        names.extend(part_labels)
     cols.extend(design.controls.T)
     names.extend(design.control_names)
     M = np.zeros((_N_COEF * L, len(names)))
     m = T.shape[1]
     for lev in range(L):
         M[_N_COEF * lev, 0] = 1.0
-        if lev:
+        if lev and design.has_by:
             M[_N_COEF * lev, lev] = 1.0
         M[_N_COEF * lev + 1: _N_COEF * (lev + 1), surface_pos[lev]: surface_pos[lev] + m] = T
     return np.column_stack(cols), names, M, surface_pos
@@ -437,7 +478,7 @@ def _check_rank(X: np.ndarray, names: list[str], design: Design, family: FamilyM
         )
     for lev, label in enumerate(design.levels):
         n_lev = int((design.codes == lev).sum())
-        if label is not None and n_lev <= family.k + 1:
+        if design.has_by and n_lev <= family.k + 1:
             raise ValueError(
                 f"Level {label!r} of `by` column {design.names['by']!r} has {n_lev} rows; "
                 f"model {family.model!r} needs more than {family.k + 1} per level."
@@ -466,6 +507,8 @@ def random_spec(random: Any, groups: list[Any], names: list[str], family: Family
         spec = {str(g): [0] for g in groups}
         if random == "slopes":
             lin = [str(x), str(y)]
+            if f"{x}_within" in names:  # decompose: the within-unit slopes
+                lin = [f"{x}_within", f"{y}_within"]
             if not all(t in names for t in lin):
                 raise ValueError(
                     f"random='slopes' adds random slopes of {lin} at level "
@@ -507,9 +550,10 @@ def estimate(design: Design, spec: Spec) -> Estimate:
     """
     family = spec.family
     if family.nonlinear and len(design.levels) > 1:
+        what = "`by`" if design.has_by else "decompose='unit'"
         raise ValueError(
-            f"Model {family.model!r} with `by` is not supported (one nonlinear angle per "
-            f"level); fit each level separately or use a linear model such as 'SRR'."
+            f"Model {family.model!r} with {what} is not supported (one nonlinear angle per "
+            f"surface); fit each level separately or use a linear model such as 'SRR'."
         )
     X0, names, _, _ = exog_matrix(design, family, 0.3 if family.nonlinear else None)
     _check_names(names, design)
@@ -897,6 +941,12 @@ def _build(design: Design, spec: Spec, lag_info: dict[str, Any] | None = None) -
     if c["center"] is not None or c["scale"] is not None:
         notes.append(f"x and y centred ({c['center']}) and scaled ({c['scale']}) before "
                      f"forming squares; b, a, X0, Y0, p10 refer to that scale.")
+    if design.parts is not None:
+        unit = c["decompose"]["unit"]
+        notes.append(f"decompose='unit': *_between are the means of x and y per "
+                     f"{':'.join(map(str, unit))} ({c['decompose']['n_units']} units), "
+                     f"*_within the deviations from them; squares and products are formed "
+                     f"within each part.")
     return RSAResults(est=est, design=design, spec=spec, formula=_formula(est, design),
                       refit=estimate, lag_info=lag_info, extra_notes=notes)
 
@@ -933,6 +983,7 @@ def fit_rsa(
     cov_type: str = "nonrobust",
     unit: Hashable | Sequence[Hashable] | None = None,
     time: Hashable | None = None,
+    decompose: str | None = None,
 ) -> RSAResults:
     r"""Fit a polynomial response surface, single-level (OLS) or multilevel.
 
@@ -980,6 +1031,16 @@ def fit_rsa(
     time : column name, optional
         Session number; with ``unit`` (or ``groups``) each unit may have one row per
         time point.
+    decompose : {None, "unit"}
+        ``"unit"``: separate within-unit and between-unit surfaces in one mixed model
+        (Nestler, Humberg & Schönbrodt 2019). x and y (pooled-centred) are split into
+        the unit means (``unit``, default the ``groups`` key, e.g. therapist:patient) and
+        the deviations from them; the surface of the deviations (``x_within``, ...) and
+        the surface of the means (``x_between``, ...) share the intercept. The
+        surfaces are the levels "within" and "between" of ``surface``,
+        ``surface_differences`` (between minus within) and ``surface_equality``. In lme4
+        terms: ``z ~ Xw + Yw + I(Xw^2) + I(Xw*Yw) + I(Yw^2) + Xb + Yb + I(Xb^2) +
+        I(Xb*Yb) + I(Yb^2) + (1 | therapist) + (1 | therapist:patient)``.
 
     Returns
     -------
@@ -1024,18 +1085,20 @@ def fit_rsa(
     return _fit_rsa(data, outcome=outcome, x=x, y=y, groups=groups, controls=controls,
                     by=by, model=model, random=random, center=center, scale=scale,
                     reml=reml, missing=missing, engine=engine, cov_type=cov_type,
-                    unit=unit, time=time)
+                    unit=unit, time=time, decompose=decompose)
 
 
 def _fit_rsa(data: Any, *, outcome: Hashable, x: Hashable, y: Hashable, groups: Any,
              controls: Any, by: Hashable | None, model: Any, random: Any, center: Any,
              scale: Any, reml: Any, missing: str, engine: Any, cov_type: Any, unit: Any,
-             time: Hashable | None, lag_info: dict[str, Any] | None = None,
+             time: Hashable | None, decompose: str | None,
+             lag_info: dict[str, Any] | None = None,
              center_controls: Sequence[Hashable] = ()) -> RSAResults:
     spec = _make_spec(model, random, reml, engine, cov_type, groups)
     design = prepare(data, outcome=outcome, x=x, y=y, groups=groups, controls=controls,
                      by=by, center=_center_value(center), scale=scale, missing=missing,
-                     unit=unit, time=time, center_controls=center_controls)
+                     unit=unit, time=time, center_controls=center_controls,
+                     decompose=decompose)
     if lag_info is not None:
         lag_info = {**lag_info, "rows_used": design.nobs}
     return _build(design, spec, lag_info)

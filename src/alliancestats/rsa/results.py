@@ -108,7 +108,8 @@ class RSAResults(ModelResults):
 
     @property
     def levels(self) -> list[Any]:
-        """Levels of ``by`` (``[None]`` without ``by``)."""
+        """The surfaces of the fit: levels of ``by``, ``["within", "between"]`` with
+        ``decompose="unit"``, else ``[None]``."""
         return list(self._design.levels)
 
     @property
@@ -206,7 +207,7 @@ class RSAResults(ModelResults):
         level, None without ``by``), one row per observation used in the fit."""
         d = self._design
         return pd.DataFrame({"x": d.x_raw, "y": d.y_raw, "outcome": d.endog,
-                             "level": [d.levels[c] for c in d.codes]})
+                             "level": [d.levels[c] if d.has_by else None for c in d.codes]})
 
     def level_mask(self, level: Any = None) -> np.ndarray:
         """Boolean mask of the analysed rows (as in :attr:`observations`) of ``level``.
@@ -217,9 +218,10 @@ class RSAResults(ModelResults):
             If ``level`` is not one of the ``by`` levels (or given without ``by``).
         """
         d = self._design
-        if d.levels == (None,) and level is None:
+        index = self._level_index(level)
+        if not d.has_by:  # one surface, or the within/between parts of every row
             return np.ones(d.nobs, dtype=bool)
-        return np.asarray(d.codes == self._level_index(level))
+        return np.asarray(d.codes == index)
 
     def surface_at(self, alpha: float = 0.05) -> pd.DataFrame:
         """:attr:`surface` with (1 - alpha) confidence intervals."""
@@ -344,6 +346,8 @@ class RSAResults(ModelResults):
 
         Controls are at 0 (a centred prior outcome at its mean). ``grid=True`` evaluates
         every combination (``np.meshgrid(x, y)``) and returns shape (len(y), len(x)).
+        With ``decompose="unit"``, ``level="between"`` takes unit means on the original
+        scale, ``level="within"`` deviations from the unit's means (not shifted).
 
         Examples
         --------
@@ -361,8 +365,9 @@ class RSAResults(ModelResults):
             xv, yv = np.meshgrid(np.ravel(xv), np.ravel(yv))
         xv, yv = np.broadcast_arrays(xv, yv)
         c = self._design.centering
-        xs = (xv - c["x_shift"]) / c["x_scale"]
-        ys = (yv - c["y_shift"]) / c["y_scale"]
+        within = self._design.parts is not None and level == "within"
+        xs = (xv - (0.0 if within else c["x_shift"])) / c["x_scale"]
+        ys = (yv - (0.0 if within else c["y_shift"])) / c["y_scale"]
         terms = basis(xs.ravel(), ys.ravel())
         return np.asarray(b[0] + terms @ b[1:]).reshape(xs.shape)
 
@@ -397,7 +402,7 @@ class RSAResults(ModelResults):
             zy = (yr - yr.mean()) / yr.std(ddof=1)
         cats = pd.cut(zy - zx, [-np.inf, -0.5, 0.5, np.inf], right=True,
                       labels=["x > y", "x ~ y", "x < y"])
-        if self._design.levels == (None,):
+        if not self._design.has_by:
             counts = pd.Series(cats).value_counts(sort=False).rename("n").to_frame()
             counts.index.name = "category"
             counts["share"] = counts["n"] / counts["n"].sum()
