@@ -227,3 +227,26 @@ def test_strong_with_its_bound_active_is_the_constrained_optimum() -> None:
             resid = r - X @ np.linalg.lstsq(X, r, rcond=None)[0]
             best = max(best, -n / 2 * (np.log(2 * np.pi * resid @ resid / n) + 1))
     assert res.llf >= best - 1e-9
+
+
+def test_predict_interval_is_the_exact_linear_combination() -> None:
+    for model in ("cubic", "full", "absunc"):
+        res = _fit(model)
+        pts = res.predict_interval([4.0, 5.5], [5.0, 4.5])
+        np.testing.assert_allclose(pts["estimate"], res.predict([4.0, 5.5], [5.0, 4.5]),
+                                   rtol=1e-12)
+        # the same SE from the fitted coefficients' covariance by hand
+        c = res.centering["x_shift"]
+        x, y = 4.0 - c, 5.0 - c
+        w = np.sign(x - y)
+        full_g = {"b0": 1, "b1": x, "b2": y, "b3": x * x, "b4": x * y, "b5": y * y,
+                  "b6": x**3, "b7": x * x * y, "b8": x * y * y, "b9": y**3, "w1": w,
+                  "w2": w * x, "w3": w * y}
+        g = np.array([full_g[k] for k in res.coefs.index])
+        se = np.sqrt(g @ res.cov_coefs().to_numpy() @ g)
+        assert pts["std_error"].iloc[0] == pytest.approx(se, rel=1e-10)
+
+
+def test_congruence_test_needs_a_second_order_surface() -> None:
+    with pytest.raises(ValueError, match="second-order surface"):
+        _fit("cubic").congruence_test()

@@ -771,8 +771,10 @@ def _mixed_fit(design: Design, spec: Spec, X: np.ndarray, names: list[str],
     y = design.endog if endog is None else endog
     if design.groups is None:  # estimate() routes single-level designs to OLS
         raise ValueError("A mixed model needs `groups`.")
+    # levels are named by their text (any hashable column name works)
+    groups = design.groups.set_axis([str(c) for c in design.groups.columns], axis=1)
     return fit_mixed(pd.Series(y, name="y"), pd.DataFrame(X, columns=internal),
-                     design.groups, random, reml=reml, engine=spec.engine)
+                     groups, random, reml=reml, engine=spec.engine)
 
 
 def _estimate_mixed(design: Design, spec: Spec) -> Estimate:

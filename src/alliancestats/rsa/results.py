@@ -371,6 +371,49 @@ class RSAResults(ModelResults):
         terms = basis(xs.ravel(), ys.ravel())
         return np.asarray(b[0] + terms @ b[1:]).reshape(xs.shape)
 
+    def predict_interval(self, x: Any, y: Any, *, level: Any = None,
+                         alpha: float = 0.05) -> pd.DataFrame:
+        """Predicted outcome at points (x, y) with SE and confidence interval.
+
+        The prediction is a linear combination of the coefficients, so its SE is exact
+        (``g' cov_coefs() g``); ``df_resid`` t quantiles for OLS, normal ones for mixed
+        fits. x and y as in :meth:`predict` (one point per pair, no grid).
+
+        Returns
+        -------
+        DataFrame
+            Columns x, y, estimate, std_error, conf_low, conf_high.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from alliancestats import fit_rsa
+        >>> rng = np.random.default_rng(1)
+        >>> df = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)})
+        >>> df["z"] = df.x - df.y + rng.normal(size=60)
+        >>> table = fit_rsa(df, outcome="z", x="x", y="y").predict_interval([0, 1], [0, 1])
+        >>> list(table.columns)
+        ['x', 'y', 'estimate', 'std_error', 'conf_low', 'conf_high']
+        """
+        if not 0 < alpha < 1:
+            raise ValueError(f"`alpha` must be between 0 and 1; got {alpha!r}.")
+        li = self._level_index(level)
+        xv, yv = np.broadcast_arrays(np.asarray(x, dtype=float).ravel(),
+                                     np.asarray(y, dtype=float).ravel())
+        c = self._design.centering
+        within = self._design.parts is not None and level == "within"
+        xs = (xv - (0.0 if within else c["x_shift"])) / c["x_scale"]
+        ys = (yv - (0.0 if within else c["y_shift"])) / c["y_scale"]
+        terms = np.column_stack([np.ones(len(xs)), basis(xs, ys)])[:, self._coef_pos]
+        k = len(self._coef_pos)
+        cov = self._b_cov.to_numpy()[li * k:(li + 1) * k, li * k:(li + 1) * k]
+        est = self._est.B[li, self._coef_pos]
+        value = terms @ est
+        se = np.sqrt(np.einsum("ij,jk,ik->i", terms, cov, terms))
+        crit = self._crit(alpha)
+        return pd.DataFrame({"x": xv, "y": yv, "estimate": value, "std_error": se,
+                             "conf_low": value - crit * se, "conf_high": value + crit * se})
+
     def _level_index(self, level: Any) -> int:
         levels = self._design.levels
         if levels == (None,):
@@ -436,6 +479,9 @@ class RSAResults(ModelResults):
         """
         check_choice(variant, "variant", ("strict", "a5"))
         check_choice(direction, "direction", ("maximum", "minimum"))
+        if self._spec.family.order != "quadratic":
+            raise ValueError(f"congruence_test() checks the conditions of a second-order "
+                             f"surface; model {self.model!r} is not one (fit e.g. 'full').")
         li = self._level_index(level)
         lev = self._design.levels[li]
         pick = (lambda t: t) if lev is None else (lambda t: t.xs(lev, level="level"))
