@@ -555,6 +555,10 @@ def power(
     jobs = _positive_int(n_jobs, "n_jobs", allow_negative=True)
     chunk = None if chunk_size is None else _positive_int(chunk_size, "chunk_size")
     used_engine = _engine(engine)
+    if used_engine == "statsmodels" and spec.name == "growth":
+        raise ValueError("engine='statsmodels': the growth design fits correlated "
+                         "patient-level intercepts and slopes, which statsmodels MixedLM "
+                         "cannot fit; use engine='fast' (the default).")
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be True or False; got {progress!r}.")
     manifest = None if checkpoint is None else run.read_manifest(checkpoint)

@@ -492,7 +492,6 @@ def growth_public(frame: pd.DataFrame) -> FitOutcome:
     res, messages = quiet(lambda: fit_growth(
         long, outcome="alliance", time="session", rater="rater",
         groups=["therapist", "patient"], moderators="condition", random="slopes",
-        engine="statsmodels",
     ))
     names = [f"rater[{r}]:session:condition" for r in ("therapist", "patient")]
     return results_outcome(res, res.params[names], res.bse[names], messages)

@@ -44,7 +44,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.regression.linear_model import OLS
 
-from .._mixed import ENGINES, fit_mixed
+from .._mixed import ENGINES, INTERCEPT, MixedFit, fit_mixed
 from .._mixed._engine import NestedLMM
 from .._validation import (
     as_column_list,
@@ -60,6 +60,7 @@ from .._validation import (
 )
 from ..data import add_lags, center_pooled
 from ..exceptions import DataWarning
+from ..results import FitRecord
 from .family import (
     COEF_NAMES,
     CUBIC_MODELS,
@@ -159,7 +160,7 @@ class Estimate:
     nobs: int
     df_resid: float | None
     n_cov_params: int
-    base_kwargs: dict[str, Any]
+    record: FitRecord
     ols: Any = None
     r_squared: float = np.nan
     phi: float | None = None
@@ -637,14 +638,15 @@ def _estimate_ols(design: Design, spec: Spec) -> Estimate:
     llf = float(fit.llf)
     r2 = float(1 - ssr / np.sum((y - y.mean()) ** 2)) if strong_g is not None \
         else float(fit.rsquared)
-    kwargs = {"variance_components": _ols_variance_table(ssr / df_resid),
-              "method": "OLS", "engine": "ols"}
+    n_cov = 1 + (2 if strong_g is not None else 0)  # g, phi fixed on the bound count
+    record = FitRecord(params=params, cov_params=cov, nobs=design.nobs, llf=llf,
+                       method="OLS", n_cov_params=n_cov, df_resid=df_resid,
+                       variance_components=_ols_variance_table(ssr / df_resid),
+                       engine="ols")
     return Estimate(
         params=params, cov=cov, B=B, bjac=bjac, bfun=bfun, bidx=idx, llf=llf,
-        nobs=design.nobs, df_resid=df_resid,
-        n_cov_params=1 + (2 if strong_g is not None else 0),  # g, phi fixed on the bound
-        base_kwargs=kwargs, ols=fit, r_squared=r2, phi=phi, notes=tuple(notes),
-        piece=family.name,
+        nobs=design.nobs, df_resid=df_resid, n_cov_params=n_cov, record=record, ols=fit,
+        r_squared=r2, phi=phi, notes=tuple(notes), piece=family.name,
     )
 
 
@@ -747,26 +749,26 @@ def _positional(names: Sequence[str]) -> list[str]:
     return [f"c{j}" for j in range(len(names))]
 
 
-def _relabel(kwargs: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """Map positional term names in the mixed fit's tables back to display labels."""
+def _relabel(mfit: MixedFit, names: list[str], n_cov_params: int) -> FitRecord:
+    """The record of a mixed fit with the positional term names mapped back to labels."""
     lookup = dict(zip(_positional(names), names, strict=True))
-    out = dict(kwargs)
-    vc = out.get("variance_components")
+    record = FitRecord.from_mixed(mfit)
+    vc = record.variance_components
     if isinstance(vc, pd.DataFrame):
-        vc = vc.copy()
-        vc["term"] = vc["term"].map(lambda t: lookup.get(t, t))
-        out["variance_components"] = vc
-    re_tabs = out.get("random_effects") or {}
-    out["random_effects"] = {lvl: tab.rename(columns=lambda t: lookup.get(t, t))
-                             for lvl, tab in re_tabs.items()}
-    return out
+        vc = vc.assign(term=vc["term"].map(lambda t: lookup.get(t, t)))
+    effects = {lvl: tab.rename(columns=lambda t: lookup.get(t, t))
+               for lvl, tab in record.random_effects.items()}
+    return replace(
+        record, params=pd.Series(record.params.to_numpy(), index=names),
+        cov_params=pd.DataFrame(record.cov_params.to_numpy(), index=names, columns=names),
+        variance_components=vc, random_effects=effects, n_cov_params=n_cov_params)
 
 
 def _mixed_fit(design: Design, spec: Spec, X: np.ndarray, names: list[str],
                rand: Mapping[str, list[int]], reml: bool, endog: np.ndarray | None = None
                ) -> Any:
     internal = _positional(names)
-    random = {lvl: ["Intercept" if j == 0 else internal[j] for j in pos]
+    random = {lvl: [INTERCEPT if j == 0 else internal[j] for j in pos]
               for lvl, pos in rand.items()}
     y = design.endog if endog is None else endog
     if design.groups is None:  # estimate() routes single-level designs to OLS
@@ -803,47 +805,23 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
         notes.append(f"strong: the bound b3 b5 > {STRONG_BOUND:g} is active; g = "
                      f"{strong_g:.6g} is fixed on it.")
     mfit = _mixed_fit(design, spec, X, names, rand, spec.reml, design.endog - offset)
-    kwargs = _relabel(mfit.results_kwargs(), names)
-    params, cov = kwargs.pop("params"), kwargs.pop("cov_params")
-    params = pd.Series(params.to_numpy(), index=names)
-    cov = pd.DataFrame(cov.to_numpy(), index=names, columns=names)
-    idx = np.arange(len(names))
-    n_cov = (int(kwargs.pop("n_cov_params")) + int(family.nonlinear)
+    n_cov = (mfit.n_cov_params + int(family.nonlinear)
              + int(strong_g is not None))  # phi (and g fixed on strong's bound) count
+    record = _relabel(mfit, names, n_cov)
+    params, cov = record.params, record.cov_params
+    idx = np.arange(len(names))
     bfun = _bfun_linear(M, idx)
     if strong_g is not None:
         B_offset = _strong_offset(family, phi, strong_g)
         base = bfun
         bfun = lambda theta: base(theta) + B_offset  # noqa: E731
     B = bfun(params.to_numpy()).reshape(-1, _N_COEF)
-    kwargs.pop("nobs", None)
-    kwargs.pop("llf", None)
     return Estimate(
         params=params, cov=cov, B=B, bjac=M, bfun=bfun,
         bidx=idx, llf=float(mfit.llf), nobs=design.nobs, df_resid=None,
-        n_cov_params=n_cov, base_kwargs=kwargs, phi=phi, notes=tuple(notes),
+        n_cov_params=n_cov, record=record, phi=phi, notes=tuple(notes),
         piece=family.name,
     )
-
-
-def _relative_theta(mfit: Any, levels: Sequence[str]) -> np.ndarray:
-    """lme4's theta of a fit: per level with random terms (outer -> inner), the lower
-    triangle, column by column, of the Cholesky factor of cov / sigma^2."""
-    vc = mfit.variance_components
-    sigma2 = float(vc.loc[vc["level"] == "Residual", "variance"].iloc[0])
-    theta: list[float] = []
-    for level in levels:
-        rel = mfit.random_cov[level].to_numpy(dtype=float) / sigma2
-        q = rel.shape[0]
-        chol = np.zeros_like(rel)
-        for j in range(q):  # Cholesky that tolerates a singular (PSD) matrix
-            d = rel[j, j] - chol[j, :j] @ chol[j, :j]
-            chol[j, j] = np.sqrt(max(d, 0.0))
-            for i in range(j + 1, q):
-                r = rel[i, j] - chol[i, :j] @ chol[j, :j]
-                chol[i, j] = r / chol[j, j] if chol[j, j] > 0 else 0.0
-        theta += [chol[i, j] for j in range(q) for i in range(j, q)]
-    return np.asarray(theta)
 
 
 def _deviance_at(design: Design, rand: Mapping[str, list[int]], theta: np.ndarray,
@@ -890,7 +868,6 @@ def _profile_mixed_angle(
     if slopes & rotated or (family.name == "strong" and slopes):
         raise ValueError(f"Random slopes of the rotated terms of {family.model!r} are not "
                          f"supported; use random='intercept'.")
-    levels = [str(c) for c in groups.columns if str(c) in rand]
     phi, g = _profile_ols(design, family)  # start: the OLS angle
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -900,7 +877,9 @@ def _profile_mixed_angle(
             if g is not None:
                 X, names, M, offset = _fix_quadratic(design, family, X, names, M, phi, g)
             mfit = _mixed_fit(design, spec, X, names, rand, False, design.endog - offset)
-            theta = _relative_theta(mfit, levels)
+            if mfit.theta is None:  # pragma: no cover - every engine records theta
+                raise ValueError("The mixed fit did not record its covariance parameters.")
+            theta = np.asarray(mfit.theta, dtype=float)
             crit = _deviance_at(design, rand, theta)
             if family.name == "strong":
                 new, g = _profile_strong(design, family, crit)

@@ -91,13 +91,9 @@ class RSAResults(ModelResults):
         names = design.names
         roles = {"outcome": names["outcome"], "x": names["x"], "y": names["y"],
                  "groups": names["groups"], "controls": names["controls"], "by": names["by"]}
-        kwargs = dict(est.base_kwargs)
-        engine_notes = list(kwargs.pop("notes", []))
         super().__init__(
-            params=est.params, cov_params=est.cov, nobs=est.nobs, llf=est.llf,
-            n_cov_params=est.n_cov_params, df_resid=est.df_resid, formula=formula, roles=roles,
-            centering=design.centering, dropped_rows=design.dropped,
-            notes=[*engine_notes, *est.notes, *extra_notes], **kwargs,
+            est.record, formula=formula, roles=roles, centering=design.centering,
+            dropped_rows=design.dropped, notes=[*est.notes, *extra_notes],
         )
 
     # -- coefficients and surface parameters -------------------------------------------
