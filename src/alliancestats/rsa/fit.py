@@ -59,6 +59,7 @@ from .._validation import (
     require_numeric,
 )
 from ..data import add_lags, center_pooled
+from ..design import Moderator
 from ..exceptions import DataWarning
 from ..results import FitRecord
 from .family import (
@@ -240,21 +241,17 @@ def _distinct_labels(series: pd.Series, role: str) -> list[Any]:
 
 
 def _control_matrix(frame: pd.DataFrame, controls: list[Any]) -> tuple[np.ndarray, list[str]]:
-    """Numeric controls as given; categorical ones as treatment dummies (first dropped)."""
-    cols: list[np.ndarray] = []
-    names: list[str] = []
+    """Controls by the design layer's one dummy-coding rule (numeric as given,
+    categorical as treatment dummies against the first level)."""
+    blocks: list[pd.DataFrame] = []
     for col in controls:
-        series = frame[col]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            cols.append(series.to_numpy(float))
-            names.append(str(col))
-            continue
-        levels = _distinct_labels(series, "controls")
-        for lev in levels[1:]:
-            cols.append((series == lev).to_numpy(float))
-            names.append(f"{col}[{lev}]")
-    matrix = np.column_stack(cols) if cols else np.empty((len(frame), 0))
-    return matrix, names
+        if not pd.api.types.is_numeric_dtype(frame[col]):
+            _distinct_labels(frame[col], "controls")  # refuse labels that print alike
+        blocks.append(Moderator.from_data(frame, col).columns(frame))
+    if not blocks:
+        return np.empty((len(frame), 0)), []
+    table = pd.concat(blocks, axis=1)
+    return table.to_numpy(dtype=float), [str(c) for c in table.columns]
 
 
 def _check_repeated_units(data: pd.DataFrame, frame: pd.DataFrame, *, units: list[Any],
