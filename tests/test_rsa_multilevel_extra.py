@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from alliancestats import fit_rsa
-from alliancestats.exceptions import DataWarning
+from alliancestats.exceptions import BoundaryFitWarning, DataWarning
 
 pytestmark = pytest.mark.reference
 
@@ -95,3 +95,53 @@ def test_decompose_needs_groups_and_refuses_by() -> None:
                 decompose="unit")
     with pytest.raises(ValueError, match="`decompose`"):
         fit_rsa(LONG.dropna(), outcome="z", x="x", y="y", groups=GROUPS, decompose="level")
+
+
+def test_random_linear_slopes_match_lmer() -> None:
+    # lmer(z ~ X + Y + X2 + XY + Y2 + (1 | therapist) + (1 + X + Y | therapist:patient))
+    ref = RM["linear_reml"]
+    res = _fit(random="linear")
+    np.testing.assert_allclose(res.params.to_numpy(), ref["coef"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(res.bse.to_numpy(), ref["se"], rtol=1e-3)
+    assert res.llf == pytest.approx(ref["logLik"], abs=1e-2)  # logLik(fit)
+    vc = res.variance_components
+    # as.data.frame(VarCorr(fit)): patient intercept, x, y variances, therapist, residual
+    got = [*vc.loc[vc.level == "patient", "variance"], *vc.loc[vc.level == "therapist",
+           "variance"], *vc.loc[vc.level == "Residual", "variance"]]
+    np.testing.assert_allclose(got, ref["var"], rtol=1e-3)
+    # correlations (Intercept, X), (Intercept, Y), (X, Y) at therapist:patient
+    cov = res.variance_components.set_index(["level", "term"])
+    corr_int = cov.loc[("patient", "x"), "corr"], cov.loc[("patient", "y"), "corr"]
+    np.testing.assert_allclose(corr_int, ref["cor"][:2], atol=2e-3)
+    # summary(rePCA(fit))$"therapist:patient"$importance["Proportion of Variance", ]
+    pca = res.random_pca.query("level == 'patient'")["proportion"].to_numpy()
+    np.testing.assert_allclose(pca, ref["repca_patient"], atol=1e-4)
+    assert not res.is_singular
+
+
+def test_random_quadratic_slopes_reach_lmer_and_say_what_to_drop() -> None:
+    """(1 + X + Y + X2 + XY + Y2 | therapist): singular in lme4 and here. The likelihood
+    is flat: lme4's bobyqa has ended at a rank-3 covariance (logLik -1451.99923) or a
+    rank-2 one (-1452.00620) in different runs; the engine reaches the better one."""
+    ref = RM["quadratic_ml"]
+    with pytest.warns(BoundaryFitWarning):
+        res = _fit(random={"therapist": "quadratic", "patient": "intercept"}, reml=False)
+    assert res.is_singular
+    assert ref["singular"]  # isSingular(fit)
+    assert res.llf >= ref["logLik"] - 1e-6  # logLik(fit)
+    assert res.llf == pytest.approx(-1451.99922863949, abs=1e-6)
+    np.testing.assert_allclose(res.params.to_numpy(), ref["coef"], rtol=2e-2, atol=1e-2)
+    pca = res.random_pca.query("level == 'therapist'")
+    null = pca["proportion"] < 1e-4
+    assert 0 < null.sum() <= sum(p < 1e-4 for p in ref["repca_therapist"])
+    advice = [n for n in res.summary().notes if "are singular" in n]
+    assert len(advice) == 1
+    assert "Drop ['x^2'" in advice[0]
+    assert "random={'therapist': ['Intercept'" in advice[0]
+
+
+def test_more_random_effects_than_observations_is_refused() -> None:
+    # lme4: "number of observations (=540) <= number of random effects (=576)"
+    with pytest.raises(ValueError, match="not identified"):
+        fit_rsa(LONG.dropna(subset=["z"]), outcome="z", x="x", y="y", groups=GROUPS,
+                random="quadratic")

@@ -167,6 +167,7 @@ class Estimate:
     phi: float | None = None
     notes: tuple[str, ...] = ()
     piece: str = ""
+    random_pca: pd.DataFrame | None = None
 
 
 # ----------------------------------------------------------------------------- prepare
@@ -497,36 +498,66 @@ def _check_rank(X: np.ndarray, names: list[str], design: Design, family: FamilyM
 
 
 # ---------------------------------------------------------------------------- estimate
+RANDOM_WORDS = ("intercept", "slopes", "linear", "quadratic")
+
+
+def _random_terms(kind: str, level: Any, names: list[str], family: FamilyModel,
+                  x: Hashable, y: Hashable) -> list[int]:
+    """Positions of the random terms that ``kind`` names at one level (0 = intercept)."""
+    if kind == "intercept":
+        return [0]
+    decomposed = f"{x}_within" in names
+    if kind in ("slopes", "linear"):
+        lin = [f"{x}_within", f"{y}_within"] if decomposed else [str(x), str(y)]
+        if not all(t in names for t in lin):
+            raise ValueError(
+                f"random={kind!r} adds random slopes of {lin} at level {level!r}, but model "
+                f"{family.model!r} (or `by`) has no such columns; pass a mapping "
+                f"{{level: [columns]}} from {names}."
+            )
+        return [0, *(names.index(t) for t in lin)]
+    # "quadratic": every free surface term of the model (the within part if decomposed)
+    m = len(family.templates)
+    labels = family.labels(f"{x}_within", f"{y}_within") if decomposed \
+        else family.labels(str(x), str(y))
+    if m == 0 or names[1:1 + m] != labels:
+        raise ValueError(
+            f"random='quadratic' puts every surface term of the model at level {level!r}; "
+            f"with `by` pass a mapping {{level: [columns]}} from {names}."
+        )
+    return list(range(1 + m))
+
+
 def random_spec(random: Any, groups: list[Any], names: list[str], family: FamilyModel,
                 x: Hashable, y: Hashable) -> dict[str, list[int]]:
-    """Translate ``random`` into {level: [positions of design columns]} (0 = intercept)."""
+    """Translate ``random`` into {level: [positions of design columns]} (0 = intercept).
+
+    A word applies to the innermost level, with random intercepts at the outer levels:
+    "intercept" (intercepts only), "linear" (alias "slopes": correlated random x and y
+    slopes), "quadratic" (every surface term of the model). A mapping gives, per level,
+    a word or a list of design columns.
+    """
     if isinstance(random, str):
-        check_choice(random, "random", ("intercept", "slopes"))
+        check_choice(random, "random", RANDOM_WORDS)
         spec = {str(g): [0] for g in groups}
-        if random == "slopes":
-            lin = [str(x), str(y)]
-            if f"{x}_within" in names:  # decompose: the within-unit slopes
-                lin = [f"{x}_within", f"{y}_within"]
-            if not all(t in names for t in lin):
-                raise ValueError(
-                    f"random='slopes' adds random slopes of {lin} at level "
-                    f"{groups[-1]!r}, but model {family.model!r} (or `by`) has no such "
-                    f"columns; pass a mapping {{level: [columns]}} from {names}."
-                )
-            spec[str(groups[-1])] = [0, *(names.index(t) for t in lin)]
+        spec[str(groups[-1])] = _random_terms(random, groups[-1], names, family, x, y)
         return spec
     if not isinstance(random, Mapping):
-        raise TypeError("`random` must be 'intercept', 'slopes' or a mapping "
-                        "{grouping column: [design columns]}.")
+        raise TypeError("`random` must be 'intercept', 'linear', 'quadratic' or a mapping "
+                        "{grouping column: 'intercept' | 'linear' | 'quadratic' | "
+                        "[design columns]}.")
     out: dict[str, list[int]] = {}
     for level, terms in random.items():
         if level not in groups:
             raise ValueError(f"`random` names level {level!r}, not one of `groups` {groups}.")
+        if isinstance(terms, str) and terms in RANDOM_WORDS:
+            out[str(level)] = _random_terms(terms, level, names, family, x, y)
+            continue
         wanted = as_column_list(terms, "random")
         bad = [t for t in wanted if t not in names]
         if bad:
             raise ValueError(f"`random` terms {bad} at level {level!r} are not design "
-                             f"columns; choose from {names}.")
+                             f"columns or one of {RANDOM_WORDS}; choose from {names}.")
         out[str(level)] = [names.index(t) for t in wanted]
     return out
 
@@ -772,8 +803,72 @@ def _mixed_fit(design: Design, spec: Spec, X: np.ndarray, names: list[str],
         raise ValueError("A mixed model needs `groups`.")
     # levels are named by their text (any hashable column name works)
     groups = design.groups.set_axis([str(c) for c in design.groups.columns], axis=1)
+    n_re = 0
+    for depth, col in enumerate(groups.columns):
+        if col in random:
+            n_units = len(groups.iloc[:, : depth + 1].drop_duplicates())
+            n_re += n_units * len(random[col])
+            if len(y) <= n_re:
+                raise ValueError(
+                    f"The random effects up to level {col!r} ({n_re}) are as many as or more "
+                    f"than the observations ({len(y)}): the variance components and the "
+                    f"residual variance are not identified (lme4 refuses such a model). "
+                    f"Use fewer random terms, e.g. random='linear' or 'intercept'."
+                )
     return fit_mixed(pd.Series(y, name="y"), pd.DataFrame(X, columns=internal),
                      groups, random, reml=reml, engine=spec.engine)
+
+
+def random_pca(mfit: MixedFit, names: list[str]) -> pd.DataFrame:
+    """Principal components of each level's random effects, relative to the residual SD
+    (lme4 ``rePCA``): level, component, sd, proportion, cumulative and the loadings."""
+    lookup = dict(zip(_positional(names), names, strict=True))
+    vc = mfit.variance_components
+    sigma2 = float(vc.loc[vc["level"] == "Residual", "variance"].iloc[0])
+    rows = []
+    for level, cov in mfit.random_cov.items():
+        evals, evecs = np.linalg.eigh(cov.to_numpy(dtype=float) / sigma2)
+        order = np.argsort(evals)[::-1]
+        evals, evecs = np.clip(evals[order], 0.0, None), evecs[:, order]
+        total = float(evals.sum()) or 1.0
+        terms = [lookup.get(t, t) for t in cov.index]
+        for k, (value, vec) in enumerate(zip(evals, evecs.T, strict=True)):
+            rows.append({"level": level, "component": k + 1, "sd": float(np.sqrt(value)),
+                         "proportion": float(value / total),
+                         "cumulative": float(evals[: k + 1].sum() / total),
+                         "loadings": dict(zip(terms, np.round(vec, 4).tolist(),
+                                              strict=True))})
+    return pd.DataFrame(rows, columns=["level", "component", "sd", "proportion",
+                                       "cumulative", "loadings"])
+
+
+def _singular_advice(pca: pd.DataFrame, tol: float = 1e-4) -> list[str]:
+    """Which random terms to drop when a level's covariance is (nearly) rank-deficient:
+    for each null component the term that loads most on it, quadratic terms first
+    (Nestler, Humberg & Schönbrodt 2019 drop quadratic, then linear slopes)."""
+    notes = []
+    for level, table in pca.groupby("level", sort=False):
+        null = table[table["proportion"] < tol]
+        if null.empty or len(table) < 2:
+            continue
+        drop: list[str] = []
+        for loadings in null["loadings"]:
+            candidates = {t: abs(v) for t, v in loadings.items()
+                          if t != INTERCEPT and t not in drop}
+            if not candidates:
+                continue
+            top = max(candidates.values())
+            higher = {t: v for t, v in candidates.items()
+                      if ("^" in t or ":" in t) and v >= 0.3 * top}
+            drop.append(max(higher or candidates, key=(higher or candidates).__getitem__))
+        keep = [t for t in table["loadings"].iloc[0] if t not in drop]
+        props = ", ".join(f"{p:.3g}" for p in table["proportion"])
+        notes.append(
+            f"Random effects at level {level!r} are singular: {len(null)} of {len(table)} "
+            f"principal components have ~0 variance (proportions {props}; lme4 rePCA, "
+            f"see random_pca). Drop {drop}: random={{{level!r}: {keep}}}."
+        )
+    return notes
 
 
 def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
@@ -806,6 +901,9 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
              + int(strong_g is not None))  # phi (and g fixed on strong's bound) count
     record = _relabel(mfit, names, n_cov)
     params, cov = record.params, record.cov_params
+    pca = random_pca(mfit, names)
+    if mfit.is_singular:
+        notes += _singular_advice(pca)
     idx = np.arange(len(names))
     bfun = _bfun_linear(M, idx)
     if strong_g is not None:
@@ -817,7 +915,7 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
         params=params, cov=cov, B=B, bjac=M, bfun=bfun,
         bidx=idx, llf=float(mfit.llf), nobs=design.nobs, df_resid=None,
         n_cov_params=n_cov, record=record, phi=phi, notes=tuple(notes),
-        piece=family.name,
+        piece=family.name, random_pca=pca,
     )
 
 
@@ -986,9 +1084,14 @@ def fit_rsa(
         ``onlyy``, ``onlyx2``, ``onlyy2``, ``SQD``, ``SSQD``, ``RR``, ``SRR``, ``SRRR``,
         ``SRSQD``, ``null``, ``weak``, ``strong``; third order ``cubic``, ``CA``, ``CL``,
         ``RRCA``, ``RRCL``; piecewise ``absdiff``, ``absunc``.
-    random : {"intercept", "slopes"} or mapping
-        Random effects of mixed fits: intercepts at every level; "slopes" adds correlated
-        random x and y slopes at the innermost level; or {level: [design columns]}.
+    random : {"intercept", "linear", "quadratic"} or mapping
+        Random effects of mixed fits: intercepts at every level; "linear" (or "slopes")
+        adds correlated random x and y slopes at the innermost level (lme4
+        ``(1 + X + Y | therapist:patient)``), "quadratic" every surface term of the model
+        (``(1 + X + Y + X2 + XY + Y2 | therapist:patient)`` for "full"); or a mapping
+        {level: "intercept" | "linear" | "quadratic" | [design columns]}. A singular
+        structure is reported with the principal components of the random effects
+        (lme4 ``rePCA``) and the terms to drop.
     center : "pooled", "variablewise", None or number
         Subtract the pooled grand mean of stacked x and y (default), each variable's own
         mean (warns), nothing (None), or a given constant such as the scale midpoint.

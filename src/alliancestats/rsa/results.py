@@ -124,6 +124,18 @@ class RSAResults(ModelResults):
         return dict(self._lag_info)
 
     @property
+    def random_pca(self) -> pd.DataFrame:
+        """Principal components of each level's random-effects covariance relative to the
+        residual SD (lme4 ``rePCA``): level, component, sd, proportion, cumulative and
+        loadings (term -> weight). Components with ~0 variance show a singular
+        structure and which terms span it. Empty for single-level fits."""
+        pca = self._est.random_pca
+        if pca is None:
+            return pd.DataFrame(columns=["level", "component", "sd", "proportion",
+                                         "cumulative", "loadings"])
+        return pca.copy()
+
+    @property
     def angle(self) -> float | None:
         """Profiled angle phi of the rank-one models SRRR/SRSQD (None otherwise)."""
         return self._est.phi

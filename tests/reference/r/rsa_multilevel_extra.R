@@ -60,6 +60,31 @@ dec <- function(fit) {
                         difference = contrast(b, V, Lb - Lw)))
 }
 
+# Random polynomial slopes at the patient level: random = "linear" and "quadratic".
+cur$X2 <- cur$X^2; cur$XY <- cur$X * cur$Y; cur$Y2 <- cur$Y^2
+# (All five surface terms per patient would be more random effects than observations,
+# which lme4 refuses; the quadratic structure is therefore put at the therapist level.)
+fixed <- "z ~ X + Y + X2 + XY + Y2"
+lin_reml <- lmer(as.formula(paste(fixed, "+ (1 | therapist) + (1 + X + Y | therapist:patient)")),
+                 data = cur, REML = TRUE, control = ctrl)
+quad_ml <- lmer(as.formula(paste(fixed, "+ (1 + X + Y + X2 + XY + Y2 | therapist) +",
+                                 "(1 | therapist:patient)")),
+                data = cur, REML = FALSE, control = ctrl)
+# A singular fit on a flat likelihood: between runs bobyqa has ended at a rank-3
+# covariance (logLik -1451.99923, hitting its evaluation limit) or at a rank-2 one
+# (-1452.00620); the test checks that the project's engine reaches the better of them.
+slopes_out <- function(fit) {
+  vc <- as.data.frame(VarCorr(fit))
+  pca <- summary(rePCA(fit))
+  c(lmer_out(fit), list(
+    var_group = vc$grp[is.na(vc$var2)], var_term = vc$var1[is.na(vc$var2)],
+    var = vc$vcov[is.na(vc$var2)],
+    cor = vc$sdcor[!is.na(vc$var2) & vc$grp != "Residual"],
+    singular = isSingular(fit),
+    repca_patient = unname(pca[["therapist:patient"]]$importance["Proportion of Variance", ]),
+    repca_therapist = unname(pca[["therapist"]]$importance["Proportion of Variance", ])))
+}
+
 out <- list(
   generated_by = "tests/reference/r/rsa_multilevel_extra.R (do not edit by hand)",
   r_version = R.version.string,
@@ -70,7 +95,9 @@ out <- list(
   cubic_ml = lmer_out(cubic_ml),
   ca_ml = lmer_out(ca_ml),
   decompose_reml = dec(dec_reml),
-  decompose_ml = dec(dec_ml)
+  decompose_ml = dec(dec_ml),
+  linear_reml = slopes_out(lin_reml),
+  quadratic_ml = slopes_out(quad_ml)
 )
 write_json(out, "tests/reference/results/rsa_multilevel_extra.json", digits = NA,
            auto_unbox = TRUE, pretty = TRUE)
