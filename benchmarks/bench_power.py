@@ -22,9 +22,9 @@ import platform
 import time
 
 import numpy as np
+from alliancestats._power_designs import DESIGNS, Sizes, simulate_panel
 
 from alliancestats import power
-from alliancestats._power_designs import DESIGNS, Sizes, simulate_panel
 from alliancestats.simulate import PRNParams
 
 PRN = {"n_therapists": 40, "n_patients": 117, "n_sessions": 6}
