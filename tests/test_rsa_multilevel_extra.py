@@ -145,3 +145,14 @@ def test_more_random_effects_than_observations_is_refused() -> None:
     with pytest.raises(ValueError, match="not identified"):
         fit_rsa(LONG.dropna(subset=["z"]), outcome="z", x="x", y="y", groups=GROUPS,
                 random="quadratic")
+
+
+def test_congruence_table_covers_every_surface() -> None:
+    res = _fit(decompose="unit")
+    table = res.congruence_table(variant="a5")
+    assert list(table["surface"].unique()) == ["within", "between"]
+    for part in ("within", "between"):
+        single = res.congruence_test(variant="a5", level=part)
+        rows = table[table["surface"] == part].set_index("quantity")
+        np.testing.assert_allclose(rows["estimate"], single.table["estimate"])
+        assert rows["verdict"].iloc[0] == single.verdict

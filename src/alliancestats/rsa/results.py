@@ -533,6 +533,37 @@ class RSAResults(ModelResults):
         return CongruenceTest(table, bool(table["met"].all()), variant, direction, lev,
                               interval)
 
+    def congruence_table(self, *, variant: str = "strict", direction: str = "maximum",
+                         alpha: float = 0.05) -> pd.DataFrame:
+        """:meth:`congruence_test` for every surface of the fit in one table.
+
+        One row per surface (the ``by`` levels, "within"/"between" with
+        ``decompose="unit"``, or the single surface) and condition: quantity, estimate,
+        conf_low, conf_high, p_value, requirement, met, and the surface's ``verdict``
+        (every condition met).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from alliancestats import fit_rsa
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300),
+        ...                    "g": np.repeat(["a", "b"], 150)})
+        >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(scale=0.5, size=300)
+        >>> table = fit_rsa(df, outcome="z", x="x", y="y", by="g").congruence_table()
+        >>> table.groupby("surface")["verdict"].first().tolist()
+        [True, True]
+        """
+        frames = []
+        for lev in self._design.levels:
+            test = self.congruence_test(variant=variant, direction=direction, alpha=alpha,
+                                        level=lev)
+            frame = test.table.reset_index()
+            frame.insert(0, "surface", "all" if lev is None else lev)
+            frame["verdict"] = test.verdict
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
     # -- by-group differences ------------------------------------------------------------
     def _difference_weights(self, rows: np.ndarray, names: list[str]) -> pd.DataFrame:
         levels = self._design.levels
