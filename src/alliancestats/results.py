@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._format import format_table
 from ._mixed import MixedFit
 
 __all__ = ["EFFECT_COLUMNS", "FitRecord", "ModelResults", "Summary", "SummaryMixin",
@@ -31,16 +32,9 @@ EFFECT_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "conf_low", "
 
 
 def _format_table(table: pd.DataFrame, digits: int) -> pd.DataFrame:
-    """Round floats for display; p-values get scientific notation when tiny."""
-    shown = table.copy()
-    for col in shown.columns:
-        if not pd.api.types.is_float_dtype(shown[col]):
-            continue
-        if "p_value" in str(col) or str(col) in {"P>|z|", "P>|t|"}:
-            shown[col] = shown[col].map(lambda p: "" if pd.isna(p) else f"{p:.4g}")
-        else:
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
-    return shown
+    """Round floats for display; p-values as ``0.012`` or ``< 0.001`` (one rule, as the
+    report prints them)."""
+    return format_table(table, digits)
 
 
 def _latex_escape(text: str) -> str:

@@ -67,6 +67,10 @@ class TruthBiasResults(ModelResults):
         (numeric moderators at 0, categorical ones at their reference level).
     bias_force : Series or None
         The same for the bias variable; None without ``bias``.
+    moderator_values : dict
+        Each moderator's observed values in the analysed rows (numeric: sorted distinct
+        values; categorical: levels, reference first): the default grid of
+        :func:`~alliancestats.plot_truth_bias`.
     """
 
     _model_name = "Truth-and-bias linear mixed model"
@@ -78,8 +82,10 @@ class TruthBiasResults(ModelResults):
         moderators: Sequence[Moderator],
         structure: Mapping[str, tuple[str | None, tuple[str, ...]]],
         effect_bases: Mapping[str, str | None],
+        moderator_values: Mapping[Hashable, Sequence[Any]] | None = None,
         **kwargs: Any,
     ) -> None:
+        self._moderator_values = {k: tuple(v) for k, v in (moderator_values or {}).items()}
         self._moderators = tuple(moderators)
         self._structure = dict(structure)
         self._effect_bases = dict(effect_bases)
@@ -89,6 +95,11 @@ class TruthBiasResults(ModelResults):
     def moderators(self) -> list[Hashable]:
         """Moderator columns, in model order."""
         return [m.column for m in self._moderators]
+
+    @property
+    def moderator_values(self) -> dict[Hashable, list[Any]]:
+        """Observed values (numeric) or levels (categorical) of each moderator."""
+        return {k: list(v) for k, v in self._moderator_values.items()}
 
     def effects_at(self, alpha: float = 0.05, **moderator_values: Any) -> pd.DataFrame:
         """Directional bias, truth force (and bias force) at given moderator values.
@@ -359,6 +370,9 @@ def fit_truth_bias(
         moderators=mods,
         structure=structure,
         effect_bases=effect_bases,
+        moderator_values={m.column: list(m.levels) if m.categorical
+                          else sorted(frame[m.column].dropna().unique().tolist())
+                          for m in mods},
         formula=formula,
         roles={"judgment": judgment, "truth": truth, "bias": bias, "groups": group_cols,
                "moderators": mod_cols, "time": time},
