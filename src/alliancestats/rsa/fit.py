@@ -842,31 +842,48 @@ def random_pca(mfit: MixedFit, names: list[str]) -> pd.DataFrame:
                                        "cumulative", "loadings"])
 
 
-def _singular_advice(pca: pd.DataFrame, tol: float = 1e-4) -> list[str]:
-    """Which random terms to drop when a level's covariance is (nearly) rank-deficient:
-    for each null component the term that loads most on it, quadratic terms first
-    (Nestler, Humberg & Schönbrodt 2019 drop quadratic, then linear slopes)."""
+def _singular_advice(pca: pd.DataFrame, mfit: MixedFit, names: list[str],
+                     tol: float = 1e-4) -> list[str]:
+    """Which random terms to drop when a level's covariance is (nearly) rank-deficient.
+
+    Greedy and basis-free: while the (reduced) relative covariance has principal
+    components with a share of variance below ``tol``, drop the term that lies most in
+    their span (the squared norm of its projection), quadratic terms before linear ones
+    and never the intercept (Nestler, Humberg & Schönbrodt 2019 drop quadratic, then
+    linear random slopes).
+    """
+    lookup = dict(zip(_positional(names), names, strict=True))
     notes = []
     for level, table in pca.groupby("level", sort=False):
-        null = table[table["proportion"] < tol]
-        if null.empty or len(table) < 2:
+        n_null = int((table["proportion"] < tol).sum())
+        cov = mfit.random_cov[str(level)]
+        if n_null == 0 or len(table) < 2:
             continue
+        terms = [lookup.get(t, t) for t in cov.index]
+        sub = cov.to_numpy(dtype=float)
+        keep = list(range(len(terms)))
         drop: list[str] = []
-        for loadings in null["loadings"]:
-            candidates = {t: abs(v) for t, v in loadings.items()
-                          if t != INTERCEPT and t not in drop}
-            if not candidates:
-                continue
-            top = max(candidates.values())
-            higher = {t: v for t, v in candidates.items()
-                      if ("^" in t or ":" in t) and v >= 0.3 * top}
-            drop.append(max(higher or candidates, key=(higher or candidates).__getitem__))
-        keep = [t for t in table["loadings"].iloc[0] if t not in drop]
+        while len(keep) > 1:
+            evals, evecs = np.linalg.eigh(sub[np.ix_(keep, keep)])
+            evals = np.clip(evals, 0.0, None)
+            null = evals < tol * max(float(evals.sum()), np.finfo(float).tiny)
+            if not null.any():
+                break
+            weight = np.round((evecs[:, null] ** 2).sum(axis=1), 6)
+            pool = [k for k, i in enumerate(keep)
+                    if terms[i] != INTERCEPT and weight[k] > 1e-6]
+            if not pool:
+                break
+            higher = [k for k in pool if "^" in terms[keep[k]] or ":" in terms[keep[k]]]
+            pick = max(higher or pool, key=lambda k: (weight[k], -k))
+            drop.append(terms[keep[pick]])
+            del keep[pick]
         props = ", ".join(f"{p:.3g}" for p in table["proportion"])
         notes.append(
-            f"Random effects at level {level!r} are singular: {len(null)} of {len(table)} "
+            f"Random effects at level {level!r} are singular: {n_null} of {len(table)} "
             f"principal components have ~0 variance (proportions {props}; lme4 rePCA, "
-            f"see random_pca). Drop {drop}: random={{{level!r}: {keep}}}."
+            f"see random_pca). Drop {drop}: random={{{level!r}: "
+            f"{[terms[i] for i in keep]}}}."
         )
     return notes
 
@@ -903,7 +920,7 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
     params, cov = record.params, record.cov_params
     pca = random_pca(mfit, names)
     if mfit.is_singular:
-        notes += _singular_advice(pca)
+        notes += _singular_advice(pca, mfit, names)
     idx = np.arange(len(names))
     bfun = _bfun_linear(M, idx)
     if strong_g is not None:
