@@ -221,6 +221,56 @@ def test_rater_slopes_matches_lme4(dataset: str, method: str) -> None:
     assert_fit_statistics(res, ref)
 
 
+R_RATER_INTERCEPTS = json.loads(
+    (REF / "results" / "growth_rater_intercepts.json").read_text())
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("dataset", ["small", "medium", "nearsingular"])
+def test_rater_intercepts_matches_lme4(dataset: str, method: str) -> None:
+    # R: lmer(alliance ~ 0 + rater + rater:time + rater:condition + rater:time:condition +
+    #         (1 | therapist) + (0 + rater | therapist:patient), REML = ...),
+    #    time = session - 1; see growth_rater_intercepts_reference.R. lme4 finds the
+    #    nearsingular fits singular and the others not; the engine must agree.
+    ref = R_RATER_INTERCEPTS["datasets"][dataset][method]
+    data = stack_raters(pd.read_csv(REF / "data" / f"tb_{dataset}.csv"), ratings=RATINGS)
+    res = fit_quietly(data, outcome="alliance", time="session", groups=GROUPS,
+                      rater="rater", moderators="condition", random="rater_intercepts",
+                      reml=method == "REML")
+    assert res.engine == "fast"
+    # the formula runs as printed
+    assert res.formula.endswith("(1 | therapist) + (0 + rater | therapist:patient)")
+    # fixef(fit) to 1e-4, sqrt(diag(vcov(fit))) to 1e-3 (relative)
+    assert_fixed_effects(res, ref, to_python)
+    # logLik(fit) to 1e-6 (relative)
+    assert res.llf == pytest.approx(ref["logLik"], rel=1e-6)
+    covs = level_covariances(res)
+    vc = res.variance_components.set_index(["level", "term"])
+    assert list(vc.loc["patient"].index) == ["rater[therapist]", "rater[patient]"]
+    for row in ref["varcorr"].values():
+        if row["grp"] == "Residual":
+            continue  # checked by assert_fit_statistics
+        level = row["grp"].split(":")[-1]
+        terms = list(vc.loc[level].index)
+        i = terms.index(to_python(row["var1"]))
+        j = i if row["var2"] is None else terms.index(to_python(row["var2"]))
+        # as.data.frame(VarCorr(fit))$vcov: variances and the raters' covariance
+        np.testing.assert_allclose(covs[level][i, j], row["vcov"], rtol=1e-3, atol=1e-6)
+    assert_fit_statistics(res, ref)
+
+
+def test_rater_intercepts_needs_rater_and_the_fast_engine() -> None:
+    df = simulate_prn(10, 30, 4, rng=3)
+    with pytest.raises(ValueError, match="rater_intercepts.*needs stacked ratings"):
+        fit_growth(df, outcome="alliance_patient", time="session", groups=GROUPS,
+                   random="rater_intercepts")
+    long = stack_raters(df, ratings=RATINGS)
+    with pytest.raises(ValueError):
+        fit_growth(long, outcome="alliance", time="session", groups=GROUPS, rater="rater",
+                   random="rater_intercepts", engine="statsmodels")
+
+
 def test_rater_slopes_needs_rater() -> None:
     df = simulate_prn(10, 30, 4, rng=3)
     with pytest.raises(ValueError, match="needs stacked ratings"):

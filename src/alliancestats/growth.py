@@ -28,8 +28,17 @@ and patient)::
         (1 | therapist) + (0 + rater + rater:time | therapist:patient)
 
 so that, e.g., the correlation between the therapist's and the patient's growth rates
-across patients is estimated. statsmodels cannot fit correlated terms at an inner level,
-so this structure (and ``random="slopes"``) needs the default ``engine="fast"``.
+across patients is estimated.
+
+``random="rater_intercepts"`` keeps only the rater-specific intercepts of that structure,
+the random part of the classic two-intercept dyadic model (Kenny, Kashy & Cook 2006)::
+
+    (1 | therapist) + (0 + rater | therapist:patient)
+
+(nlme: ``random = list(therapist = pdDiag(~ 1), patient = pdSymm(~ 0 + rater))``): each
+patient has one intercept per rater, correlated, and no random growth rates.
+statsmodels cannot fit correlated terms at an inner level, so these structures (and
+``random="slopes"``) need the default ``engine="fast"``.
 """
 
 from __future__ import annotations
@@ -67,7 +76,10 @@ from .results import EFFECT_COLUMNS, FitRecord, ModelResults, check_ddf
 __all__ = ["GROWTH_RANDOM_CHOICES", "GrowthResults", "fit_growth"]
 
 #: ``random=`` choices of :func:`fit_growth`: the shared ones plus the rater-specific one.
-GROWTH_RANDOM_CHOICES = (*RANDOM_CHOICES, "rater_slopes")
+GROWTH_RANDOM_CHOICES = (*RANDOM_CHOICES, "rater_slopes", "rater_intercepts")
+
+#: The ``random=`` choices that give each rater its own random effects (need ``rater``).
+_RATER_RANDOM = ("rater_slopes", "rater_intercepts")
 
 #: Moderators with at most this many distinct values are tabulated at each value.
 _MAX_TABULATED = 10
@@ -294,9 +306,11 @@ def fit_growth(
     moderators : column name or list of names, optional
         E.g. ``"condition"``; numeric as given, categorical as dummies; crossed in full with
         the (rater-specific) intercepts and growth rates.
-    random : {"slopes", "intercept", "slopes_uncorrelated", "rater_slopes"}
-        Random effects per level, rater-general except ``"rater_slopes"`` (see the module
-        notes). ``"slopes"``: a random intercept and time slope, correlated, for therapists
+    random : str
+        One of "slopes", "intercept", "slopes_uncorrelated", "rater_slopes",
+        "rater_intercepts". Random effects per level, rater-general except
+        ``"rater_slopes"`` and ``"rater_intercepts"`` (see the module notes).
+        ``"slopes"``: a random intercept and time slope, correlated, for therapists
         and for patients within therapists (lme4 ``(1 + time | therapist) +
         (1 + time | therapist:patient)``). ``"intercept"``: random intercepts only.
         ``"slopes_uncorrelated"``: as ``"slopes"`` with the patient-level intercept and
@@ -307,6 +321,10 @@ def fit_growth(
         therapist:patient)``). Recommended for rater-stacked data: the rater-general
         structures ignore the dyadic structure of the two ratings and give conservative
         tests of growth contrasts in simulation (see the growth user guide).
+        ``"rater_intercepts"`` (needs ``rater``): per unit of the innermost level one
+        intercept per rater, correlated, and a random intercept for each outer level
+        (lme4 ``(1 | therapist) + (0 + rater | therapist:patient)``): the two-intercept
+        dyadic model, without random growth rates.
     reml : bool
         REML (default) or ML.
     missing : {"drop", "raise"}
@@ -314,7 +332,8 @@ def fit_growth(
     engine : {"fast", "statsmodels"}
         The project's nested engine (default), or a genuine statsmodels ``MixedLM`` fit
         as a cross-check; statsmodels cannot fit correlated patient-level terms
-        (``"slopes"``, ``"rater_slopes"``) and raises a ``ValueError`` for them.
+        (``"slopes"``, ``"rater_slopes"``, ``"rater_intercepts"``) and raises a
+        ``ValueError`` for them.
     time_center : {"first", "mean"}, number or None
         Subtract the first time point (default: intercepts refer to the first session),
         the mean time, a given value, or nothing. Recorded in ``centering``; the formula
@@ -366,11 +385,12 @@ def fit_growth(
         raise ValueError("`groups` must name at least one grouping column.")
     mod_cols = as_column_list(moderators, "moderators")
     check_choice(random, "random", GROWTH_RANDOM_CHOICES)
-    if random == "rater_slopes" and rater is None:
+    if random in _RATER_RANDOM and rater is None:
+        what = "intercept and slope" if random == "rater_slopes" else "intercept"
         raise ValueError(
-            "random='rater_slopes' gives each rater its own random intercept and slope and "
-            "needs stacked ratings: pass `rater` (e.g. rater='rater' after stack_raters), "
-            "or use random='slopes'."
+            f"random={random!r} gives each rater its own random {what} and needs stacked "
+            f"ratings: pass `rater` (e.g. rater='rater' after stack_raters), or use "
+            f"random='slopes'."
         )
     check_choice(engine, "engine", ENGINES)
     check_choice(residual, "residual", RESIDUALS)
@@ -424,8 +444,11 @@ def fit_growth(
     exog, structure = crossed_design(bases, mod_columns, mods, frame.index)
     re_design = pd.DataFrame({"Intercept": 1.0, str(time): t.to_numpy()}, index=frame.index)
     independent: list[str] = []
-    if random == "rater_slopes":
+    if random in _RATER_RANDOM:
         spec = rater_random_spec(group_cols, bases)
+        if random == "rater_intercepts":  # the rater indicators only, lme4's 0 + rater
+            inner = str(group_cols[-1])
+            spec[inner] = spec[inner][: len(levels)]
     else:
         spec, independent = random_spec(group_cols, str(time), random)
     fit = fit_mixed(frame[outcome].astype(float), exog, frame[group_cols], spec,
@@ -447,6 +470,9 @@ def fit_growth(
     elif random == "rater_slopes":
         notes.append(f"Each {group_cols[-1]} has a random intercept and time slope per "
                      f"rater, all correlated (rater-specific random effects).")
+    elif random == "rater_intercepts":
+        notes.append(f"Each {group_cols[-1]} has a random intercept per rater, correlated "
+                     f"(the two-intercept dyadic model); growth rates are not random.")
     else:
         notes.append("Random effects are shared by all raters of a unit (rater-general); "
                      "rater differences are fixed effects.")
@@ -488,12 +514,13 @@ def _formula(outcome: Hashable, time: Hashable, shift: float | None, rater: Hash
     # rater enters cell-means coded (0 + rater / ...): its reference level does not
     # change the model in R, only the order of the coefficients
     fixed = crossed if rater is None else f"0 + {r_name(rater)} / ({crossed})"
-    if random == "rater_slopes":
+    if random in _RATER_RANDOM:
         assert rater is not None
         r = r_name(rater)
         labels = [":".join(r_name(g) for g in groups[: d + 1]) for d in range(len(groups))]
+        inner = f"0 + {r} + {r}:{t}" if random == "rater_slopes" else f"0 + {r}"
         random_part = " + ".join([*(f"(1 | {lab})" for lab in labels[:-1]),
-                                  f"(0 + {r} + {r}:{t} | {labels[-1]})"])
+                                  f"({inner} | {labels[-1]})"])
     else:
         random_part = random_formula(groups, t, random)
     return f"{r_name(outcome)} ~ {fixed} + {random_part}"

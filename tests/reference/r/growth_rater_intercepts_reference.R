@@ -1,0 +1,31 @@
+# Reference values from lme4::lmer for the growth model with rater-specific, correlated
+# random intercepts per patient and no random growth rates, the two-intercept dyadic model
+# (alliancestats: fit_growth(..., rater = "rater", random = "rater_intercepts")).
+#
+# Run from the repository root:
+#   Rscript tests/reference/r/growth_rater_intercepts_reference.R
+# Needs r-base-core, r-cran-lme4, r-cran-jsonlite (Debian). Reads the growth reference
+# data tests/reference/data/tb_{small,medium,nearsingular}.csv and writes
+# tests/reference/results/growth_rater_intercepts.json.
+#
+# Data preparation exactly as alliancestats does it (and as growth_rater_reference.R): the
+# two ratings are stacked (rater = therapist, patient; in that factor order), rows with a
+# missing rating dropped, time = session - 1 (time_center = "first").
+source("tests/reference/r/lme4_common.R")
+
+formula <- alliance ~ 0 + rater + rater:time + rater:condition + rater:time:condition +
+  (1 | therapist) + (0 + rater | therapist:patient)
+
+header <- reference_header("tests/reference/r/growth_rater_intercepts_reference.R")
+out <- c(header[1], list(formula = paste(deparse(formula, width.cutoff = 500L),
+                                          collapse = " ")),
+         header[-1], list(datasets = list()))
+
+for (name in c("small", "medium", "nearsingular")) {
+  long <- growth_data(read.csv(sprintf("tests/reference/data/tb_%s.csv", name)))
+  out$datasets[[name]] <- fit_both(formula, long)
+}
+
+write_json(out, "tests/reference/results/growth_rater_intercepts.json", digits = NA,
+           auto_unbox = TRUE, pretty = TRUE)
+cat("wrote tests/reference/results/growth_rater_intercepts.json\n")
