@@ -241,6 +241,22 @@ class TestTruthBias:
         ref = ref[ref["effect"] == "truth_force"]
         np.testing.assert_allclose(_line(truth_ax, "condition = 1")[:, 1], ref["estimate"])
 
+    def test_reference_line_at_one_is_not_perfect_tracking(self, tb: object) -> None:
+        # issue 20.6: measurement error in the truth attenuates the truth force, so the
+        # line at 1 is a one-for-one change, not "perfect tracking"
+        fig = plot_truth_bias(tb, x_values=[1, 6], hue_values=[0, 1])
+        truth_ax, bias_ax = fig.axes[:2]
+        ones = [ln for ln in truth_ax.get_lines() if np.allclose(ln.get_ydata(), 1.0)]
+        assert len(ones) == 1
+        texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+        texts += [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+        assert any("one-for-one" in t and "error in the truth" in t for t in texts)
+        assert not any("perfect" in t.lower() for t in texts)
+        # the label is on the truth-force panel only and stays out of the legend
+        assert not any("one-for-one" in t.get_text() for t in bias_ax.texts)
+        assert not any("one-for-one" in t.get_text() for legend in fig.legends
+                       for t in legend.get_texts())
+
     def test_single_effect_on_axes(self, tb: object) -> None:
         _, ax = plt.subplots()
         out = plot_truth_bias(tb, effects="directional_bias", x_values=[1, 6], hue=None,

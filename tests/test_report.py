@@ -73,7 +73,8 @@ class TestFullReport:
         direct = fit_lagged_rsa(prn, outcome="wellbeing", x="alliance_therapist",
                                 y="alliance_patient", time="session",
                                 unit=["therapist", "patient"],
-                                groups=["therapist", "patient"], by="condition")
+                                groups=["therapist", "patient"], by="condition",
+                                controls=["session"])
         ours = est[(est.model == "lagged_rsa") & (est.component == "surface")]
         ref = direct.surface
         np.testing.assert_allclose(ours["estimate"], ref["estimate"], rtol=1e-6)

@@ -492,6 +492,10 @@ def agreement_predictions(result: Any, *, low: float | None = None,
 
 # --------------------------------------------------------------------------- truth and bias
 
+#: Label of the reference line at a truth force of 1 (not "perfect tracking": error in
+#: the truth attenuates the slope; West & Kenny 2011).
+_ONE_FOR_ONE = "1 = one-for-one change (attenuated by error in the truth)"
+
 _EFFECT_LABELS = {"truth_force": "truth force", "directional_bias": "directional bias",
                   "bias_force": "bias force"}
 
@@ -512,7 +516,12 @@ def plot_truth_bias(
     """Truth force and directional bias across one moderator, one line per another.
 
     Evaluates :meth:`TruthBiasResults.effects_at` on the grid ``x_values`` × ``hue_values``
-    (other moderators at 0) and draws estimates with their Wald confidence bands.
+    (other moderators at the fit's :attr:`~TruthBiasResults.reference_point`) and draws
+    estimates with their confidence bands (the fit's ``ddf`` method). The truth-force panel
+    has a dotted reference line at 1, labelled as a one-for-one change of judgment with
+    truth: it is not "perfect tracking", because measurement error in the truth (the
+    patient's rating) attenuates the truth force, so an accurate judge can show a slope
+    below 1; compare truth forces between conditions or sessions rather than with 1.
 
     Parameters
     ----------
@@ -615,7 +624,13 @@ def _truth_bias_panel(table: pd.DataFrame, effect: str, x: str, hue: str | None,
                                                         **kwargs})
         ax.fill_between(part[x], low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     if effect == "truth_force":
-        ax.axhline(1.0, color="0.5", lw=0.8, ls=":")  # perfect tracking
+        # A slope of 1 is a one-for-one change, not "perfect tracking": error in the
+        # truth (the patient's rating) attenuates the slope, so even a perfectly
+        # attuned judge has a truth force below 1.
+        ax.axhline(1.0, color="0.5", lw=0.8, ls=":", label="_one_for_one")
+        ax.annotate(_ONE_FOR_ONE, xy=(1.0, 1.0), xycoords=("axes fraction", "data"),
+                    xytext=(-2, 2), textcoords="offset points", ha="right", va="bottom",
+                    fontsize="x-small", color="0.4")
     ax.axhline(0.0, color="0.5", lw=0.8)
     ax.set_xlabel(x)
     ax.set_ylabel(_EFFECT_LABELS[effect])

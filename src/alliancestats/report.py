@@ -84,6 +84,7 @@ class Section:
     figures: list[str] = field(default_factory=list)
     figure_failures: list[str] = field(default_factory=list)
     error: str = ""
+    inference: str = ""
 
 
 def _say(message: str, progress: bool) -> None:
@@ -312,9 +313,25 @@ def _estimates_html(result: Any) -> str:
     return _table(frame[cols].reset_index(drop=True))
 
 
+#: How the page header names each inference method of the fitted models.
+_INFERENCE_WORDS = {
+    "satterthwaite": "t tests with Satterthwaite degrees of freedom (as lmerTest)",
+    "kenward-roger": "t tests with Kenward–Roger degrees of freedom (as pbkrtest)",
+    "z": "Wald z tests (no small-sample correction)",
+    "residual": "t tests with residual degrees of freedom",
+}
+
+
 def _fitted(res: Any, unit: str) -> str:
     return (f"<p>Fitted model: <code>{html.escape(_short_words(res.formula, 600))}</code> "
             f"({html.escape(res.method)}, {res.nobs} {unit}).</p>")
+
+
+#: Random structure of the report's growth model: the one the growth guide recommends for
+#: rater-stacked data (calibrated in simulation; the rater-general ones are conservative).
+GROWTH_RANDOM = "rater_slopes"
+#: lme4's singularity tolerance on the diagonal of the relative covariance factors.
+_SINGULAR_TOL = 1e-4
 
 
 def _growth_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
@@ -327,19 +344,29 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
         long = stack_raters(data, ratings={"therapist": roles["alliance_therapist"],
                                            "patient": roles["alliance_patient"]},
                             rater="rater", value="alliance")
+        co = roles["condition"]
+        res = fit_growth(long, outcome="alliance", time=roles["session"],
+                         groups=[roles["therapist"], roles["patient"]], rater="rater",
+                         moderators=[co], random=GROWTH_RANDOM)
+        caught += list(res.warnings)
+        ref = res.reference_levels.get(co)
+        base = (f"{_shown(str(co))} = 0" if ref is None else
+                f"the reference level {_shown(str(co))} = {_shown(str(ref))}")
         sec.parts.append(
             '<p class="eq">alliance<sub>rtpj</sub> = β<sub>0r</sub> + β<sub>1r</sub> '
             "session<sub>t</sub> + β<sub>2r</sub> condition<sub>j</sub> + β<sub>3r</sub> "
-            "session<sub>t</sub>·condition<sub>j</sub> + random intercepts and session "
-            "slopes of therapists and patients (uncorrelated at the patient level) + e; "
-            "rater r, session t (centred on the first), patient p, therapist j. "
-            "β<sub>1r</sub> is the growth rate of rater r without training, "
-            "β<sub>3r</sub> the training effect on it.</p>")
-        res = fit_growth(long, outcome="alliance", time=roles["session"],
-                         groups=[roles["therapist"], roles["patient"]], rater="rater",
-                         moderators=[roles["condition"]], random="slopes_uncorrelated")
-        caught += list(res.warnings)
+            "session<sub>t</sub>·condition<sub>j</sub> + u<sub>0j</sub> + u<sub>0rpj</sub> "
+            "+ u<sub>1rpj</sub> session<sub>t</sub> + e<sub>rtpj</sub>; rater r, session t "
+            "(centred on the first), patient p, therapist j. A random intercept per "
+            "therapist and, per patient, an intercept and a growth rate for each rater, "
+            "all correlated (the dyadic growth model the growth guide recommends for "
+            "ratings stacked by rater). β<sub>1r</sub> is the growth rate of rater r at "
+            f"{html.escape(base)}, β<sub>3r</sub> the difference in it between the "
+            "conditions.</p>")
         sec.parts.append(_fitted(res, "ratings"))
+        sec.parts.append(_reference_html(res.reference_levels))
+        if res.is_singular:
+            sec.parts.append(_singular_html(res))
         for name in ("growth_rates", "contrasts"):
             table = getattr(res, name, None)
             if isinstance(table, pd.DataFrame):
@@ -350,11 +377,60 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
         ratings = {"therapist": roles["alliance_therapist"],
                    "patient": roles["alliance_patient"]}
         _figure(sec, lambda fig: plot_trajectories(
-            res, growth_data=data, time=roles["session"], condition=roles["condition"],
+            res, growth_data=data, time=roles["session"], condition=co,
             ratings=ratings, ax=fig.add_subplot()),
             "growth_trajectories", figdir,
             "Observed means (95% CI) and fitted growth by rater × condition", figsize=(7, 5))
     return body
+
+
+def _reference_html(references: Mapping[Any, Any]) -> str:
+    """The reference level of every categorical moderator (and of the rater)."""
+    if not references:
+        return ""
+    items = ", ".join(f"{html.escape(_shown(str(k)))} = "
+                      f"<b>{html.escape(_shown(str(v)))}</b>" for k, v in references.items())
+    return (f"<p>Reference levels: {items}. Terms of a categorical variable compare each "
+            f"other level with its reference level.</p>")
+
+
+def _singular_levels(res: Any) -> list[tuple[str, int, int]]:
+    """(level, rank, number of terms) of each level whose random-effect covariance is on
+    the boundary, from the relative covariance factors (lme4's isSingular rule: a
+    diagonal element of a level's factor below 1e-4)."""
+    theta = list(res.optimizer_info.get("theta", []) or [])
+    vc = res.variance_components
+    levels = [lv for lv in dict.fromkeys(vc["level"]) if lv != "Residual"]
+    out, pos = [], 0
+    for level in levels:
+        q = int((vc["level"] == level).sum())
+        diag = []
+        for j in range(q):
+            if pos < len(theta):
+                diag.append(abs(float(theta[pos])))
+            pos += q - j
+        rank = sum(d >= _SINGULAR_TOL for d in diag)
+        if len(diag) == q and rank < q:
+            out.append((str(level), rank, q))
+    return out
+
+
+def _singular_html(res: Any) -> str:
+    """What is singular in a fit, said plainly: the structure is kept, not switched."""
+    parts = []
+    for level, rank, q in _singular_levels(res):
+        what = ("its variance is estimated at 0" if q == 1 else
+                f"the covariance matrix of its {q} random terms has rank {rank}: a "
+                f"combination of them has variance ~0 (e.g. a variance of 0 or a "
+                f"correlation of ±1)")
+        parts.append(f"{html.escape(_shown(level))}: {what}")
+    detail = ("; ".join(parts) + ". ") if parts else ""
+    return ('<p class="warn">The fit is singular (on the boundary of the parameter space, '
+            f"lme4's isSingular). {detail}The report keeps this structure rather than "
+            "switching silently to another: the fixed effects, growth rates and contrasts "
+            "remain usable, but the variance components at the boundary are not "
+            "interpretable. A simpler structure to compare is "
+            "<code>random=\"rater_intercepts\"</code> (see the growth guide).</p>")
 
 
 def _truth_bias_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
@@ -364,18 +440,16 @@ def _truth_bias_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
         from .truthbias import fit_truth_bias
 
         se, co = roles["session"], roles["condition"]
-        sec.parts.append(
-            '<p class="eq">J*<sub>tpj</sub> = β<sub>0</sub> + β<sub>T</sub> T*<sub>tpj</sub>'
-            " + moderator terms (condition × session, crossed with the intercept and T*) "
-            "+ u<sub>0j</sub> + u<sub>0pj</sub> + e, with J = therapist-rated and T = "
-            "patient-rated alliance, both centred on the grand mean of T. β<sub>0</sub> is "
-            "the directional bias, β<sub>T</sub> the truth force (West &amp; Kenny 2011).</p>")
-        res = fit_truth_bias(data, judgment=roles["alliance_therapist"],
-                             truth=roles["alliance_patient"],
+        truth = roles["alliance_patient"]
+        res = fit_truth_bias(data, judgment=roles["alliance_therapist"], truth=truth,
                              groups=[roles["therapist"], roles["patient"]],
                              moderators=[co, se])
         caught += list(res.warnings)
+        sec.inference = str(getattr(res, "ddf", ""))
+        sec.parts.append(_truth_bias_equation(res, truth))
+        sec.parts.append(_fallback_html(res.random_fallback))
         sec.parts.append(_fitted(res, "sessions"))
+        sec.parts.append(_reference_html(res.reference_levels))
         sessions = _levels(data[se])
         conditions = _levels(data[co])
         grid: dict[str, Any] = {str(co): conditions, str(se): sessions}
@@ -391,6 +465,68 @@ def _truth_bias_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
                 "Truth force and directional bias by session × condition (95% CI)",
                 figsize=(10.4, 4), layout="constrained")
     return body
+
+
+def _random_terms_html(res: Any, truth: Any) -> tuple[str, str]:
+    """The random part of a fitted truth-and-bias model, term by term, from its variance
+    components (so it is the structure kept, after any fallback)."""
+    vc = res.variance_components
+    sub = {0: "j", 1: "pj"}
+    pieces, words = [], []
+    for depth, level in enumerate(lv for lv in dict.fromkeys(vc["level"]) if lv != "Residual"):
+        rows = vc[vc["level"] == level]
+        idx = sub.get(depth, f"{depth}")
+        terms = []
+        for term in rows["term"]:
+            if term == "Intercept":
+                pieces.append(f"u<sub>0{idx}</sub>")
+                terms.append("intercept")
+            else:
+                pieces.append(f"u<sub>T{idx}</sub> T*<sub>tpj</sub>")
+                terms.append("truth force" if str(term) == str(truth) else str(term))
+        correlated = len(rows) > 1 and rows["corr"].notna().any()
+        text = " and ".join(terms)
+        if len(rows) > 1:
+            text += " (correlated)" if correlated else " (uncorrelated)"
+        words.append(f"{html.escape(_shown(str(level)))}: random {html.escape(text)}")
+    return " + ".join(pieces), "; ".join(words)
+
+
+def _truth_bias_equation(res: Any, truth: Any) -> str:
+    """The equation of the model actually fitted (its random part as kept)."""
+    terms, words = _random_terms_html(res, truth)
+    centre = res.centering.get("truth_mean")
+    centred = ("both centred on the grand mean of T" + (f" ({centre:.3f})"
+                                                       if centre is not None else ""))
+    return ('<p class="eq">J*<sub>tpj</sub> = β<sub>0</sub> + β<sub>T</sub> T*<sub>tpj</sub>'
+            " + moderator terms (condition × session, crossed with the intercept and T*)"
+            f" + {terms} + e<sub>tpj</sub>, with J = therapist-rated and T = patient-rated "
+            f"alliance, {centred}; session t, patient p, therapist j. β<sub>0</sub> is the "
+            "directional bias, β<sub>T</sub> the truth force (West &amp; Kenny 2011). "
+            f"Random part as fitted: {words}.</p>")
+
+
+def _step_html(step: Mapping[str, str]) -> str:
+    term = html.escape(_shown(str(step.get("term", ""))))
+    action = str(step.get("action", ""))
+    done = (f"the correlation of {term} dropped" if action.startswith("correlation")
+            else f"{term} {html.escape(action)}")
+    return (f"{html.escape(_shown(str(step.get('level', ''))))}: {done}, as "
+            f"{html.escape(str(step.get('reason', '')))}")
+
+
+def _fallback_html(steps: Sequence[Mapping[str, str]]) -> str:
+    """How the default random structure was reached (random="auto")."""
+    start = ("The recommended random structure (West &amp; Kenny 2011) is a random truth "
+             "force at the therapist and the patient level, correlated with the random "
+             "intercepts")
+    if not steps:
+        return f"<p>{start}; it was fitted as it is (not singular).</p>"
+    items = "".join(f"<li>{_step_html(step)}</li>" for step in steps)
+    return (f"<p>{start}. That fit was singular, so it was simplified one step at a time "
+            f"(each step drops only what the data estimated at the boundary):</p>"
+            f"<ol>{items}</ol><p>The estimates below are from the structure kept, shown in "
+            f"the equation above and in the fitted formula.</p>")
 
 
 def _levels(values: pd.Series) -> list[Any]:
@@ -411,23 +547,34 @@ def _rsa_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
             '<p class="eq">Z<sub>t</sub> = b<sub>0c</sub> + b<sub>1c</sub>X<sub>t−1</sub> + '
             "b<sub>2c</sub>Y<sub>t−1</sub> + b<sub>3c</sub>X<sup>2</sup><sub>t−1</sub> + "
             "b<sub>4c</sub>X<sub>t−1</sub>Y<sub>t−1</sub> + b<sub>5c</sub>Y<sup>2</sup>"
-            "<sub>t−1</sub> + φ Z<sub>t−1</sub> + u<sub>0j</sub> + u<sub>0pj</sub> + e, "
-            "with Z = well-being, X = therapist- and Y = patient-rated alliance at the "
-            "previous session (centred on their pooled mean), one surface per condition c. "
-            "a1 = b1 + b2, a2 = b3 + b4 + b5 (line of congruence), a3 = b1 − b2, "
-            "a4 = b3 − b4 + b5 (line of incongruence), a5 = b3 − b5.</p>")
+            "<sub>t−1</sub> + γ session<sub>t</sub> + φ Z<sub>t−1</sub> + u<sub>0j</sub> + "
+            "u<sub>0pj</sub> + e, with Z = well-being, X = therapist- and Y = patient-rated "
+            "alliance at the previous session (centred on their pooled mean), one surface "
+            "per condition c. Session is a control (the time trend the design implies: "
+            "well-being changes over sessions while both ratings grow; without it the "
+            "surface absorbs the trend), as in the power design. a1 = b1 + b2, a2 = b3 + "
+            "b4 + b5 (line of congruence), a3 = b1 − b2, a4 = b3 − b4 + b5 (line of "
+            "incongruence), a5 = b3 − b5. The model is observational at the session "
+            "level: a1 is the level effect along the line of congruence, not a causal "
+            "effect of agreement.</p>")
+        session = roles["session"]
         res = fit_lagged_rsa(data, outcome=roles["wellbeing"], x=roles["alliance_therapist"],
-                             y=roles["alliance_patient"], time=roles["session"],
+                             y=roles["alliance_patient"], time=session,
                              unit=[roles["therapist"], roles["patient"]],
                              groups=[roles["therapist"], roles["patient"]],
-                             by=roles["condition"])
+                             by=roles["condition"], controls=[session])
         caught += list(res.warnings)
+        sec.inference = str(getattr(res, "ddf", ""))
         sec.parts.append(
             f"<p>Fitted model: <code>{html.escape(_short_words(res.formula, 600))}</code> "
             f"({html.escape(res.method)}). {_lag_rows(res.lag_info)}</p>")
+        reference = res.levels[0] if len(res.levels) else None
+        if reference is not None:
+            sec.parts.append(_reference_html({roles["condition"]: reference}))
+        shown_ref = html.escape(_shown(str(reference)))
         sec.parts += ["<h3>Surface parameters by condition</h3>",
                       _table(_plain(res.surface)),
-                      "<h3>Differences from the first condition</h3>",
+                      f"<h3>Differences from the reference condition ({shown_ref})</h3>",
                       _table(_plain(res.surface_differences))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # undefined geometry is in the summary notes
@@ -498,6 +645,22 @@ code{font-size:.9em;word-break:break-word}
 """
 
 
+def _inference_text(sections: Sequence[Section]) -> str:
+    """One sentence naming the inference of every model section that was fitted."""
+    used: dict[str, list[str]] = {}
+    for sec in sections:
+        if sec.inference:
+            used.setdefault(sec.inference, []).append(sec.anchor.replace("_", " "))
+    if not used:
+        return "Intervals are 95%."
+    if len(used) == 1:
+        method = next(iter(used))
+        return (f"Tests and intervals of the models: "
+                f"{_INFERENCE_WORDS.get(method, method)}; intervals are 95%.")
+    parts = [f"{_INFERENCE_WORDS.get(m, m)} ({', '.join(names)})" for m, names in used.items()]
+    return f"Tests and intervals: {'; '.join(parts)}; intervals are 95%."
+
+
 def _page(sections: Sequence[Section], call: str, seconds: float) -> str:
     toc = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a>'
                   f'{f" ({s.status})" if s.failed else ""}</li>' for s in sections)
@@ -510,7 +673,7 @@ def _page(sections: Sequence[Section], call: str, seconds: float) -> str:
         f"<style>{_CSS}</style></head><body>"
         "<h1>PRN analysis report</h1>"
         f"<p>Written by alliancestats on {html.escape(stamp)} in {seconds:.1f} s. "
-        "Inference for mixed models is z-based (Wald); intervals are 95%.</p>"
+        f"{html.escape(_inference_text(sections))}</p>"
         f"<ol>{toc}</ol>{body}"
         '<section id="reproduce"><h2>Reproducibility</h2>'
         f"<p>Call: <code>{html.escape(_short_words(call, 2000, 150))}</code></p>"
