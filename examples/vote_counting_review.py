@@ -67,7 +67,9 @@ plt.tight_layout()
 # Moderators and other verdict rules
 # ----------------------------------
 # With ``moderator`` every outcome is tallied per level. A stricter two-thirds rule that
-# also names "no association" when neither direction reaches one third:
+# also names strata "mostly non-significant" when neither direction reaches one third
+# (the band often coded "no association"; with small studies it shows their low power,
+# not the absence of an effect):
 strict = VerdictRule(support=2 / 3, no_association=1 / 3, min_votes=3)
 by_measure = box_score(findings, outcome="outcome", effect="r", significant="p",
                        alpha=0.05, moderator="measure", rule=strict)

@@ -155,7 +155,9 @@ def test_verdict_rule_options() -> None:
     rule = VerdictRule(support=0.6, no_association=1 / 3, min_votes=3)
     assert rule.decide(votes=5, share_positive=0.6, share_negative=0.0) == "supported"
     assert rule.decide(votes=5, share_positive=0.2, share_negative=0.6) == "contradicted"
-    assert rule.decide(votes=6, share_positive=2 / 6, share_negative=0.0) == "no association"
+    # the lowest band is named for what it shows, not "no association" (issue 20.9)
+    assert rule.decide(votes=6, share_positive=2 / 6, share_negative=0.0) == \
+        "mostly non-significant"
     assert rule.decide(votes=5, share_positive=0.4, share_negative=0.0) == "inconclusive"
     assert rule.decide(votes=2, share_positive=1.0, share_negative=0.0) == "too few votes"
     half = VerdictRule(support=0.5)
@@ -698,3 +700,48 @@ def test_vote_count_estimate_with_a_multiindex() -> None:
     bad = studies.assign(dir=[1, 0, 1, 1], sig=[True, True, False, False])
     with pytest.raises(ValueError, match=r"no direction.*\('a', 2\)"):
         vote_count_estimate(bad, significant="sig", n="n", effect="dir")
+
+
+def test_no_verdict_that_claims_something_rewards_low_power() -> None:
+    """Issue 20.9, by simulation (benchmarks/sim_box_score_verdicts.py in full): ten
+    studies of one true correlation of 0.2, every study of n participants. A verdict that
+    claims an effect must not get more frequent as the studies (and their power) shrink,
+    and the band that small studies land in must not be called "no association"."""
+    from scipy import stats
+
+    rng = np.random.default_rng(20261202)
+    crit = stats.norm.ppf(0.975)
+    rule = VerdictRule(no_association=1 / 3)
+    shares = {}
+    for n in (20, 80, 400):
+        z = np.arctanh(0.2) * np.sqrt(n - 3) + rng.standard_normal((600, 10))
+        pos, neg = (z > crit).mean(axis=1), (z < -crit).mean(axis=1)
+        verdicts = pd.Series([rule.decide(votes=10, share_positive=p, share_negative=q)
+                              for p, q in zip(pos, neg, strict=True)])
+        shares[n] = verdicts.value_counts(normalize=True)
+    supported = [shares[n].get("supported", 0.0) for n in (20, 80, 400)]
+    assert supported == sorted(supported)  # more power, more "supported"
+    assert supported[-1] > 0.95
+    low = [shares[n].get("mostly non-significant", 0.0) for n in (20, 80, 400)]
+    assert low[0] > 0.9 and low[-1] < 0.01  # the low band tracks power, not the effect
+    assert not any("no association" in str(v) for s in shares.values() for v in s.index)
+    assert "not evidence of no association" in rule.describe()
+
+
+def test_significance_count_test_is_conservative_for_majority_votes() -> None:
+    # Under no effect a study's majority vote over 3 positively correlated findings is
+    # significant positive with probability below alpha/2 (0.025), so the Bin(k, alpha/2)
+    # test is conservative; the summary says so.
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    crit = stats.norm.ppf(0.975)
+    z = np.sqrt(0.5) * rng.standard_normal((200_000, 1)) + \
+        np.sqrt(0.5) * rng.standard_normal((200_000, 3))
+    pos, neg = (z > crit).sum(axis=1), (z < -crit).sum(axis=1)
+    share = ((pos > 3 - pos - neg) & (pos > neg)).mean()
+    assert share < 0.025
+    findings = pd.DataFrame({"study": list("AABC"), "outcome": "o", "r": [0.1, 0.2, 0.3, 0.1],
+                             "sig": [True, True, False, False]})
+    text = str(box_score(findings, outcome="outcome", effect="r", significant="sig").summary())
+    assert "conservative with study-level majority votes" in text

@@ -843,7 +843,7 @@ def _sections(data: pd.DataFrame, roles: Mapping[str, Any], source: str, figdir:
                              lambda sec, _: _fill(sec, _overview(data, roles, source, figdir)),
                              progress)]
     models = [("Growth of the alliance by rater × condition", "growth", _growth_body),
-              ("Truth and bias: does the therapist track the patient's alliance?",
+              ("Truth and bias: do the therapist's ratings follow the patient's?",
                "truth_bias", _truth_bias_body),
               ("Lagged response surface: agreement at t−1 and well-being at t", "lagged_rsa",
                _rsa_body)]

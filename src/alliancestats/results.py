@@ -7,7 +7,8 @@ the model modules only add their domain quantities (surface parameters, truth fo
 
 Inference for mixed models uses t tests with small-sample degrees of freedom per estimate
 (``ddf="satterthwaite"``, the default, as lmerTest; ``"kenward-roger"``, as pbkrtest, with
-the adjusted covariance) or Wald z (``ddf="z"``, as lme4's ``summary`` without lmerTest);
+the adjusted covariance) or Wald z (``ddf="z"``: lme4's ``summary`` prints the same ratios
+as "t value" with no df and no p-value; ``"z"`` refers them to the normal distribution);
 single-level least squares uses t with ``df_resid``. Every linear quantity derived from the
 fixed effects (contrasts, effects at moderator values, growth rates) gets its own df, and
 joint tests are F tests with a denominator df (lmerTest's ``contest1D``/``contestMD``). The
@@ -51,7 +52,8 @@ _METHOD_NOTES = {
     "kenward-roger": "Kenward-Roger degrees of freedom and adjusted covariance (as "
                      "pbkrtest): SEs, t tests and intervals use the adjusted covariance; "
                      "joint tests are scaled F tests.",
-    "z": "Wald z tests and intervals (no small-sample df correction).",
+    "z": "Wald z tests and intervals (no small-sample df correction; lme4's summary "
+         "prints these ratios as t values without p-values).",
 }
 
 

@@ -39,6 +39,8 @@ References
 .. [7] Ryum, T., Bennion, M., & Kazantzis, N. (2023). Integrating between-session homework
    in psychotherapy: a systematic review of immediate in-session and intermediate
    outcomes. *Psychotherapy*, 60(3). https://doi.org/10.1037/pst0000488
+.. [8] Fisher, R. A. (1921). On the "probable error" of a coefficient of correlation
+   deduced from a small sample. *Metron*, 1, 3-32.
 """
 
 from __future__ import annotations

@@ -559,8 +559,9 @@ def vote_count_estimate(
 
     Notes
     -----
-    With test statistic approximately N(theta w_i, 1), w_i = sqrt(n~_i) for d and
-    sqrt(n_i - 3) for Fisher z (Hedges & Olkin, 1985, ch. 4),
+    With test statistic approximately N(theta w_i, 1), w_i = sqrt(n~_i) for d (Hedges &
+    Olkin, 1985, ch. 4) and sqrt(n_i - 3) for Fisher's z = atanh(r), whose sampling variance
+    is 1/(n - 3) (Fisher, 1921),
 
     .. math::
 
@@ -569,12 +570,20 @@ def vote_count_estimate(
         - \sum_{j \in ES} \frac{(y_j - \theta)^2}{2 v_j} + \text{const},
 
     where x_i = 1 for a significant positive vote and the last sum runs over studies that
-    report an effect size y_j with variance v_j (Bushman & Wang, 1995, 1996). Every term
+    report an effect size y_j with variance v_j (the combined procedure of Bushman & Wang:
+    1995 for correlations, 1996 for standardised mean differences). Every term
     is log-concave, so the maximum is unique; it is found as the root of the score. The
     standard error is 1 / sqrt(I) with the expected information
     I = sum p_i'^2 / (p_i (1 - p_i)) + sum 1 / v_j; the CI inverts the likelihood-ratio
     test. With equal n~ the estimate has the closed form
     (z_{1-alpha/2} + Phi^{-1}(n_+ / k)) / sqrt(n~).
+
+    For correlations the votes and the effect sizes are modelled on the Fisher-z scale;
+    that parametrisation is this implementation's choice (the published procedures are
+    large-sample approximations as well), and for studies of a few dozen participants it
+    can differ slightly from a likelihood written on the scale of r. The variance of a
+    reported d, 1/n~ + d^2 / (2 (n1 + n2)), is the large-sample one of Hedges & Olkin
+    (1985, ch. 5).
 
     This is a large-sample normal approximation to the t test (or Fisher z); for very
     small primary studies it slightly overstates their power, so the estimate is slightly
