@@ -440,3 +440,111 @@ def test_lab_export_with_text_arms(tmp_path: Path) -> None:
     assert "therapist, training" in (tmp_path / "figures" / "growth_trajectories.svg"
                                      ).read_text()
     pd.testing.assert_frame_equal(lab, copy)  # the caller's frame is untouched
+
+
+def _text(page: str) -> str:
+    """The visible text of a page: tags removed, entities decoded, spaces collapsed."""
+    import html as html_lib
+
+    text = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    return re.sub(r" ([,.;)])", r"\1", text)  # "x , y ." from inline tags -> "x, y."
+
+
+def _section(page: str, anchor: str) -> str:
+    """The visible text of one section of the report."""
+    start = page.index(f'<section id="{anchor}">')
+    return _text(page[start:page.index("</section>", start)])
+
+
+@pytest.mark.slow
+def test_truth_bias_equation_is_the_model_fitted(report: Path, prn: pd.DataFrame) -> None:
+    """Issue 20.1: the equation text describes the random part actually fitted
+    (random="auto": random truth force, simplified when singular) with the steps."""
+    from alliancestats import fit_truth_bias
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = fit_truth_bias(prn, judgment="alliance_therapist", truth="alliance_patient",
+                                groups=["therapist", "patient"],
+                                moderators=["condition", "session"])
+    section = _section(report.read_text(encoding="utf-8"), "truth_bias")
+    vc = direct.variance_components
+    kept = {lv: list(vc.loc[vc["level"] == lv, "term"]) for lv in ("therapist", "patient")}
+    words = {"Intercept": "intercept", "alliance_patient": "truth force"}
+    for level, terms in kept.items():
+        level_name = RENAMED[level]
+        described = f"{level_name}: random {' and '.join(words[t] for t in terms)}"
+        assert described in section, (described, section[:1500])
+    assert "random truth force at the therapist and the patient level" in section
+    assert direct.random_fallback, "the bundled data need the fallback (test premise)"
+    for step in direct.random_fallback:
+        assert step["reason"] in section
+    # the fitted formula printed is the kept structure, under the renamed columns
+    assert "(1 + I(wai_p - " in section
+    assert "| ther_id) + (1 | ther_id:pat_id)" in section
+
+
+@pytest.mark.slow
+def test_growth_uses_the_recommended_structure_and_says_it_is_singular(
+        report: Path) -> None:
+    """Issue 20.2: random="rater_slopes" (the growth guide's structure for rater-stacked
+    data); on the bundled data it is singular, which the report says instead of
+    switching to another structure."""
+    from alliancestats.report import GROWTH_RANDOM
+
+    assert GROWTH_RANDOM == "rater_slopes"
+    section = _section(report.read_text(encoding="utf-8"), "growth")
+    assert "(0 + rater + rater:I(sess - 1) | ther_id:pat_id)" in section
+    assert "The fit is singular" in section
+    assert "pat_id: the covariance matrix of its 4 random terms has rank 3" in section
+    assert "keeps this structure rather than switching" in section
+
+
+@pytest.mark.slow
+def test_header_names_the_inference_and_the_rsa_has_the_session_control(
+        report: Path) -> None:
+    text = _text(report.read_text(encoding="utf-8"))
+    assert "t tests with Satterthwaite degrees of freedom" in text
+    assert "z-based" not in text
+    # issue 20.3 / 14.14: session is a control of the lagged RSA, as in the power design
+    assert "+ sess + wb_lag1 +" in text
+    assert "Session is a control" in text
+
+
+@pytest.mark.slow
+def test_reference_levels_and_arm_labels_come_from_the_data(tmp_path: Path) -> None:
+    """Issue 14.9: with "trained"/"usual care" (where the alphabetical reference would be
+    "trained") a Categorical's order sets the reference, and every model section prints
+    it; arm labels are the data's."""
+    from alliancestats.report import run_report
+
+    lab = pd.read_csv(Path(__file__).parent / "data" / "lab_long.csv")
+    lab["Group"] = pd.Categorical(lab["Group"].map({"training": "trained",
+                                                    "control": "usual care"}),
+                                  categories=["usual care", "trained"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = run_report(lab, out=tmp_path, roles=LAB_ROLES, progress=False)
+    assert run.ok, run.failures
+    page = run.path.read_text(encoding="utf-8")
+    text = _text(page)
+    for anchor in ("growth", "truth_bias", "lagged_rsa"):
+        assert re.search(r"Reference levels: (rater = therapist, )?Group = usual care\.",
+                         _section(page, anchor)), anchor
+    assert "Reference levels: rater = therapist, Group = usual care" in text
+    assert "Differences from the reference condition (usual care)" in text
+    assert "the reference level Group = usual care" in text  # growth equation
+    assert "trained" in text
+    assert "Group = 0" not in text
+
+
+def test_many_observations_are_not_drawn_on_the_contours(
+        tmp_path: Path, prn: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    import alliancestats.report as report_module
+
+    _fast_roles(monkeypatch)
+    monkeypatch.setattr(report_module, "MAX_POINTS", 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = write_report(prn, out=tmp_path, progress=False).read_text(encoding="utf-8")
+    assert "observations are not drawn, more than 10" in page

@@ -61,6 +61,9 @@ DEFAULT_ROLES: dict[str, str] = {name: name for name in COLUMNS}
 
 _PACKAGES = ("alliancestats", "numpy", "scipy", "pandas", "statsmodels", "matplotlib")
 
+#: Most observations drawn as points on the response-surface contours: beyond it they
+#: hide the surface and make the SVG slow to write and to open (60 000 points: ~7 s).
+MAX_POINTS = 5000
 #: Longest label (column name, level, term) shown in a table cell or a figure.
 LABEL_WIDTH = 60
 #: Roles whose SPSS value labels replace the codes (categorical roles).
@@ -300,17 +303,16 @@ def _means_table(data: pd.DataFrame, means: pd.DataFrame, roles: Mapping[str, An
 # --------------------------------------------------------------------------- models
 
 
-def _tidy(result: Any, model: str) -> pd.DataFrame:
-    frame = result.to_frame().copy()
-    frame.insert(0, "model", model)
-    return frame
-
-
-def _estimates_html(result: Any) -> str:
+def _all_estimates(sec: Section, result: Any, model: str) -> None:
+    """The "All estimates" table and the tidy rows for estimates.csv, from one
+    ``to_frame()`` (it computes every derived effect and its df)."""
     frame = result.to_frame()
-    cols = [c for c in ("term", "estimate", "std_error", "statistic", "p_value", "conf_low",
-                        "conf_high", "component") if c in frame.columns]
-    return _table(frame[cols].reset_index(drop=True))
+    cols = [c for c in ("term", "estimate", "std_error", "df", "statistic", "p_value",
+                        "conf_low", "conf_high", "component") if c in frame.columns]
+    sec.parts += ["<h3>All estimates</h3>", _table(frame[cols].reset_index(drop=True))]
+    tidy = frame.copy()
+    tidy.insert(0, "model", model)
+    sec.estimates.append(tidy)
 
 
 #: How the page header names each inference method of the fitted models.
@@ -372,8 +374,7 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
             if isinstance(table, pd.DataFrame):
                 sec.parts += [f"<h3>{name.replace('_', ' ').capitalize()}</h3>",
                               _table(_plain(table, label="contrast"))]
-        sec.parts += ["<h3>All estimates</h3>", _estimates_html(res)]
-        sec.estimates.append(_tidy(res, "growth"))
+        _all_estimates(sec, res, "growth")
         ratings = {"therapist": roles["alliance_therapist"],
                    "patient": roles["alliance_patient"]}
         _figure(sec, lambda fig: plot_trajectories(
@@ -457,8 +458,7 @@ def _truth_bias_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
         sec.parts += [f"<h3>Truth force and directional bias by "
                       f"{html.escape(_shown(str(co)))} × {html.escape(_shown(str(se)))}</h3>",
                       _table(effects)]
-        sec.parts += ["<h3>All estimates</h3>", _estimates_html(res)]
-        sec.estimates.append(_tidy(res, "truth_bias"))
+        _all_estimates(sec, res, "truth_bias")
         _figure(sec, lambda fig: plot_truth_bias(res, x=str(se), x_values=sessions,
                                                  hue=str(co), hue_values=conditions, fig=fig),
                 "truth_bias", figdir,
@@ -584,12 +584,14 @@ def _rsa_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
         pred = agreement_predictions(res)
         sec.parts += ["<h3>Predicted outcome after agreement patterns</h3>",
                       _table(pred)]
-        sec.parts += ["<h3>All estimates</h3>", _estimates_html(res)]
-        sec.estimates.append(_tidy(res, "lagged_rsa"))
+        _all_estimates(sec, res, "lagged_rsa")
         width = 6 * max(len(res.levels), 1)
-        _figure(sec, lambda fig: plot_surface(res, kind="contour", points=True, fig=fig),
-                "rsa_contour", figdir, "Fitted surfaces by condition (contours)",
-                figsize=(width, 5.5), layout="constrained")
+        points = res.nobs <= MAX_POINTS
+        caption = "Fitted surfaces by condition (contours" + (
+            ", with the observations)" if points else
+            f"; the {res.nobs} observations are not drawn, more than {MAX_POINTS})")
+        _figure(sec, lambda fig: plot_surface(res, kind="contour", points=points, fig=fig),
+                "rsa_contour", figdir, caption, figsize=(width, 5.5), layout="constrained")
         _figure(sec, lambda fig: plot_surface(res, kind="3d", fig=fig), "rsa_surface",
                 figdir, "Fitted surfaces by condition (3-D)", figsize=(width, 5.5),
                 layout="constrained")
