@@ -87,9 +87,9 @@ class VerdictRule:
     ``VerdictRule(support=0.6, no_association=1/3)`` (their band limits are quoted from
     secondary descriptions), with the lowest band named "mostly non-significant": in a
     simulation of ten studies of a true correlation of 0.2
-    (``benchmarks/sim_box_score_verdicts.py``) that band is the verdict in most reviews of studies with
-    40 participants and in none with 400, so it measures the studies' power, not the
-    absence of an effect. No verdict that claims an effect ("supported",
+    (``benchmarks/sim_box_score_verdicts.py``) that band is the verdict in most reviews
+    of studies with 40 participants and in none with 400, so it measures the studies'
+    power, not the absence of an effect. No verdict that claims an effect ("supported",
     "contradicted") becomes more frequent when the studies are smaller. Other reviews use
     a simple majority (``support=0.5``) or two thirds (``support=2/3``). Any callable that
     takes a tally row (a Series with the columns of :attr:`BoxScoreResult.tally`) and
