@@ -1,13 +1,17 @@
 """The end-to-end PRN analysis report (``alliancestats report``).
 
 :func:`write_report` fits the three models of a practice-research-network trial —
-multilevel growth of the alliance by rater × condition, the truth-and-bias model with
-condition and session moderators, and the lagged response surface analysis by condition
-— and writes to an output directory:
+multilevel growth of the alliance by rater × condition (the dyadic structure the growth
+guide recommends, ``random="rater_slopes"``), the truth-and-bias model with condition and
+session moderators (West & Kenny's random truth force, ``random="auto"``, with its
+fallback steps listed), and the lagged response surface analysis by condition with session
+as a control — and writes to an output directory:
 
 * ``report.html`` — one self-contained page (figures embedded as PNG, no external
-  resources): data overview, per model the equation, the estimates with confidence
-  intervals, figures and every warning raised while fitting; versions and the exact call;
+  resources): data overview, per model the equation of the model actually fitted, the
+  reference level of every categorical variable, the estimates with confidence
+  intervals (the inference method named at the top), figures and every warning raised
+  while fitting; versions and the exact call;
 * ``estimates.csv`` — all estimates in tidy form (``to_frame()`` of every model plus a
   ``model`` column);
 * ``figures/*.png`` and ``figures/*.svg``.

@@ -7,7 +7,8 @@ mixed model (sessions within patients within therapists):
 .. math::
 
     J^*_{ijk} = \beta_0 + \beta_T T^*_{ijk} + \beta_B B^*_{ijk}
-        + \text{moderator terms} + u_{jk} + v_k + e_{ijk},
+        + \text{moderator terms} + u_{0jk} + u_{Tjk} T^*_{ijk} + v_{0k} + v_{Tk} T^*_{ijk}
+        + e_{ijk},
 
 with :math:`J^* = J - M_T`, :math:`T^* = T - M_T` (and a commensurate :math:`B^* = B -
 M_T`), :math:`M_T` the truth's grand mean over the analysed rows. Because judgment and truth
@@ -16,6 +17,13 @@ minus truth at the truth mean), the truth slope the **truth force** and the bias
 **bias force**. Moderators (condition, session, ...) are crossed in full with the
 intercept, truth and bias, so each force is a linear function of them;
 :meth:`TruthBiasResults.effects_at` evaluates it with exact linear-contrast standard errors.
+The random part shown is the default (``random="auto"``): random intercepts and random
+truth forces of patients (:math:`u`) and therapists (:math:`v`), correlated within each
+level, as West & Kenny (2011) recommend; when that fit is singular it is simplified step by
+step and the steps are recorded (:attr:`TruthBiasResults.random_fallback`).
+
+West, T. V., & Kenny, D. A. (2011). The truth and bias model of judgment. *Psychological
+Review*, 118(2), 357-378.
 """
 
 from __future__ import annotations
