@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from alliancestats import power
-from alliancestats._power_designs import DESIGNS, Sizes, simulate_panel
+from alliancestats.power._designs import DESIGNS, Sizes, simulate_panel
 from alliancestats.simulate import PRNParams
 
 PRN = {"n_therapists": 40, "n_patients": 117, "n_sessions": 6}

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +27,8 @@ from alliancestats import PRNParams, simulate_prn
 from alliancestats.power import PowerResult, null_effects, power
 from alliancestats.power import _run as run
 from alliancestats.power._designs import Design, FitOutcome, Panel, Sizes, simulate_panel
+
+SRC = Path(__file__).parents[1] / "src"
 
 # ----------------------------------------------------------------------------- stand-in
 
@@ -179,15 +184,33 @@ class _Interrupt(Exception):
 
 
 def _interrupt_after(monkeypatch: pytest.MonkeyPatch, k: int) -> list[int]:
+    """Make the serial runner stop (as a crash would) when chunk ``k + 1`` starts."""
     seen: list[int] = []
+    real = run.run_chunk
 
-    def hook(chunk: run.Chunk) -> None:
-        seen.append(len(chunk["replicate"]))
+    def counting(task: run.ChunkTask) -> run.Chunk:
         if len(seen) == k:
             raise _Interrupt
+        chunk = real(task)
+        seen.append(len(chunk["replicate"]))
+        return chunk
 
-    monkeypatch.setattr(run, "_after_chunk", hook)
+    monkeypatch.setattr(run, "run_chunk", counting)
     return seen
+
+
+def _record_computed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """Record every replicate the serial runner computes."""
+    computed: list[tuple[int, ...]] = []
+    real = run.run_chunk
+
+    def recording(task: run.ChunkTask) -> run.Chunk:
+        chunk = real(task)
+        computed.extend((*chunk["sizes"], r) for r in chunk["replicate"])
+        return chunk
+
+    monkeypatch.setattr(run, "run_chunk", recording)
+    return computed
 
 
 class TestCheckpoint:
@@ -200,11 +223,8 @@ class TestCheckpoint:
             standin_power(checkpoint=ckpt, chunk_size=7)
         stored = sorted(p.name for p in ckpt.rglob("reps-*.npz"))
         assert len(stored) == 3
-        computed: list[tuple[int, ...]] = []
-        monkeypatch.setattr(
-            run, "_after_chunk",
-            lambda chunk: computed.extend((*chunk["sizes"], r) for r in chunk["replicate"]),
-        )
+        monkeypatch.undo()
+        computed = _record_computed(monkeypatch)
         resumed = standin_power(checkpoint=ckpt, chunk_size=7)
         # only the missing replicates were computed, none twice
         assert len(computed) == 2 * 30 - 3 * 7
@@ -238,7 +258,7 @@ class TestCheckpoint:
         _interrupt_after(monkeypatch, 2)
         with pytest.raises(_Interrupt):
             standin_power(checkpoint=ckpt, chunk_size=10)
-        monkeypatch.setattr(run, "_after_chunk", lambda chunk: None)
+        monkeypatch.undo()
         resumed = standin_power(checkpoint=ckpt, n_jobs=2, chunk_size=4)
         assert_same_results(standin_power(), resumed)
 
@@ -424,7 +444,7 @@ class TestValidation:
 
     def test_patients_per_therapist(self) -> None:
         res = standin_power(n_therapists=[4, 8], patients_per_therapist=2.5, n_sims=2,
-                            n_patients=117)
+                            n_patients=None)
         assert res.power["n_patients"].unique().tolist() == [10, 20]
 
 
@@ -448,13 +468,13 @@ class TestDesignArraysMirrorPublicFunctions:
         return simulate_panel(rng, Sizes(12, 40, 6), PRNParams(), 0.2)
 
     def test_lagged_rsa(self, panel: Panel) -> None:
-        from alliancestats.power._designs import _RSA_CONTRAST, lagged_rsa_arrays
+        from alliancestats.power._designs import RSA_CONTRAST, lagged_rsa_arrays
         from alliancestats.rsa import fit_lagged_rsa
 
         arrays = lagged_rsa_arrays(panel)
         beta, cov = _ols(arrays.X, arrays.y)
-        est = _RSA_CONTRAST @ beta
-        se = np.sqrt(np.diag(_RSA_CONTRAST @ cov @ _RSA_CONTRAST.T))
+        est = RSA_CONTRAST @ beta
+        se = np.sqrt(np.diag(RSA_CONTRAST @ cov @ RSA_CONTRAST.T))
         res = fit_lagged_rsa(
             panel.to_frame(), outcome="wellbeing", x="alliance_therapist",
             y="alliance_patient", time="session", unit=["therapist", "patient"],
@@ -472,7 +492,11 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from alliancestats.power import _run as run
 import test_power as tp
-run._after_chunk = lambda chunk: time.sleep(0.15)  # slow enough to be killed mid-run
+real = run.run_chunk
+def slow(task):  # slow enough to be killed mid-run
+    time.sleep(0.15)
+    return real(task)
+run.run_chunk = slow
 tp.standin_power(checkpoint={ckpt!r}, chunk_size=3, engine="statsmodels")
 """
 
@@ -496,7 +520,7 @@ def test_killed_process_resumes_loss_free(tmp_path: pytest.TempPathFactory) -> N
         proc.kill()
         proc.wait()
     stored = run.Checkpoint(ckpt, json.loads((ckpt / "manifest.json").read_text())[
-        "settings"]).load([Sizes(6, 20, 3), Sizes(10, 20, 3)])
+        "settings"]).load([Sizes(6, 20, 3), Sizes(10, 20, 3)], n_terms=2)
     n_done = sum(len(c["replicate"]) for chunks in stored.values() for c in chunks)
     assert 3 * 3 <= n_done < 2 * 30
     resumed = standin_power(checkpoint=ckpt, engine="statsmodels", chunk_size=5)
@@ -569,22 +593,30 @@ class TestRealDesigns:
 
 
 def test_command_line(tmp_path: pytest.TempPathFactory) -> None:
-    from alliancestats.power import main
-
     out = tmp_path / "out"  # type: ignore[operator]
-    args = ["--design", "truth_bias", "--therapists", "6,10", "--patients", "30",
+    args = ["power", "--design", "truth_bias", "--therapists", "6,10", "--patients", "30",
             "--sessions", "3", "--sims", "4", "--seed", "3", "--effect", "gamma13=0.2",
             "--out", str(out), "--no-progress"]
-    assert main(args) == 0
+    assert cli_run(args).returncode == 0
     for name in ("power.csv", "required_size.csv", "replicates.csv", "failures.csv",
                  "summary.txt", "checkpoint/manifest.json"):
         assert (out / name).is_file()
     table = pd.read_csv(out / "power.csv")
     assert table["n_therapists"].tolist() == [6, 10]
     assert (table["true_value"] == 0.2).all()
-    assert main(args) == 0  # resumes from the complete checkpoint
-    with pytest.raises(SystemExit):
-        main(["--design", "truth_bias", "--therapists", "a,b", "--out", str(out)])
+    assert cli_run(args).returncode == 0  # resumes from the complete checkpoint
+    bad = cli_run(["power", "--design", "truth_bias", "--therapists", "a,b", "--out",
+                   str(out)])
+    assert bad.returncode == 2
+    assert "`--therapists` must be comma-separated integers" in bad.stderr
+
+
+def cli_run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m alliancestats ARGS`` in a subprocess with this source tree."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-m", "alliancestats", *args], env=env,
+                          capture_output=True, text=True, timeout=600, check=False,
+                          **kwargs)  # type: ignore[call-overload]
 
 
 def test_example_runs() -> None:

@@ -27,9 +27,9 @@ Model (therapist :math:`k`, patient :math:`j`, session :math:`t = 1, \dots, T`,
     f_c(x, y) &= b_{1c} x + b_{2c} y + b_{3c} x^2 + b_{4c} x y + b_{5c} y^2
 
 All random effects and residuals are independent normal variables with mean 0 and the
-standard deviations in :class:`PRNParams`. The pieces (:func:`_allocate`,
-:func:`_simulate_alliance`, :func:`_simulate_wellbeing`, :func:`_missing_mask`,
-:func:`_to_frame`) are pure functions over numpy arrays so that a power analysis can call
+standard deviations in :class:`PRNParams`. The pieces (:func:`allocate`,
+:func:`simulate_alliance`, :func:`simulate_wellbeing`, :func:`missing_mask`,
+:func:`to_frame`) are pure functions over numpy arrays so that a power analysis can call
 them directly. Each piece consumes a fixed number of draws from the generator whatever
 the parameter values (a standard deviation of 0 still draws its standard normals), so
 two parameter settings run with the same seed share their random numbers.
@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._validation import as_generator, check_known_keys
+from ._validation import as_generator, check_known_keys, check_p_missing, check_sizes
 
 __all__ = ["COLUMNS", "PRNParams", "simulate_prn"]
 
@@ -312,7 +312,7 @@ class PRNParams:
         )
 
 
-def _resolve_params(params: Any, name: str = "params", options: str = "") -> PRNParams:
+def resolve_params(params: Any, name: str = "params", options: str = "") -> PRNParams:
     """Turn ``params`` (None, PRNParams or a dict of overrides) into PRNParams.
 
     ``name`` is the argument's name in messages; ``options`` lists further accepted
@@ -335,35 +335,7 @@ def _resolve_params(params: Any, name: str = "params", options: str = "") -> PRN
         raise type(exc)(f"`{name}`: {exc}") from exc
 
 
-def _check_size(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer; got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}; got {value}.")
-    return int(value)
-
-
-def _check_sizes(n_therapists: Any, n_patients: Any, n_sessions: Any) -> tuple[int, int, int]:
-    n_t = _check_size(n_therapists, "n_therapists", 1)
-    n_p = _check_size(n_patients, "n_patients", 1)
-    n_s = _check_size(n_sessions, "n_sessions", 2)
-    if n_p < n_t:
-        raise ValueError(
-            f"`n_patients` ({n_p}) must be at least `n_therapists` ({n_t}): every "
-            f"therapist treats at least one patient."
-        )
-    return n_t, n_p, n_s
-
-
-def _check_p_missing(p_missing: Any) -> float:
-    if isinstance(p_missing, bool) or not isinstance(p_missing, numbers.Real):
-        raise TypeError(f"`p_missing` must be a number in [0, 1); got {p_missing!r}.")
-    if not 0.0 <= float(p_missing) < 1.0:
-        raise ValueError(f"`p_missing` must be in [0, 1); got {p_missing}.")
-    return float(p_missing)
-
-
-def _allocate(
+def allocate(
     rng: np.random.Generator, n_therapists: int, n_patients: int, caseload_shape: float
 ) -> tuple[IntArray, IntArray]:
     """Randomise therapists to arms and spread patients over therapists.
@@ -385,7 +357,7 @@ def _allocate(
     return condition, therapist
 
 
-def _simulate_alliance(
+def simulate_alliance(
     rng: np.random.Generator,
     therapist: IntArray,
     condition: IntArray,
@@ -425,7 +397,7 @@ def _surface_terms(x: FloatArray, y: FloatArray, center: float) -> FloatArray:
     return np.stack([xc, yc, xc * xc, xc * yc, yc * yc], axis=-1)
 
 
-def _simulate_wellbeing(
+def simulate_wellbeing(
     rng: np.random.Generator,
     therapist: IntArray,
     condition: IntArray,
@@ -474,7 +446,7 @@ def _simulate_wellbeing(
     return wellbeing
 
 
-def _missing_mask(
+def missing_mask(
     rng: np.random.Generator, n_patients: int, n_sessions: int, p_missing: float
 ) -> np.ndarray[Any, np.dtype[np.bool_]]:
     """Observed-session mask (True = attended), MCAR with probability ``p_missing``.
@@ -495,7 +467,7 @@ def _labels(prefix: str, n: int, min_width: int) -> np.ndarray[Any, np.dtype[np.
     return np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)])
 
 
-def _to_frame(
+def to_frame(
     therapist: IntArray,
     condition: IntArray,
     alliance_therapist: FloatArray,
@@ -610,16 +582,16 @@ def simulate_prn(
     >>> small.attrs["params"]["gamma13"], small["patient"].nunique()
     (0.0, 8)
     """
-    n_t, n_p, n_s = _check_sizes(n_therapists, n_patients, n_sessions)
-    p_miss = _check_p_missing(p_missing)
-    prm = _resolve_params(params)
+    n_t, n_p, n_s = check_sizes(n_therapists, n_patients, n_sessions)
+    p_miss = check_p_missing(p_missing)
+    prm = resolve_params(params)
     gen = as_generator(rng)
 
-    condition, therapist = _allocate(gen, n_t, n_p, prm.caseload_shape)
-    x, y = _simulate_alliance(gen, therapist, condition, n_s, prm)
-    w = _simulate_wellbeing(gen, therapist, condition, x, y, prm)
-    observed = _missing_mask(gen, n_p, n_s, p_miss)
-    frame = _to_frame(therapist, condition, x, y, w, observed)
+    condition, therapist = allocate(gen, n_t, n_p, prm.caseload_shape)
+    x, y = simulate_alliance(gen, therapist, condition, n_s, prm)
+    w = simulate_wellbeing(gen, therapist, condition, x, y, prm)
+    observed = missing_mask(gen, n_p, n_s, p_miss)
+    frame = to_frame(therapist, condition, x, y, w, observed)
     frame.attrs["params"] = {
         **dataclasses.asdict(prm),
         "n_therapists": n_t,

@@ -24,11 +24,11 @@ from ..simulate import (
     FloatArray,
     IntArray,
     PRNParams,
-    _allocate,
-    _missing_mask,
-    _simulate_alliance,
-    _simulate_wellbeing,
-    _to_frame,
+    allocate,
+    missing_mask,
+    simulate_alliance,
+    simulate_wellbeing,
+    to_frame,
 )
 
 __all__ = [
@@ -74,7 +74,7 @@ class Panel:
 
     def to_frame(self) -> pd.DataFrame:
         """The long data frame :func:`~alliancestats.simulate.simulate_prn` returns."""
-        return _to_frame(
+        return to_frame(
             self.therapist,
             self.condition,
             self.alliance_therapist,
@@ -88,12 +88,12 @@ def simulate_panel(
     rng: np.random.Generator, sizes: Sizes, params: PRNParams, p_missing: float
 ) -> Panel:
     """Draw one trial; same draws, in the same order, as ``simulate_prn``."""
-    condition, therapist = _allocate(
+    condition, therapist = allocate(
         rng, sizes.n_therapists, sizes.n_patients, params.caseload_shape
     )
-    x, y = _simulate_alliance(rng, therapist, condition, sizes.n_sessions, params)
-    w = _simulate_wellbeing(rng, therapist, condition, x, y, params)
-    observed = _missing_mask(rng, sizes.n_patients, sizes.n_sessions, p_missing)
+    x, y = simulate_alliance(rng, therapist, condition, sizes.n_sessions, params)
+    w = simulate_wellbeing(rng, therapist, condition, x, y, params)
+    observed = missing_mask(rng, sizes.n_patients, sizes.n_sessions, p_missing)
     return Panel(condition, therapist, x, y, w, observed)
 
 
@@ -295,11 +295,11 @@ def truth_bias_arrays(panel: Panel) -> ModelArrays:
                        ("therapist", "patient"), {"therapist": (0,), "patient": (0,)})
 
 
-_TB_CONTRAST = np.eye(len(TB_COLUMNS))[[TB_COLUMNS.index(t) for t in TB_TERMS]]
+TB_CONTRAST = np.eye(len(TB_COLUMNS))[[TB_COLUMNS.index(t) for t in TB_TERMS]]
 
 
 def truth_bias_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
-    return fit_arrays(truth_bias_arrays(panel), _TB_CONTRAST, start)
+    return fit_arrays(truth_bias_arrays(panel), TB_CONTRAST, start)
 
 
 def truth_bias_public(frame: pd.DataFrame) -> FitOutcome:
@@ -379,11 +379,11 @@ def _rsa_contrasts() -> FloatArray:
     return L
 
 
-_RSA_CONTRAST = _rsa_contrasts()
+RSA_CONTRAST = _rsa_contrasts()
 
 
 def lagged_rsa_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
-    return fit_arrays(lagged_rsa_arrays(panel), _RSA_CONTRAST, start)
+    return fit_arrays(lagged_rsa_arrays(panel), RSA_CONTRAST, start)
 
 
 def lagged_rsa_public(frame: pd.DataFrame) -> FitOutcome:
@@ -475,10 +475,10 @@ def growth_arrays(panel: Panel) -> ModelArrays:
 
 
 def growth_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
-    return fit_arrays(growth_arrays(panel), _GROWTH_CONTRAST, start)
+    return fit_arrays(growth_arrays(panel), GROWTH_CONTRAST, start)
 
 
-_GROWTH_CONTRAST = np.eye(len(GROWTH_COLUMNS))[
+GROWTH_CONTRAST = np.eye(len(GROWTH_COLUMNS))[
     [GROWTH_COLUMNS.index(f"rater[{r}]:session:condition") for r in ("therapist", "patient")]
 ]
 

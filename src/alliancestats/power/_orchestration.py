@@ -26,262 +26,31 @@ checkpoint.
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import dataclasses
 import numbers
 import os
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._validation import check_choice
-from ..results import Summary
-from ..simulate import PRNParams, _check_p_missing, _check_sizes, _resolve_params
+from .._validation import check_choice, check_p_missing, check_probability, check_sizes
+from ..exceptions import AllianceStatsWarning
+from ..simulate import PRNParams, resolve_params
 from . import _run as run
 from ._designs import DESIGNS, Design, Sizes
+from ._result import SIZE_COLUMNS, PowerResult
 
-if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.axes import Axes
-
-__all__ = ["PowerResult", "add_power_arguments", "null_effects", "power", "power_main"]
+__all__ = ["ENGINES", "null_effects", "power"]
 
 ENGINES = ("fast", "statsmodels")
-SIZE_COLUMNS = ["n_therapists", "n_patients", "n_sessions"]
 _VALID = ("ok", "singular")
-
-
-# --------------------------------------------------------------------------- result
-
-
-@dataclass(frozen=True, eq=False)
-class PowerResult:
-    """Result of :func:`power` (immutable; every table is returned as a copy).
-
-    Attributes
-    ----------
-    power : DataFrame
-        One row per grid cell × tested term: ``n_therapists``, ``n_patients``,
-        ``n_sessions``, ``term``, ``true_value`` (the population value under the
-        simulated parameters), ``power`` (share of valid replicates with two-sided Wald
-        p < alpha), ``mcse`` (its Monte-Carlo SE, sqrt(p(1 − p)/n_valid)), ``ci_low``,
-        ``ci_high`` (95 % Clopper–Pearson interval), ``n_valid``, ``n_failed``
-        (excluded replicates), ``n_singular`` (boundary fits, counted as valid),
-        ``mean_estimate``, ``sd_estimate``, ``mean_std_error`` and ``coverage`` (share of
-        valid replicates whose 1 − alpha Wald interval covers ``true_value``).
-    estimates, std_errors, pvalues : DataFrame
-        Per replicate: index (n_therapists, n_patients, n_sessions, replicate), one
-        column per term; NaN where the fit failed.
-    failures : DataFrame
-        Every replicate whose fit was not clean: cell, ``replicate``, ``status``
-        ("singular", "not converged" or "error"), ``counted`` (True for singular fits,
-        which count as valid), ``reason``.
-    settings : mapping
-        Everything needed to reproduce the run, including the root seed ``entropy``.
-    timings : DataFrame
-        Seconds spent simulating and fitting per cell (not part of the results proper:
-        they vary from run to run).
-    """
-
-    _power: pd.DataFrame
-    _estimates: pd.DataFrame
-    _std_errors: pd.DataFrame
-    _pvalues: pd.DataFrame
-    _failures: pd.DataFrame
-    _settings: Mapping[str, Any]
-    _timings: pd.DataFrame
-
-    @property
-    def power(self) -> pd.DataFrame:
-        """Power per grid cell × tested term (see the class docstring)."""
-        return self._power.copy()
-
-    @property
-    def estimates(self) -> pd.DataFrame:
-        """Per-replicate estimates of the tested terms."""
-        return self._estimates.copy()
-
-    @property
-    def std_errors(self) -> pd.DataFrame:
-        """Per-replicate standard errors of the tested terms."""
-        return self._std_errors.copy()
-
-    @property
-    def pvalues(self) -> pd.DataFrame:
-        """Per-replicate two-sided Wald z p-values of the tested terms."""
-        return self._pvalues.copy()
-
-    @property
-    def failures(self) -> pd.DataFrame:
-        """Replicates with a singular, non-converged or failed fit, with the reason."""
-        return self._failures.copy()
-
-    @property
-    def settings(self) -> Mapping[str, Any]:
-        """Read-only settings of the run (design, effects, sizes, seed entropy, ...)."""
-        return self._settings
-
-    @property
-    def timings(self) -> pd.DataFrame:
-        """Seconds simulating and fitting, per cell (varies between runs)."""
-        return self._timings.copy()
-
-    @property
-    def terms(self) -> tuple[str, ...]:
-        """Names of the tested terms."""
-        return tuple(self._settings["terms"])
-
-    def to_frame(self) -> pd.DataFrame:
-        """The power table in tidy form (one row per cell × term); same as ``.power``."""
-        return self.power
-
-    def required_size(
-        self,
-        target: float = 0.8,
-        *,
-        along: str | None = None,
-        term: str | Sequence[str] | None = None,
-        conservative: bool = False,
-    ) -> pd.DataFrame:
-        """Smallest simulated size whose power reaches ``target``.
-
-        Parameters
-        ----------
-        target : float
-            Power to reach, in (0, 1).
-        along : {"n_therapists", "n_patients", "n_sessions"}, optional
-            Grid dimension to search; defaults to the one that varies (n_therapists when
-            several vary). The other dimensions stay as they are: one row per term and
-            combination of their values.
-        term : str or list of str, optional
-            Tested term(s); default all.
-        conservative : bool
-            Require the lower Clopper–Pearson bound (instead of the estimate) to reach
-            ``target``.
-
-        Returns
-        -------
-        DataFrame
-            Columns: the other size columns, ``term``, ``along``, ``required`` (the
-            smallest grid value reaching the target, missing when none does), and that
-            cell's ``power``, ``ci_low``, ``ci_high``. Only simulated sizes are
-            considered: refine the grid around the answer for a finer one.
-
-        Examples
-        --------
-        >>> res = power("truth_bias", n_therapists=[10, 20], n_patients=40,
-        ...             n_sims=4, rng=1, progress=False)
-        >>> list(res.required_size(0.8).columns)  # doctest: +NORMALIZE_WHITESPACE
-        ['n_patients', 'n_sessions', 'term', 'along', 'required', 'power', 'ci_low',
-         'ci_high']
-        """
-        if isinstance(target, bool) or not isinstance(target, numbers.Real):
-            raise TypeError(f"`target` must be a number in (0, 1); got {target!r}.")
-        if not 0.0 < float(target) < 1.0:
-            raise ValueError(f"`target` must be in (0, 1); got {target}.")
-        table = self._power
-        dim = self._along(along)
-        terms = self._terms(term)
-        others = [c for c in SIZE_COLUMNS if c != dim]
-        score = table["ci_low"] if conservative else table["power"]
-        rows = []
-        for key, block in table[table["term"].isin(terms)].groupby([*others, "term"], sort=True):
-            block = block.sort_values(dim)
-            hit = block[score.loc[block.index] >= target]
-            first = hit.iloc[0] if len(hit) else None
-            rows.append(
-                {
-                    **dict(zip([*others, "term"], key, strict=True)),
-                    "along": dim,
-                    "required": pd.NA if first is None else int(first[dim]),
-                    "power": np.nan if first is None else first["power"],
-                    "ci_low": np.nan if first is None else first["ci_low"],
-                    "ci_high": np.nan if first is None else first["ci_high"],
-                }
-            )
-        out = pd.DataFrame(rows)
-        out["required"] = out["required"].astype("Int64")
-        return out
-
-    def _along(self, along: str | None) -> str:
-        varying = [c for c in SIZE_COLUMNS if self._power[c].nunique() > 1]
-        if along is None:
-            return varying[0] if varying else "n_therapists"
-        return check_choice(along, "along", SIZE_COLUMNS)
-
-    def _terms(self, term: str | Sequence[str] | None) -> list[str]:
-        if term is None:
-            return list(self.terms)
-        names = [term] if isinstance(term, str) else list(term)
-        for name in names:
-            check_choice(name, "term", self.terms)
-        return names
-
-    def summary(self) -> Summary:
-        """Printable summary: settings, the power table and failure counts."""
-        s = self._settings
-        changed = {k: v for k, v in s["effects"].items() if v != s["default_effects"][k]}
-        header = [
-            ("Design", f"{s['design']} ({s['model']})"),
-            ("Tested", ", ".join(s["terms"])),
-            ("Replicates per cell", str(s["n_sims"])),
-            ("alpha", f"{s['alpha']:g}"),
-            ("Missed sessions (MCAR)", f"{s['p_missing']:g}"),
-            ("Effects changed from defaults", ", ".join(f"{k}={v:g}" for k, v in
-                                                         changed.items()) or "none"),
-            ("Engine", s["engine"]),
-            ("Seed entropy", str(s["entropy"])),
-        ]
-        cols = ["true_value", "power", "mcse", "ci_low", "ci_high", "n_valid", "n_failed",
-                "n_singular"]
-        table = self._power.set_index([*SIZE_COLUMNS, "term"])[cols]
-        return Summary(
-            f"Monte-Carlo power: {s['design']} design",
-            header,
-            [("Power by cell and term", table)],
-            warnings=self._failure_lines(),
-            notes=[
-                "power = share of valid replicates with two-sided Wald z p < alpha; "
-                "mcse = sqrt(power (1 - power) / n_valid); 95% Clopper-Pearson interval.",
-                "Singular (boundary) fits that converged count as valid; failed fits "
-                "(not converged, errors) are excluded and listed in `.failures`.",
-            ],
-        )
-
-    def _failure_lines(self) -> list[str]:
-        lines = []
-        fails = self._failures
-        for key, block in fails.groupby(SIZE_COLUMNS, sort=True):
-            counts = block["status"].value_counts()
-            parts = ", ".join(f"{n} {status}" for status, n in counts.items())
-            cell = Sizes(*(int(v) for v in key)).label()  # type: ignore[call-overload]
-            lines.append(
-                f"cell {cell}: {parts} of {self._settings['n_sims']} replicates "
-                f"({int((~block['counted']).sum())} excluded from power)"
-            )
-        return lines
-
-    def _repr_html_(self) -> str:
-        return self.summary().as_html()
-
-    def __repr__(self) -> str:
-        s = self._settings
-        return (
-            f"PowerResult(design={s['design']!r}, cells={len(s['cells'])}, "
-            f"n_sims={s['n_sims']}, terms={list(s['terms'])})"
-        )
-
-    def plot(self, **kwargs: Any) -> Axes:
-        """Power curve; see :func:`alliancestats.plotting.plot_power` (``**kwargs``)."""
-        from ..plotting import plot_power
-
-        ax: Axes = plot_power(self, **kwargs)
-        return ax
+DEFAULT_PATIENTS = 117
 
 
 # --------------------------------------------------------------------------- inputs
@@ -314,7 +83,7 @@ def _effects(effects: Any, design: Design) -> PRNParams:
     if isinstance(effects, str):
         check_choice(effects, "effects", ("null",))
         return PRNParams(**design.null)
-    return _resolve_params(effects, "effects", "'null', ")
+    return resolve_params(effects, "effects", "'null', ")
 
 
 def _size_list(value: Any, name: str) -> list[int]:
@@ -346,21 +115,26 @@ def _grid(
     therapists = _size_list(n_therapists, "n_therapists")
     sessions = _size_list(n_sessions, "n_sessions")
     if patients_per_therapist is None:
+        patients = _size_list(DEFAULT_PATIENTS if n_patients is None else n_patients,
+                              "n_patients")
         combos = [
-            (t, p, s) for t in therapists for p in _size_list(n_patients, "n_patients")
+            (t, p, s) for t in therapists for p in patients
             for s in sessions
         ]
     else:
         ppt = patients_per_therapist
         if isinstance(ppt, bool) or not isinstance(ppt, numbers.Real) or not float(ppt) >= 1:
             raise ValueError(f"`patients_per_therapist` must be a number >= 1; got {ppt!r}.")
-        if n_patients != 117:
-            raise ValueError("Give either `n_patients` or `patients_per_therapist`, not both.")
+        if n_patients is not None:
+            raise ValueError(
+                "Give either `n_patients` (patients in all) or `patients_per_therapist` "
+                "(a fixed caseload), not both."
+            )
         combos = [(t, round(float(ppt) * t), s) for t in therapists for s in sessions]
     cells = []
     for t, p, s in combos:
         try:
-            _check_sizes(t, p, s)
+            check_sizes(t, p, s)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"grid cell {Sizes(t, p, s).label()}: {exc}") from exc
         if t < 2:
@@ -374,6 +148,11 @@ def _grid(
     return cells
 
 
+def _caseload(patients_per_therapist: Any) -> float | None:
+    """The fixed caseload as a float (validated by :func:`_grid`), or None."""
+    return None if patients_per_therapist is None else float(patients_per_therapist)
+
+
 def _positive_int(value: Any, name: str, allow_negative: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be an integer; got {value!r}.")
@@ -381,14 +160,6 @@ def _positive_int(value: Any, name: str, allow_negative: bool = False) -> int:
         extra = " (or negative: all cores but |n_jobs| - 1)" if allow_negative else ""
         raise ValueError(f"`{name}` must be a positive integer{extra}; got {value}.")
     return int(value)
-
-
-def _alpha(alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"`alpha` must be a number in (0, 1); got {alpha!r}.")
-    if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"`alpha` must be in (0, 1); got {alpha}.")
-    return float(alpha)
 
 
 def _root_seed(rng: Any, manifest: Mapping[str, Any] | None) -> tuple[int, tuple[int, ...]]:
@@ -437,7 +208,7 @@ def power(
     *,
     effects: Mapping[str, float] | PRNParams | str | None = None,
     n_therapists: int | Sequence[int] = 40,
-    n_patients: int | Sequence[int] = 117,
+    n_patients: int | Sequence[int] | None = None,
     n_sessions: int | Sequence[int] = 6,
     p_missing: float = 0.0,
     n_sims: int = 1000,
@@ -469,7 +240,8 @@ def power(
         ``"null"`` for :func:`null_effects` (every tested term 0: type-I error).
     n_therapists, n_patients, n_sessions : int or sequence of int
         Sizes; sequences span a grid (their product). Every therapist treats at least
-        one patient, so each cell needs ``n_patients >= n_therapists``.
+        one patient, so each cell needs ``n_patients >= n_therapists``. ``n_patients``
+        None (not given) means 117, or follows ``patients_per_therapist``.
     p_missing : float
         Probability that a patient misses a session (MCAR), in [0, 1).
     n_sims : int
@@ -501,8 +273,10 @@ def power(
         calls the public model function (``fit_truth_bias``, ``fit_growth``,
         ``fit_lagged_rsa``) on each simulated data frame.
     patients_per_therapist : float, optional
-        Instead of ``n_patients``: each cell has ``round(patients_per_therapist *
-        n_therapists)`` patients, so the caseload stays fixed along the grid.
+        Instead of ``n_patients`` (giving both is an error): each cell has
+        ``round(patients_per_therapist * n_therapists)`` patients, so the caseload stays
+        fixed along the grid, and :meth:`PowerResult.required_size` answers in
+        therapists.
     chunk_size : int, optional
         Replicates per task (default: about four tasks per worker and cell, 5 to 100
         each). Affects scheduling and checkpoint granularity, never the results.
@@ -549,30 +323,44 @@ def power(
     spec = _design(design)
     params = _effects(effects, spec)
     cells = _grid(spec, n_therapists, n_patients, n_sessions, patients_per_therapist)
-    p_miss = _check_p_missing(p_missing)
+    p_miss = check_p_missing(p_missing)
     sims = _positive_int(n_sims, "n_sims")
-    level = _alpha(alpha)
+    level = check_probability(alpha, "alpha")
     jobs = _positive_int(n_jobs, "n_jobs", allow_negative=True)
     chunk = None if chunk_size is None else _positive_int(chunk_size, "chunk_size")
     used_engine = _engine(engine)
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be True or False; got {progress!r}.")
-    manifest = None if checkpoint is None else run.read_manifest(checkpoint)
-    entropy, root_key = _root_seed(rng, manifest)
-
-    replicate_settings = {
-        "design": spec.name,
-        "effects": dataclasses.asdict(params),
-        "p_missing": p_miss,
-        "engine": used_engine,
-        "entropy": entropy,
-        "root_key": list(root_key),
-    }
-    store = None if checkpoint is None else run.Checkpoint(checkpoint, replicate_settings)
-    chunks = store.load(cells) if store is not None else {c: [] for c in cells}
-    template = run.ChunkTask(spec, cells[0], params, p_miss, used_engine, entropy,
-                             root_key, 0, 0)
-    _simulate_and_fit(template, cells, sims, chunks, store, jobs, backend, progress, chunk)
+    with contextlib.ExitStack() as stack:
+        if checkpoint is not None:
+            # Held until the run ends: a second run on the same directory fails at once.
+            stack.enter_context(run.CheckpointLock(checkpoint))
+        manifest = None if checkpoint is None else run.read_manifest(checkpoint)
+        entropy, root_key = _root_seed(rng, manifest)
+        replicate_settings = {
+            "design": spec.name,
+            "effects": dataclasses.asdict(params),
+            "p_missing": p_miss,
+            "engine": used_engine,
+            "entropy": entropy,
+            "root_key": list(root_key),
+        }
+        store = None if checkpoint is None else run.Checkpoint(checkpoint, replicate_settings)
+        chunks = (store.load(cells, len(spec.terms)) if store is not None
+                  else {c: [] for c in cells})
+        repaired = [] if store is None else list(store.quarantined)
+        if repaired:
+            warnings.warn(
+                f"checkpoint {str(checkpoint)!r}: {len(repaired)} damaged chunk "
+                f"file(s) moved to {run.QUARANTINE}/ and their replicates computed again "
+                f"({'; '.join(repaired[:3])}).",
+                AllianceStatsWarning,
+                stacklevel=2,
+            )
+        template = run.ChunkTask(spec, cells[0], params, p_miss, used_engine, entropy,
+                                 root_key, 0, 0)
+        _simulate_and_fit(template, cells, sims, chunks, store, jobs, backend, progress,
+                          chunk)
 
     settings = {
         **replicate_settings,
@@ -580,12 +368,14 @@ def power(
         "terms": list(spec.terms),
         "default_effects": dataclasses.asdict(PRNParams()),
         "cells": [dataclasses.astuple(c) for c in cells],
+        "patients_per_therapist": _caseload(patients_per_therapist),
         "n_sims": sims,
         "alpha": level,
         "engine_requested": engine,
         "n_jobs": jobs,
         "backend": None if backend is None else str(backend),
         "checkpoint": None if checkpoint is None else os.fspath(checkpoint),
+        "quarantined": repaired,
     }
     merged = {c: run.assemble(chunks[c], sims, len(spec.terms)) for c in cells}
     return _build_result(spec, params, cells, merged, settings)
@@ -626,7 +416,6 @@ def _simulate_and_fit(
             sizes = Sizes(*(int(v) for v in chunk["sizes"]))
             chunks.setdefault(sizes, []).append(chunk)
             bar.update(len(chunk["replicate"]))
-            run._after_chunk(chunk)
 
         run.execute(tasks, n_jobs=n_jobs, backend=backend, on_result=on_result)
 
@@ -749,130 +538,3 @@ def _failures(index: pd.MultiIndex, status: np.ndarray, message: np.ndarray) -> 
     return frame
 
 
-# --------------------------------------------------------------------------- command line
-
-
-def add_power_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the options of ``alliancestats power`` to ``parser`` (a CLI subparser)."""
-    parser.add_argument("--design", default="truth_bias", choices=sorted(DESIGNS),
-                        help="research question to power (default: truth_bias)")
-    parser.add_argument("--therapists", default="40", metavar="N[,N...]",
-                        help="numbers of therapists, comma-separated (a grid)")
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--patients", default="117", metavar="N[,N...]",
-                      help="numbers of patients in all, comma-separated")
-    size.add_argument("--patients-per-therapist", type=float, default=None, metavar="X",
-                      help="patients per therapist instead of --patients")
-    parser.add_argument("--sessions", default="6", metavar="N[,N...]",
-                        help="sessions per patient, comma-separated")
-    parser.add_argument("--missing", type=float, default=0.0, metavar="P",
-                        help="probability of a missed session (MCAR)")
-    parser.add_argument("--sims", type=int, default=1000, help="replicates per grid cell")
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=None,
-                        help="root seed (default: fresh, or the checkpoint's when resuming)")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: all)")
-    parser.add_argument("--backend", default=None,
-                        help="joblib backend, 'dask' or a dask scheduler address")
-    parser.add_argument("--engine", default="fast", choices=ENGINES)
-    parser.add_argument("--effect", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a simulator parameter (repeatable), e.g. gamma13=0.1")
-    parser.add_argument("--null", action="store_true",
-                        help="simulate under the null (type-I error) instead")
-    parser.add_argument("--target", type=float, default=0.8,
-                        help="power for the required-size table (default 0.8)")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="output directory (table, plot, checkpoint for resuming)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
-
-
-def _parse_sizes(text: str, name: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"`{name}` must be comma-separated integers; got {text!r}.") from None
-
-
-def _parse_effects(items: Sequence[str], null: bool, design: str) -> dict[str, float] | str:
-    effects: dict[str, float] = null_effects(design) if null else {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            effects[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep:
-            raise ValueError(f"`--effect` must look like NAME=NUMBER; got {item!r}.")
-    return effects
-
-
-def power_main(args: argparse.Namespace) -> int:
-    """Run ``alliancestats power`` from parsed arguments; write the outputs to ``--out``.
-
-    Writes ``power.csv`` (the power table), ``required_size.csv``, ``summary.txt``,
-    ``replicates.csv`` (per-replicate estimates, SEs and p-values), ``failures.csv``,
-    ``power.png`` (when :mod:`alliancestats.plotting` is available) and keeps the
-    checkpoint in ``checkpoint/``: re-running the same command resumes an interrupted
-    run. Returns the exit status.
-    """
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    res = power(
-        args.design,
-        effects=_parse_effects(args.effect, args.null, args.design),
-        n_therapists=_parse_sizes(args.therapists, "--therapists"),
-        n_patients=_parse_sizes(args.patients, "--patients"),
-        n_sessions=_parse_sizes(args.sessions, "--sessions"),
-        patients_per_therapist=args.patients_per_therapist,
-        p_missing=args.missing,
-        n_sims=args.sims,
-        alpha=args.alpha,
-        rng=args.seed,
-        n_jobs=args.jobs,
-        backend=args.backend,
-        progress=not args.no_progress,
-        checkpoint=out / "checkpoint",
-        engine=args.engine,
-    )
-    res.power.to_csv(out / "power.csv", index=False)
-    res.required_size(args.target).to_csv(out / "required_size.csv", index=False)
-    tables = {"estimate": res.estimates, "std_error": res.std_errors, "p_value": res.pvalues}
-    long = {k: v.rename_axis(columns="term").stack() for k, v in tables.items()}
-    pd.concat(long, axis=1).reset_index().to_csv(out / "replicates.csv", index=False)
-    res.failures.to_csv(out / "failures.csv", index=False)
-    text = str(res.summary())
-    (out / "summary.txt").write_text(text + "\n")
-    print(text)
-    _save_plot(res, out / "power.png")
-    return 0
-
-
-def _save_plot(res: PowerResult, path: Path) -> None:
-    try:
-        ax = res.plot()
-    except ImportError:
-        print("(no plot: alliancestats.plotting.plot_power is not available)")
-        return
-    fig = ax.get_figure(root=True)
-    if fig is not None:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m alliancestats.power`` (same options as the CLI)."""
-    parser = argparse.ArgumentParser(prog="alliancestats power", description=__doc__
-                                     and __doc__.splitlines()[0])
-    args = add_power_arguments(parser).parse_args(argv)
-    try:
-        return power_main(args)
-    except (TypeError, ValueError) as exc:
-        parser.error(str(exc))
-        return 2  # pragma: no cover - parser.error exits
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
