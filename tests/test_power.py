@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import pytest
 from scipy import stats
 
 from alliancestats import PRNParams, simulate_prn
+from alliancestats.exceptions import AllianceStatsWarning
 from alliancestats.power import PowerResult, null_effects, power
 from alliancestats.power import _run as run
 from alliancestats.power._designs import Design, FitOutcome, Panel, Sizes, simulate_panel
@@ -625,3 +627,260 @@ def test_example_runs() -> None:
 
     path = Path(__file__).parents[1] / "examples" / "plan_a_trial.py"
     runpy.run_path(str(path), run_name="__main__")
+
+
+# ------------------------------------------------------------------- fixed caseload (#14)
+
+
+class TestFixedCaseload:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def res(cls) -> PowerResult:
+        return power(STANDIN, n_therapists=[4, 8, 16], patients_per_therapist=3,  # type: ignore[arg-type]
+                     n_sessions=3, n_sims=40, rng=5, progress=False,
+                     effects={"gamma13": 0.15})
+
+    def test_both_sizes_are_refused(self) -> None:
+        with pytest.raises(ValueError, match=r"either `n_patients`.*not both"):
+            standin_power(n_patients=117, patients_per_therapist=3)
+
+    def test_required_size_answers_in_therapists(self, res: PowerResult) -> None:
+        table = res.power.query("term == 'truth:condition:session'").set_index(
+            "n_therapists")
+        target = float(table.loc[8, "power"])
+        expected = min(n for n in (4, 8, 16) if table.loc[n, "power"] >= target)
+        req = res.required_size(target, term="truth:condition:session")
+        assert len(req) == 1  # one answer, not one row per total patient count
+        row = req.iloc[0]
+        assert row["along"] == "n_therapists"
+        assert row["patients_per_therapist"] == 3.0
+        assert row["required"] == expected
+        assert row["n_patients"] == 3 * expected
+        assert "n_patients" not in req.columns[:2].tolist()
+        assert len(res.required_size(0.8)) == 2  # one row per term
+        with pytest.raises(ValueError, match=r"fixed caseload.*along='n_therapists'"):
+            res.required_size(0.8, along="n_patients")
+
+    def test_plot_draws_one_curve_per_term(self, res: PowerResult) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ax = res.plot(terms="truth:condition:session")
+        try:
+            curves = [c for c in ax.containers if len(c.lines[0].get_xdata()) > 0]
+            assert len(curves) == 1
+            assert len(curves[0].lines[0].get_xdata()) == 3
+            assert ax.get_xlabel() == "n therapists"
+        finally:
+            plt.close(ax.get_figure())
+
+    def test_summary_names_the_caseload(self, res: PowerResult) -> None:
+        assert re.search(r"Patients per therapist\s+: 3 \(fixed\)", str(res.summary()))
+
+
+def test_cli_patients_per_therapist(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = cli_run(["power", "--therapists", "4,6", "--patients-per-therapist", "3",
+                    "--sessions", "3", "--sims", "3", "--seed", "1", "--out", str(out),
+                    "--no-progress"])
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "power.csv")
+    assert table["n_patients"].tolist() == [12, 18]
+    req = pd.read_csv(out / "required_size.csv")
+    assert {"patients_per_therapist", "required", "n_patients"} <= set(req.columns)
+
+
+@pytest.mark.parametrize("target", ["2", "0", "nan"])
+def test_cli_target_is_checked_before_simulating(tmp_path: Path, target: str) -> None:
+    out = tmp_path / "out"
+    proc = cli_run(["power", "--therapists", "4", "--patients", "12", "--sessions", "3",
+                    "--sims", "3", "--seed", "1", "--target", target, "--out", str(out),
+                    "--no-progress"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("alliancestats power: error: `--target` must be")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (out / "checkpoint").exists()  # nothing was simulated
+
+
+# ---------------------------------------------------------------- checkpoint misuse (#15)
+
+_HOLD_CHECKPOINT = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from alliancestats.power import _run as run
+import test_power as tp
+real = run.run_chunk
+def slow(task):  # a long run: holds the checkpoint while the test tries to share it
+    time.sleep(0.5)
+    return real(task)
+run.run_chunk = slow
+tp.standin_power(checkpoint={ckpt!r}, chunk_size=3, engine="statsmodels")
+"""
+
+
+def _start_holder(ckpt: Path) -> subprocess.Popen[bytes]:
+    """A second process running a slow power run on ``ckpt``; returns once it holds it."""
+    import time
+
+    code = _HOLD_CHECKPOINT.format(tests=str(Path(__file__).parent), ckpt=str(ckpt))
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 60
+    lock = ckpt / ".lock"
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the holding run ended early"
+        if lock.is_file() and f"process {proc.pid} " in lock.read_text():
+            return proc
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError("the holding run never took the lock")
+
+
+class TestConcurrentRuns:
+    def test_second_process_fails_fast_naming_the_first(self, tmp_path: Path) -> None:
+        import time
+
+        ckpt = tmp_path / "ckpt"
+        holder = _start_holder(ckpt)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(BlockingIOError,
+                               match=rf"in use by another power run \(process {holder.pid} "):
+                standin_power(checkpoint=ckpt, n_jobs=2, chunk_size=4)
+            assert time.monotonic() - t0 < 5  # no simulation before failing
+        finally:
+            holder.kill()
+            holder.wait()
+        # the killed holder's lock is gone with it; the checkpoint resumes intact
+        resumed = standin_power(checkpoint=ckpt, engine="statsmodels", chunk_size=5)
+        assert_same_results(standin_power(engine="statsmodels"), resumed)
+
+    def test_cli_second_run_is_refused_in_one_line(self, tmp_path: Path) -> None:
+        out = tmp_path / "out"
+        holder = _start_holder(out / "checkpoint")
+        try:
+            proc = cli_run(["power", "--therapists", "6", "--patients", "20",
+                            "--sessions", "3", "--sims", "5", "--out", str(out),
+                            "--no-progress", "--jobs", "2"])
+        finally:
+            holder.kill()
+            holder.wait()
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert f"in use by another power run (process {holder.pid} " in lines[0]
+
+    def test_simultaneous_identical_starts(self, tmp_path: Path) -> None:
+        """Four runs started together: each either finishes or is refused by the lock
+        (never "not empty and has no manifest"), and the checkpoint stays valid."""
+        out = tmp_path / "out"
+        args = ["power", "--therapists", "6", "--patients", "20", "--sessions", "3",
+                "--sims", "40", "--seed", "4", "--out", str(out), "--no-progress"]
+        env = {**os.environ, "PYTHONPATH": str(SRC), "MPLBACKEND": "Agg"}
+        procs = [subprocess.Popen([sys.executable, "-m", "alliancestats", *args], env=env,
+                                  stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  text=True) for _ in range(4)]
+        results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+        for code, err in results:
+            assert code == 0 or (code == 2 and "in use by another power run" in err), err
+        assert any(code == 0 for code, _ in results)
+        final = cli_run(args)
+        assert final.returncode == 0, final.stderr
+        assert "quarantined" not in final.stdout
+
+    def test_a_replicate_is_never_stored_twice(self, tmp_path: Path) -> None:
+        ckpt = tmp_path / "ckpt"
+        standin_power(checkpoint=ckpt, n_sims=10, chunk_size=5)
+        settings = json.loads((ckpt / "manifest.json").read_text())["settings"]
+        store = run.Checkpoint(ckpt, settings)
+        chunks = store.load([Sizes(6, 20, 3)], n_terms=2)[Sizes(6, 20, 3)]
+        with pytest.raises(RuntimeError, match="already stored"):
+            store.save(chunks[0])
+
+    def test_overlapping_chunks_are_quarantined(self, tmp_path: Path) -> None:
+        """A checkpoint poisoned by an older version (a replicate in two chunks) is
+        repaired: the later chunk is quarantined and its replicates recomputed."""
+        ckpt = tmp_path / "ckpt"
+        clean = standin_power(checkpoint=ckpt, n_sims=10, chunk_size=5)
+        cell = ckpt / "T6-P20-S3"
+        with np.load(cell / "reps-0000005-0000010.npz") as data:
+            chunk = {k: data[k] for k in data.files}
+        chunk = {k: (v[:3] if k != "sizes" else v) for k, v in chunk.items()}
+        chunk["replicate"] = np.arange(4, 7)
+        chunk["estimate"] = chunk["estimate"] + 1.0  # different values
+        np.savez(cell / "reps-0000004-0000007.npz", **chunk)
+        with pytest.warns(AllianceStatsWarning, match="1 damaged chunk.*repeats replicates"):
+            again = standin_power(checkpoint=ckpt, n_sims=10, chunk_size=5)
+        assert_same_results(clean, again)
+        assert (ckpt / "quarantine").is_dir()
+
+
+def _tamper(kind: str, file: Path) -> None:
+    if kind == "truncated":
+        file.write_bytes(file.read_bytes()[:100])
+    elif kind == "empty":
+        file.write_bytes(b"")
+    elif kind == "missing array":
+        with np.load(file) as data:
+            arrays = {k: data[k] for k in data.files if k != "std_error"}
+        np.savez(file, **arrays)
+    elif kind == "wrong shape":
+        with np.load(file) as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays["estimate"] = arrays["estimate"][:, :1]
+        np.savez(file, **arrays)
+    elif kind == "pickled":
+        with np.load(file) as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays["message"] = arrays["message"].astype(object)
+        np.savez(file, **arrays)
+
+
+class TestDamagedCheckpoint:
+    @pytest.mark.parametrize("kind", ["truncated", "empty", "missing array", "wrong shape",
+                                      "pickled"])
+    def test_bad_chunk_is_quarantined_and_recomputed(self, tmp_path: Path, kind: str
+                                                     ) -> None:
+        ckpt = tmp_path / "ckpt"
+        clean = standin_power(checkpoint=ckpt, n_sims=10, chunk_size=5)
+        victim = ckpt / "T10-P20-S3" / "reps-0000005-0000010.npz"
+        _tamper(kind, victim)
+        with pytest.warns(AllianceStatsWarning, match=r"1 damaged chunk file\(s\) moved to "
+                          r"quarantine/.*T10-P20-S3/reps-0000005-0000010.npz"):
+            again = standin_power(checkpoint=ckpt, n_sims=10, chunk_size=5)
+        assert_same_results(clean, again)
+        assert victim.is_file()  # recomputed and stored again
+        assert (ckpt / "quarantine" / "T10-P20-S3-reps-0000005-0000010.npz").is_file()
+        assert "quarantined and recomputed" in str(again.summary())
+        # once repaired, the checkpoint loads cleanly
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert_same_results(clean, standin_power(checkpoint=ckpt, n_sims=10))
+
+    @pytest.mark.parametrize("text", ["[1, 2]", "{\"format\": 1}", "{not json"])
+    def test_damaged_manifest_is_a_clear_error(self, tmp_path: Path, text: str) -> None:
+        ckpt = tmp_path / "ckpt"
+        standin_power(checkpoint=ckpt, n_sims=3)
+        (ckpt / "manifest.json").write_text(text)
+        with pytest.raises(ValueError, match=r"manifest.*(damaged|not valid JSON).*new "
+                                             r"directory"):
+            standin_power(checkpoint=ckpt, n_sims=3)
+
+    def test_cli_damaged_chunk_and_manifest(self, tmp_path: Path) -> None:
+        out = tmp_path / "out"
+        args = ["power", "--therapists", "6", "--patients", "20", "--sessions", "3",
+                "--sims", "6", "--seed", "2", "--out", str(out), "--no-progress"]
+        assert cli_run(args).returncode == 0
+        first = pd.read_csv(out / "power.csv")
+        for file in (out / "checkpoint").rglob("reps-*.npz"):
+            file.write_bytes(b"")
+        again = cli_run(args)
+        assert again.returncode == 0, again.stderr
+        assert "quarantined and recomputed" in again.stdout
+        pd.testing.assert_frame_equal(first, pd.read_csv(out / "power.csv"))
+        (out / "checkpoint" / "manifest.json").write_text("[]")
+        bad = cli_run(args)
+        assert bad.returncode == 2
+        assert len(bad.stderr.strip().splitlines()) == 1
+        assert "damaged" in bad.stderr
