@@ -884,3 +884,31 @@ class TestDamagedCheckpoint:
         assert bad.returncode == 2
         assert len(bad.stderr.strip().splitlines()) == 1
         assert "damaged" in bad.stderr
+
+
+def test_lagged_rsa_model_needs_the_session_control() -> None:
+    """The one lagged-RSA model (power, and the analysis it plans): well-being(t) on the
+    surface of the alliance at t - 1, the previous well-being and session. The simulated
+    well-being trends over sessions while both ratings grow, so without the session
+    control a1 is biased (here by ~6 SE in one large trial); with it every tested term
+    is recovered. Random intercepts of well-being are 0 so that OLS is consistent."""
+    from alliancestats.power._designs import (
+        RSA_COLUMNS,
+        RSA_CONTRAST,
+        lagged_rsa_arrays,
+        lagged_rsa_truth,
+    )
+
+    params = PRNParams(sd_wellbeing_therapist=0.0, sd_wellbeing_patient=0.0)
+    sizes = Sizes(400, 48000, 6)
+    arrays = lagged_rsa_arrays(simulate_panel(np.random.default_rng(11), sizes, params, 0.0))
+    truth = lagged_rsa_truth(params, sizes)
+    assert "session" in arrays.columns
+    z = {}
+    for with_session in (True, False):
+        keep = [i for i, c in enumerate(RSA_COLUMNS) if with_session or c != "session"]
+        beta, cov = _ols(arrays.X[:, keep], arrays.y)
+        L = RSA_CONTRAST[:, keep]
+        z[with_session] = (L @ beta - truth) / np.sqrt(np.diag(L @ cov @ L.T))
+    assert np.all(np.abs(z[True]) < 4)
+    assert z[False][1] > 4  # a1_trained

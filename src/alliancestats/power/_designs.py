@@ -343,7 +343,13 @@ RSA_COLUMNS = (
 
 
 def lagged_rsa_arrays(panel: Panel) -> ModelArrays:
-    """Lagged RSA by condition, as :func:`~alliancestats.fit_lagged_rsa` builds it.
+    """Lagged RSA by condition, as :func:`~alliancestats.fit_lagged_rsa` builds it with
+    ``by="condition", controls=["session"]``.
+
+    This is the one lagged-RSA model of the project: session is a control because
+    well-being trends over sessions while both ratings grow; without it the surface
+    absorbs part of the trend (a1 biased, power overstated; see the power guide and
+    ``test_lagged_rsa_model_needs_the_session_control``).
 
     Rows: sessions whose previous session was also attended. X, Y = therapist- and
     patient-rated alliance at t - 1, centred on their pooled mean over the analysed
