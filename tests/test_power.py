@@ -912,3 +912,37 @@ def test_lagged_rsa_model_needs_the_session_control() -> None:
         z[with_session] = (L @ beta - truth) / np.sqrt(np.diag(L @ cov @ L.T))
     assert np.all(np.abs(z[True]) < 4)
     assert z[False][1] > 4  # a1_trained
+
+
+# ------------------------------------------------------------------ design realism (#19)
+
+
+def test_default_replicate_is_bit_identical_to_before() -> None:
+    """A replicate's simulated trial, fingerprinted before the design-realism options
+    existed (therapist random slopes, dropout): the defaults reproduce it exactly."""
+    import hashlib
+
+    seed = np.random.SeedSequence(9, spawn_key=(40, 117, 6, 3))
+    panel = simulate_panel(np.random.default_rng(seed), Sizes(40, 117, 6), PRNParams(), 0.1)
+    text = panel.to_frame().to_csv(index=False, float_format="%.17g")
+    assert hashlib.sha256(text.encode()).hexdigest()[:20] == "5e556b196739ece918c8"
+
+
+def test_truth_bias_with_dropout_recovers_and_holds_alpha() -> None:
+    """Monotone MCAR dropout (12% per session in both arms): gamma13 is estimated
+    without bias, and under the null the rejection rate stays within the binomial 99%
+    interval around alpha."""
+    dropout = {"dropout_trained": 0.12, "dropout_untrained": 0.12}
+    kwargs = {"n_therapists": 20, "n_patients": 60, "n_sessions": 5, "n_sims": 200,
+              "progress": False}
+    alt = power("truth_bias", effects=dropout, rng=21, **kwargs)  # type: ignore[arg-type]
+    row = alt.power.iloc[0]
+    assert row["n_failed"] <= 4
+    assert abs(row["mean_estimate"] - 0.06) <= 4 * row["sd_estimate"] / np.sqrt(
+        row["n_valid"])
+    null = power("truth_bias", effects={**null_effects("truth_bias"), **dropout}, rng=22,
+                 **kwargs)  # type: ignore[arg-type]
+    row = null.power.iloc[0]
+    low, high = stats.binom.ppf([0.005, 0.995], row["n_valid"], 0.05)
+    assert low <= round(row["power"] * row["n_valid"]) <= high
+    assert "dropout_trained=0.12" in str(null.summary())

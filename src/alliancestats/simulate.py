@@ -12,9 +12,9 @@ Model (therapist :math:`k`, patient :math:`j`, session :math:`t = 1, \dots, T`,
 
 .. math::
 
-    Y_{tjk} &= \mu_P + g_P s + v_k + u_{jk} + r_{jk} s + e_{tjk}
+    Y_{tjk} &= \mu_P + (g_P + r_k) s + v_k + u_{jk} + r_{jk} s + e_{tjk}
         \quad\text{(patient-rated alliance, the "truth")}\\
-    X_{tjk} - \mu_P &= \beta_0(c_k, s) + \{\beta_T(c_k, s) + f_{jk}\}(Y_{tjk} - \mu_P)
+    X_{tjk} - \mu_P &= \beta_0(c_k, s) + \{\beta_T(c_k, s) + f_k + f_{jk}\}(Y_{tjk} - \mu_P)
         + w_k + z_{jk} + \epsilon_{tjk}
         \quad\text{(therapist-rated, the "judgment")}\\
     \beta_0(c, s) &= \gamma_{00} + \gamma_{01} c + \gamma_{02} s + \gamma_{03} c s,
@@ -27,12 +27,18 @@ Model (therapist :math:`k`, patient :math:`j`, session :math:`t = 1, \dots, T`,
     f_c(x, y) &= b_{1c} x + b_{2c} y + b_{3c} x^2 + b_{4c} x y + b_{5c} y^2
 
 All random effects and residuals are independent normal variables with mean 0 and the
-standard deviations in :class:`PRNParams`. The pieces (:func:`allocate`,
-:func:`simulate_alliance`, :func:`simulate_wellbeing`, :func:`missing_mask`,
-:func:`to_frame`) are pure functions over numpy arrays so that a power analysis can call
-them directly. Each piece consumes a fixed number of draws from the generator whatever
-the parameter values (a standard deviation of 0 still draws its standard normals), so
-two parameter settings run with the same seed share their random numbers.
+standard deviations in :class:`PRNParams`; the therapist random slopes :math:`r_k` (of
+session) and :math:`f_k` (of truth force) are 0 by default. Sessions are missed at
+random (``p_missing``) and, optionally, patients drop out (monotone, a per-session hazard
+by arm, MCAR or depending on the previous session's well-being: the ``dropout_*``
+fields). The pieces (:func:`allocate`, :func:`simulate_alliance`,
+:func:`simulate_wellbeing`, :func:`missing_mask`, :func:`dropout_mask`, :func:`to_frame`)
+are pure functions over numpy arrays so that a power analysis can call them directly.
+Each piece consumes a fixed number of draws from the generator whatever the parameter
+values (a standard deviation of 0 still draws its standard normals), so two parameter
+settings run with the same seed share their random numbers. The draws of the
+design-realism options (therapist slopes, dropout) come from a child generator
+(:func:`design_stream`), so the default design reproduces earlier versions bit for bit.
 """
 
 from __future__ import annotations
@@ -155,6 +161,24 @@ class PRNParams:
         a2 = a3 = a5 = 0.
     b1_untrained, b2_untrained, b3_untrained, b4_untrained, b5_untrained : float
         The same for the untrained arm (all 0 by default: no lagged alliance effect).
+    sd_truth_growth_therapist : float
+        SD of a therapist random slope of session in patient-rated alliance (added to
+        :math:`g_P` for all of a therapist's patients; per session). 0 by default.
+    sd_truth_force_therapist : float
+        SD of a therapist random truth force (added to :math:`\beta_T` for all of a
+        therapist's patients). 0 by default. This is the variance that makes the number
+        of therapists matter for the truth-force terms; an analysis model without it
+        (random intercepts only) tests therapist-level moderators of the truth force too
+        liberally when it is not 0.
+    dropout_untrained, dropout_trained : float
+        Per-session dropout hazard of each arm, in [0, 1): the probability that a patient
+        still in treatment leaves before each session from session 2 on. Dropout is
+        monotone (once gone, gone; session 1 is always attended) and acts on top of the
+        intermittent missed sessions of ``p_missing``. 0 by default (no dropout).
+    dropout_wellbeing : float
+        MAR dropout: change in the log-odds of the hazard per point of the previous
+        session's well-being above ``wellbeing_baseline`` (negative: patients doing worse
+        leave sooner). 0 (the default) makes dropout MCAR.
 
     Examples
     --------
@@ -209,6 +233,12 @@ class PRNParams:
     b3_untrained: float = 0.0
     b4_untrained: float = 0.0
     b5_untrained: float = 0.0
+    # Design realism (all off by default: the design above exactly).
+    sd_truth_growth_therapist: float = 0.0
+    sd_truth_force_therapist: float = 0.0
+    dropout_untrained: float = 0.0
+    dropout_trained: float = 0.0
+    dropout_wellbeing: float = 0.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -232,6 +262,17 @@ class PRNParams:
             raise ValueError(
                 f"`params` field 'caseload_shape' must be > 0; got {self.caseload_shape}."
             )
+        for name in ("dropout_untrained", "dropout_trained"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(
+                    f"`params` field {name!r} is a per-session dropout probability and "
+                    f"must be in [0, 1); got {getattr(self, name)}."
+                )
+
+    @property
+    def has_dropout(self) -> bool:
+        """True when either arm has a dropout hazard."""
+        return self.dropout_untrained > 0 or self.dropout_trained > 0
 
     def directional_bias(self, condition: int, session: int) -> float:
         """Directional bias β0 of therapist-rated alliance at a session (1-based).
@@ -363,10 +404,15 @@ def simulate_alliance(
     condition: IntArray,
     n_sessions: int,
     params: PRNParams,
+    extra: np.random.Generator,
 ) -> tuple[FloatArray, FloatArray]:
     """Therapist-rated (X) and patient-rated (Y) alliance, each (n_patients, n_sessions).
 
     ``therapist`` is each patient's therapist index, ``condition`` each therapist's arm.
+    The therapist random slopes (session in the truth, truth force) are drawn from
+    ``extra`` (see :func:`design_stream`), so ``rng`` gives the same numbers as before
+    they existed, and with their SDs at 0 the result is exactly that of the design
+    without them.
     """
     p = params
     n_ther, n_pat = condition.shape[0], therapist.shape[0]
@@ -387,8 +433,62 @@ def simulate_alliance(
     eps = p.sd_judgment_residual * rng.standard_normal((n_pat, n_sessions))
     bias = p.gamma00 + p.gamma01 * c + (p.gamma02 + p.gamma03 * c) * s
     force = p.gamma10 + p.gamma11 * c + (p.gamma12 + p.gamma13 * c) * s + f[:, None]
+    # Therapist random slopes (design realism); exactly 0 under the defaults.
+    growth_k = p.sd_truth_growth_therapist * extra.standard_normal(n_ther)
+    force_k = p.sd_truth_force_therapist * extra.standard_normal(n_ther)
+    y_dev = y_dev + growth_k[therapist][:, None] * s
+    force = force + force_k[therapist][:, None]
     x_dev = bias + force * y_dev + (w[therapist] + z)[:, None] + eps
     return p.truth_mean + x_dev, p.truth_mean + y_dev
+
+
+def design_stream(rng: np.random.Generator) -> np.random.Generator:
+    """The generator of the design-realism draws (therapist slopes, dropout).
+
+    A child of ``rng`` (``Generator.spawn``): spawning does not advance ``rng``, so every
+    draw of the original design comes from ``rng`` exactly as before these options
+    existed, and the default design reproduces earlier results bit for bit.
+    """
+    try:
+        return rng.spawn(1)[0]
+    except (TypeError, ValueError):  # a bit generator without a SeedSequence
+        return np.random.Generator(rng.bit_generator.jumped())
+
+
+def dropout_mask(
+    extra: np.random.Generator,
+    observed: np.ndarray[Any, np.dtype[np.bool_]],
+    arm: IntArray,
+    wellbeing: FloatArray,
+    params: PRNParams,
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """``observed`` with monotone dropout applied (a new array; the input is unchanged).
+
+    Before each session t >= 2 a patient still in treatment leaves with probability
+    ``expit(logit(h_arm) + dropout_wellbeing * (W[t-1] - wellbeing_baseline))``, where
+    ``arm`` is each patient's condition and W the (latent, full-panel) well-being. Once
+    gone, every later session is missing. A patient left with no observed session keeps
+    session 1 (attended by everyone). Always draws (n_patients, n_sessions - 1)
+    uniforms from ``extra``.
+    """
+    p = params
+    n_pat, n_sessions = observed.shape
+    draws = extra.random((n_pat, n_sessions - 1))
+    out = observed.copy()
+    if not p.has_dropout:
+        return out
+    base = np.where(arm == 1, p.dropout_trained, p.dropout_untrained)[:, None]
+    with np.errstate(divide="ignore"):
+        logit = np.log(base) - np.log1p(-base)
+    shift = p.dropout_wellbeing * (wellbeing[:, :-1] - p.wellbeing_baseline)
+    hazard = np.where(base > 0, 1.0 / (1.0 + np.exp(-(logit + shift))), 0.0)
+    leaves = draws < hazard  # leaves[j, i]: gone before session i + 2
+    gone = np.zeros((n_pat, n_sessions), dtype=bool)
+    gone[:, 1:] = np.logical_or.accumulate(leaves, axis=1)
+    out &= ~gone
+    none = ~out.any(axis=1)
+    out[none, 0] = True
+    return out
 
 
 def _surface_terms(x: FloatArray, y: FloatArray, center: float) -> FloatArray:
@@ -587,10 +687,12 @@ def simulate_prn(
     prm = resolve_params(params)
     gen = as_generator(rng)
 
+    extra = design_stream(gen)
     condition, therapist = allocate(gen, n_t, n_p, prm.caseload_shape)
-    x, y = simulate_alliance(gen, therapist, condition, n_s, prm)
+    x, y = simulate_alliance(gen, therapist, condition, n_s, prm, extra)
     w = simulate_wellbeing(gen, therapist, condition, x, y, prm)
     observed = missing_mask(gen, n_p, n_s, p_miss)
+    observed = dropout_mask(extra, observed, condition[therapist], w, prm)
     frame = to_frame(therapist, condition, x, y, w, observed)
     frame.attrs["params"] = {
         **dataclasses.asdict(prm),

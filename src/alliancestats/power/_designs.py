@@ -25,6 +25,8 @@ from ..simulate import (
     IntArray,
     PRNParams,
     allocate,
+    design_stream,
+    dropout_mask,
     missing_mask,
     simulate_alliance,
     simulate_wellbeing,
@@ -88,12 +90,14 @@ def simulate_panel(
     rng: np.random.Generator, sizes: Sizes, params: PRNParams, p_missing: float
 ) -> Panel:
     """Draw one trial; same draws, in the same order, as ``simulate_prn``."""
+    extra = design_stream(rng)
     condition, therapist = allocate(
         rng, sizes.n_therapists, sizes.n_patients, params.caseload_shape
     )
-    x, y = simulate_alliance(rng, therapist, condition, sizes.n_sessions, params)
+    x, y = simulate_alliance(rng, therapist, condition, sizes.n_sessions, params, extra)
     w = simulate_wellbeing(rng, therapist, condition, x, y, params)
     observed = missing_mask(rng, sizes.n_patients, sizes.n_sessions, p_missing)
+    observed = dropout_mask(extra, observed, condition[therapist], w, params)
     return Panel(condition, therapist, x, y, w, observed)
 
 
