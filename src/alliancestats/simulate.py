@@ -452,7 +452,13 @@ def design_stream(rng: np.random.Generator) -> np.random.Generator:
     try:
         return rng.spawn(1)[0]
     except (TypeError, ValueError):  # a bit generator without a SeedSequence
-        return np.random.Generator(rng.bit_generator.jumped())
+        jumped = getattr(rng.bit_generator, "jumped", None)
+        if jumped is None:
+            raise TypeError(
+                "`rng` is a Generator whose bit generator can neither spawn nor jump; "
+                "give an int seed, a SeedSequence or numpy.random.default_rng(seed)."
+            ) from None
+        return np.random.Generator(jumped())
 
 
 def dropout_mask(
