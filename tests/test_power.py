@@ -18,6 +18,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -946,3 +947,118 @@ def test_truth_bias_with_dropout_recovers_and_holds_alpha() -> None:
     low, high = stats.binom.ppf([0.005, 0.995], row["n_valid"], 0.05)
     assert low <= round(row["power"] * row["n_valid"]) <= high
     assert "dropout_trained=0.12" in str(null.summary())
+
+
+# ---------------------------------------------------------------------- targets (#19)
+
+
+class TestTargets:
+    KW: ClassVar[dict[str, object]] = {"n_therapists": 12, "n_patients": 36,
+                                       "n_sessions": 5, "n_sims": 30, "rng": 6,
+                                       "progress": False}
+
+    def test_default_terms_as_targets_give_the_same_numbers(self) -> None:
+        default = power("truth_bias", **self.KW)  # type: ignore[arg-type]
+        named = power("truth_bias", targets="truth:condition:session", **self.KW)  # type: ignore[arg-type]
+        custom = power("truth_bias", targets={"g13": {"truth:condition:session": 1}},  # type: ignore[arg-type]
+                       **self.KW)
+        np.testing.assert_array_equal(default.estimates.to_numpy(), named.estimates.to_numpy())
+        np.testing.assert_array_equal(default.pvalues.to_numpy(), custom.pvalues.to_numpy())
+        assert custom.terms == ("g13",)
+        assert custom.power.loc[0, "true_value"] == PRNParams().gamma13
+
+    def test_session_dependent_target_and_its_true_value(self) -> None:
+        params = PRNParams(gamma11=0.1)
+        res = power("truth_bias", effects={"gamma11": 0.1}, n_sessions=[4, 6],  # type: ignore[arg-type]
+                    targets=["truth_force_difference_last", "truth_force_difference_first"],
+                    **{k: v for k, v in self.KW.items() if k != "n_sessions"})
+        table = res.power.set_index(["n_sessions", "term"])
+        for s in (4, 6):
+            last = params.truth_force(1, s) - params.truth_force(0, s)
+            first = params.truth_force(1, 1) - params.truth_force(0, 1)
+            assert table.loc[(s, "truth_force_difference_last"), "true_value"] == \
+                pytest.approx(last)
+            assert table.loc[(s, "truth_force_difference_first"), "true_value"] == \
+                pytest.approx(first)
+        # the estimate is the same linear combination of the fitted coefficients
+        est = res.estimates.xs(6, level="n_sessions")
+        both = power("truth_bias", effects={"gamma11": 0.1}, n_sessions=6,  # type: ignore[arg-type]
+                     targets={"a": {"truth:condition": 1},
+                              "b": {"truth:condition:session": 1}},
+                     **{k: v for k, v in self.KW.items() if k != "n_sessions"})
+        np.testing.assert_allclose(est["truth_force_difference_last"].to_numpy(),
+                                   both.estimates["a"].to_numpy()
+                                   + 6 * both.estimates["b"].to_numpy(), rtol=1e-10)
+
+    def test_rsa_targets_match_the_public_contrasts(self) -> None:
+        from alliancestats.power._designs import (
+            DESIGNS,
+            contrast_matrix,
+            lagged_rsa_arrays,
+            parse_targets,
+        )
+        from alliancestats.rsa import fit_lagged_rsa
+
+        rng = np.random.default_rng(np.random.SeedSequence(3))
+        panel = simulate_panel(rng, Sizes(12, 40, 6), PRNParams(), 0.2)
+        spec = DESIGNS["lagged_rsa"]
+        targets = parse_targets(spec, ["a2_trained", "a3_untrained", "a5_difference"])
+        arrays = lagged_rsa_arrays(panel)
+        beta, _ = _ols(arrays.X, arrays.y)
+        L = contrast_matrix(targets, spec.columns, 6)
+        res = fit_lagged_rsa(
+            panel.to_frame(), outcome="wellbeing", x="alliance_therapist",
+            y="alliance_patient", time="session", unit=["therapist", "patient"],
+            groups=None, by="condition", controls=["session"],
+        )
+        expected = [res.surface.loc[(1, "a2"), "estimate"],
+                    res.surface.loc[(0, "a3"), "estimate"],
+                    res.surface_differences.loc[(1, "a5"), "estimate"]]
+        np.testing.assert_allclose(L @ beta, expected, rtol=1e-9)
+
+    def test_recovery_of_a_growth_contrast(self) -> None:
+        res = power("growth", targets=["time:condition[therapist-patient]"],  # type: ignore[arg-type]
+                    n_therapists=20, n_patients=60, n_sessions=5, n_sims=60, rng=2,
+                    progress=False)
+        row = res.power.iloc[0]
+        assert row["true_value"] == pytest.approx(
+            res.settings["effects"]["gamma03"] + 0.0, abs=0.05)
+        assert abs(row["mean_estimate"] - row["true_value"]) <= 4 * row["sd_estimate"] / \
+            np.sqrt(row["n_valid"])
+
+    @pytest.mark.parametrize(
+        ("targets", "exc", "match"),
+        [
+            ("truth_force_diference_last", ValueError, "Did you mean"),
+            ({"x": {"truth:conditon": 1}}, ValueError, r"targets\['x'\] column"),
+            ({"x": {"truth:condition": "1"}}, TypeError, "must be a number"),
+            ({"x": {}}, TypeError, "non-empty dict"),
+            ([], ValueError, "empty"),
+            (3, TypeError, "targets"),
+        ],
+    )
+    def test_bad_targets(self, targets: object, exc: type[Exception], match: str) -> None:
+        with pytest.raises(exc, match=match):
+            power("truth_bias", targets=targets, **self.KW)  # type: ignore[arg-type]
+
+    def test_targets_need_the_fast_engine(self) -> None:
+        with pytest.raises(ValueError, match="engine='fast'"):
+            power("truth_bias", targets=["truth_force_difference_last"], engine="statsmodels",
+                  **self.KW)  # type: ignore[arg-type]
+
+    def test_checkpoint_records_targets(self, tmp_path: Path) -> None:
+        kw = {**self.KW, "n_sims": 3}
+        power("truth_bias", targets=["truth_force_difference_last"], checkpoint=tmp_path / "c",  # type: ignore[arg-type]
+              **kw)
+        with pytest.raises(ValueError, match=r"different settings.*targets"):
+            power("truth_bias", targets=["truth_force_difference_first"],  # type: ignore[arg-type]
+                  checkpoint=tmp_path / "c", **kw)
+
+
+def test_checkpoint_settings_omit_new_parameters_at_their_defaults() -> None:
+    """Checkpoints made before the design-realism parameters existed still resume: those
+    parameters are recorded only when changed."""
+    res = standin_power(n_sims=2)
+    assert "dropout_trained" not in res.settings["effects"]
+    res = standin_power(n_sims=2, effects={"dropout_trained": 0.1})
+    assert res.settings["effects"]["dropout_trained"] == 0.1

@@ -12,6 +12,7 @@ data frame is skipped on the fast path.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -171,6 +172,14 @@ class Design:
         Population values of the terms under given parameters and sizes.
     min_sessions : int
         Fewest sessions per patient for which the model is identified.
+    arrays : callable, optional
+        The fast path's model arrays of one simulated trial (fixed-effect columns named
+        in ``ModelArrays.columns``); needed for ``targets=``.
+    coefficients : callable, optional
+        Population value of every fixed-effect column (NaN where it depends on the
+        sample, e.g. through centring), for the true values of ``targets=``.
+    columns : tuple of str
+        Names of the fixed-effect columns of ``arrays``.
     """
 
     name: str
@@ -183,6 +192,9 @@ class Design:
     true_values: TrueValues
     min_sessions: int = 2
     notes: tuple[str, ...] = field(default=())
+    arrays: Callable[[Panel], ModelArrays] | None = None
+    coefficients: Callable[[PRNParams, Sizes], FloatArray] | None = None
+    columns: tuple[str, ...] = ()
 
 
 def observed_index(panel: Panel) -> tuple[IntArray, IntArray]:
@@ -318,6 +330,16 @@ def truth_bias_public(frame: pd.DataFrame) -> FitOutcome:
     return results_outcome(res, res.params[[name]], res.bse[[name]], messages)
 
 
+def truth_bias_coefficients(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """Population coefficients of TB_COLUMNS: exact for the truth-force columns (with
+    session counted from 1, as fitted); NaN for the bias columns, which depend on the
+    sample's centring constant."""
+    p = params
+    values = {"truth": p.gamma10 - p.gamma12, "truth:condition": p.gamma11 - p.gamma13,
+              "truth:session": p.gamma12, "truth:condition:session": p.gamma13}
+    return np.array([values.get(c, np.nan) for c in TB_COLUMNS])
+
+
 def truth_bias_truth(params: PRNParams, sizes: Sizes) -> FloatArray:
     """γ13: invariant to the centring constant and to the coding origin of session."""
     return np.array([params.gamma13])
@@ -333,6 +355,9 @@ DESIGNS["truth_bias"] = Design(
     fit_fast=truth_bias_fast,
     fit_public=truth_bias_public,
     true_values=truth_bias_truth,
+    arrays=truth_bias_arrays,
+    columns=TB_COLUMNS,
+    coefficients=truth_bias_coefficients,
 )
 
 
@@ -410,6 +435,32 @@ def lagged_rsa_public(frame: pd.DataFrame) -> FitOutcome:
                            [r["std_error"] for r in rows], messages)
 
 
+def _pooled_shift(params: PRNParams, sizes: Sizes) -> float:
+    """m - alliance_center: population pooled mean of both lagged ratings (sessions
+    1..S-1, the trial's share of trained therapists) minus the generating centre."""
+    means = params.expected_alliance_means(sizes.n_sessions - 1)
+    share = (sizes.n_therapists // 2) / sizes.n_therapists
+    weight = np.where(means["condition"] == 1, share, 1 - share)
+    pooled = means[["alliance_therapist", "alliance_patient"]].mean(axis=1)
+    return float((weight * pooled).sum() / weight.sum()) - params.alliance_center
+
+
+def lagged_rsa_coefficients(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """Population coefficients of RSA_COLUMNS: b1..b5 per arm after centring on the
+    population pooled mean (b1 + (2 b3 + b4) d, b2 + (b4 + 2 b5) d, b3, b4, b5 with
+    d = m - alliance_center), session (tau) and the previous well-being (phi, the
+    generating value; a random-intercept fit of a lagged outcome is biased for it);
+    NaN for the intercepts."""
+    d = _pooled_shift(params, sizes)
+    values = {"session": params.wellbeing_time, "wellbeing_lag1": params.wellbeing_ar}
+    for c in (0, 1):
+        b1, b2, b3, b4, b5 = params.rsa_coefficients(c).values()
+        shifted = (b1 + (2 * b3 + b4) * d, b2 + (b4 + 2 * b5) * d, b3, b4, b5)
+        for name, value in zip(("X", "Y", "X2", "XY", "Y2"), shifted, strict=True):
+            values[f"{name}:condition[{c}]"] = value
+    return np.array([values.get(c, np.nan) for c in RSA_COLUMNS])
+
+
 def lagged_rsa_truth(params: PRNParams, sizes: Sizes) -> FloatArray:
     """a4 difference and trained a4 exactly; trained a1 at the population pooled centre.
 
@@ -443,6 +494,9 @@ DESIGNS["lagged_rsa"] = Design(
     fit_public=lagged_rsa_public,
     true_values=lagged_rsa_truth,
     min_sessions=3,
+    arrays=lagged_rsa_arrays,
+    columns=RSA_COLUMNS,
+    coefficients=lagged_rsa_coefficients,
 )
 
 
@@ -508,6 +562,21 @@ def growth_public(frame: pd.DataFrame) -> FitOutcome:
     return results_outcome(res, res.params[names], res.bse[names], messages)
 
 
+def growth_coefficients(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """Population coefficients of GROWTH_COLUMNS: least-squares line (intercept at the
+    first session, slope per session) through each arm's population mean trajectory per
+    rater, as :func:`growth_truth` (exact for patient ratings)."""
+    means = params.expected_alliance_means(sizes.n_sessions)
+    values = {}
+    for r, col in (("therapist", "alliance_therapist"), ("patient", "alliance_patient")):
+        lines = [np.polyfit(g["session"] - 1, g[col], 1)
+                 for _, g in means.groupby("condition", sort=True)]
+        (s0, i0), (s1, i1) = lines
+        values.update({f"rater[{r}]": i0, f"rater[{r}]:condition": i1 - i0,
+                       f"rater[{r}]:session": s0, f"rater[{r}]:session:condition": s1 - s0})
+    return np.array([values[c] for c in GROWTH_COLUMNS])
+
+
 def growth_truth(params: PRNParams, sizes: Sizes) -> FloatArray:
     """Least-squares slope difference (trained - untrained) of the population mean
     trajectories per rater over the simulated sessions (exact for patient ratings; for
@@ -535,4 +604,199 @@ DESIGNS["growth"] = Design(
     fit_fast=growth_fast,
     fit_public=growth_public,
     true_values=growth_truth,
+    arrays=growth_arrays,
+    columns=GROWTH_COLUMNS,
+    coefficients=growth_coefficients,
 )
+
+
+# ------------------------------------------------------------------------------ targets
+
+Weights = Mapping[str, float]
+
+
+def _tb_truth_force_difference_last(n_sessions: int) -> Weights:
+    return {"truth:condition": 1.0, "truth:condition:session": float(n_sessions)}
+
+
+def _tb_truth_force_difference_first(n_sessions: int) -> Weights:
+    return {"truth:condition": 1.0, "truth:condition:session": 1.0}
+
+
+def _rsa_targets() -> dict[str, Weights | Callable[[int], Weights]]:
+    a = {"a1": (1, 1, 0, 0, 0), "a2": (0, 0, 1, 1, 1), "a3": (1, -1, 0, 0, 0),
+         "a4": (0, 0, 1, -1, 1), "a5": (0, 0, 1, 0, -1)}
+    names = ("X", "Y", "X2", "XY", "Y2")
+    out: dict[str, Weights | Callable[[int], Weights]] = {}
+    for key, w in a.items():
+        for arm, c in (("trained", 1), ("untrained", 0)):
+            out[f"{key}_{arm}"] = {f"{n}:condition[{c}]": float(v)
+                                   for n, v in zip(names, w, strict=True) if v}
+        out[f"{key}_difference"] = {**{f"{n}:condition[1]": float(v)
+                                       for n, v in zip(names, w, strict=True) if v},
+                                    **{f"{n}:condition[0]": -float(v)
+                                       for n, v in zip(names, w, strict=True) if v}}
+    return out
+
+
+#: Named targets of each design: weights over the design's fixed-effect columns, either
+#: fixed or a module-level function of the number of sessions.
+BUILTIN_TARGETS: dict[str, dict[str, Weights | Callable[[int], Weights]]] = {
+    "truth_bias": {
+        "truth:condition:session": {"truth:condition:session": 1.0},
+        "truth_force_difference_first": _tb_truth_force_difference_first,
+        "truth_force_difference_last": _tb_truth_force_difference_last,
+        "truth_force_growth_untrained": {"truth:session": 1.0},
+    },
+    "lagged_rsa": _rsa_targets(),
+    "growth": {
+        "time:condition[therapist]": {"rater[therapist]:session:condition": 1.0},
+        "time:condition[patient]": {"rater[patient]:session:condition": 1.0},
+        "time:condition[therapist-patient]": {"rater[therapist]:session:condition": 1.0,
+                                              "rater[patient]:session:condition": -1.0},
+        "time[therapist]": {"rater[therapist]:session": 1.0},
+        "time[patient]": {"rater[patient]:session": 1.0},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One tested linear combination of a design's fixed effects.
+
+    ``weights`` is a tuple of (column, weight) pairs, or the name of a built-in target
+    whose weights depend on the number of sessions.
+    """
+
+    name: str
+    weights: tuple[tuple[str, float], ...] | None = None
+    builtin: str | None = None
+    design: str = ""
+
+    def resolve(self, n_sessions: int) -> dict[str, float]:
+        """Weights by column for a trial with ``n_sessions`` sessions."""
+        if self.weights is not None:
+            return dict(self.weights)
+        spec = BUILTIN_TARGETS[self.design][str(self.builtin)]
+        return dict(spec(n_sessions) if callable(spec) else spec)
+
+    def describe(self) -> str:
+        """Settings record: the weights, or the built-in's name."""
+        if self.weights is not None:
+            return " + ".join(f"{w:g}*{c}" for c, w in self.weights)
+        return f"built-in {self.builtin!r}"
+
+
+def contrast_matrix(targets: tuple[Target, ...], columns: tuple[str, ...],
+                    n_sessions: int) -> FloatArray:
+    """Rows of weights over ``columns``, one per target."""
+    index = {c: i for i, c in enumerate(columns)}
+    L = np.zeros((len(targets), len(columns)))
+    for row, target in enumerate(targets):
+        for column, weight in target.resolve(n_sessions).items():
+            L[row, index[column]] = weight
+    return L
+
+
+@dataclass(frozen=True)
+class ContrastFit:
+    """fit_fast of a design with other tested targets (picklable for every backend)."""
+
+    arrays: Callable[[Panel], ModelArrays]
+    columns: tuple[str, ...]
+    targets: tuple[Target, ...]
+
+    def __call__(self, panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
+        L = contrast_matrix(self.targets, self.columns, panel.observed.shape[1])
+        return fit_arrays(self.arrays(panel), L, start)
+
+
+@dataclass(frozen=True)
+class ContrastTruth:
+    """true_values of a design with other targets: weights @ population coefficients
+    (NaN when a weighted column's population value depends on the sample)."""
+
+    coefficients: Callable[[PRNParams, Sizes], FloatArray]
+    columns: tuple[str, ...]
+    targets: tuple[Target, ...]
+
+    def __call__(self, params: PRNParams, sizes: Sizes) -> FloatArray:
+        L = contrast_matrix(self.targets, self.columns, sizes.n_sessions)
+        beta = self.coefficients(params, sizes)
+        used = L != 0
+        out = (L * np.where(used, beta, 0.0)).sum(axis=1)
+        unknown = (used & np.isnan(beta)[None, :]).any(axis=1)
+        return np.where(unknown, np.nan, out)
+
+
+def _no_public_fit(frame: pd.DataFrame) -> FitOutcome:
+    raise TypeError("`targets` are fitted with engine='fast' only.")
+
+
+def parse_targets(design: Design, targets: Any) -> tuple[Target, ...]:
+    """Validate ``targets=``: names of built-in targets and/or {name: {column: weight}}.
+
+    Raises TypeError/ValueError naming the bad entry, with the valid names or columns.
+    """
+    from .._validation import check_choice
+
+    builtins = BUILTIN_TARGETS.get(design.name, {})
+    if design.arrays is None or design.coefficients is None or not design.columns:
+        raise ValueError(f"`targets` are not available for the {design.name!r} design.")
+    columns = design.columns
+    if isinstance(targets, str):
+        targets = [targets]
+    items: list[tuple[str, Any]]
+    if isinstance(targets, Mapping):
+        items = list(targets.items())
+    elif isinstance(targets, (list, tuple)):
+        items = [(t, None) for t in targets]
+    else:
+        raise TypeError(
+            f"`targets` must be a target name, a list of names or a dict "
+            f"{{name: {{column: weight}}}}; got {type(targets).__name__}."
+        )
+    if not items:
+        raise ValueError("`targets` is empty; name at least one target.")
+    out = []
+    for name, weights in items:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"`targets` names must be non-empty strings; got {name!r}.")
+        if weights is None:
+            check_choice(name, "targets", tuple(builtins))
+            out.append(Target(name, builtin=name, design=design.name))
+            continue
+        if not isinstance(weights, Mapping) or not weights:
+            raise TypeError(
+                f"`targets[{name!r}]` must be a non-empty dict {{column: weight}} over the "
+                f"design's columns {list(columns)}; got {weights!r}."
+            )
+        pairs = []
+        for column, weight in weights.items():
+            check_choice(column, f"targets[{name!r}] column", columns)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)):
+                raise TypeError(f"`targets[{name!r}][{column!r}]` must be a number; "
+                                f"got {weight!r}.")
+            if not np.isfinite(float(weight)):
+                raise ValueError(f"`targets[{name!r}][{column!r}]` must be finite; "
+                                 f"got {weight}.")
+            pairs.append((str(column), float(weight)))
+        out.append(Target(name, weights=tuple(pairs), design=design.name))
+    names = [t.name for t in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"`targets` names a target more than once: {names}.")
+    return tuple(out)
+
+
+def with_targets(design: Design, targets: tuple[Target, ...]) -> Design:
+    """The design testing ``targets`` instead of its default terms (fast engine)."""
+    if design.arrays is None or design.coefficients is None:
+        raise ValueError(f"`targets` are not available for the {design.name!r} design.")
+    return dataclasses.replace(
+        design,
+        terms=tuple(t.name for t in targets),
+        descriptions=tuple(t.describe() for t in targets),
+        fit_fast=ContrastFit(design.arrays, design.columns, targets),
+        fit_public=_no_public_fit,
+        true_values=ContrastTruth(design.coefficients, design.columns, targets),
+    )

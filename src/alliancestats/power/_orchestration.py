@@ -43,7 +43,7 @@ from .._validation import check_choice, check_p_missing, check_probability, chec
 from ..exceptions import AllianceStatsWarning
 from ..simulate import PRNParams, resolve_params
 from . import _run as run
-from ._designs import DESIGNS, Design, Sizes
+from ._designs import DESIGNS, Design, Sizes, parse_targets, with_targets
 from ._result import SIZE_COLUMNS, PowerResult
 
 __all__ = ["ENGINES", "null_effects", "power"]
@@ -148,6 +148,19 @@ def _grid(
     return cells
 
 
+#: PRNParams fields added after checkpoints existed; recorded only when not at their
+#: default, so a checkpoint made before they existed still resumes.
+_LATER_FIELDS = ("sd_truth_growth_therapist", "sd_truth_force_therapist",
+                 "dropout_untrained", "dropout_trained", "dropout_wellbeing")
+
+
+def _effects_record(params: PRNParams) -> dict[str, float]:
+    """The parameters as recorded in a checkpoint's settings."""
+    default = PRNParams()
+    return {k: v for k, v in dataclasses.asdict(params).items()
+            if k not in _LATER_FIELDS or v != getattr(default, k)}
+
+
 def _caseload(patients_per_therapist: Any) -> float | None:
     """The fixed caseload as a float (validated by :func:`_grid`), or None."""
     return None if patients_per_therapist is None else float(patients_per_therapist)
@@ -221,6 +234,7 @@ def power(
     engine: str = "fast",
     patients_per_therapist: float | None = None,
     chunk_size: int | None = None,
+    targets: str | Sequence[str] | Mapping[str, Mapping[str, float]] | None = None,
 ) -> PowerResult:
     r"""Monte-Carlo power of a PRN trial design for one research question.
 
@@ -280,6 +294,16 @@ def power(
     chunk_size : int, optional
         Replicates per task (default: about four tasks per worker and cell, 5 to 100
         each). Affects scheduling and checkpoint granularity, never the results.
+    targets : str, list of str or dict, optional
+        What to test instead of the design's default terms: names of the design's
+        built-in targets (e.g. ``"truth_force_difference_last"``, the trained minus
+        untrained truth force at the last session; ``"a2_trained"``,
+        ``"a1_difference"``; ``"time:condition[therapist-patient]"``), and/or any
+        linear contrast of the model's fixed effects as ``{name: {column: weight}}``
+        (the columns are listed in the error message for an unknown one). Each is
+        tested with a two-sided Wald z test; ``true_value`` is the contrast of the
+        population coefficients (NaN when a weighted coefficient depends on the
+        sample's centring). Needs ``engine="fast"``.
 
     Returns
     -------
@@ -322,6 +346,7 @@ def power(
     """
     spec = _design(design)
     params = _effects(effects, spec)
+    chosen = None if targets is None else parse_targets(spec, targets)
     cells = _grid(spec, n_therapists, n_patients, n_sessions, patients_per_therapist)
     p_miss = check_p_missing(p_missing)
     sims = _positive_int(n_sims, "n_sims")
@@ -329,6 +354,11 @@ def power(
     jobs = _positive_int(n_jobs, "n_jobs", allow_negative=True)
     chunk = None if chunk_size is None else _positive_int(chunk_size, "chunk_size")
     used_engine = _engine(engine)
+    if chosen is not None:
+        if used_engine != "fast":
+            raise ValueError("`targets` are tested on the fast engine's arrays; use "
+                             "engine='fast' (the default).")
+        spec = with_targets(spec, chosen)
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be True or False; got {progress!r}.")
     with contextlib.ExitStack() as stack:
@@ -339,12 +369,14 @@ def power(
         entropy, root_key = _root_seed(rng, manifest)
         replicate_settings = {
             "design": spec.name,
-            "effects": dataclasses.asdict(params),
+            "effects": _effects_record(params),
             "p_missing": p_miss,
             "engine": used_engine,
             "entropy": entropy,
             "root_key": list(root_key),
         }
+        if chosen is not None:
+            replicate_settings["targets"] = {t.name: t.describe() for t in chosen}
         store = None if checkpoint is None else run.Checkpoint(checkpoint, replicate_settings)
         chunks = (store.load(cells, len(spec.terms)) if store is not None
                   else {c: [] for c in cells})
