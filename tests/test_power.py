@@ -1062,3 +1062,45 @@ def test_checkpoint_settings_omit_new_parameters_at_their_defaults() -> None:
     assert "dropout_trained" not in res.settings["effects"]
     res = standin_power(n_sims=2, effects={"dropout_trained": 0.1})
     assert res.settings["effects"]["dropout_trained"] == 0.1
+
+
+class TestRandomStructure:
+    def test_slopes_match_the_public_fit(self) -> None:
+        from alliancestats import fit_truth_bias
+        from alliancestats.power._designs import DESIGNS, with_random
+
+        spec = with_random(DESIGNS["truth_bias"], "slopes")
+        params = PRNParams(sd_truth_force_therapist=0.15)
+        panel = simulate_panel(np.random.default_rng(4), Sizes(16, 48, 5), params, 0.1)
+        fast = spec.fit_fast(panel, None)
+        with warnings.catch_warnings():  # singular fits are expected here
+            warnings.simplefilter("ignore", AllianceStatsWarning)
+            res = fit_truth_bias(panel.to_frame(), judgment="alliance_therapist",
+                                 truth="alliance_patient", groups=["therapist", "patient"],
+                                 moderators=["condition", "session"], random="slopes")
+        name = "alliance_patient:condition:session"
+        np.testing.assert_allclose(fast.estimate, [res.params[name]], rtol=1e-4)
+        np.testing.assert_allclose(fast.std_error, [res.bse[name]], rtol=1e-3)
+
+    def test_slopes_hold_alpha_where_intercepts_are_liberal(self) -> None:
+        """With a therapist random truth force the random-intercept model tests the
+        training effect on the truth force too liberally (0.095 in 400 replicates, see
+        the power guide); fitting the random truth slopes holds alpha."""
+        res = power("truth_bias", random="slopes", targets=["truth_force_difference_first"],
+                    effects={"gamma11": 0.0, "sd_truth_force_therapist": 0.15},
+                    n_therapists=40, n_patients=117, n_sessions=6, n_sims=150, rng=5,
+                    progress=False)
+        row = res.power.iloc[0]
+        assert row["true_value"] == 0.0
+        low, high = stats.binom.ppf([0.005, 0.995], row["n_valid"], 0.05)
+        assert low <= round(row["power"] * row["n_valid"]) <= high
+        assert res.settings["random"] == "slopes"
+
+    def test_random_is_validated(self) -> None:
+        with pytest.raises(ValueError, match="Did you mean 'slopes'"):
+            power("truth_bias", random="slope", n_sims=2, progress=False)
+        with pytest.raises(ValueError, match="designs only"):
+            power("growth", random="slopes", n_sims=2, progress=False)
+        with pytest.raises(ValueError, match="engine='fast'"):
+            power("truth_bias", random="slopes", engine="statsmodels", n_sims=2,
+                  progress=False)

@@ -311,6 +311,14 @@ def truth_bias_arrays(panel: Panel) -> ModelArrays:
                        ("therapist", "patient"), {"therapist": (0,), "patient": (0,)})
 
 
+def truth_bias_slopes_arrays(panel: Panel) -> ModelArrays:
+    """As :func:`truth_bias_arrays` with correlated random truth slopes at both levels
+    (lme4 ``(1 + truth | therapist) + (1 + truth | therapist:patient)``, as
+    ``fit_truth_bias(random="slopes")``)."""
+    arrays = truth_bias_arrays(panel)
+    return dataclasses.replace(arrays, random={"therapist": (0, 1), "patient": (0, 1)})
+
+
 TB_CONTRAST = np.eye(len(TB_COLUMNS))[[TB_COLUMNS.index(t) for t in TB_TERMS]]
 
 
@@ -730,7 +738,35 @@ class ContrastTruth:
 
 
 def _no_public_fit(frame: pd.DataFrame) -> FitOutcome:
-    raise TypeError("`targets` are fitted with engine='fast' only.")
+    raise TypeError("`targets` and `random` are fitted with engine='fast' only.")
+
+
+#: Random-effects structures the fitted model of a design may use instead of its own:
+#: design -> structure -> array builder.
+RANDOM_STRUCTURES: dict[str, dict[str, Callable[[Panel], ModelArrays]]] = {
+    "truth_bias": {"intercept": truth_bias_arrays, "slopes": truth_bias_slopes_arrays},
+}
+
+
+def with_random(design: Design, random: str) -> Design:
+    """The design fitting another random-effects structure (fast engine), same terms."""
+    from .._validation import check_choice
+
+    choices = RANDOM_STRUCTURES.get(design.name)
+    if choices is None:
+        raise ValueError(
+            f"`random` can be chosen for the {sorted(RANDOM_STRUCTURES)} designs only; "
+            f"the {design.name!r} design fits its documented structure."
+        )
+    arrays = choices[check_choice(random, "random", tuple(choices))]
+    targets = tuple(Target(t, builtin=t, design=design.name) for t in design.terms)
+    return dataclasses.replace(
+        design,
+        model=f"{design.model}; random: {random}",
+        arrays=arrays,
+        fit_fast=ContrastFit(arrays, design.columns, targets),
+        fit_public=_no_public_fit,
+    )
 
 
 def parse_targets(design: Design, targets: Any) -> tuple[Target, ...]:

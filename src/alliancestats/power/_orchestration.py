@@ -43,7 +43,7 @@ from .._validation import check_choice, check_p_missing, check_probability, chec
 from ..exceptions import AllianceStatsWarning
 from ..simulate import PRNParams, resolve_params
 from . import _run as run
-from ._designs import DESIGNS, Design, Sizes, parse_targets, with_targets
+from ._designs import DESIGNS, Design, Sizes, parse_targets, with_random, with_targets
 from ._result import SIZE_COLUMNS, PowerResult
 
 __all__ = ["ENGINES", "null_effects", "power"]
@@ -235,6 +235,7 @@ def power(
     patients_per_therapist: float | None = None,
     chunk_size: int | None = None,
     targets: str | Sequence[str] | Mapping[str, Mapping[str, float]] | None = None,
+    random: str | None = None,
 ) -> PowerResult:
     r"""Monte-Carlo power of a PRN trial design for one research question.
 
@@ -304,6 +305,14 @@ def power(
         tested with a two-sided Wald z test; ``true_value`` is the contrast of the
         population coefficients (NaN when a weighted coefficient depends on the
         sample's centring). Needs ``engine="fast"``.
+    random : {"intercept", "slopes"}, optional
+        Random-effects structure of the fitted truth-and-bias model (None: the design's
+        own, random intercepts). ``"slopes"`` adds correlated random truth slopes for
+        therapists and patients, as ``fit_truth_bias(random="slopes")``: use it when
+        the simulation has a therapist random truth force
+        (``sd_truth_force_therapist``), or the tests of therapist-level moderators of
+        the truth force (e.g. ``truth_force_difference_first``) are liberal. Needs
+        ``engine="fast"``.
 
     Returns
     -------
@@ -346,6 +355,8 @@ def power(
     """
     spec = _design(design)
     params = _effects(effects, spec)
+    if random is not None:
+        spec = with_random(spec, random)
     chosen = None if targets is None else parse_targets(spec, targets)
     cells = _grid(spec, n_therapists, n_patients, n_sessions, patients_per_therapist)
     p_miss = check_p_missing(p_missing)
@@ -354,10 +365,10 @@ def power(
     jobs = _positive_int(n_jobs, "n_jobs", allow_negative=True)
     chunk = None if chunk_size is None else _positive_int(chunk_size, "chunk_size")
     used_engine = _engine(engine)
+    if (chosen is not None or random is not None) and used_engine != "fast":
+        raise ValueError("`targets` and `random` are fitted on the fast engine's arrays; "
+                         "use engine='fast' (the default).")
     if chosen is not None:
-        if used_engine != "fast":
-            raise ValueError("`targets` are tested on the fast engine's arrays; use "
-                             "engine='fast' (the default).")
         spec = with_targets(spec, chosen)
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be True or False; got {progress!r}.")
@@ -377,6 +388,8 @@ def power(
         }
         if chosen is not None:
             replicate_settings["targets"] = {t.name: t.describe() for t in chosen}
+        if random is not None:
+            replicate_settings["random"] = random
         store = None if checkpoint is None else run.Checkpoint(checkpoint, replicate_settings)
         chunks = (store.load(cells, len(spec.terms)) if store is not None
                   else {c: [] for c in cells})
