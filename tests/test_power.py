@@ -1104,3 +1104,44 @@ class TestRandomStructure:
         with pytest.raises(ValueError, match="engine='fast'"):
             power("truth_bias", random="slopes", engine="statsmodels", n_sims=2,
                   progress=False)
+
+
+class TestCaseloads:
+    LOADS = (1, 1, 2, 2, 2, 3, 3, 4, 6, 12, 1, 2, 2, 3, 5, 9)
+
+    def test_unequal_caseloads_recover_gamma13(self) -> None:
+        res = power("truth_bias", caseloads=self.LOADS, n_sessions=6, n_sims=100, rng=3,  # type: ignore[arg-type]
+                    progress=False, effects={"gamma13": 0.1})
+        row = res.power.iloc[0]
+        assert (row["n_therapists"], row["n_patients"]) == (16, sum(self.LOADS))
+        assert res.settings["caseloads"] == list(self.LOADS)
+        assert abs(row["mean_estimate"] - 0.1) <= 4 * row["sd_estimate"] / np.sqrt(
+            row["n_valid"])
+
+    def test_replicates_use_the_caseloads(self) -> None:
+        seen: list[list[int]] = []
+        real = run.fit_replicate
+
+        def spy(task: run.ChunkTask, panel: Panel) -> FitOutcome:
+            seen.append(np.bincount(panel.therapist).tolist())
+            return real(task, panel)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(run, "fit_replicate", spy)
+            standin_power(caseloads=self.LOADS, n_therapists=None, n_patients=None,
+                          n_sims=3)
+        assert seen
+        assert all(s == list(self.LOADS) for s in seen)
+
+    def test_conflicting_sizes(self) -> None:
+        with pytest.raises(ValueError, match=r"leave out `n_therapists`"):
+            power("truth_bias", caseloads=[2, 3], n_therapists=4, n_sims=2,
+                  progress=False)
+
+    def test_cli_caseloads(self, tmp_path: Path) -> None:
+        out = tmp_path / "out"
+        proc = cli_run(["power", "--caseloads", "1,2,3,4", "--sessions", "3", "--sims",
+                        "2", "--seed", "1", "--out", str(out), "--no-progress"])
+        assert proc.returncode == 0, proc.stderr
+        table = pd.read_csv(out / "power.csv")
+        assert table[["n_therapists", "n_patients"]].iloc[0].tolist() == [4, 10]

@@ -573,3 +573,39 @@ def test_dropout_keeps_every_patient() -> None:
     df = simulate_prn(10, 60, 6, params={"dropout_trained": 0.9, "dropout_untrained": 0.9},
                       p_missing=0.5, rng=2)
     assert df["patient"].nunique() == 60
+
+
+class TestCaseloads:
+    def test_given_caseloads(self) -> None:
+        loads = [2, 3, 1, 5, 1, 4]
+        df = simulate_prn(caseloads=loads, n_sessions=3, rng=3)
+        counts = df.groupby("therapist")["patient"].nunique().tolist()
+        assert counts == loads
+        assert df.groupby("therapist")["condition"].first().sum() == 3
+        assert df.attrs["params"]["caseloads"] == loads
+        assert df.attrs["params"]["n_patients"] == 16
+
+    def test_same_draws_as_random_caseloads(self) -> None:
+        """Caseloads equal to those the default allocation draws reproduce its frame
+        exactly: the option changes the caseloads and nothing else."""
+        base = simulate_prn(12, 40, 4, rng=8)
+        loads = base.groupby("therapist")["patient"].nunique().tolist()
+        pd.testing.assert_frame_equal(simulate_prn(caseloads=loads, n_sessions=4, rng=8),
+                                      base)
+
+    @pytest.mark.parametrize(
+        ("kwargs", "exc", "match"),
+        [
+            ({"caseloads": [2, 0]}, ValueError, r"caseloads\[1\].*at least 1"),
+            ({"caseloads": [2, 1.5]}, TypeError, r"caseloads\[1\]"),
+            ({"caseloads": []}, ValueError, "empty"),
+            ({"caseloads": "3,3"}, TypeError, "caseloads"),
+            ({"caseloads": [2, 2], "n_therapists": 3}, ValueError,
+             r"`n_therapists` \(3\) does not match `caseloads` \(2\)"),
+            ({"caseloads": [2, 2], "n_patients": 5}, ValueError, "n_patients"),
+        ],
+    )
+    def test_bad_caseloads(self, kwargs: dict[str, object], exc: type[Exception],
+                           match: str) -> None:
+        with pytest.raises(exc, match=match):
+            simulate_prn(**kwargs)  # type: ignore[arg-type]

@@ -327,3 +327,22 @@ def check_probability(value: Any, name: str) -> float:
     if not 0.0 < float(value) < 1.0:
         raise ValueError(f"`{name}` must be in (0, 1); got {value}.")
     return float(value)
+
+
+def check_caseloads(caseloads: Any) -> tuple[int, ...]:
+    """Validated patients per therapist: a non-empty sequence of integers >= 1."""
+    if isinstance(caseloads, (str, bytes)) or not isinstance(caseloads, Iterable):
+        raise TypeError(f"`caseloads` must be a list of patient counts, one per therapist; "
+                        f"got {type(caseloads).__name__}.")
+    values = list(caseloads)
+    if not values:
+        raise ValueError("`caseloads` is empty; give one patient count per therapist.")
+    out = []
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"`caseloads[{i}]` must be an integer; got {value!r}.")
+        if value < 1:
+            raise ValueError(f"`caseloads[{i}]` must be at least 1 (every therapist treats "
+                             f"a patient); got {value}.")
+        out.append(int(value))
+    return tuple(out)

@@ -86,14 +86,17 @@ def _add_power(sub: argparse._SubParsersAction) -> None:
                     "power.png and checkpoint/ (re-running the same command resumes).")
     parser.add_argument("--design", default="truth_bias", choices=sorted(DESIGNS),
                         help="research question to power (default: truth_bias)")
-    parser.add_argument("--therapists", default="40", metavar="N[,N...]",
-                        help="numbers of therapists, comma-separated (a grid)")
+    parser.add_argument("--therapists", default=None, metavar="N[,N...]",
+                        help="numbers of therapists, comma-separated (a grid; default 40)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--patients", default=None, metavar="N[,N...]",
                       help="numbers of patients in all, comma-separated (default 117)")
     size.add_argument("--patients-per-therapist", type=float, default=None, metavar="X",
                       help="patients per therapist instead of --patients (a fixed "
                            "caseload: the grid then runs over therapists)")
+    size.add_argument("--caseloads", default=None, metavar="N,N[,N...]",
+                      help="patients of each therapist (unequal caseloads; fixes the "
+                           "therapists and patients)")
     parser.add_argument("--sessions", default="6", metavar="N[,N...]",
                         help="sessions per patient, comma-separated")
     parser.add_argument("--missing", type=float, default=0.0, metavar="P",
@@ -151,7 +154,9 @@ def _power(args: argparse.Namespace) -> int:
     from .power import power
 
     check_probability(args.target, "--target")
-    therapists = _parse_sizes(args.therapists, "--therapists")
+    therapists = (None if args.therapists is None
+                  else _parse_sizes(args.therapists, "--therapists"))
+    caseloads = None if args.caseloads is None else _parse_sizes(args.caseloads, "--caseloads")
     sessions = _parse_sizes(args.sessions, "--sessions")
     # None = not given: power() then uses 117 patients, or the fixed caseload.
     patients = None if args.patients is None else _parse_sizes(args.patients, "--patients")
@@ -165,6 +170,7 @@ def _power(args: argparse.Namespace) -> int:
         n_patients=patients,
         n_sessions=sessions,
         patients_per_therapist=args.patients_per_therapist,
+        caseloads=caseloads,
         p_missing=args.missing,
         n_sims=args.sims,
         alpha=args.alpha,

@@ -46,14 +46,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._validation import as_generator, check_known_keys, check_p_missing, check_sizes
+from ._validation import (
+    as_generator,
+    check_caseloads,
+    check_known_keys,
+    check_p_missing,
+    check_sizes,
+)
 
 __all__ = ["COLUMNS", "PRNParams", "simulate_prn"]
 
@@ -377,14 +383,21 @@ def resolve_params(params: Any, name: str = "params", options: str = "") -> PRNP
 
 
 def allocate(
-    rng: np.random.Generator, n_therapists: int, n_patients: int, caseload_shape: float
+    rng: np.random.Generator,
+    n_therapists: int,
+    n_patients: int,
+    caseload_shape: float,
+    caseloads: tuple[int, ...] | None = None,
 ) -> tuple[IntArray, IntArray]:
     """Randomise therapists to arms and spread patients over therapists.
 
     Returns ``condition`` (one 0/1 per therapist; exactly ⌊n/2⌋ trained, in random order)
     and ``therapist`` (the 0-based therapist index of each patient, sorted ascending).
     Every therapist gets one patient; the rest are multinomial with probabilities
-    proportional to gamma(``caseload_shape``) weights.
+    proportional to gamma(``caseload_shape``) weights. Given ``caseloads`` (one count per
+    therapist, summing to ``n_patients``), therapist k treats ``caseloads[k]`` patients
+    instead; the same numbers are drawn either way, so the rest of the trial uses the
+    same random numbers.
     """
     n_trained = n_therapists // 2
     arms = np.repeat(np.array([0, 1], dtype=np.int64), [n_therapists - n_trained, n_trained])
@@ -394,6 +407,8 @@ def allocate(
     # A very small shape can underflow every weight to 0; fall back to equal caseloads.
     probs = weights / total if total > 0 else np.full(n_therapists, 1.0 / n_therapists)
     counts = 1 + rng.multinomial(n_patients - n_therapists, probs)
+    if caseloads is not None:
+        counts = np.asarray(caseloads, dtype=np.int64)
     therapist = np.repeat(np.arange(n_therapists, dtype=np.int64), counts)
     return condition, therapist
 
@@ -602,13 +617,14 @@ def to_frame(
 
 
 def simulate_prn(
-    n_therapists: int = 40,
-    n_patients: int = 117,
+    n_therapists: int | None = None,
+    n_patients: int | None = None,
     n_sessions: int = 6,
     *,
     params: PRNParams | Mapping[str, float] | None = None,
     p_missing: float = 0.0,
     rng: Any = None,
+    caseloads: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     r"""Simulate one PRN trial data set with known parameters.
 
@@ -620,10 +636,11 @@ def simulate_prn(
 
     Parameters
     ----------
-    n_therapists : int
-        Number of therapists (>= 1).
-    n_patients : int
-        Number of patients in all (>= ``n_therapists``).
+    n_therapists : int, optional
+        Number of therapists (>= 1); default 40, or ``len(caseloads)``.
+    n_patients : int, optional
+        Number of patients in all (>= ``n_therapists``); default 117, or
+        ``sum(caseloads)``.
     n_sessions : int
         Sessions per patient (>= 2).
     params : PRNParams or dict, optional
@@ -634,8 +651,10 @@ def simulate_prn(
         session (one session is kept at random).
     rng : None, int, SeedSequence or numpy Generator
         Source of randomness (SPEC 7); the same seed gives an identical frame.
-
-    Returns
+    caseloads : sequence of int, optional
+        Patients of each therapist (each >= 1), e.g. ``[2, 2, 3, 8]``, instead of the
+        random caseloads of ``params.caseload_shape`` (powerlmm's ``unequal_clusters``).
+        Arms are still randomised over therapists.
     -------
     DataFrame
         Columns ``therapist`` ("T01", ...), ``patient`` ("P001", ..., unique across
@@ -688,13 +707,14 @@ def simulate_prn(
     >>> small.attrs["params"]["gamma13"], small["patient"].nunique()
     (0.0, 8)
     """
-    n_t, n_p, n_s = check_sizes(n_therapists, n_patients, n_sessions)
+    loads = None if caseloads is None else check_caseloads(caseloads)
+    n_t, n_p, n_s = check_sizes(*_sizes_from(n_therapists, n_patients, loads), n_sessions)
     p_miss = check_p_missing(p_missing)
     prm = resolve_params(params)
     gen = as_generator(rng)
 
     extra = design_stream(gen)
-    condition, therapist = allocate(gen, n_t, n_p, prm.caseload_shape)
+    condition, therapist = allocate(gen, n_t, n_p, prm.caseload_shape, loads)
     x, y = simulate_alliance(gen, therapist, condition, n_s, prm, extra)
     w = simulate_wellbeing(gen, therapist, condition, x, y, prm)
     observed = missing_mask(gen, n_p, n_s, p_miss)
@@ -706,5 +726,23 @@ def simulate_prn(
         "n_patients": n_p,
         "n_sessions": n_s,
         "p_missing": p_miss,
+        **({} if loads is None else {"caseloads": list(loads)}),
     }
     return frame
+
+
+def _sizes_from(
+    n_therapists: Any, n_patients: Any, caseloads: tuple[int, ...] | None
+) -> tuple[Any, Any]:
+    """(n_therapists, n_patients): given, from the caseloads, or the defaults 40, 117."""
+    if caseloads is None:
+        return (40 if n_therapists is None else n_therapists,
+                117 if n_patients is None else n_patients)
+    for name, given, implied in (("n_therapists", n_therapists, len(caseloads)),
+                                 ("n_patients", n_patients, sum(caseloads))):
+        if given is not None and given != implied:
+            raise ValueError(
+                f"`{name}` ({given}) does not match `caseloads` ({implied}); leave "
+                f"`{name}` out when giving caseloads."
+            )
+    return len(caseloads), sum(caseloads)

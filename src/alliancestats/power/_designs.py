@@ -88,12 +88,16 @@ class Panel:
 
 
 def simulate_panel(
-    rng: np.random.Generator, sizes: Sizes, params: PRNParams, p_missing: float
+    rng: np.random.Generator,
+    sizes: Sizes,
+    params: PRNParams,
+    p_missing: float,
+    caseloads: tuple[int, ...] | None = None,
 ) -> Panel:
     """Draw one trial; same draws, in the same order, as ``simulate_prn``."""
     extra = design_stream(rng)
     condition, therapist = allocate(
-        rng, sizes.n_therapists, sizes.n_patients, params.caseload_shape
+        rng, sizes.n_therapists, sizes.n_patients, params.caseload_shape, caseloads
     )
     x, y = simulate_alliance(rng, therapist, condition, sizes.n_sessions, params, extra)
     w = simulate_wellbeing(rng, therapist, condition, x, y, params)

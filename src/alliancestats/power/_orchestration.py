@@ -39,7 +39,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._validation import check_choice, check_p_missing, check_probability, check_sizes
+from .._validation import (
+    check_caseloads,
+    check_choice,
+    check_p_missing,
+    check_probability,
+    check_sizes,
+)
 from ..exceptions import AllianceStatsWarning
 from ..simulate import PRNParams, resolve_params
 from . import _run as run
@@ -50,6 +56,7 @@ __all__ = ["ENGINES", "null_effects", "power"]
 
 ENGINES = ("fast", "statsmodels")
 _VALID = ("ok", "singular")
+DEFAULT_THERAPISTS = 40
 DEFAULT_PATIENTS = 117
 
 
@@ -110,10 +117,22 @@ def _grid(
     n_patients: Any,
     n_sessions: Any,
     patients_per_therapist: Any,
+    caseloads: tuple[int, ...] | None = None,
 ) -> list[Sizes]:
     """Grid cells: the product of the size lists, each checked for feasibility."""
-    therapists = _size_list(n_therapists, "n_therapists")
     sessions = _size_list(n_sessions, "n_sessions")
+    if caseloads is not None:
+        given = {"n_therapists": n_therapists, "n_patients": n_patients,
+                 "patients_per_therapist": patients_per_therapist}
+        clash = [name for name, value in given.items() if value is not None]
+        if clash:
+            raise ValueError(
+                f"`caseloads` fixes the therapists ({len(caseloads)}) and patients "
+                f"({sum(caseloads)}); leave out {', '.join(f'`{c}`' for c in clash)}."
+            )
+        n_therapists, n_patients = len(caseloads), sum(caseloads)
+    therapists = _size_list(DEFAULT_THERAPISTS if n_therapists is None else n_therapists,
+                            "n_therapists")
     if patients_per_therapist is None:
         patients = _size_list(DEFAULT_PATIENTS if n_patients is None else n_patients,
                               "n_patients")
@@ -220,7 +239,7 @@ def power(
     design: str,
     *,
     effects: Mapping[str, float] | PRNParams | str | None = None,
-    n_therapists: int | Sequence[int] = 40,
+    n_therapists: int | Sequence[int] | None = None,
     n_patients: int | Sequence[int] | None = None,
     n_sessions: int | Sequence[int] = 6,
     p_missing: float = 0.0,
@@ -236,6 +255,7 @@ def power(
     chunk_size: int | None = None,
     targets: str | Sequence[str] | Mapping[str, Mapping[str, float]] | None = None,
     random: str | None = None,
+    caseloads: Sequence[int] | None = None,
 ) -> PowerResult:
     r"""Monte-Carlo power of a PRN trial design for one research question.
 
@@ -255,8 +275,9 @@ def power(
         ``"null"`` for :func:`null_effects` (every tested term 0: type-I error).
     n_therapists, n_patients, n_sessions : int or sequence of int
         Sizes; sequences span a grid (their product). Every therapist treats at least
-        one patient, so each cell needs ``n_patients >= n_therapists``. ``n_patients``
-        None (not given) means 117, or follows ``patients_per_therapist``.
+        one patient, so each cell needs ``n_patients >= n_therapists``. Not given (None):
+        40 therapists; 117 patients, or as ``patients_per_therapist`` implies; or as
+        ``caseloads`` implies.
     p_missing : float
         Probability that a patient misses a session (MCAR), in [0, 1).
     n_sims : int
@@ -305,6 +326,12 @@ def power(
         tested with a two-sided Wald z test; ``true_value`` is the contrast of the
         population coefficients (NaN when a weighted coefficient depends on the
         sample's centring). Needs ``engine="fast"``.
+    caseloads : sequence of int, optional
+        Patients of each therapist (powerlmm's ``unequal_clusters``), e.g. ``[2, 2, 3,
+        3, 4, 10]``: every replicate has ``len(caseloads)`` therapists with these
+        caseloads (arms randomised over them), instead of the random caseloads of
+        ``caseload_shape``. Leave ``n_therapists``, ``n_patients`` and
+        ``patients_per_therapist`` out; ``n_sessions`` may still be a grid.
     random : {"intercept", "slopes"}, optional
         Random-effects structure of the fitted truth-and-bias model (None: the design's
         own, random intercepts). ``"slopes"`` adds correlated random truth slopes for
@@ -358,7 +385,8 @@ def power(
     if random is not None:
         spec = with_random(spec, random)
     chosen = None if targets is None else parse_targets(spec, targets)
-    cells = _grid(spec, n_therapists, n_patients, n_sessions, patients_per_therapist)
+    loads = None if caseloads is None else check_caseloads(caseloads)
+    cells = _grid(spec, n_therapists, n_patients, n_sessions, patients_per_therapist, loads)
     p_miss = check_p_missing(p_missing)
     sims = _positive_int(n_sims, "n_sims")
     level = check_probability(alpha, "alpha")
@@ -390,6 +418,8 @@ def power(
             replicate_settings["targets"] = {t.name: t.describe() for t in chosen}
         if random is not None:
             replicate_settings["random"] = random
+        if loads is not None:
+            replicate_settings["caseloads"] = list(loads)
         store = None if checkpoint is None else run.Checkpoint(checkpoint, replicate_settings)
         chunks = (store.load(cells, len(spec.terms)) if store is not None
                   else {c: [] for c in cells})
@@ -403,7 +433,7 @@ def power(
                 stacklevel=2,
             )
         template = run.ChunkTask(spec, cells[0], params, p_miss, used_engine, entropy,
-                                 root_key, 0, 0)
+                                 root_key, 0, 0, caseloads=loads)
         _simulate_and_fit(template, cells, sims, chunks, store, jobs, backend, progress,
                           chunk)
 

@@ -84,6 +84,7 @@ class ChunkTask:
     start: int
     stop: int
     theta0: tuple[float, ...] | None = None
+    caseloads: tuple[int, ...] | None = None
 
     @property
     def size(self) -> int:
@@ -104,7 +105,8 @@ def fit_replicate(task: ChunkTask, panel: Panel) -> FitOutcome:
 def simulate_replicate(task: ChunkTask, replicate: int) -> Panel:
     """The simulated trial of one replicate (deterministic in the task's settings)."""
     seed = replicate_seed(task.entropy, task.root_key, task.sizes, replicate)
-    return simulate_panel(np.random.default_rng(seed), task.sizes, task.params, task.p_missing)
+    return simulate_panel(np.random.default_rng(seed), task.sizes, task.params, task.p_missing,
+                          task.caseloads)
 
 
 def run_chunk(task: ChunkTask) -> Chunk:
@@ -157,7 +159,7 @@ def plan_tasks(
                 ChunkTask(
                     template.design, sizes, template.params, template.p_missing,
                     template.engine, template.entropy, template.root_key, start, stop,
-                    theta0.get(sizes),
+                    theta0.get(sizes), template.caseloads,
                 )
             )
     return tasks
