@@ -27,7 +27,7 @@ from scipy import stats
 
 from alliancestats import PRNParams, simulate_prn
 from alliancestats.exceptions import AllianceStatsWarning
-from alliancestats.power import PowerResult, null_effects, power
+from alliancestats.power import PowerResult, SizeSearch, find_size, null_effects, power
 from alliancestats.power import _run as run
 from alliancestats.power._designs import Design, FitOutcome, Panel, Sizes, simulate_panel
 
@@ -1145,3 +1145,90 @@ class TestCaseloads:
         assert proc.returncode == 0, proc.stderr
         table = pd.read_csv(out / "power.csv")
         assert table[["n_therapists", "n_patients"]].iloc[0].tolist() == [4, 10]
+
+
+# ------------------------------------------------------------------ find_size (#19)
+
+
+def standin_search(**kwargs: object) -> SizeSearch:
+    args = {"patients_per_therapist": 3, "lower": 4, "upper": 64, "n_sims": 40,
+            "n_sims_final": 120, "n_sessions": 3, "rng": 12,
+            "effects": {"gamma13": 0.4}, **kwargs}
+    return find_size(STANDIN, 0.8, **args)  # type: ignore[arg-type]
+
+
+class TestFindSize:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def search(cls) -> SizeSearch:
+        return standin_search()
+
+    def test_answer_is_consistent_with_the_evaluations(self, search: SizeSearch) -> None:
+        table = search.evaluations.set_index("n_therapists")
+        assert search.required is not None
+        assert (table.loc[table.index >= search.required, "power"] >= 0.8).all()
+        below = table.index[table.index < search.required]
+        assert len(below)
+        assert table.loc[below.max(), "power"] < 0.8
+        # the sizes next to the answer got the final number of replicates
+        assert table.loc[search.required, "n_sims"] == 120
+        assert table.loc[below.max(), "n_sims"] == 120
+        low, high = search.interval
+        assert low is None or low <= search.required
+        assert high is None or search.required <= high
+        size, lo, hi = search.curve
+        assert lo < size < hi
+        assert abs(size - search.required) < 0.25 * search.required
+        assert "Power-curve fit" in str(search.summary())
+
+    def test_evaluations_are_ordinary_power_cells(self, search: SizeSearch) -> None:
+        """Every evaluation equals the same cell of a power() grid with the same seed."""
+        table = search.evaluations.set_index("n_therapists")
+        sizes = [int(n) for n in table.index[table["n_sims"] == 40]]
+        grid = power(STANDIN, n_therapists=sizes, patients_per_therapist=3, n_sessions=3,  # type: ignore[arg-type]
+                     n_sims=40, rng=12, effects={"gamma13": 0.4}, progress=False)
+        got = grid.power.query("term == 'truth:condition:session'").set_index("n_therapists")
+        np.testing.assert_array_equal(got.loc[sizes, "power"], table.loc[sizes, "power"])
+
+    def test_independent_of_workers_and_reuses_a_checkpoint(
+        self, search: SizeSearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ckpt = tmp_path / "ckpt"
+        parallel = standin_search(n_jobs=2, checkpoint=ckpt)
+        pd.testing.assert_frame_equal(parallel.evaluations, search.evaluations)
+        assert parallel.required == search.required
+        calls: list[int] = []
+        monkeypatch.setattr(run, "run_chunk", lambda task: calls.append(1))
+        again = standin_search(checkpoint=ckpt, rng=None)  # seed from the checkpoint
+        assert calls == []
+        pd.testing.assert_frame_equal(again.evaluations, search.evaluations)
+
+    def test_not_reached(self) -> None:
+        res = standin_search(upper=6, lower=4)
+        assert res.required is None
+        assert "not reached" in str(res.summary())
+
+    @pytest.mark.parametrize(
+        ("kwargs", "exc", "match"),
+        [
+            ({"lower": 50, "upper": 20}, ValueError, "below `upper`"),
+            ({"term": "gama"}, ValueError, "term"),
+            ({"n_patients": 30}, TypeError, "n_patients"),
+            ({"along": "n_patient"}, ValueError, "along"),
+            ({"n_therapists": 10}, ValueError, "n_therapists"),
+            ({"effects": {"gama13": 1}}, ValueError, "gama13"),
+            ({"lower": 1}, ValueError, "n_therapists"),
+            ({"bogus": 1}, TypeError, "bogus"),
+        ],
+    )
+    def test_bad_arguments_fail_before_simulating(
+        self, kwargs: dict[str, object], exc: type[Exception], match: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        def never(task: run.ChunkTask) -> run.Chunk:
+            raise AssertionError("simulated before validating")
+
+        monkeypatch.setattr(run, "run_chunk", never)
+        monkeypatch.setattr(run, "fit_replicate", never)
+        with pytest.raises(exc, match=match):
+            standin_search(**kwargs)

@@ -2,11 +2,13 @@
 
 Modules: ``_result`` (:class:`PowerResult`), ``_orchestration`` (:func:`power`, the grid,
 seeds and bookkeeping), ``_designs`` (what one replicate simulates and fits) and ``_run``
-(the seeded, chunked, checkpointed runner and its backends). The command line lives in
+(the seeded, chunked, checkpointed runner and its backends) and ``_search``
+(:func:`find_size`, the adaptive sample-size search). The command line lives in
 :mod:`alliancestats.cli` (``alliancestats power``).
 """
 
 from ._orchestration import null_effects, power
 from ._result import PowerResult
+from ._search import SizeSearch, find_size
 
-__all__ = ["PowerResult", "null_effects", "power"]
+__all__ = ["PowerResult", "SizeSearch", "find_size", "null_effects", "power"]

@@ -32,6 +32,7 @@ import numbers
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -49,7 +50,15 @@ from .._validation import (
 from ..exceptions import AllianceStatsWarning
 from ..simulate import PRNParams, resolve_params
 from . import _run as run
-from ._designs import DESIGNS, Design, Sizes, parse_targets, with_random, with_targets
+from ._designs import (
+    DESIGNS,
+    Design,
+    Sizes,
+    Target,
+    parse_targets,
+    with_random,
+    with_targets,
+)
 from ._result import SIZE_COLUMNS, PowerResult
 
 __all__ = ["ENGINES", "null_effects", "power"]
@@ -235,6 +244,79 @@ def _engine(engine: Any) -> str:
 # --------------------------------------------------------------------------- power()
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The validated arguments of one :func:`power` run (nothing simulated yet)."""
+
+    spec: Design
+    params: PRNParams
+    cells: list[Sizes]
+    caseloads: tuple[int, ...] | None
+    targets: tuple[Target, ...] | None
+    p_missing: float
+    n_sims: int
+    alpha: float
+    n_jobs: int
+    chunk_size: int | None
+    engine: str
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Names of the tested terms."""
+        return self.spec.terms
+
+
+def plan(
+    design: Any,
+    *,
+    effects: Any = None,
+    n_therapists: Any = None,
+    n_patients: Any = None,
+    n_sessions: Any = 6,
+    p_missing: Any = 0.0,
+    n_sims: Any = 1000,
+    alpha: Any = 0.05,
+    n_jobs: Any = 1,
+    progress: Any = True,
+    engine: Any = "fast",
+    patients_per_therapist: Any = None,
+    chunk_size: Any = None,
+    targets: Any = None,
+    random: Any = None,
+    caseloads: Any = None,
+) -> Plan:
+    """Validate the arguments of :func:`power` (same meaning) before any simulation."""
+    spec = _design(design)
+    params = _effects(effects, spec)
+    if random is not None:
+        spec = with_random(spec, random)
+    chosen = None if targets is None else parse_targets(spec, targets)
+    loads = None if caseloads is None else check_caseloads(caseloads)
+    cells = _grid(spec, n_therapists, n_patients, n_sessions, patients_per_therapist, loads)
+    p_miss = check_p_missing(p_missing)
+    sims = _positive_int(n_sims, "n_sims")
+    level = check_probability(alpha, "alpha")
+    jobs = _positive_int(n_jobs, "n_jobs", allow_negative=True)
+    chunk = None if chunk_size is None else _positive_int(chunk_size, "chunk_size")
+    used_engine = _engine(engine)
+    if (chosen is not None or random is not None) and used_engine != "fast":
+        raise ValueError("`targets` and `random` are fitted on the fast engine's arrays; "
+                         "use engine='fast' (the default).")
+    if chosen is not None:
+        spec = with_targets(spec, chosen)
+    if not isinstance(progress, bool):
+        raise TypeError(f"`progress` must be True or False; got {progress!r}.")
+    return Plan(spec, params, cells, loads, chosen, p_miss, sims, level, jobs, chunk,
+                used_engine)
+
+
+def read_seed(rng: Any, checkpoint: str | os.PathLike[str] | None) -> np.random.SeedSequence:
+    """The root seed a run would use: from ``rng``, else the checkpoint's, else fresh."""
+    manifest = None if checkpoint is None else run.read_manifest(checkpoint)
+    entropy, root_key = _root_seed(rng, manifest)
+    return np.random.SeedSequence(entropy, spawn_key=root_key)
+
+
 def power(
     design: str,
     *,
@@ -380,26 +462,18 @@ def power(
     >>> null.settings["effects"]["gamma13"]
     0.0
     """
-    spec = _design(design)
-    params = _effects(effects, spec)
-    if random is not None:
-        spec = with_random(spec, random)
-    chosen = None if targets is None else parse_targets(spec, targets)
-    loads = None if caseloads is None else check_caseloads(caseloads)
-    cells = _grid(spec, n_therapists, n_patients, n_sessions, patients_per_therapist, loads)
-    p_miss = check_p_missing(p_missing)
-    sims = _positive_int(n_sims, "n_sims")
-    level = check_probability(alpha, "alpha")
-    jobs = _positive_int(n_jobs, "n_jobs", allow_negative=True)
-    chunk = None if chunk_size is None else _positive_int(chunk_size, "chunk_size")
-    used_engine = _engine(engine)
-    if (chosen is not None or random is not None) and used_engine != "fast":
-        raise ValueError("`targets` and `random` are fitted on the fast engine's arrays; "
-                         "use engine='fast' (the default).")
-    if chosen is not None:
-        spec = with_targets(spec, chosen)
-    if not isinstance(progress, bool):
-        raise TypeError(f"`progress` must be True or False; got {progress!r}.")
+    run_plan = plan(
+        design, effects=effects, n_therapists=n_therapists, n_patients=n_patients,
+        n_sessions=n_sessions, p_missing=p_missing, n_sims=n_sims, alpha=alpha,
+        n_jobs=n_jobs, progress=progress, engine=engine,
+        patients_per_therapist=patients_per_therapist, chunk_size=chunk_size,
+        targets=targets, random=random, caseloads=caseloads,
+    )
+    spec, params, cells, loads, chosen = (run_plan.spec, run_plan.params, run_plan.cells,
+                                          run_plan.caseloads, run_plan.targets)
+    p_miss, sims, level, jobs = (run_plan.p_missing, run_plan.n_sims, run_plan.alpha,
+                                 run_plan.n_jobs)
+    chunk, used_engine = run_plan.chunk_size, run_plan.engine
     with contextlib.ExitStack() as stack:
         if checkpoint is not None:
             # Held until the run ends: a second run on the same directory fails at once.
