@@ -1232,3 +1232,19 @@ class TestFindSize:
         monkeypatch.setattr(run, "fit_replicate", never)
         with pytest.raises(exc, match=match):
             standin_search(**kwargs)
+
+
+def test_find_size_stops_when_the_final_replicates_miss_the_target() -> None:
+    """The upper bound reaches the target with the first replicates but not with the
+    final ones: the search ends (not reached) instead of looping."""
+    seen: list[int] = []
+    res = None
+    for upper in range(8, 40):
+        res = standin_search(lower=4, upper=upper, n_sims=10, n_sims_final=200)
+        table = res.evaluations.set_index("n_therapists")
+        if table.loc[upper, "n_sims"] == 200 and table.loc[upper, "power"] < 0.8:
+            seen.append(upper)
+            break
+    assert seen, "no bound found where the final replicates miss the target"
+    assert res is not None
+    assert res.required is None or res.required < seen[0]

@@ -249,6 +249,8 @@ def find_size(
                 high = low
             continue
         if evaluate(high, final) < target:
+            if high == upper:  # not reached once the upper bound has every replicate
+                break
             low, high = high, upper
             continue
         break
