@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from alliancestats.results import EFFECT_COLUMNS, ModelResults, Summary, linear_combination
+from alliancestats.results import (
+    EFFECT_COLUMNS,
+    FitRecord,
+    ModelResults,
+    Summary,
+    linear_combination,
+)
 
 
 @pytest.fixture(scope="module")
@@ -16,16 +22,16 @@ def ols_fit() -> tuple[ModelResults, object]:
     X = pd.DataFrame({"x": rng.normal(size=60), "z": rng.normal(size=60)})
     y = 1 + 0.5 * X.x - 0.25 * X.z + rng.normal(size=60)
     ols = sm.OLS(y, sm.add_constant(X).rename(columns={"const": "Intercept"})).fit()
-    res = ModelResults(
+    record = FitRecord(
         params=ols.params, cov_params=ols.cov_params(), nobs=60, llf=ols.llf,
-        method="OLS", n_cov_params=1, df_resid=ols.df_resid, formula="y ~ x + z",
-        roles={"outcome": "y"}, engine="ols",
+        method="OLS", n_cov_params=1, df_resid=ols.df_resid, engine="ols",
         variance_components=pd.DataFrame(
             {"level": ["Residual"], "term": [""], "variance": [ols.scale],
              "sd": [np.sqrt(ols.scale)], "corr": [np.nan]}
         ),
-        warnings=["demo warning"],
+        warnings=("demo warning",),
     )
+    res = ModelResults(record, formula="y ~ x + z", roles={"outcome": "y"})
     return res, ols
 
 

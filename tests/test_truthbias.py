@@ -138,6 +138,27 @@ def test_categorical_moderator_gets_dummies() -> None:
         res.effects_at(ar=1)
 
 
+@pytest.mark.parametrize("model", ["tb_intercept", "tb_slopes_uncorrelated", "tb_bias"])
+def test_statsmodels_engine_agrees_with_the_default_engine(model: str) -> None:
+    # engine="statsmodels" is a genuine MixedLM fit: an independent optimiser of the
+    # same criterion must reach the same optimum as the default engine (and lme4).
+    data = pd.read_csv(REF / "data" / "tb_small.csv")
+    fast = fit_quietly(data, **ROLES, **TB_MODELS[model])
+    sm = fit_quietly(data, **ROLES, **TB_MODELS[model], engine="statsmodels")
+    assert sm.engine == "statsmodels"
+    assert sm.mixedlm is not None
+    assert sm.llf == pytest.approx(fast.llf, abs=1e-5)
+    np.testing.assert_allclose(sm.params, fast.params, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(sm.bse, fast.bse, rtol=1e-3)
+    # lme4's logLik and isSingular (its estimates are compared with the default engine)
+    assert_fit_statistics(sm, R["datasets"]["small"][model]["REML"])
+
+
+def test_statsmodels_engine_refuses_correlated_patient_slopes() -> None:
+    with pytest.raises(ValueError, match="statsmodels MixedLM cannot fit correlated"):
+        fit_truth_bias(_toy(9), **ROLES, random="slopes", engine="statsmodels")
+
+
 def test_result_surface() -> None:
     df = _toy(9)
     res = fit_truth_bias(df, **ROLES, moderators="condition", time="session")
@@ -150,7 +171,8 @@ def test_result_surface() -> None:
     assert set(tidy["component"]) == {"fixed", "truth_bias", "variance"}
     assert res.roles["judgment"] == "alliance_therapist"
     assert res.method == "REML"
-    assert res.engine == "statsmodels"
+    assert res.engine == "fast"  # the default engine
+    assert res.mixedlm is None
     with pytest.raises(AttributeError):
         res.foo = 1  # type: ignore[attr-defined]
 

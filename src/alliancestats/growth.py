@@ -29,8 +29,7 @@ and patient)::
 
 so that, e.g., the correlation between the therapist's and the patient's growth rates
 across patients is estimated. statsmodels cannot fit correlated terms at an inner level,
-so with nested groups this structure is fitted by the fast engine (automatically, with a
-note).
+so this structure (and ``random="slopes"``) needs the default ``engine="fast"``.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._mixed import ENGINES, MixedFit, fit_mixed
+from ._mixed import ENGINES, fit_mixed
 from ._validation import (
     as_column_list,
     check_choice,
@@ -49,18 +48,19 @@ from ._validation import (
     check_variance,
     require_frame,
 )
-from .results import EFFECT_COLUMNS, ModelResults
-from .truthbias import (
+from .design import (
     RANDOM_CHOICES,
     Moderator,
     crossed_design,
     effect_weights,
-    level_label,
     moderator_grid,
     prepare_frame,
     random_formula,
     random_spec,
+    rater_random_formula,
+    rater_random_spec,
 )
+from .results import EFFECT_COLUMNS, FitRecord, ModelResults
 
 __all__ = ["GROWTH_RANDOM_CHOICES", "GrowthResults", "fit_growth"]
 
@@ -94,6 +94,7 @@ class GrowthResults(ModelResults):
 
     def __init__(
         self,
+        fit: FitRecord,
         *,
         moderators: Sequence[Moderator],
         structure: dict[str, tuple[str | None, tuple[str, ...]]],
@@ -109,7 +110,7 @@ class GrowthResults(ModelResults):
         self._rater = rater
         self._time = time
         self._tabulate: dict[str, Any] = {str(k): v for k, v in tabulate.items()}
-        super().__init__(**kwargs)
+        super().__init__(fit, **kwargs)
 
     def _slope_base(self, level: Any) -> str:
         return f"{self._rater}[{level}]:{self._time}" if self._rater is not None \
@@ -224,25 +225,6 @@ def _time_values(frame: pd.DataFrame, time: Hashable, time_center: Any) -> tuple
     return t - value, {"time": f"{time} - {value:g}", "time_center": value}
 
 
-def _rater_random_spec(group_cols: Sequence[Hashable],
-                       bases: dict[str | None, pd.Series | None]) -> dict[str, list[str]]:
-    """``random`` for fit_mixed: outer levels an intercept, the innermost level the rater
-    indicators then the rater x time columns (lme4's ``0 + rater + rater:time`` order)."""
-    names = [str(k) for k in bases if k is not None]  # per rater: indicator, indicator x time
-    terms = names[0::2] + names[1::2]
-    spec = {str(g): ["Intercept"] for g in group_cols[:-1]}
-    spec[str(group_cols[-1])] = terms
-    return spec
-
-
-def _rater_random_formula(group_cols: Sequence[Hashable], rater: Hashable,
-                          time: Hashable) -> str:
-    """lme4 notation of the ``rater_slopes`` random part."""
-    labels = [level_label(group_cols, d) for d in range(len(group_cols))]
-    return " + ".join([*(f"(1 | {lab})" for lab in labels[:-1]),
-                       f"(0 + {rater} + {rater}:{time} | {labels[-1]})"])
-
-
 def fit_growth(
     data: pd.DataFrame,
     *,
@@ -254,7 +236,7 @@ def fit_growth(
     random: str = "slopes",
     reml: bool = True,
     missing: str = "drop",
-    engine: str = "statsmodels",
+    engine: str = "fast",
     time_center: str | float | None = "first",
 ) -> GrowthResults:
     """Fit a multilevel growth model, by rater if the data are stacked by rater.
@@ -281,22 +263,21 @@ def fit_growth(
         Random effects per level, rater-general except ``"rater_slopes"`` (see the module
         notes). ``"slopes"``: a random intercept and time slope, correlated, for therapists
         and for patients within therapists (lme4 ``(1 + time | therapist) +
-        (1 + time | therapist:patient)``); statsmodels cannot fit the correlated
-        patient-level pair, so this uses the fast engine and raises a ``ValueError`` when it
-        is not installed. ``"intercept"``: random intercepts only.
+        (1 + time | therapist:patient)``). ``"intercept"``: random intercepts only.
         ``"slopes_uncorrelated"``: as ``"slopes"`` with the patient-level intercept and
-        slope independent (``(1 + time || therapist:patient)``), which statsmodels fits.
+        slope independent (``(1 + time || therapist:patient)``).
         ``"rater_slopes"`` (needs ``rater``): per unit of the innermost level, one
         intercept and one time slope per rater, all correlated, and a random intercept for
         each outer level (lme4 ``(1 | therapist) + (0 + rater + rater:time |
-        therapist:patient)``). With nested groups statsmodels cannot fit these correlated
-        inner-level terms, so the fast engine is used (automatically, with a note; a
-        ``ValueError`` when it is not installed).
+        therapist:patient)``).
     reml : bool
         REML (default) or ML.
     missing : {"drop", "raise"}
         Rows with missing values in used columns are dropped (counted, one warning).
-    engine : {"statsmodels", "fast"}
+    engine : {"fast", "statsmodels"}
+        The project's nested engine (default), or a genuine statsmodels ``MixedLM`` fit
+        as a cross-check; statsmodels cannot fit correlated patient-level terms
+        (``"slopes"``, ``"rater_slopes"``) and raises a ``ValueError`` for them.
     time_center : {"first", "mean"}, number or None
         Subtract the first time point (default: intercepts refer to the first session),
         the mean time, a given value, or nothing. Recorded in ``centering``.
@@ -367,10 +348,10 @@ def fit_growth(
     re_design = pd.DataFrame({"Intercept": 1.0, str(time): t.to_numpy()}, index=frame.index)
     independent: list[str] = []
     if random == "rater_slopes":
-        spec = _rater_random_spec(group_cols, bases)
+        spec = rater_random_spec(group_cols, bases)
     else:
         spec, independent = random_spec(group_cols, str(time), random)
-    fit: MixedFit = fit_mixed(frame[outcome].astype(float), exog, frame[group_cols], spec,
+    fit = fit_mixed(frame[outcome].astype(float), exog, frame[group_cols], spec,
                               reml=reml, engine=engine, independent=independent,
                               re_design=re_design)
     tabulate = {m.column: (list(m.levels) if m.categorical else
@@ -382,11 +363,10 @@ def fit_growth(
     else:
         crossed = " * ".join([str(time), *(str(c) for c in mod_cols)])
         fixed = f"0 + {rater} / ({crossed})"
-    random_part = (_rater_random_formula(group_cols, rater, time) if random == "rater_slopes"
+    random_part = (rater_random_formula(group_cols, rater, time) if random == "rater_slopes"
                    else random_formula(group_cols, str(time), random))
     formula = f"{outcome} ~ {fixed} + {random_part}"
-    kwargs = fit.results_kwargs()
-    notes = list(kwargs.pop("notes"))
+    notes: list[str] = []
     if rater is None:
         notes.append("Growth rates are per unit of time.")
     elif random == "rater_slopes":
@@ -396,6 +376,7 @@ def fit_growth(
         notes.append("Random effects are shared by all raters of a unit (rater-general); "
                      "rater differences are fixed effects.")
     return GrowthResults(
+        FitRecord.from_mixed(fit),
         moderators=mods,
         structure=structure,
         rater_levels=levels,
@@ -408,5 +389,4 @@ def fit_growth(
         centering=centering,
         dropped_rows=dropped,
         notes=notes,
-        **kwargs,
     )

@@ -13,14 +13,18 @@ single-level least squares. The summary says which.
 from __future__ import annotations
 
 import html
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["EFFECT_COLUMNS", "ModelResults", "Summary", "linear_combination"]
+from ._mixed import MixedFit
+
+__all__ = ["EFFECT_COLUMNS", "FitRecord", "ModelResults", "Summary", "SummaryMixin",
+           "linear_combination"]
 
 #: Columns of every table of derived effects (a1..a5, truth force, growth rates, ...).
 EFFECT_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
@@ -220,15 +224,102 @@ def linear_combination(
     )
 
 
-class ModelResults:
-    """Immutable base of all fitted-model results.
+@dataclass(frozen=True)
+class FitRecord:
+    """What a results object holds: the estimates and the facts of one fit, from any
+    estimator (the mixed-model layer, OLS).
 
-    Subclasses call ``super().__init__(...)`` and may override
-    :meth:`_summary_tables` / :meth:`_derived_frame` to add their own tables.
+    Attributes
+    ----------
+    params : Series
+        Fixed effects (coefficients), indexed by name.
+    cov_params : DataFrame
+        Their covariance.
+    nobs : int
+    llf : float
+        Log-likelihood (REML fits: the REML log-likelihood, lme4's ``logLik`` scale).
+    method : {"REML", "ML", "OLS"}
+    n_cov_params : int
+        Covariance parameters including the residual variance (AIC/BIC degrees of freedom).
+    df_resid : float or None
+        Residual degrees of freedom of t inference (least squares); None for z.
+    n_groups, variance_components, converged, is_singular, warnings, engine, raw,
+    optimizer_info, random_effects, notes
+        As on :class:`ModelResults`.
+    mixed : MixedFit or None
+        The mixed-model fit itself (what small-sample inference needs), or None.
+    """
 
-    Parameters are keyword-only; see the attributes below. All pandas objects are copied
-    on the way in and on the way out, so neither the caller nor a user can change a
-    result after the fact.
+    params: pd.Series
+    cov_params: pd.DataFrame
+    nobs: int
+    llf: float
+    method: str
+    n_cov_params: int
+    df_resid: float | None = None
+    n_groups: Mapping[str, int] = field(default_factory=dict)
+    variance_components: pd.DataFrame | None = None
+    converged: bool = True
+    is_singular: bool = False
+    warnings: tuple[str, ...] = ()
+    engine: str = "ols"
+    raw: Any = None
+    optimizer_info: Mapping[str, Any] = field(default_factory=dict)
+    random_effects: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    mixed: MixedFit | None = None
+
+    @classmethod
+    def from_mixed(cls, fit: MixedFit) -> FitRecord:
+        """The record of a mixed-model fit."""
+        return cls(
+            params=fit.fe_params, cov_params=fit.cov_fe, nobs=fit.nobs, llf=fit.llf,
+            method=fit.method, n_cov_params=fit.n_cov_params, n_groups=fit.n_groups,
+            variance_components=fit.variance_components, converged=fit.converged,
+            is_singular=fit.is_singular, warnings=fit.warnings, engine=fit.engine,
+            raw=fit.raw, optimizer_info=fit.optimizer_info,
+            random_effects=fit.random_effects, notes=fit.notes, mixed=fit,
+        )
+
+    def restricted(self, names: Sequence[str], **changes: Any) -> FitRecord:
+        """The record with coefficients limited to ``names`` (and other fields changed)."""
+        index = list(names)
+        return replace(self, params=self.params.loc[index],
+                       cov_params=self.cov_params.loc[index, index], **changes)
+
+
+class SummaryMixin:
+    """``_repr_html_``, ``__str__`` (and a default ``__repr__``) from ``summary()``: what
+    every results class shows in a notebook and prints."""
+
+    def summary(self) -> Summary:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+
+class ModelResults(SummaryMixin):
+    """Immutable base of all fitted-model results: holds one :class:`FitRecord`.
+
+    Subclasses call ``super().__init__(fit, ...)`` and may override
+    :meth:`_summary_tables` / :meth:`_derived_frame` to add their own tables. All pandas
+    objects are copied on the way out, so a user cannot change a result after the fact.
+
+    Parameters
+    ----------
+    fit : FitRecord
+        The estimates (see :meth:`FitRecord.from_mixed`).
+    formula : str
+        The model in R-like notation.
+    roles, centering, dropped_rows : dict, optional
+        Which column played which role; centring constants; missing values per column
+        among dropped rows.
+    notes : sequence of str
+        Remarks for the summary (added to the fit's own).
 
     Attributes
     ----------
@@ -248,7 +339,7 @@ class ModelResults:
     method : {"REML", "ML", "OLS"}
     roles, centering : dict
     engine : str
-        Which estimation engine ran ("statsmodels", "fast", "ols").
+        Which estimation engine ran ("fast", "statsmodels", "ols").
     mixedlm : statsmodels result or None
     """
 
@@ -256,55 +347,25 @@ class ModelResults:
 
     def __init__(
         self,
+        fit: FitRecord,
         *,
-        params: pd.Series,
-        cov_params: pd.DataFrame,
-        nobs: int,
-        llf: float,
-        method: str,
-        n_cov_params: int,
         formula: str = "",
-        df_resid: float | None = None,
-        n_groups: Mapping[str, int] | None = None,
-        variance_components: pd.DataFrame | None = None,
-        converged: bool = True,
-        is_singular: bool = False,
-        warnings: Sequence[str] = (),
         roles: Mapping[str, Any] | None = None,
         centering: Mapping[str, Any] | None = None,
-        engine: str = "statsmodels",
-        mixedlm: Any = None,
-        optimizer_info: Mapping[str, Any] | None = None,
         dropped_rows: Mapping[str, int] | None = None,
-        random_effects: Mapping[str, pd.DataFrame] | None = None,
         notes: Sequence[str] = (),
     ) -> None:
-        vc_cols = ["level", "term", "variance", "sd", "corr"]
-        self._params = params.astype(float).copy()
-        self._cov = cov_params.loc[params.index, params.index].astype(float).copy()
-        self._nobs = int(nobs)
-        self._llf = float(llf)
-        self._method = method
-        self._n_cov_params = int(n_cov_params)
+        if not isinstance(fit, FitRecord):
+            raise TypeError(f"`fit` must be a FitRecord; got {type(fit).__name__}.")
+        params = fit.params.astype(float)
+        self._fit = replace(
+            fit, params=params,
+            cov_params=fit.cov_params.loc[params.index, params.index].astype(float),
+            notes=(*fit.notes, *notes))
         self._formula = formula
-        self._df_resid = df_resid
-        self._n_groups = dict(n_groups or {})
-        self._vc = (
-            variance_components.copy()
-            if variance_components is not None
-            else pd.DataFrame(columns=vc_cols)
-        )
-        self._converged = bool(converged)
-        self._is_singular = bool(is_singular)
-        self._warnings = list(warnings)
         self._roles = dict(roles or {})
         self._centering = dict(centering or {})
-        self._engine = engine
-        self._mixedlm = mixedlm
-        self._optimizer_info = dict(optimizer_info or {})
         self._dropped_rows = dict(dropped_rows or {})
-        self._random_effects = {k: v.copy() for k, v in (random_effects or {}).items()}
-        self._notes = list(notes)
         self._frozen = True
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -312,43 +373,50 @@ class ModelResults:
             raise AttributeError(f"{type(self).__name__} is immutable; refit to change it.")
         super().__setattr__(name, value)
 
+    def _vc_table(self) -> pd.DataFrame:
+        vc = self._fit.variance_components
+        if vc is None:
+            return pd.DataFrame(columns=["level", "term", "variance", "sd", "corr"])
+        return vc.copy()
+
     # -- fixed effects and inference -------------------------------------------------
     @property
     def params(self) -> pd.Series:
         """Fixed-effect estimates."""
-        return self._params.copy()
+        return self._fit.params.copy()
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the fixed effects (lme4's ``vcov``: sigma^2 (X'V^-1X)^-1)."""
-        return self._cov.copy()
+        return self._fit.cov_params.copy()
 
     @property
     def bse(self) -> pd.Series:
         """Standard errors of the fixed effects."""
-        return pd.Series(np.sqrt(np.diag(self._cov)), index=self._params.index)
+        return pd.Series(np.sqrt(np.diag(self._fit.cov_params)), index=self._fit.params.index)
 
     @property
     def tvalues(self) -> pd.Series:
         """Wald statistics (z for mixed models, t for least squares)."""
-        return self._params / self.bse
+        return self._fit.params / self.bse
 
     @property
     def inference(self) -> str:
         """"z" (normal reference) or "t" (with ``df_resid`` degrees of freedom)."""
-        return "z" if self._df_resid is None else "t"
+        return "z" if self._fit.df_resid is None else "t"
 
     @property
     def df_resid(self) -> float | None:
         """Residual degrees of freedom of t inference, None for z inference."""
-        return self._df_resid
+        return self._fit.df_resid
 
     def _dist(self) -> Any:
-        return stats.norm if self._df_resid is None else stats.t(self._df_resid)
+        df = self._fit.df_resid
+        return stats.norm if df is None else stats.t(df)
 
     @property
     def pvalues(self) -> pd.Series:
         """Two-sided p-values of the Wald tests."""
-        return pd.Series(2 * self._dist().sf(np.abs(self.tvalues)), index=self._params.index)
+        return pd.Series(2 * self._dist().sf(np.abs(self.tvalues)), index=self._fit.params.index)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald confidence intervals, columns ``conf_low`` and ``conf_high``."""
@@ -357,7 +425,7 @@ class ModelResults:
         crit = self._dist().ppf(1 - alpha / 2)
         se = self.bse
         return pd.DataFrame(
-            {"conf_low": self._params - crit * se, "conf_high": self._params + crit * se}
+            {"conf_low": self._fit.params - crit * se, "conf_high": self._fit.params + crit * se}
         )
 
     def contrast(self, weights: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -365,86 +433,86 @@ class ModelResults:
 
         ``weights`` has one row per combination and columns named after coefficients.
         """
-        return linear_combination(self._params, self._cov, weights, alpha=alpha,
-                                  df=self._df_resid)
+        return linear_combination(self._fit.params, self._fit.cov_params, weights, alpha=alpha,
+                                  df=self._fit.df_resid)
 
     def wald_test(self, weights: pd.DataFrame) -> pd.Series:
         """Joint Wald test that all combinations in ``weights`` are zero.
 
         Returns statistic (chi-square, or F for t inference), df and p_value.
         """
-        L = weights.reindex(columns=self._params.index, fill_value=0.0).to_numpy(float)
-        est = L @ self._params.to_numpy()
-        middle = L @ self._cov.to_numpy() @ L.T
+        L = weights.reindex(columns=self._fit.params.index, fill_value=0.0).to_numpy(float)
+        est = L @ self._fit.params.to_numpy()
+        middle = L @ self._fit.cov_params.to_numpy() @ L.T
         chi2 = float(est @ np.linalg.pinv(middle) @ est)
         q = int(np.linalg.matrix_rank(middle))
-        if self._df_resid is None:
+        if self._fit.df_resid is None:
             return pd.Series({"statistic": chi2, "df": q, "p_value": stats.chi2.sf(chi2, q)})
         f = chi2 / q
         return pd.Series(
-            {"statistic": f, "df": q, "p_value": stats.f.sf(f, q, self._df_resid)}
+            {"statistic": f, "df": q, "p_value": stats.f.sf(f, q, self._fit.df_resid)}
         )
 
     # -- fit statistics ---------------------------------------------------------------
     @property
     def llf(self) -> float:
         """Log-likelihood (REML log-likelihood for REML fits, as lme4's ``logLik``)."""
-        return self._llf
+        return self._fit.llf
 
     @property
     def df_model(self) -> int:
         """Number of estimated parameters (fixed + covariance + residual variance)."""
-        return len(self._params) + self._n_cov_params
+        return len(self._fit.params) + self._fit.n_cov_params
 
     @property
     def aic(self) -> float:
         """Akaike information criterion, ``-2 llf + 2 k`` (R's ``AIC``)."""
-        return -2 * self._llf + 2 * self.df_model
+        return -2 * self._fit.llf + 2 * self.df_model
 
     @property
     def bic(self) -> float:
         """Bayesian information criterion, ``-2 llf + k log(nobs)`` (R's ``BIC``)."""
-        return -2 * self._llf + np.log(self._nobs) * self.df_model
+        return -2 * self._fit.llf + np.log(self._fit.nobs) * self.df_model
 
     @property
     def nobs(self) -> int:
         """Number of observations used in the fit."""
-        return self._nobs
+        return self._fit.nobs
 
     @property
     def n_groups(self) -> dict[str, int]:
         """Number of units per grouping level."""
-        return dict(self._n_groups)
+        return dict(self._fit.n_groups)
 
     @property
     def variance_components(self) -> pd.DataFrame:
         """Random-effect variances, SDs and correlations, and the residual (VarCorr)."""
-        return self._vc.copy()
+        return self._vc_table()
 
     @property
     def random_effects(self) -> dict[str, pd.DataFrame]:
         """Conditional modes of the random effects per level (BLUPs), if available."""
-        return {k: v.copy() for k, v in self._random_effects.items()}
+        return {k: v.copy() for k, v in self._fit.random_effects.items()}
 
     @property
     def converged(self) -> bool:
         """Whether the optimiser reported convergence."""
-        return self._converged
+        return self._fit.converged
 
     @property
     def is_singular(self) -> bool:
         """Whether the fit is on the boundary (lme4's ``isSingular``)."""
-        return self._is_singular
+        return self._fit.is_singular
 
     @property
     def warnings(self) -> list[str]:
         """Warnings raised while fitting (also printed by :meth:`summary`)."""
-        return list(self._warnings)
+        return list(self._fit.warnings)
 
     @property
     def method(self) -> str:
         """"REML", "ML" or "OLS"."""
-        return self._method
+        return self._fit.method
 
     @property
     def formula(self) -> str:
@@ -464,17 +532,17 @@ class ModelResults:
     @property
     def engine(self) -> str:
         """Which engine estimated the model."""
-        return self._engine
+        return self._fit.engine
 
     @property
     def mixedlm(self) -> Any:
         """The raw statsmodels result (escape hatch), or None."""
-        return self._mixedlm
+        return self._fit.raw
 
     @property
     def optimizer_info(self) -> dict[str, Any]:
         """Optimiser record: method(s) tried, iterations, final objective, messages."""
-        return dict(self._optimizer_info)
+        return dict(self._fit.optimizer_info)
 
     @property
     def dropped_rows(self) -> dict[str, int]:
@@ -484,7 +552,7 @@ class ModelResults:
     # -- tables -----------------------------------------------------------------------
     def _coef_table(self, alpha: float = 0.05) -> pd.DataFrame:
         table = pd.DataFrame(
-            {"estimate": self._params, "std_error": self.bse, "statistic": self.tvalues,
+            {"estimate": self._fit.params, "std_error": self.bse, "statistic": self.tvalues,
              "p_value": self.pvalues}
         )
         return table.join(self.conf_int(alpha))
@@ -501,8 +569,8 @@ class ModelResults:
         frame = pd.concat(
             [p.rename_axis("term").reset_index() for p in parts], ignore_index=True
         )
-        if len(self._vc):
-            vc = self._vc
+        vc = self._vc_table()
+        if len(vc):
             terms = [
                 f"{lvl}: {term}" if term else str(lvl)
                 for lvl, term in zip(vc["level"], vc["term"], strict=True)
@@ -522,55 +590,44 @@ class ModelResults:
         for role, col in self._roles.items():
             if col is not None and col != [] and col != ():
                 header.append((f"  {role}", str(col)))
-        fit = f"logLik {self._llf:.4f}   AIC {self.aic:.4f}   BIC {self.bic:.4f}"
-        if self._method == "REML":
-            fit = f"REML criterion {-2 * self._llf:.4f}   " + fit
+        fit = f"logLik {self._fit.llf:.4f}   AIC {self.aic:.4f}   BIC {self.bic:.4f}"
+        if self._fit.method == "REML":
+            fit = f"REML criterion {-2 * self._fit.llf:.4f}   " + fit
         header.append(("Fit", fit))
-        groups = ", ".join(f"{k}: {v}" for k, v in self._n_groups.items())
-        sizes = f"{self._nobs}" + (f"; groups: {groups}" if groups else "")
+        groups = ", ".join(f"{k}: {v}" for k, v in self._fit.n_groups.items())
+        sizes = f"{self._fit.nobs}" + (f"; groups: {groups}" if groups else "")
         header.append(("Observations", sizes))
         if self._dropped_rows:
             detail = ", ".join(f"{k}: {v}" for k, v in self._dropped_rows.items())
             header.append(("Missing dropped", detail))
         if self._centering:
             header.append(("Centring", ", ".join(f"{k}={v}" for k, v in self._centering.items())))
-        header.append(("Engine", f"{self._engine}; converged: {self._converged}; "
-                                  f"singular: {self._is_singular}"))
+        header.append(("Engine", f"{self._fit.engine}; converged: {self._fit.converged}; "
+                                  f"singular: {self._fit.is_singular}"))
         return header
 
     def _summary_tables(self, alpha: float) -> list[tuple[str, pd.DataFrame]]:
         tables: list[tuple[str, pd.DataFrame]] = []
-        if len(self._vc):
-            tables.append(("Random effects", self._vc.set_index(["level", "term"])))
+        vc = self._vc_table()
+        if len(vc):
+            tables.append(("Random effects", vc.set_index(["level", "term"])))
         tables.append((f"Fixed effects ({self.inference} tests)", self._coef_table(alpha)))
         return tables
 
     def summary(self, alpha: float = 0.05) -> Summary:
         """lme4-style summary: method and formula, fit statistics, variance components,
         groups, fixed effects, derived effects, warnings."""
-        title = f"{self._model_name} fit by {self._method}"
-        notes = list(self._notes)
-        if self._df_resid is None and self._method != "OLS":
+        title = f"{self._model_name} fit by {self._fit.method}"
+        notes = list(self._fit.notes)
+        if self._fit.df_resid is None and self._fit.method != "OLS":
             notes.append("Wald z tests and intervals (no small-sample df correction).")
-        warn = list(self._warnings)
-        if self._is_singular and not any("singular" in w for w in warn):
+        warn = list(self._fit.warnings)
+        if self._fit.is_singular and not any("singular" in w for w in warn):
             warn.append("boundary (singular) fit: a variance is ~0 or a correlation ~ +/-1.")
-        if not self._converged and not any("converge" in w for w in warn):
+        if not self._fit.converged and not any("converge" in w for w in warn):
             warn.append("The optimiser did not report convergence.")
         return Summary(title, self._summary_header(), self._summary_tables(alpha), warn, notes)
 
-    def _repr_html_(self) -> str:
-        return self.summary().as_html()
-
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__}: {self._method}, nobs={self._nobs}, "
-                f"llf={self._llf:.3f}, engine={self._engine!r}>")
-
-    def __str__(self) -> str:
-        return self.summary().as_text()
-
-    @staticmethod
-    def _as_hashable_list(value: Any) -> list[Hashable]:
-        if value is None:
-            return []
-        return list(value) if isinstance(value, list | tuple) else [value]
+        return (f"<{type(self).__name__}: {self._fit.method}, nobs={self._fit.nobs}, "
+                f"llf={self._fit.llf:.3f}, engine={self._fit.engine!r}>")

@@ -20,179 +20,37 @@ intercept, truth and bias, so each force is a linear function of them;
 
 from __future__ import annotations
 
-import difflib
-import itertools
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._mixed import ENGINES, MixedFit, fit_mixed
+from ._mixed import ENGINES, fit_mixed
 from ._validation import (
     as_column_list,
     check_choice,
-    check_groups,
-    check_nested,
     check_unique_rows,
     check_variance,
-    handle_missing,
-    require_columns,
     require_frame,
-    require_numeric,
 )
-from .results import EFFECT_COLUMNS, ModelResults
+from .design import (
+    RANDOM_CHOICES,
+    Moderator,
+    check_rank,
+    crossed_design,
+    effect_weights,
+    moderator_grid,
+    prepare_frame,
+    random_formula,
+    random_spec,
+)
+from .results import EFFECT_COLUMNS, FitRecord, ModelResults
 
 __all__ = ["TruthBiasResults", "fit_truth_bias"]
 
-RANDOM_CHOICES = ("intercept", "slopes", "slopes_uncorrelated")
 CENTER_CHOICES = ("truth_mean", "within_dyad", "none")
 EFFECTS = ("directional_bias", "truth_force", "bias_force")
-
-
-# -- moderators (shared with the growth model) ----------------------------------------------
-@dataclass(frozen=True)
-class Moderator:
-    """One moderator column: numeric (enters as given) or categorical (treatment dummies)."""
-
-    column: Hashable
-    levels: tuple[Any, ...] = ()  # categorical levels, reference first; () for numeric
-
-    @property
-    def categorical(self) -> bool:
-        return bool(self.levels)
-
-    @property
-    def names(self) -> list[str]:
-        """Design column names: the column, or one ``col[level]`` per non-reference level."""
-        if not self.categorical:
-            return [str(self.column)]
-        return [f"{self.column}[{lvl}]" for lvl in self.levels[1:]]
-
-    @classmethod
-    def from_data(cls, data: pd.DataFrame, column: Hashable) -> Moderator:
-        series = data[column]
-        if pd.api.types.is_numeric_dtype(series) and not isinstance(
-            series.dtype, pd.CategoricalDtype
-        ):
-            return cls(column)
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            present = set(series.dropna().unique())
-            levels = tuple(c for c in series.cat.categories if c in present)
-        else:
-            levels = tuple(sorted(series.dropna().unique(), key=str))
-        return cls(column, levels)
-
-    def columns(self, data: pd.DataFrame) -> pd.DataFrame:
-        """The moderator's design columns for ``data``."""
-        if not self.categorical:
-            return pd.DataFrame({self.names[0]: data[self.column].to_numpy(dtype=float)},
-                                index=data.index)
-        values = data[self.column]
-        return pd.DataFrame({name: (values == lvl).to_numpy(dtype=float)
-                             for name, lvl in zip(self.names, self.levels[1:], strict=True)},
-                            index=data.index)
-
-    def at(self, value: Any) -> dict[str, float]:
-        """Design values at one moderator value (a number, or a level label)."""
-        if not self.categorical:
-            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-                raise TypeError(
-                    f"Moderator {self.column!r} is numeric; got {value!r}. Pass a number."
-                )
-            return {self.names[0]: float(value)}
-        if value not in self.levels:
-            raise ValueError(
-                f"Moderator {self.column!r} has levels {list(self.levels)}; got {value!r}."
-            )
-        return {name: float(value == lvl)
-                for name, lvl in zip(self.names, self.levels[1:], strict=True)}
-
-
-def moderator_terms(moderators: Sequence[Moderator]) -> list[tuple[str, ...]]:
-    """Every product of moderator design columns (one column per moderator at most), in
-    R's order: the empty product, main effects, two-way products, ..."""
-    terms: list[tuple[str, ...]] = []
-    for size in range(len(moderators) + 1):
-        for combo in itertools.combinations(moderators, size):
-            terms += list(itertools.product(*(m.names for m in combo)))
-    return terms
-
-
-def term_name(base: str | None, combo: tuple[str, ...]) -> str:
-    """R-style name of ``base`` crossed with moderator columns ``combo``."""
-    parts = ([base] if base else []) + list(combo)
-    return ":".join(parts) if parts else "Intercept"
-
-
-def crossed_design(
-    bases: Mapping[str | None, pd.Series | None],
-    mod_columns: pd.DataFrame,
-    moderators: Sequence[Moderator],
-    index: pd.Index,
-) -> tuple[pd.DataFrame, dict[str, tuple[str | None, tuple[str, ...]]]]:
-    """Design of ``bases`` (None = intercept) crossed with all moderator products.
-
-    Returns the design and, per column, its (base, moderator combination).
-    """
-    columns: dict[str, np.ndarray[Any, Any]] = {}
-    structure: dict[str, tuple[str | None, tuple[str, ...]]] = {}
-    combos = moderator_terms(moderators)
-    for base, values in bases.items():
-        base_values = np.ones(len(index)) if values is None else values.to_numpy(dtype=float)
-        for combo in combos:
-            col = base_values.copy()
-            for name in combo:
-                col = col * mod_columns[name].to_numpy(dtype=float)
-            name = term_name(base, combo)
-            columns[name] = col
-            structure[name] = (base, combo)
-    return pd.DataFrame(columns, index=index), structure
-
-
-def moderator_grid(
-    moderators: Sequence[Moderator], values: Mapping[str, Any]
-) -> list[dict[Hashable, Any]]:
-    """Combinations of moderator values (a value or a sequence each; absent ones at 0 or
-    the reference level)."""
-    by_name = {str(m.column): m for m in moderators}
-    for key in values:
-        if key not in by_name:
-            close = difflib.get_close_matches(key, list(by_name), n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(
-                f"{key!r} is not a moderator of this model (moderators: "
-                f"{list(by_name)}).{hint}"
-            )
-    axes = []
-    for m in moderators:
-        value = values.get(str(m.column), m.levels[0] if m.categorical else 0.0)
-        seq = list(value) if isinstance(value, Sequence | np.ndarray | pd.Index) and not \
-            isinstance(value, str) else [value]
-        if not seq:
-            raise ValueError(f"Moderator {m.column!r}: empty sequence of values.")
-        axes.append(seq)
-    return [dict(zip([m.column for m in moderators], combo, strict=True))
-            for combo in itertools.product(*axes)]
-
-
-def effect_weights(
-    structure: Mapping[str, tuple[str | None, tuple[str, ...]]],
-    moderators: Sequence[Moderator],
-    base: str | None,
-    point: Mapping[Hashable, Any],
-) -> dict[str, float]:
-    """Weights over coefficients giving the effect of ``base`` at moderator values ``point``."""
-    design: dict[str, float] = {}
-    for m in moderators:
-        design.update(m.at(point[m.column]))
-    weights = {}
-    for name, (b, combo) in structure.items():
-        if b != base:
-            continue
-        weights[name] = float(np.prod([design[c] for c in combo])) if combo else 1.0
-    return weights
 
 
 # -- results --------------------------------------------------------------------------------
@@ -214,6 +72,7 @@ class TruthBiasResults(ModelResults):
 
     def __init__(
         self,
+        fit: FitRecord,
         *,
         moderators: Sequence[Moderator],
         structure: Mapping[str, tuple[str | None, tuple[str, ...]]],
@@ -223,7 +82,7 @@ class TruthBiasResults(ModelResults):
         self._moderators = tuple(moderators)
         self._structure = dict(structure)
         self._effect_bases = dict(effect_bases)
-        super().__init__(**kwargs)
+        super().__init__(fit, **kwargs)
 
     @property
     def moderators(self) -> list[Hashable]:
@@ -314,105 +173,6 @@ class TruthBiasResults(ModelResults):
 
 
 # -- the fit --------------------------------------------------------------------------------
-def _check_identifiable(frame: pd.DataFrame, groups: list[Hashable]) -> None:
-    """Levels that cannot be separated from the next one (or from the residual)."""
-    for outer, inner in itertools.pairwise(range(len(groups))):
-        per_outer = frame.groupby(groups[: outer + 1], observed=True)[
-            groups[inner]  # type: ignore[call-overload]
-        ].nunique()
-        if (per_outer <= 1).all():
-            raise ValueError(
-                f"`groups`: every {groups[outer]!r} unit has exactly one {groups[inner]!r} in "
-                f"the analysed rows, so {groups[outer]!r} and {groups[inner]!r} random "
-                f"effects cannot be separated. Pass groups={groups[inner]!r} (or "
-                f"{groups[outer]!r}) alone."
-            )
-    n_inner = frame.groupby(groups, observed=True).ngroups
-    if n_inner >= len(frame):
-        raise ValueError(
-            f"`groups`: each {groups[-1]!r} unit has a single analysed row, so its random "
-            f"intercept cannot be separated from the residual. A multilevel model needs "
-            f"repeated rows per unit; drop {groups[-1]!r} from `groups`."
-        )
-
-
-def _check_roles(roles: Mapping[str, Any]) -> None:
-    seen: dict[Any, str] = {}
-    for role, spec in roles.items():
-        for col in as_column_list(spec, role):
-            if col in seen:
-                raise ValueError(
-                    f"Column {col!r} is given both as `{seen[col]}` and as `{role}`; each "
-                    f"column may play one role."
-                )
-            seen[col] = role
-
-
-def _check_rank(exog: pd.DataFrame) -> None:
-    rank = np.linalg.matrix_rank(exog.to_numpy(dtype=float))
-    if rank < exog.shape[1]:
-        _, r = np.linalg.qr(exog.to_numpy(dtype=float))
-        tol = np.abs(np.diag(r)).max() * 1e-10
-        aliased = [c for c, d in zip(exog.columns, np.diag(r), strict=True) if abs(d) < tol]
-        raise ValueError(
-            f"The fixed-effect design is rank deficient (rank {rank} of {exog.shape[1]}); "
-            f"aliased term(s): {aliased or list(exog.columns)}. A moderator may be constant "
-            f"or collinear with another in the analysed rows; remove it."
-        )
-
-
-def prepare_frame(
-    data: pd.DataFrame,
-    roles: Mapping[str, Any],
-    numeric: Mapping[str, Any],
-    groups: list[Hashable],
-    missing: str,
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Shared validation: columns exist, roles distinct, numeric roles numeric, missing rows
-    dropped (counted), groups usable and identifiable. Never mutates ``data``."""
-    require_columns(data, roles)
-    _check_roles(roles)
-    require_numeric(data, numeric)
-    used = list(dict.fromkeys(
-        c for spec in roles.values() for c in as_column_list(spec, "columns")
-    ))
-    frame, dropped = handle_missing(data[used], used, missing, stacklevel=4)
-    check_groups(frame, groups)
-    for outer, inner in itertools.pairwise(groups):
-        check_nested(frame, outer, inner)
-    _check_identifiable(frame, groups)
-    return frame, dropped
-
-
-def level_label(groups: Sequence[Hashable], depth: int) -> str:
-    """lme4's grouping label of a nested level, e.g. ``therapist:patient``."""
-    return ":".join(str(g) for g in groups[: depth + 1])
-
-
-def random_formula(groups: Sequence[Hashable], slope: str | None, random: str) -> str:
-    """lme4 notation of the random part."""
-    parts = []
-    for depth in range(len(groups)):
-        label = level_label(groups, depth)
-        if random == "intercept" or slope is None:
-            parts.append(f"(1 | {label})")
-        elif random == "slopes" or depth == 0:
-            parts.append(f"(1 + {slope} | {label})")
-        else:
-            parts.append(f"(1 + {slope} || {label})")
-    return " + ".join(parts)
-
-
-def random_spec(
-    groups: Sequence[Hashable], slope: str | None, random: str
-) -> tuple[dict[str, list[str]], list[str]]:
-    """``random`` and ``independent`` arguments of :func:`fit_mixed`."""
-    terms = ["Intercept"] if random == "intercept" or slope is None else ["Intercept", slope]
-    spec = {str(g): list(terms) for g in groups}
-    independent = [str(g) for g in groups[1:]] if random == "slopes_uncorrelated" else []
-    return spec, independent
-
-
 def _center(
     frame: pd.DataFrame,
     judgment: Hashable,
@@ -460,7 +220,7 @@ def fit_truth_bias(
     center: str = "truth_mean",
     reml: bool = True,
     missing: str = "drop",
-    engine: str = "statsmodels",
+    engine: str = "fast",
     time: Hashable | None = None,
     bias_commensurate: bool = True,
 ) -> TruthBiasResults:
@@ -502,8 +262,10 @@ def fit_truth_bias(
     missing : {"drop", "raise"}
         Rows with a missing value in any used column are dropped (counted per column,
         one :class:`~alliancestats.exceptions.DataWarning`), or raise.
-    engine : {"statsmodels", "fast"}
-        Estimation engine (see :func:`alliancestats._mixed.fit_mixed`).
+    engine : {"fast", "statsmodels"}
+        The project's nested engine (default), or a genuine statsmodels ``MixedLM`` fit
+        as an independent cross-check (it cannot fit ``random="slopes"``: correlated
+        patient-level terms raise a ``ValueError``).
     time : column name, optional
         Occasion column (e.g. session); only used to check that each innermost unit has
         one row per occasion.
@@ -572,10 +334,10 @@ def fit_truth_bias(
     exog, structure = crossed_design(bases, mod_columns, mods, frame.index)
     if "between" in centred:
         exog[f"{truth}_between"] = centred["between"].to_numpy(dtype=float)
-    _check_rank(exog)
+    check_rank(exog)
 
     spec, independent = random_spec(group_cols, str(truth), random)
-    fit: MixedFit = fit_mixed(
+    fit = fit_mixed(
         centred["judgment"], exog, frame[group_cols], spec, reml=reml, engine=engine,
         independent=independent,
     )
@@ -585,9 +347,8 @@ def fit_truth_bias(
     if "between" in centred:
         rhs += f" + {truth}_between"
     formula = f"{judgment} ~ {rhs} + {random_formula(group_cols, str(truth), random)}"
-    kwargs = fit.results_kwargs()
-    notes = [*kwargs.pop("notes"), _centring_note(centering, judgment, truth, bias)]
     return TruthBiasResults(
+        FitRecord.from_mixed(fit),
         moderators=mods,
         structure=structure,
         effect_bases=effect_bases,
@@ -596,8 +357,7 @@ def fit_truth_bias(
                "moderators": mod_cols, "time": time},
         centering=centering,
         dropped_rows=dropped,
-        notes=notes,
-        **kwargs,
+        notes=[_centring_note(centering, judgment, truth, bias)],
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..design import Moderator, crossed_columns, moderator_terms, term_name
 from ..simulate import (
     FloatArray,
     IntArray,
@@ -290,10 +291,18 @@ def results_outcome(result: Any, estimate: Any, std_error: Any,
 
 # ------------------------------------------------------------------------- truth & bias
 
-TB_COLUMNS = (
-    "Intercept", "truth", "condition", "truth:condition", "session", "truth:session",
-    "condition:session", "truth:condition:session",
-)
+#: Both numeric moderators of the power designs, as the model functions see them.
+MODERATORS = (Moderator("condition"), Moderator("session"))
+CONDITION = (Moderator("condition"),)
+
+
+def _column_names(bases: tuple[str | None, ...], moderators: tuple[Moderator, ...]
+                  ) -> tuple[str, ...]:
+    """Names :func:`~alliancestats.design.crossed_columns` gives ``bases`` x moderators."""
+    return tuple(term_name(b, combo) for b in bases for combo in moderator_terms(moderators))
+
+
+TB_COLUMNS = _column_names((None, "truth"), MODERATORS)
 TB_TERMS = ("truth:condition:session",)
 
 
@@ -301,17 +310,20 @@ def truth_bias_arrays(panel: Panel) -> ModelArrays:
     """``judgment ~ truth * condition * session`` + (1|therapist) + (1|therapist:patient).
 
     As :func:`~alliancestats.fit_truth_bias`: judgment and truth centred on the truth's
-    mean over the analysed rows; condition (0/1) and session (1-based) as given.
+    mean over the analysed rows; condition (0/1) and session (1-based) as given; the
+    fixed-effect columns built by the same array-level builder
+    (:func:`~alliancestats.design.crossed_columns`), in its order.
     """
     pat, ses = observed_index(panel)
     truth = panel.alliance_patient[pat, ses]
     centre = truth.mean()
     t = truth - centre
     c = panel.condition[panel.therapist[pat]].astype(float)
-    s = ses + 1.0
-    X = np.column_stack([np.ones_like(t), t, c, t * c, s, t * s, c * s, t * c * s])
+    s = ses.astype(float) + 1.0
+    bases: dict[str | None, FloatArray | None] = {None: None, "truth": t}
+    X, names, _ = crossed_columns(bases, {"condition": c, "session": s}, MODERATORS, len(t))
     y = panel.alliance_therapist[pat, ses] - centre
-    return ModelArrays(y, X, TB_COLUMNS, nested_groups(panel, pat),
+    return ModelArrays(y, X, tuple(names), nested_groups(panel, pat),
                        ("therapist", "patient"), {"therapist": (0,), "patient": (0,)})
 
 
@@ -320,7 +332,8 @@ def truth_bias_slopes_arrays(panel: Panel) -> ModelArrays:
     (lme4 ``(1 + truth | therapist) + (1 + truth | therapist:patient)``, as
     ``fit_truth_bias(random="slopes")``)."""
     arrays = truth_bias_arrays(panel)
-    return dataclasses.replace(arrays, random={"therapist": (0, 1), "patient": (0, 1)})
+    pair = (0, arrays.columns.index("truth"))
+    return dataclasses.replace(arrays, random={"therapist": pair, "patient": pair})
 
 
 TB_CONTRAST = np.eye(len(TB_COLUMNS))[[TB_COLUMNS.index(t) for t in TB_TERMS]]
@@ -515,11 +528,9 @@ DESIGNS["lagged_rsa"] = Design(
 # ------------------------------------------------------------------------------- growth
 
 GROWTH_TERMS = ("time:condition[therapist]", "time:condition[patient]")
-GROWTH_COLUMNS = tuple(
-    name
-    for r in ("therapist", "patient")
-    for name in (f"rater[{r}]", f"rater[{r}]:condition", f"rater[{r}]:session",
-                 f"rater[{r}]:session:condition")
+RATERS = ("therapist", "patient")
+GROWTH_COLUMNS = _column_names(
+    tuple(name for r in RATERS for name in (f"rater[{r}]", f"rater[{r}]:session")), CONDITION
 )
 
 
@@ -529,24 +540,25 @@ def growth_arrays(panel: Panel) -> ModelArrays:
     ``alliance ~ 0 + rater + rater:condition + rater:time + rater:time:condition`` with
     rater-general random intercepts and time slopes, correlated, for therapists and
     patients (lme4 ``(1 + time | therapist) + (1 + time | therapist:patient)``); time is
-    session minus the first analysed session.
+    session minus the first analysed session. The fixed-effect columns come from the
+    array-level builder (:func:`~alliancestats.design.crossed_columns`) with the bases
+    ``fit_growth`` uses (one indicator and one indicator x time per rater).
     """
     pat, ses = observed_index(panel)
     t = (ses - ses.min()).astype(float)
     c = panel.condition[panel.therapist[pat]].astype(float)
-    blocks, ys = [], []
-    for r, ratings in enumerate((panel.alliance_therapist, panel.alliance_patient)):
-        ind = np.zeros((len(t), 2))
-        ind[:, r] = 1.0
-        cols = [ind * f[:, None] for f in (np.ones_like(t), c, t, t * c)]
-        # interleave to the GROWTH_COLUMNS order: rater blocks of (1, c, t, t*c)
-        blocks.append(np.column_stack([col[:, k] for k in range(2) for col in cols]))
-        ys.append(ratings[pat, ses])
-    X = np.concatenate(blocks)
+    n = len(t)
     tt = np.concatenate([t, t])
+    bases: dict[str | None, FloatArray | None] = {}
+    for r, rater in enumerate(RATERS):  # rows: therapist ratings, then patient ratings
+        indicator = np.repeat([1.0 - r, float(r)], n)
+        bases[f"rater[{rater}]"] = indicator
+        bases[f"rater[{rater}]:session"] = indicator * tt
+    X, names, _ = crossed_columns(bases, {"condition": np.concatenate([c, c])}, CONDITION,
+                                  2 * n)
+    y = np.concatenate([panel.alliance_therapist[pat, ses], panel.alliance_patient[pat, ses]])
     Z = np.column_stack([np.ones_like(tt), tt])
-    return ModelArrays(np.concatenate(ys), X, GROWTH_COLUMNS,
-                       np.concatenate([nested_groups(panel, pat)] * 2),
+    return ModelArrays(y, X, tuple(names), np.concatenate([nested_groups(panel, pat)] * 2),
                        ("therapist", "patient"), {}, (Z, Z))
 
 
@@ -568,7 +580,6 @@ def growth_public(frame: pd.DataFrame) -> FitOutcome:
     res, messages = quiet(lambda: fit_growth(
         long, outcome="alliance", time="session", rater="rater",
         groups=["therapist", "patient"], moderators="condition", random="slopes",
-        engine="statsmodels",
     ))
     names = [f"rater[{r}]:session:condition" for r in ("therapist", "patient")]
     return results_outcome(res, res.params[names], res.bse[names], messages)

@@ -299,6 +299,10 @@ def plan(
     jobs = _positive_int(n_jobs, "n_jobs", allow_negative=True)
     chunk = None if chunk_size is None else _positive_int(chunk_size, "chunk_size")
     used_engine = _engine(engine)
+    if used_engine == "statsmodels" and spec.name == "growth":
+        raise ValueError("engine='statsmodels': the growth design fits correlated "
+                         "patient-level intercepts and slopes, which statsmodels MixedLM "
+                         "cannot fit; use engine='fast' (the default).")
     if (chosen is not None or random is not None) and used_engine != "fast":
         raise ValueError("`targets` and `random` are fitted on the fast engine's arrays; "
                          "use engine='fast' (the default).")

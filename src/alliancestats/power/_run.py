@@ -288,8 +288,13 @@ def _unlock(handle: Any) -> None:
 
 
 def _refuse_foreign(path: Path) -> None:
-    """Refuse a non-empty directory that is not a checkpoint (never write into it)."""
-    if any(p.name != LOCK for p in path.iterdir()):
+    """Refuse a non-empty directory that is not a checkpoint (never write into it).
+
+    The lock file and leftovers of a write cut short (``.tmp-*``, e.g. a run killed
+    while writing its manifest) do not count: such a directory is a checkpoint that
+    never got its manifest.
+    """
+    if any(p.name != LOCK and not p.name.startswith(".tmp-") for p in path.iterdir()):
         raise ValueError(
             f"`checkpoint` directory {str(path)!r} is not empty and has no "
             f"{MANIFEST}; give an empty or new directory."

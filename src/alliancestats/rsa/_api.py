@@ -35,6 +35,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from scipy import stats
 
+from .._mixed import ENGINES
 from .._validation import (
     as_column_list,
     as_generator,
@@ -100,13 +101,9 @@ class RSAResults(ModelResults):
         names = design.names
         roles = {"outcome": names["outcome"], "x": names["x"], "y": names["y"],
                  "groups": names["groups"], "controls": names["controls"], "by": names["by"]}
-        kwargs = dict(est.base_kwargs)
-        engine_notes = list(kwargs.pop("notes", []))
         super().__init__(
-            params=est.params, cov_params=est.cov, nobs=est.nobs, llf=est.llf,
-            n_cov_params=est.n_cov_params, df_resid=est.df_resid, formula=formula, roles=roles,
-            centering=design.centering, dropped_rows=design.dropped,
-            notes=[*engine_notes, *est.notes, *extra_notes], **kwargs,
+            est.record, formula=formula, roles=roles, centering=design.centering,
+            dropped_rows=design.dropped, notes=[*est.notes, *extra_notes],
         )
 
     # -- coefficients and surface parameters -------------------------------------------
@@ -547,7 +544,7 @@ def _make_spec(model: Any, random: Any, reml: Any, engine: Any, cov_type: Any,
                groups: Any) -> Spec:
     family = family_model(model)
     check_choice(cov_type, "cov_type", COV_TYPES)
-    check_choice(engine, "engine", ("statsmodels", "fast"))
+    check_choice(engine, "engine", ENGINES)
     if groups is not None and cov_type != "nonrobust":
         raise ValueError(f"cov_type={cov_type!r} is only available for single-level fits "
                          f"(groups=None); mixed models use model-based SEs.")
@@ -571,7 +568,7 @@ def fit_rsa(
     scale: str | None = None,
     reml: bool = True,
     missing: str = "drop",
-    engine: str = "statsmodels",
+    engine: str = "fast",
     cov_type: str = "nonrobust",
 ) -> RSAResults:
     r"""Fit a polynomial response surface, single-level (OLS) or multilevel.
@@ -606,7 +603,7 @@ def fit_rsa(
     reml : bool
         REML (default) or ML for mixed fits.
     missing : {"drop", "raise"}
-    engine : {"statsmodels", "fast"}
+    engine : {"fast", "statsmodels"}
         Mixed-model engine.
     cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3"}
         Single-level covariance of the coefficients.
@@ -723,7 +720,7 @@ def fit_lagged_rsa(
             "prior_outcome": zl if prior_outcome else None}
     kwargs = dict(fit_rsa_kwargs)
     spec = _make_spec(kwargs.pop("model", "full"), kwargs.pop("random", "intercept"),
-                      kwargs.pop("reml", True), kwargs.pop("engine", "statsmodels"),
+                      kwargs.pop("reml", True), kwargs.pop("engine", "fast"),
                       kwargs.pop("cov_type", "nonrobust"), groups)
     controls = as_column_list(kwargs.pop("controls", None), "controls")
     if prior_outcome:

@@ -36,6 +36,7 @@ from .._validation import (
 )
 from ..data import center_pooled
 from ..exceptions import DataWarning
+from ..results import FitRecord
 from ._family import FamilyModel, profile_angle
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
@@ -79,7 +80,7 @@ class Spec:
     family: FamilyModel
     random: Any = "intercept"
     reml: bool = True
-    engine: str = "statsmodels"
+    engine: str = "fast"
     cov_type: str = "nonrobust"
 
 
@@ -103,7 +104,7 @@ class Estimate:
     nobs: int
     df_resid: float | None
     n_cov_params: int
-    base_kwargs: dict[str, Any]
+    record: FitRecord
     ols: Any = None
     r_squared: float = np.nan
     phi: float | None = None
@@ -385,11 +386,13 @@ def _estimate_ols(design: Design, spec: Spec) -> Estimate:
     B = bfun(params.to_numpy()[idx]).reshape(-1, 6)
     if spec.cov_type != "nonrobust":
         notes.append(f"Heteroscedasticity-consistent covariance {spec.cov_type}.")
-    kwargs = {"variance_components": _ols_variance_table(float(fit.ssr / df_resid)),
-              "method": "OLS", "engine": "ols"}
+    record = FitRecord(params=params, cov_params=cov, nobs=design.nobs, llf=float(fit.llf),
+                       method="OLS", n_cov_params=1, df_resid=df_resid,
+                       variance_components=_ols_variance_table(float(fit.ssr / df_resid)),
+                       engine="ols")
     return Estimate(
         params=params, cov=cov, B=B, bjac=bjac, bfun=bfun, bidx=idx, llf=float(fit.llf),
-        nobs=design.nobs, df_resid=df_resid, n_cov_params=1, base_kwargs=kwargs,
+        nobs=design.nobs, df_resid=df_resid, n_cov_params=1, record=record,
         ols=fit, r_squared=float(fit.rsquared), phi=phi, notes=tuple(notes),
     )
 
@@ -452,18 +455,15 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
             f"uncertainty). AIC/BIC count phi as a parameter."
         )
     mfit, M = fit_at(phi, spec.reml)
-    kwargs = mfit.results_kwargs()
-    params, cov = kwargs.pop("params"), kwargs.pop("cov_params")
-    params = params.loc[names]
+    n_cov = mfit.n_cov_params + int(family.nonlinear)
+    record = FitRecord.from_mixed(mfit).restricted(names, n_cov_params=n_cov)
+    params = record.params
     idx = np.arange(len(names))
-    n_cov = int(kwargs.pop("n_cov_params")) + int(family.nonlinear)
     B = (M @ params.to_numpy()).reshape(-1, 6)
-    kwargs.pop("nobs", None)
-    kwargs.pop("llf", None)
     return Estimate(
-        params=params, cov=cov.loc[names, names], B=B, bjac=M, bfun=_bfun_linear(M, idx),
+        params=params, cov=record.cov_params, B=B, bjac=M, bfun=_bfun_linear(M, idx),
         bidx=idx, llf=float(mfit.llf), nobs=design.nobs, df_resid=None,
-        n_cov_params=n_cov, base_kwargs=kwargs, phi=phi, notes=tuple(notes),
+        n_cov_params=n_cov, record=record, phi=phi, notes=tuple(notes),
     )
 
 

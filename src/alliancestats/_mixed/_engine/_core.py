@@ -38,6 +38,7 @@ class Structure:
     W_sorted: FloatArray  # (n, m-1) sorted design, for the y-dependent cross products
     starts: tuple[IntArray, ...]  # len L-1
     parent: tuple[IntArray, ...]  # len L-1
+    diag: tuple[bool, ...] = ()  # per level: diagonal Λ (independent terms, lme4 `||`)
 
     @property
     def n_levels(self) -> int:
@@ -45,7 +46,7 @@ class Structure:
 
     @property
     def n_theta(self) -> int:
-        return sum(k * (k + 1) // 2 for k in self.q)
+        return sum(block_sizes(self.q, self.diag))
 
     def with_response(self, y: FloatArray) -> FloatArray:
         """Per innermost unit cross products of ``[W | y]``: shape ``(n_inner, m, m)``."""
@@ -61,16 +62,27 @@ class Structure:
         return full
 
 
-def theta_to_lambdas(theta: FloatArray, q: tuple[int, ...]) -> list[FloatArray]:
-    """Lower-triangular ``Λ_l`` from ``θ`` (lower triangles column-major, levels outer first)."""
+def _diag_flags(q: tuple[int, ...], diag: tuple[bool, ...] | None) -> tuple[bool, ...]:
+    return tuple(diag) if diag else (False,) * len(q)
+
+
+def block_sizes(q: tuple[int, ...], diag: tuple[bool, ...] | None = None) -> list[int]:
+    """Number of ``θ`` elements per level: a lower triangle, or a diagonal."""
+    return [k if d else k * (k + 1) // 2 for k, d in zip(q, _diag_flags(q, diag), strict=True)]
+
+
+def theta_to_lambdas(theta: FloatArray, q: tuple[int, ...],
+                     diag: tuple[bool, ...] | None = None) -> list[FloatArray]:
+    """``Λ_l`` from ``θ``: lower triangles column-major (lme4's order), or the diagonal of
+    a level whose terms are independent; levels outer first."""
     out = []
     pos = 0
-    for k in q:
+    for k, d in zip(q, _diag_flags(q, diag), strict=True):
         if k == 1:
             out.append(np.array([[theta[pos]]]))
             pos += 1
             continue
-        rows, cols = _lower_indices(k)
+        rows, cols = _free_indices(k, d)
         lam = np.zeros((k, k))
         lam[rows, cols] = theta[pos:pos + rows.size]
         pos += rows.size
@@ -79,24 +91,29 @@ def theta_to_lambdas(theta: FloatArray, q: tuple[int, ...]) -> list[FloatArray]:
 
 
 @functools.cache
-def _lower_indices(k: int) -> tuple[IntArray, IntArray]:
-    """(row, column) of a k×k lower triangle in column-major order (lme4's θ order)."""
+def _free_indices(k: int, diag: bool = False) -> tuple[IntArray, IntArray]:
+    """(row, column) of the free elements of a k×k ``Λ``: the lower triangle in
+    column-major order (lme4's θ order), or the diagonal."""
+    if diag:
+        idx = np.arange(k)
+        return idx, idx
     cols, rows = np.triu_indices(k)
     return rows, cols
 
 
-def theta_lower_bounds(q: tuple[int, ...]) -> list[float | None]:
+def theta_lower_bounds(q: tuple[int, ...],
+                       diag: tuple[bool, ...] | None = None) -> list[float | None]:
     """0 for diagonal elements of each ``Λ_l``, unbounded otherwise (lme4's ``lower``)."""
     bounds: list[float | None] = []
-    for k in q:
-        cols, rows = np.triu_indices(k)
+    for k, d in zip(q, _diag_flags(q, diag), strict=True):
+        rows, cols = _free_indices(k, d)
         bounds.extend(0.0 if r == c else None for r, c in zip(rows, cols, strict=True))
     return bounds
 
 
-def theta_start(q: tuple[int, ...]) -> FloatArray:
+def theta_start(q: tuple[int, ...], diag: tuple[bool, ...] | None = None) -> FloatArray:
     """lme4's default start: identity ``Λ_l``."""
-    lower = theta_lower_bounds(q)
+    lower = theta_lower_bounds(q, diag)
     return np.array([1.0 if b is not None else 0.0 for b in lower])
 
 
@@ -231,7 +248,7 @@ def factorize(struct: Structure, prep: Prepared, lambdas: list[FloatArray]) -> F
 def deviance(struct: Structure, prep: Prepared, theta: FloatArray, reml: bool) -> float:
     """Profiled deviance (−2 log-likelihood, REML or ML) at ``θ``."""
     try:
-        f = factorize(struct, prep, theta_to_lambdas(theta, struct.q))
+        f = factorize(struct, prep, theta_to_lambdas(theta, struct.q, struct.diag))
     except np.linalg.LinAlgError:
         return np.inf
     return objective(f, struct.n, struct.p, reml)

@@ -156,6 +156,9 @@ class NestedLMM:
     reml : bool, default True
         REML (lme4's default) or ML.
     fe_names, re_names, level_names : optional names for the results.
+    independent : sequence of bool, optional
+        Per level: its terms are mutually independent (diagonal covariance, lme4
+        ``(1 + x || level)``) instead of unstructured. Default: unstructured everywhere.
 
     Examples
     --------
@@ -180,10 +183,11 @@ class NestedLMM:
         fe_names: Sequence[str] | None = None,
         re_names: Sequence[Sequence[str]] | None = None,
         level_names: Sequence[str] | None = None,
+        independent: Sequence[bool] | None = None,
     ) -> None:
         Xa = _as_matrix(X, "X", None)
         codes, labels = _group_codes(groups, Xa.shape[0])
-        self._setup(Xa, codes, labels, Z, reml, fe_names, re_names, level_names)
+        self._setup(Xa, codes, labels, Z, reml, fe_names, re_names, level_names, independent)
 
     @classmethod
     def from_codes(
@@ -196,6 +200,7 @@ class NestedLMM:
         fe_names: Sequence[str] | None = None,
         re_names: Sequence[Sequence[str]] | None = None,
         level_names: Sequence[str] | None = None,
+        independent: Sequence[bool] | None = None,
     ) -> NestedLMM:
         """The model for groups already given as sorted integer codes (no label handling).
 
@@ -225,13 +230,15 @@ class NestedLMM:
         cols = _checked_codes(codes, Xa.shape[0])
         labels: list[pd.Index] = [pd.RangeIndex(int(c.max()) + 1) for c in cols]
         model = cls.__new__(cls)
-        model._setup(Xa, cols, labels, Z, reml, fe_names, re_names, level_names)
+        model._setup(
+            Xa, cols, labels, Z, reml, fe_names, re_names, level_names, independent)
         return model
 
     def _setup(self, Xa: FloatArray, codes: list[IntArray], labels: list[pd.Index],
                Z: Sequence[Any], reml: bool, fe_names: Sequence[str] | None,
                re_names: Sequence[Sequence[str]] | None,
-               level_names: Sequence[str] | None) -> None:
+               level_names: Sequence[str] | None,
+               independent: Sequence[bool] | None = None) -> None:
         n, p = Xa.shape
         rank = np.linalg.matrix_rank(Xa)
         if rank < p:
@@ -257,7 +264,12 @@ class NestedLMM:
                          else [[f"z{j}" for j in range(z.shape[1])] for z in Zs])
         self.level_names = (list(level_names) if level_names is not None
                             else [f"level{lvl}" for lvl in range(len(Zs))])
-        self._struct = _build_structure(Xa, codes, Zs)
+        diag = tuple(bool(d) for d in independent) if independent is not None else \
+            (False,) * len(Zs)
+        if len(diag) != len(Zs):
+            raise ValueError(f"`independent` must have one flag per level ({len(Zs)}); "
+                             f"got {len(diag)}.")
+        self._struct = _build_structure(Xa, codes, Zs, diag)
 
     @property
     def n_theta(self) -> int:
@@ -325,6 +337,32 @@ class NestedLMM:
         use_reml = self.reml if reml is None else bool(reml)
         return _core.deviance(s, _core.prepare(s, s.with_response(ya[:, 0])), t, use_reml)
 
+    def evaluate(self, y: Any, theta: Any, *, reml: bool | None = None,
+                 random_effects: bool = True) -> EngineFit:
+        """The fit's quantities (β̂, vcov, σ², logLik, modes) at a given ``θ``, without
+        optimising: e.g. lme4's quantities at covariance parameters another optimiser
+        found. ``n_iter`` is 0 and ``converged`` True.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> g = np.column_stack([np.repeat(np.arange(10), 6), np.tile([0, 0, 1, 1, 2, 2], 10)])
+        >>> X = np.ones((60, 1)); y = np.random.default_rng(0).normal(size=60)
+        >>> model = NestedLMM(X, g, [X, X])
+        >>> fit = model.fit(y)
+        >>> bool(np.isclose(model.evaluate(y, fit.theta).llf, fit.llf))
+        True
+        """
+        s = self._struct
+        ya = _as_matrix(y, "y", s.n)
+        t = np.asarray(theta, dtype=float).ravel()
+        if t.shape != (s.n_theta,):
+            raise ValueError(f"`theta` must have {s.n_theta} elements; got {t.size}.")
+        use_reml = self.reml if reml is None else bool(reml)
+        full = _core.prepare(s, s.with_response(ya[:, 0]))
+        return self._result(full, t, use_reml, 0, True, "evaluated at the given theta",
+                            random_effects)
+
     def fit_many(self, Y: Any, *, reml: bool | None = None,
                  warm_start: bool = True) -> list[EngineFit]:
         """Fit each column of ``Y`` (n, R); each fit warm-starts from the previous θ.
@@ -347,10 +385,10 @@ class NestedLMM:
     def _result(self, full: _core.Prepared, theta: FloatArray, reml: bool, n_iter: int,
                 ok: bool, message: str, random_effects: bool = True) -> EngineFit:
         s = self._struct
-        lambdas = _core.theta_to_lambdas(theta, s.q)
+        lambdas = _core.theta_to_lambdas(theta, s.q, s.diag)
         f = _core.factorize(s, full, lambdas)
         sigma2 = f.pwrss / (s.n - s.p if reml else s.n)
-        lower = _core.theta_lower_bounds(s.q)
+        lower = _core.theta_lower_bounds(s.q, s.diag)
         singular = any(b is not None and t < SINGULAR_TOL
                        for t, b in zip(theta, lower, strict=True))
         effects = []
@@ -380,7 +418,8 @@ class NestedLMM:
         )
 
 
-def _build_structure(X: FloatArray, codes: list[IntArray], Zs: list[FloatArray]) -> Structure:
+def _build_structure(X: FloatArray, codes: list[IntArray], Zs: list[FloatArray],
+                     diag: tuple[bool, ...] = ()) -> Structure:
     """Sort rows by innermost unit; per-unit cross products of ``[Z_{L-1} | ... | Z_0 | X]``."""
     inner = codes[-1]
     order = np.argsort(inner, kind="stable")
@@ -399,7 +438,7 @@ def _build_structure(X: FloatArray, codes: list[IntArray], Zs: list[FloatArray])
     return Structure(
         q=tuple(z.shape[1] for z in Zs), p=X.shape[1], n=X.shape[0], order=order,
         unit_starts=unit_starts, cross=cross, W_sorted=W, starts=tuple(starts),
-        parent=tuple(parents),
+        parent=tuple(parents), diag=diag,
     )
 
 
@@ -434,10 +473,10 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
     - an interior point whose level-``l`` factor is better set to 0 (a boundary optimum on
       the far side of a ridge): one evaluation per level, restart only if lower.
     """
-    lower = _core.theta_lower_bounds(s.q)
+    lower = _core.theta_lower_bounds(s.q, s.diag)
     bounded = np.array([b is not None for b in lower])
     bounds = [(b, None) for b in lower]
-    theta0 = (_core.theta_start(s.q) if start is None
+    theta0 = (_core.theta_start(s.q, s.diag) if start is None
               else np.asarray(start, dtype=float).ravel().copy())
     if theta0.shape != (s.n_theta,):
         raise ValueError(f"`start` must have {s.n_theta} elements (θ); got {theta0.size}.")
@@ -478,8 +517,7 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
             trial[stuck] = _INTERIOR
             trials.append(trial)
         pos = 0
-        for k in s.q:
-            size = k * (k + 1) // 2
+        for size in _core.block_sizes(s.q, s.diag):
             trial = best.x.copy()
             trial[pos:pos + size] = 0.0
             pos += size

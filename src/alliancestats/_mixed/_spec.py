@@ -1,0 +1,88 @@
+"""The random-effects specification shared by both engines: levels, terms, unit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+IntArray = np.ndarray[Any, np.dtype[np.intp]]
+
+#: Name of the random intercept term (also the intercept column of a design).
+INTERCEPT = "Intercept"
+
+
+@dataclass(frozen=True)
+class Level:
+    """One grouping level with random terms.
+
+    ``codes`` are the unit of each row (sorted by the labels of this and all outer
+    levels, so inner codes are ordered by their parent); ``labels`` the units, tuples of
+    outer .. this level's labels for inner levels; ``correlated`` False for lme4 ``||``.
+    """
+
+    name: str
+    terms: tuple[str, ...]
+    correlated: bool
+    codes: IntArray
+    labels: pd.Index
+
+
+def levels_from_groups(
+    groups: pd.DataFrame,
+    random: Mapping[str, Sequence[str]],
+    independent: Collection[Hashable],
+) -> list[Level]:
+    """Levels with random terms, outer -> inner; inner units identified with all outer
+    labels (lme4's ``therapist:patient``)."""
+    columns = [str(c) for c in groups.columns]
+    unknown = [lvl for lvl in random if str(lvl) not in columns]
+    if unknown:
+        raise ValueError(
+            f"`random` names level(s) {unknown} that are not columns of `groups` "
+            f"({list(groups.columns)})."
+        )
+    spec = {str(k): tuple(v) for k, v in random.items()}
+    indep = {str(k) for k in independent}
+    out = []
+    for depth, name in enumerate(columns):
+        terms = spec.get(name, ())
+        if not terms:
+            continue
+        key = groups.iloc[:, : depth + 1]
+        index: pd.Index
+        if depth == 0:
+            codes, first = pd.factorize(key.iloc[:, 0], sort=True)
+            index = pd.Index(first, name=name)
+        else:
+            codes, uniq = pd.MultiIndex.from_frame(key).factorize(sort=True)
+            index = pd.MultiIndex.from_tuples(list(uniq), names=columns[: depth + 1])
+        out.append(Level(name, terms, name not in indep or len(terms) == 1,
+                         np.asarray(codes, dtype=np.intp), index))
+    if not out:
+        raise ValueError("`random` gives no random-effect terms; use a single-level model.")
+    return out
+
+
+def term_values(name: str, exog: pd.DataFrame, re_design: pd.DataFrame | None) -> FloatArray:
+    """The column of a random term: from ``re_design``, else ``exog``, else the intercept."""
+    if re_design is not None and name in re_design.columns:
+        return re_design[name].to_numpy(dtype=float)
+    if name in exog.columns:
+        return exog[name].to_numpy(dtype=float)
+    if name == INTERCEPT:
+        return np.ones(len(exog))
+    raise ValueError(
+        f"`random` term {name!r} is neither a column of the fixed-effect design nor of "
+        f"`re_design` (and is not {INTERCEPT!r})."
+    )
+
+
+def n_cov_params(levels: Sequence[Level]) -> int:
+    """Covariance parameters including the residual variance (AIC/BIC degrees of freedom)."""
+    return sum(len(lv.terms) * (len(lv.terms) + 1) // 2 if lv.correlated else len(lv.terms)
+               for lv in levels) + 1
