@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -1263,3 +1264,47 @@ def test_run_killed_while_writing_its_manifest_can_start_again(tmp_path: Path) -
     (ckpt / ".tmp-abc123.json").write_text('{"format": 1, "ha')
     res = standin_power(checkpoint=ckpt, n_sims=3)
     assert_same_results(res, standin_power(n_sims=3))
+
+
+@pytest.mark.slow
+def test_separately_started_dask_cluster_equals_serial(tmp_path: Path) -> None:
+    """A `dask scheduler` and two `dask worker` processes started on their own (as on a
+    real cluster); power() pointed at the scheduler's address gives the serial result."""
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    dask = shutil.which("dask")
+    if dask is None:
+        pytest.skip("the `dask` command is not installed")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    info = tmp_path / "scheduler.json"
+    common = ["--no-dashboard"]
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--scheduler-file", str(info), *common], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        import time
+
+        deadline = time.monotonic() + 60
+        while not (info.is_file() and info.stat().st_size) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]
+        procs += [subprocess.Popen([dask, "worker", address, "--nworkers", "1",
+                                    "--nthreads", "1", *common], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                  for _ in range(2)]
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        kwargs = {"n_therapists": [8, 12], "n_patients": 30, "n_sessions": 4, "n_sims": 10,
+                  "rng": 4, "progress": False, "chunk_size": 3}
+        distributed_run = power("truth_bias", backend=address, **kwargs)  # type: ignore[arg-type]
+        assert_same_results(power("truth_bias", **kwargs), distributed_run)  # type: ignore[arg-type]
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
