@@ -1,76 +1,126 @@
-"""Time the truth-and-bias and growth fits on PRN-size data and a 10x larger design.
+"""Time the public model calls against lme4 (and statsmodels) in the same run.
 
 Run from the repository root::
 
-    PYTHONPATH=src python benchmarks/bench_models.py [--repeat 3]
+    PYTHONPATH=src python benchmarks/bench_models.py [--repeat 7] [--scales 1 10 100]
 
-Prints the median wall time of each fit (seconds) per engine and design. Sizes: the PRN
-trial (40 therapists, 117 patients, 6 sessions; 702 sessions, 1404 stacked ratings) and a
-10x larger design (400 therapists, 1170 patients, 6 sessions).
+What is timed is the call a user makes: ``fit_truth_bias``/``fit_growth``/
+``fit_lagged_rsa`` on a data frame (validation, design, fit, results), with the default
+engine and with ``engine="statsmodels"`` where MixedLM can fit the model; lme4's ``lmer``
+is timed on the same data by ``benchmarks/bench_lme4.R`` (the whole call, model frame
+included; needs Rscript with lme4; skipped otherwise). Sizes: the PRN trial (40
+therapists, 117 patients, 6 sessions) and 10x / 100x as many therapists and patients.
+Prints medians in milliseconds and the ratio to lme4.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from alliancestats import fit_growth, fit_truth_bias, simulate_prn, stack_raters
-from alliancestats._mixed import fast_engine_available
+from alliancestats import (
+    add_lags,
+    fit_growth,
+    fit_lagged_rsa,
+    fit_truth_bias,
+    simulate_prn,
+    stack_raters,
+)
 
 RATINGS = {"therapist": "alliance_therapist", "patient": "alliance_patient"}
 GROUPS = ["therapist", "patient"]
+TB = {"judgment": "alliance_therapist", "truth": "alliance_patient", "groups": GROUPS}
+GR = {"outcome": "alliance", "time": "session", "groups": GROUPS, "rater": "rater",
+      "moderators": "condition", "random": "slopes"}
+RSA = {"outcome": "wellbeing", "x": "alliance_therapist", "y": "alliance_patient",
+       "time": "session", "unit": GROUPS, "groups": GROUPS, "by": "condition"}
 
 
-def _cases(df: Any) -> dict[str, Callable[[], Any]]:
-    long = stack_raters(df, ratings=RATINGS)
-    tb = {"judgment": "alliance_therapist", "truth": "alliance_patient", "groups": GROUPS,
-          "moderators": ["condition", "session"]}
-    gr = {"outcome": "alliance", "time": "session", "groups": GROUPS, "rater": "rater",
-          "moderators": "condition"}
-    cases: dict[str, Callable[[], Any]] = {
-        "T&B intercept (statsmodels)": lambda: fit_truth_bias(df, **tb),
-        "T&B slopes_uncorrelated (statsmodels)": lambda: fit_truth_bias(
-            df, **tb, random="slopes_uncorrelated"),
-        "growth intercept (statsmodels)": lambda: fit_growth(long, **gr, random="intercept"),
-        "growth slopes_uncorrelated (statsmodels)": lambda: fit_growth(
-            long, **gr, random="slopes_uncorrelated"),
+def cases(df: Any, long: Any, engine: str) -> dict[str, Callable[[], Any]]:
+    """The timed calls (the statsmodels engine only where MixedLM can fit the model)."""
+    mods = {"moderators": ["condition", "session"]}
+    out = {
+        "T&B intercept": lambda: fit_truth_bias(df, **TB, engine=engine),
+        "T&B condition x session": lambda: fit_truth_bias(df, **TB, **mods, engine=engine),
+        "lagged RSA by condition": lambda: fit_lagged_rsa(df, **RSA, engine=engine),
     }
-    if fast_engine_available():
-        cases |= {
-            "T&B intercept (fast)": lambda: fit_truth_bias(df, **tb, engine="fast"),
-            "T&B slopes (fast)": lambda: fit_truth_bias(df, **tb, random="slopes",
-                                                        engine="fast"),
-            "growth slopes (fast)": lambda: fit_growth(long, **gr, random="slopes",
-                                                       engine="fast"),
-        }
-    return cases
+    if engine == "fast":
+        out["T&B slopes"] = lambda: fit_truth_bias(df, **TB, **mods, random="slopes")
+        out["growth slopes"] = lambda: fit_growth(long, **GR)
+    return out
+
+
+def median_ms(fit: Callable[[], Any], repeat: int) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit()  # warm-up (imports, caches)
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fit()
+            times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def lme4_times(frames: dict[str, Any], repeat: int) -> dict[str, float]:
+    """Median lmer seconds per "scale: case" (empty without Rscript)."""
+    if shutil.which("Rscript") is None:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for tag, (df, long) in frames.items():
+            df.to_csv(Path(tmp) / f"tb_{tag}.csv", index=False)
+            long.to_csv(Path(tmp) / f"growth_{tag}.csv", index=False)
+            lagged = add_lags(df, ["alliance_therapist", "alliance_patient"],
+                              by=GROUPS, time="session")
+            x, y = lagged["alliance_therapist_lag1"], lagged["alliance_patient_lag1"]
+            centre = (x.mean() + y.mean()) / 2  # pooled centring, as fit_rsa
+            lagged = lagged.assign(x=x - centre, y=y - centre).dropna(
+                subset=["x", "y", "wellbeing"])
+            lagged = lagged.assign(x2=lagged.x ** 2, xy=lagged.x * lagged.y,
+                                   y2=lagged.y ** 2)
+            lagged.to_csv(Path(tmp) / f"rsa_{tag}.csv", index=False)
+        script = Path(__file__).with_name("bench_lme4.R")
+        out = subprocess.run(["Rscript", str(script), tmp, str(repeat)], check=True,
+                             capture_output=True, text=True).stdout
+    return {k: 1000 * v for k, v in json.loads(out).items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
     args = parser.parse_args()
-    print(f"python {platform.python_version()}, {os.cpu_count()} cores")
-    for label, sizes in {"PRN (40/117/6)": (40, 117, 6),
-                         "10x (400/1170/6)": (400, 1170, 6)}.items():
-        df = simulate_prn(*sizes, rng=2024)
-        print(f"\n{label}: {len(df)} sessions")
-        for name, fit in _cases(df).items():
-            times = []
-            for _ in range(args.repeat):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    start = time.perf_counter()
-                    res = fit()
-                    times.append(time.perf_counter() - start)
-            print(f"  {name:<42} {statistics.median(times):8.3f} s   "
-                  f"(singular: {res.is_singular})")
+    print(f"python {platform.python_version()}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    frames = {}
+    for scale in args.scales:
+        df = simulate_prn(40 * scale, 117 * scale, 6, p_missing=0.05, rng=2024)
+        frames[f"{scale}x"] = (df, stack_raters(df, ratings=RATINGS))
+    lme4 = lme4_times(frames, args.repeat)
+    print(f"{'case':<34}{'fast ms':>10}{'statsmodels ms':>16}{'lme4 ms':>10}"
+          f"{'fast/lme4':>11}")
+    for tag, (df, long) in frames.items():
+        fast = {k: median_ms(f, args.repeat) for k, f in cases(df, long, "fast").items()}
+        slow = ({k: median_ms(f, max(1, args.repeat // 3))
+                 for k, f in cases(df, long, "statsmodels").items()}
+                if tag != "100x" else {})
+        for case, ms in fast.items():
+            ref = lme4.get(f"{tag}: {case}", float("nan"))
+            sm = slow.get(case, float("nan"))
+            print(f"{tag + ' ' + case:<34}{ms:>10.1f}{sm:>16.1f}{ref:>10.1f}"
+                  f"{ms / ref:>11.2f}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

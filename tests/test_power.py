@@ -101,10 +101,11 @@ def standin_power(**kwargs: object) -> PowerResult:
 
 
 def assert_same_results(a: PowerResult, b: PowerResult) -> None:
-    pd.testing.assert_frame_equal(a.power, b.power)
-    pd.testing.assert_frame_equal(a.estimates, b.estimates)
-    pd.testing.assert_frame_equal(a.pvalues, b.pvalues)
-    pd.testing.assert_frame_equal(a.failures, b.failures)
+    """Bit-identical tables (no tolerance)."""
+    for name in ("power", "estimates", "std_errors", "pvalues", "failures"):
+        left, right = getattr(a, name), getattr(b, name)
+        pd.testing.assert_frame_equal(left, right, check_exact=True)
+        assert left.equals(right), name
 
 
 # ------------------------------------------------------------------------------ seeding

@@ -254,3 +254,12 @@ def test_small_frames_fit_or_fail_cleanly_and_are_not_mutated(df: pd.DataFrame) 
         with contextlib.suppress(TypeError, ValueError):
             fit_truth_bias(df, **ROLES, time="session")
     pd.testing.assert_frame_equal(df, before)
+
+
+def test_center_none_is_the_common_spelling() -> None:
+    df = _toy(3)
+    plain = fit_truth_bias(df, **ROLES, center=None)
+    assert plain.centering == {"method": "none"}
+    with pytest.warns(FutureWarning, match="center=None"):
+        old = fit_truth_bias(df, **ROLES, center="none")
+    np.testing.assert_allclose(old.params, plain.params)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._mixed._spec import nested_codes
 from ._validation import (
     as_column_list,
     check_groups,
@@ -250,18 +251,18 @@ def effect_weights(
 # -- frames and identifiability -------------------------------------------------------------
 def check_identifiable(frame: pd.DataFrame, groups: list[Hashable]) -> None:
     """Levels that cannot be separated from the next one (or from the residual)."""
+    codes, _ = nested_codes(frame[groups])
     for outer, inner in itertools.pairwise(range(len(groups))):
-        per_outer = frame.groupby(groups[: outer + 1], observed=True)[
-            groups[inner]  # type: ignore[call-overload]
-        ].nunique()
-        if (per_outer <= 1).all():
+        parent = np.zeros(int(codes[inner].max()) + 1, dtype=np.intp)
+        parent[codes[inner]] = codes[outer]
+        if (np.bincount(parent) <= 1).all():
             raise ValueError(
                 f"`groups`: every {groups[outer]!r} unit has exactly one {groups[inner]!r} in "
                 f"the analysed rows, so {groups[outer]!r} and {groups[inner]!r} random "
                 f"effects cannot be separated. Pass groups={groups[inner]!r} (or "
                 f"{groups[outer]!r}) alone."
             )
-    n_inner = frame.groupby(groups, observed=True).ngroups
+    n_inner = int(codes[-1].max()) + 1
     if n_inner >= len(frame):
         raise ValueError(
             f"`groups`: each {groups[-1]!r} unit has a single analysed row, so its random "
@@ -304,6 +305,10 @@ def prepare_frame(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Shared validation: columns exist, roles distinct, numeric roles numeric, missing rows
     dropped (counted), groups usable and identifiable. Never mutates ``data``."""
+    # A shallow view without ``attrs``: pandas deep-copies ``attrs`` (e.g. a data set's
+    # description) into every derived frame, which would dominate a small model's fit.
+    data = data.copy(deep=False)
+    data.attrs = {}
     require_columns(data, roles)
     check_roles(roles)
     require_numeric(data, numeric)

@@ -20,6 +20,7 @@ intercept, truth and bias, so each force is a linear function of them;
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -49,7 +50,7 @@ from .results import EFFECT_COLUMNS, FitRecord, ModelResults
 
 __all__ = ["TruthBiasResults", "fit_truth_bias"]
 
-CENTER_CHOICES = ("truth_mean", "within_dyad", "none")
+CENTER_CHOICES = ("truth_mean", "within_dyad")
 EFFECTS = ("directional_bias", "truth_force", "bias_force")
 
 
@@ -179,13 +180,13 @@ def _center(
     truth: Hashable,
     bias: Hashable | None,
     groups: list[Hashable],
-    center: str,
+    center: str | None,
     bias_commensurate: bool,
 ) -> tuple[dict[str, pd.Series], dict[str, Any]]:
     """Centred judgment, truth (and between-dyad truth, bias) and the constants used."""
     J = frame[judgment].astype(float)
     T = frame[truth].astype(float)
-    if center == "none":
+    if center is None:
         out = {"judgment": J, "truth": T}
         info: dict[str, Any] = {"method": "none"}
         if bias is not None:
@@ -217,7 +218,7 @@ def fit_truth_bias(
     bias: Hashable | None = None,
     moderators: Hashable | Sequence[Hashable] | None = None,
     random: str = "intercept",
-    center: str = "truth_mean",
+    center: str | None = "truth_mean",
     reml: bool = True,
     missing: str = "drop",
     engine: str = "fast",
@@ -250,13 +251,13 @@ def fit_truth_bias(
         therapist:patient)``); statsmodels cannot fit correlated inner-level slopes, so this
         needs the fast engine. ``"slopes_uncorrelated"``: as ``"slopes"`` but the inner
         levels' intercept and slope are independent (``(1 + truth || therapist:patient)``).
-    center : {"truth_mean", "within_dyad", "none"}
+    center : {"truth_mean", "within_dyad", None}
         ``"truth_mean"``: judgment, truth and a commensurate bias minus the truth's grand
         mean over the analysed rows (the intercept is then the directional bias).
         ``"within_dyad"``: truth minus the innermost unit's (dyad's) truth mean, that mean
         minus the grand mean entering as a between-dyad predictor ``f"{truth}_between"``
         (not crossed with moderators), judgment minus the grand mean (tracking accuracy;
-        METHODS 1.2). ``"none"``: as given.
+        METHODS 1.2). ``None``: as given (``"none"`` still works, with a FutureWarning).
     reml : bool
         REML (default) or ML (use ML to compare fixed effects by likelihood ratio).
     missing : {"drop", "raise"}
@@ -303,7 +304,13 @@ def fit_truth_bias(
         raise ValueError("`groups` must name at least one grouping column.")
     mod_cols = as_column_list(moderators, "moderators")
     check_choice(random, "random", RANDOM_CHOICES)
-    check_choice(center, "center", CENTER_CHOICES)
+    if center == "none":
+        warnings.warn("center='none' is deprecated; use center=None (the spelling every "
+                      "model uses). 'none' will stop working in the next release.",
+                      FutureWarning, stacklevel=2)
+        center = None
+    if center is not None:
+        check_choice(center, "center", CENTER_CHOICES)
     check_choice(engine, "engine", ENGINES)
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")

@@ -32,6 +32,39 @@ class Level:
     labels: pd.Index
 
 
+def nested_codes(groups: pd.DataFrame) -> tuple[list[IntArray], list[IntArray]]:
+    """Unit codes of each nested level, outer -> inner, in one pass over the data.
+
+    A level-``d`` unit is the combination of the labels of columns ``0..d`` (lme4's
+    ``therapist:patient``). Codes follow the sorted labels, outer first, so inner codes are
+    ordered by their parent (the order the engine needs). Also returns, per level, the
+    first row of each unit (to label units without building an index per row).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> g = pd.DataFrame({"t": ["b", "a", "a", "b"], "p": [1, 1, 2, 1]})
+    >>> codes, first = nested_codes(g)
+    >>> [c.tolist() for c in codes]
+    [[1, 0, 0, 1], [2, 0, 1, 2]]
+    """
+    n = len(groups)
+    key = np.zeros(n, dtype=np.int64)
+    codes, first = [], []
+    for depth in range(groups.shape[1]):
+        col, uniq = pd.factorize(groups.iloc[:, depth], sort=True)
+        if (col < 0).any():
+            raise ValueError(f"`groups` column {groups.columns[depth]!r} has missing labels; "
+                             f"drop those rows first.")
+        # mixed radix: sorted outer codes, then this level's sorted label codes
+        key = key * max(len(uniq), 1) + col
+        units, index, inverse = np.unique(key, return_index=True, return_inverse=True)
+        key = np.arange(len(units), dtype=np.int64)[inverse]
+        codes.append(np.asarray(inverse, dtype=np.intp).ravel())
+        first.append(np.asarray(index, dtype=np.intp))
+    return codes, first
+
+
 def levels_from_groups(
     groups: pd.DataFrame,
     random: Mapping[str, Sequence[str]],
@@ -48,21 +81,22 @@ def levels_from_groups(
         )
     spec = {str(k): tuple(v) for k, v in random.items()}
     indep = {str(k) for k in independent}
+    all_codes, firsts = nested_codes(groups)
     out = []
     for depth, name in enumerate(columns):
         terms = spec.get(name, ())
         if not terms:
             continue
-        key = groups.iloc[:, : depth + 1]
+        rows = firsts[depth]
         index: pd.Index
         if depth == 0:
-            codes, first = pd.factorize(key.iloc[:, 0], sort=True)
-            index = pd.Index(first, name=name)
+            index = pd.Index(groups.iloc[rows, 0].to_numpy(), name=name)
         else:
-            codes, uniq = pd.MultiIndex.from_frame(key).factorize(sort=True)
-            index = pd.MultiIndex.from_tuples(list(uniq), names=columns[: depth + 1])
+            index = pd.MultiIndex.from_arrays(
+                [groups.iloc[rows, d].to_numpy() for d in range(depth + 1)],
+                names=columns[: depth + 1])
         out.append(Level(name, terms, name not in indep or len(terms) == 1,
-                         np.asarray(codes, dtype=np.intp), index))
+                         all_codes[depth], index))
     if not out:
         raise ValueError("`random` gives no random-effect terms; use a single-level model.")
     return out

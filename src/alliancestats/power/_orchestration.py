@@ -588,7 +588,8 @@ def _pilot_theta(template: run.ChunkTask, sizes: Sizes) -> tuple[float, ...] | N
     if template.engine != "fast":
         return None
     task = dataclasses.replace(template, sizes=sizes, start=0, stop=1)
-    outcome = run.fit_replicate(task, run.simulate_replicate(task, 0))
+    with run.one_blas_thread():
+        outcome = run.fit_replicate(task, run.simulate_replicate(task, 0))
     return outcome.theta if outcome.status in _VALID else None
 
 

@@ -109,8 +109,25 @@ def simulate_replicate(task: ChunkTask, replicate: int) -> Panel:
                           task.caseloads)
 
 
+def one_blas_thread() -> Any:
+    """A context in which BLAS/LAPACK run single-threaded.
+
+    Every path that computes results (serial, joblib and dask workers, the pilot fit)
+    runs its arithmetic in this context: multi-threaded BLAS may sum in a different
+    order, and results must not depend on where a replicate ran.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def run_chunk(task: ChunkTask) -> Chunk:
     """Simulate and fit the task's replicates; a dict of arrays, one row per replicate."""
+    with one_blas_thread():
+        return _run_chunk(task)
+
+
+def _run_chunk(task: ChunkTask) -> Chunk:
     n, k = task.size, len(task.design.terms)
     est = np.full((n, k), np.nan)
     se = np.full((n, k), np.nan)

@@ -531,7 +531,7 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
                 best, improved = alt, True
         if not improved:
             break
-    ok = bool(np.isfinite(best.fun)) and (best.success or _flat(best))
+    ok = bool(np.isfinite(best.fun)) and bool(best.success)
     return np.asarray(best.x, dtype=float), n_iter, ok, str(best.message)
 
 
@@ -599,11 +599,6 @@ _OPTIONS = {"ftol": 1e-13, "maxiter": 1000}
 _MAX_RESTARTS = 3
 _SADDLE = 1e-4  # a bounded θ element below this is re-examined from the interior
 _INTERIOR = 0.5  # restart value: a relative SD of half the residual SD
-
-
-def _flat(res: Any) -> bool:
-    """L-BFGS-B's ABNORMAL line-search exit at an optimum it cannot improve counts as done."""
-    return "ABNORMAL" in str(res.message)
 
 
 def fit_nested_lmm(y: Any, X: Any, groups: Any, Z: Sequence[Any], reml: bool = True,
