@@ -259,6 +259,12 @@ def fit_arrays(
     The arrays are handed to the engine directly (no formula, no data frame, groups as
     the sorted codes of :func:`nested_groups`); ``start`` warm-starts the covariance
     parameters. Conditional modes are not computed: only the fixed effects are tested.
+
+    A warm-started fit that ends on the boundary (singular) or does not converge is
+    refitted from the engine's own start and the fit with the higher REML likelihood is
+    kept: from a warm start the optimiser can stop at a boundary point that is not the
+    optimum (seen in about 1 in 20 truth-and-bias replicates, REML log-likelihood lower
+    by up to 0.08, estimates off by up to 0.02 SE, the fit wrongly called singular).
     """
     from .._mixed._engine import NestedLMM  # the engine is optional at import time
 
@@ -266,6 +272,10 @@ def fit_arrays(
     fit, messages = quiet(lambda: model.fit(
         arrays.y, start=None if start is None else np.asarray(start), random_effects=False
     ))
+    if start is not None and (fit.is_singular or not fit.converged):
+        cold, cold_messages = quiet(lambda: model.fit(arrays.y, random_effects=False))
+        if cold.converged and (not fit.converged or cold.llf > fit.llf):
+            fit, messages = cold, cold_messages
     status = "not converged" if not fit.converged else "singular" if fit.is_singular else "ok"
     note = getattr(fit, "message", None)
     if not fit.converged and note:

@@ -583,14 +583,16 @@ def _pilot_theta(template: run.ChunkTask, sizes: Sizes) -> tuple[float, ...] | N
     """Warm start for a cell: the covariance parameters fitted to its replicate 0.
 
     It is a function of the settings alone, so every chunk of the cell starts from the
-    same point whoever runs it (results stay independent of chunking and workers).
+    same point whoever runs it (results stay independent of chunking and workers). A
+    singular pilot fit gives no warm start (None): a boundary point is a poor start, and
+    every singular warm-started fit is refitted anyway (:func:`fit_arrays`).
     """
     if template.engine != "fast":
         return None
     task = dataclasses.replace(template, sizes=sizes, start=0, stop=1)
     with run.one_blas_thread():
         outcome = run.fit_replicate(task, run.simulate_replicate(task, 0))
-    return outcome.theta if outcome.status in _VALID else None
+    return outcome.theta if outcome.status == "ok" else None
 
 
 # --------------------------------------------------------------------------- tables
