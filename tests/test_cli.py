@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,155 @@ def test_power_bad_option_is_one_line(tmp_path: Path,
 def test_console_script_is_declared() -> None:
     text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     assert 'alliancestats = "alliancestats.cli:main"' in text
+
+
+# --------------------------------------------------------------------------- a lab's export
+
+DATA = Path(__file__).parent / "data"
+LAB_ROLES = ("--therapist", "Therapist_ID", "--patient", "ClientID", "--session", "Sess",
+             "--condition", "Group", "--alliance-therapist", "WAI_T",
+             "--alliance-patient", "WAI_C", "--wellbeing", "ORS")
+
+
+@pytest.fixture(scope="module")
+def lab_sav_report(tmp_path_factory: pytest.TempPathFactory
+                   ) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The SPSS export (Group coded 0/1 with value labels) through the command."""
+    cwd = tmp_path_factory.mktemp("lab")
+    proc = _run("report", str(DATA / "lab_long.sav"), "--out", "out", *LAB_ROLES, cwd=cwd)
+    return proc, cwd / "out"
+
+
+@pytest.mark.slow
+def test_lab_export_report_has_no_failed_section(
+        lab_sav_report: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    proc, out = lab_sav_report
+    assert proc.returncode == 0, proc.stderr
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "(failed)" not in page
+    assert "could not be" not in page
+    for name in ("observed_means", "growth_trajectories", "truth_bias", "rsa_contour",
+                 "rsa_surface", "lagged_agreement"):
+        assert (out / "figures" / f"{name}.png").exists(), name
+
+
+@pytest.mark.slow
+def test_lab_export_report_shows_value_labels_and_integer_sessions(
+        lab_sav_report: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _proc, out = lab_sav_report
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<td>training</td>" in page
+    assert "<td>control</td>" in page
+    assert "<td>1–6</td>" in page  # session range, not 1.00–6.00
+    assert "1.00" not in re.findall(r"<th>Sess</th>.*?</table>", page, re.S)[0][:400]
+    est = pd.read_csv(out / "estimates.csv")
+    assert any("training" in str(t) for t in est["term"])
+
+
+@pytest.mark.slow
+def test_lab_export_lagged_row_counts_add_up(
+        lab_sav_report: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    page = (lab_sav_report[1] / "report.html").read_text(encoding="utf-8")
+    sentence = re.search(r"(\d+) of (\d+) rows were analysed; of the other (\d+), (.*?)\.</p>",
+                         page)
+    assert sentence is not None
+    used, rows_in, other = (int(sentence[i]) for i in (1, 2, 3))
+    parts = [int(n) for n in re.findall(r"(\d+) (?:have|no|a missing)", sentence[4])]
+    assert used + other == rows_in
+    assert sum(parts) == other
+    assert rows_in == len(pd.read_csv(DATA / "lab_long.csv"))
+
+
+# --------------------------------------------------------------------------- exit status
+
+
+def test_failed_model_section_exits_1_unless_keep_going(tmp_path: Path) -> None:
+    # one session only: no growth, no lag; the report is written and says why
+    lab = pd.read_csv(DATA / "lab_long.csv")
+    lab[lab["Sess"] == 1].to_csv(tmp_path / "first.csv", index=False)
+    proc = _run("report", "first.csv", "--out", "out", "--quiet", *LAB_ROLES, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "failed: Lagged response surface" in proc.stderr
+    assert "--keep-going" in proc.stderr
+    assert (tmp_path / "out" / "report.html").exists()
+    kept = _run("report", "first.csv", "--out", "out2", "--quiet", "--keep-going",
+                *LAB_ROLES, cwd=tmp_path)
+    assert kept.returncode == 0, kept.stderr
+    assert kept.stderr == ""
+
+
+def test_figures_path_taken_by_a_file_fails_before_fitting(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "figures").write_text("not a directory")
+    proc = _run("report", str(DATA / "lab_long.csv"), "--out", "out", *LAB_ROLES,
+                cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("alliancestats report: error: `out`:")
+    assert "is not a directory" in lines[-1]
+    assert not any("Growth" in line for line in lines)  # nothing was fitted
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def _blocked_out(tmp_path: Path) -> Path:
+    """An --out that fails after the data are read and checked, before any fitting."""
+    block = tmp_path / "blocked"
+    block.write_text("x")
+    return block
+
+
+def test_european_csv_is_sniffed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lab = pd.read_csv(DATA / "lab_long.csv")
+    lab.to_csv(tmp_path / "eu.csv", sep=";", decimal=",", index=False, encoding="utf-8-sig")
+    status = cli.main(["report", str(tmp_path / "eu.csv"), "--out",
+                       str(_blocked_out(tmp_path)), *LAB_ROLES])
+    err = capsys.readouterr().err
+    assert status == 2
+    # the columns were found and the ratings are numeric: only the output is refused
+    assert "is not a directory" in err
+
+
+def test_sep_decimal_encoding_options(tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    lab = pd.read_csv(DATA / "lab_long.csv")
+    lab["Group"] = lab["Group"].map({"control": "Kontrolle", "training": "Übung"})
+    lab.to_csv(tmp_path / "latin.txt", sep="|", decimal=",", index=False, encoding="latin-1")
+    blocked = str(_blocked_out(tmp_path))
+    status = cli.main(["report", str(tmp_path / "latin.txt"), "--out", blocked,
+                       "--sep", "|", "--decimal", ",", *LAB_ROLES])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "--encoding latin-1" in err
+    status = cli.main(["report", str(tmp_path / "latin.txt"), "--out", blocked, "--sep", "|",
+                       "--decimal", ",", "--encoding", "latin-1", *LAB_ROLES])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "is not a directory" in err
+
+
+def test_text_options_on_a_binary_format(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    status = cli.main(["report", str(DATA / "lab_long.sav"), "--out", str(tmp_path / "o"),
+                       "--sep", ";"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "--sep only apply to text files" in err
+
+
+def test_directory_as_data(tmp_path: Path) -> None:
+    proc = _run("report", str(DATA), "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert "is a directory" in proc.stderr
+
+
+def test_wide_export_points_to_sessions_to_long(tmp_path: Path) -> None:
+    proc = _run("report", str(DATA / "lab_wide.csv"), "--out", "out", "--therapist",
+                "Therapist_ID", "--patient", "ClientID", "--condition", "Group", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert "look wide" in proc.stderr
+    assert "sessions_to_long" in proc.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from alliancestats import (
     sessions_to_wide,
     stack_raters,
 )
+from alliancestats.exceptions import DataWarning
 
 
 @pytest.fixture
@@ -213,3 +216,115 @@ class TestReadData:
             read_data(bad)
         with pytest.raises(TypeError, match="must be a file path"):
             read_data(3)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- lab exports
+
+LAB_WIDE = Path(__file__).parent / "data" / "lab_wide.csv"
+LAB_LONG = Path(__file__).parent / "data" / "lab_long.csv"
+STUBS = ["WAI_T", "WAI_C", "ORS"]
+
+
+class TestWideLabExport:
+    """Client ids restart within each therapist: a lab export in wide form."""
+
+    def test_round_trip_matches_the_long_export(self) -> None:
+        wide, long = pd.read_csv(LAB_WIDE), pd.read_csv(LAB_LONG)
+        back = sessions_to_long(wide, unit=["Therapist_ID", "ClientID"], stubs=STUBS,
+                                time="Sess")
+        back = back[long.columns].sort_values(["Therapist_ID", "ClientID", "Sess"])
+        pd.testing.assert_frame_equal(back.reset_index(drop=True), long.sort_values(
+            ["Therapist_ID", "ClientID", "Sess"]).reset_index(drop=True), check_dtype=False)
+
+    def test_unit_not_unique_names_the_column_and_suggests_both(self) -> None:
+        wide = pd.read_csv(LAB_WIDE)
+        with pytest.raises(ValueError, match=r"`unit` \['ClientID'\] does not identify the "
+                                             r"rows.*ClientID=1.*unit=\['Therapist_ID', "
+                                             r"'ClientID'\]"):
+            sessions_to_long(wide, unit="ClientID", stubs=STUBS)
+
+    def test_time_name_taken(self) -> None:
+        with pytest.raises(ValueError, match=r"`time` 'Group' is already a column"):
+            sessions_to_long(pd.read_csv(LAB_WIDE), unit=["Therapist_ID", "ClientID"],
+                             stubs=STUBS, time="Group")
+
+    def test_unknown_stub_lists_the_numbered_prefixes(self) -> None:
+        with pytest.raises(ValueError, match=r"starts with 'WAI_' followed by a session number.*"
+                                             r"\['WAI_T', 'WAI_C', 'ORS'\]"):
+            sessions_to_long(pd.read_csv(LAB_WIDE), unit=["Therapist_ID", "ClientID"],
+                             stubs=["WAI"])
+
+    def test_missing_unit(self) -> None:
+        wide = pd.read_csv(LAB_WIDE)
+        wide.loc[0, "ClientID"] = np.nan
+        with pytest.raises(ValueError, match=r"`unit` column\(s\) \['ClientID'\] have 1 "
+                                             r"missing"):
+            sessions_to_long(wide, unit=["Therapist_ID", "ClientID"], stubs=STUBS)
+
+
+def test_sessions_to_wide_refuses_duplicate_names() -> None:
+    df = pd.DataFrame({"id": [1, 1], "x_1": [0, 0], "s": [1, 2], "x": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"duplicate column names \['x_1'\]"):
+        sessions_to_wide(df, unit=["id", "x_1"], time="s", values="x")
+    mixed = pd.DataFrame({"id": [1, 1], "s": [1, "1"], "x": [1.0, 2.0]}, dtype=object)
+    with pytest.raises(ValueError, match=r"duplicate column names \['x_1'\]"):
+        sessions_to_wide(mixed, unit="id", time="s", values="x")
+
+
+def test_center_within_warns_on_missing_units() -> None:
+    df = pd.DataFrame({"id": [1.0, np.nan, 1.0], "x": [1.0, 2.0, 3.0]})
+    with pytest.warns(DataWarning, match=r"1 of 3 rows have a missing `by` value"):
+        out = center_within(df, "x", by="id")
+    assert np.isnan(out.loc[1, "x"])
+    assert out.loc[[0, 2], "x"].tolist() == [-1.0, 1.0]
+
+
+class TestEuropeanExports:
+    """Spreadsheet exports from European locales: ';' separators, decimal commas, BOM,
+    Latin-1."""
+
+    @pytest.fixture
+    def lab(self) -> pd.DataFrame:
+        return pd.read_csv(LAB_LONG)
+
+    def test_semicolon_and_decimal_comma_are_sniffed(self, lab: pd.DataFrame,
+                                                     tmp_path: Path) -> None:
+        file = tmp_path / "eu.csv"
+        lab.to_csv(file, sep=";", decimal=",", index=False)
+        pd.testing.assert_frame_equal(read_data(file), lab)
+
+    def test_byte_order_mark_is_skipped(self, lab: pd.DataFrame, tmp_path: Path) -> None:
+        file = tmp_path / "bom.csv"
+        lab.to_csv(file, index=False, encoding="utf-8-sig")
+        assert read_data(file).columns[0] == "Therapist_ID"
+        assert read_data(file, encoding="utf-8").columns[0] == "Therapist_ID"
+
+    def test_latin1_gets_a_clear_message(self, lab: pd.DataFrame, tmp_path: Path) -> None:
+        file = tmp_path / "latin.csv"
+        lab.assign(Group=lab["Group"].map({"control": "Kontrolle", "training": "Übung"})
+                   ).to_csv(file, index=False, encoding="latin-1")
+        with pytest.raises(ValueError, match=r"not utf-8-encoded.*encoding='latin-1'"):
+            read_data(file)
+        assert set(read_data(file, encoding="latin-1")["Group"]) == {"Kontrolle", "Übung"}
+
+    def test_explicit_separator_wins(self, tmp_path: Path) -> None:
+        file = tmp_path / "pipe.csv"
+        file.write_text("a;b|c\n1;2|3\n", encoding="utf-8")
+        assert read_data(file, sep="|").columns.tolist() == ["a;b", "c"]
+
+    def test_directory(self, tmp_path: Path) -> None:
+        with pytest.raises(IsADirectoryError, match="is a directory"):
+            read_data(tmp_path)
+
+
+def test_lab_export_reads_alike_in_every_format() -> None:
+    csv_ = read_data(LAB_LONG)
+    xlsx = read_data(LAB_LONG.with_suffix(".xlsx"))
+    sav = read_data(LAB_LONG.with_suffix(".sav"))
+    assert sav.attrs["value_labels"] == {"Group": {0.0: "control", 1.0: "training"}}
+    labelled = sav.assign(Group=sav["Group"].map(sav.attrs["value_labels"]["Group"]))
+    for other in (xlsx, labelled):
+        pd.testing.assert_frame_equal(other, csv_, check_dtype=False)
+    # client ids restart within each therapist
+    assert csv_.groupby("ClientID")["Therapist_ID"].nunique().max() > 1
+    assert not csv_.duplicated(["Therapist_ID", "ClientID", "Sess"]).any()

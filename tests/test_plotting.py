@@ -8,6 +8,7 @@ fit, observed-mean intervals against ``scipy.stats.t.interval`` on the raw ratin
 from __future__ import annotations
 
 import warnings
+from pathlib import Path as FilePath
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -245,8 +246,9 @@ class TestTruthBias:
         assert "90% CI" in ax.get_title()
 
     def test_bad_inputs(self, tb: object) -> None:
-        with pytest.raises(ValueError, match="x_values"):
-            plot_truth_bias(tb)
+        # plot_truth_bias(tb) works with its defaults (the fit records its moderators)
+        with pytest.raises(ValueError, match="`x` 'visit' is not a moderator"):
+            plot_truth_bias(tb, x="visit")
         with pytest.raises(ValueError, match="`effects`"):
             plot_truth_bias(tb, effects="accuracy", x_values=[1])
         with pytest.raises(ValueError, match="`ax` draws one effect"):
@@ -379,3 +381,84 @@ class TestGrowthTrajectories:
         assert styles["patient, condition = 1"] == "--"
         with pytest.raises(ValueError, match="growth_data"):
             plot_trajectories(growth)
+
+
+LAB = FilePath(__file__).parent / "data" / "lab_long.csv"
+
+
+class TestTextConditionLabels:
+    """A lab export codes the arm as text ("training"/"control")."""
+
+    @pytest.fixture(scope="class")
+    def lab(self) -> pd.DataFrame:
+        return pd.read_csv(LAB)
+
+    @pytest.fixture(scope="class")
+    def growth(self, lab: pd.DataFrame) -> object:
+        long = stack_raters(lab, ratings={"therapist": "WAI_T", "patient": "WAI_C"},
+                            rater="rater", value="alliance")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fit_growth(long, outcome="alliance", time="Sess",
+                              groups=["Therapist_ID", "ClientID"], rater="rater",
+                              moderators=["Group"], random="slopes_uncorrelated")
+
+    def test_growth_trajectories_with_text_labels(self, lab: pd.DataFrame,
+                                                  growth: object) -> None:
+        ax = plot_trajectories(growth, growth_data=lab, time="Sess", condition="Group",
+                               ratings={"therapist": "WAI_T", "patient": "WAI_C"})
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert sorted(labels) == ["patient, control", "patient, training",
+                                  "therapist, control", "therapist, training"]
+        assert not any("Group =" in label for label in labels)
+
+    def test_fitted_means_use_the_dummy_of_the_level(self, growth: object) -> None:
+        from alliancestats.plotting import growth_trajectories
+
+        fitted = growth_trajectories(growth, times=[1, 6], conditions=["control", "training"])
+        params = growth.params
+        row = fitted[(fitted.rater == "patient") & (fitted.condition == "training")
+                     & (fitted.time == 6)]
+        expected = (params["rater[patient]"] + params["rater[patient]:Group[training]"]
+                    + 5 * (params["rater[patient]:Sess"]
+                           + params["rater[patient]:Sess:Group[training]"]))
+        assert row["estimate"].item() == pytest.approx(expected)
+        base = fitted[(fitted.rater == "patient") & (fitted.condition == "control")
+                      & (fitted.time == 1)]
+        assert base["estimate"].item() == pytest.approx(params["rater[patient]"])
+
+    def test_observed_means_legend_shows_text_labels(self, lab: pd.DataFrame) -> None:
+        ax = plot_trajectories(lab, time="Sess", condition="Group",
+                               ratings={"therapist": "WAI_T", "patient": "WAI_C"})
+        labels = {t.get_text() for t in ax.get_legend().get_texts()}
+        assert "therapist, training" in labels
+
+
+class TestTruthBiasDefaults:
+    """plot_truth_bias(result) works with its defaults: the fit records its moderators."""
+
+    @pytest.fixture(scope="class")
+    def lab_fit(self) -> object:
+        lab = pd.read_csv(LAB)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fit_truth_bias(lab, judgment="WAI_T", truth="WAI_C",
+                                  groups=["Therapist_ID", "ClientID"],
+                                  moderators=["Group", "Sess"])
+
+    def test_result_records_values_and_levels(self, lab_fit: object) -> None:
+        assert lab_fit.moderator_values == {"Group": ["control", "training"],
+                                            "Sess": [1, 2, 3, 4, 5, 6]}
+
+    def test_defaults_draw_every_session_and_arm(self, lab_fit: object) -> None:
+        fig = plot_truth_bias(lab_fit, x="Sess", hue="Group")
+        ax = fig.axes[0]
+        assert [line.get_label() for line in ax.get_lines() if not line.get_label()
+                .startswith("_")] == ["control", "training"]
+        xs = ax.get_lines()[0].get_xdata()
+        assert list(xs) == [1, 2, 3, 4, 5, 6]
+
+    def test_unknown_moderator_lists_the_fits_moderators(self, lab_fit: object) -> None:
+        with pytest.raises(ValueError, match=r"`hue` 'condition' is not a moderator of the "
+                                             r"fit; its moderators are \['Group', 'Sess'\]"):
+            plot_truth_bias(lab_fit, x="Sess")

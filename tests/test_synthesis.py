@@ -348,7 +348,7 @@ def test_equal_n_closed_form() -> None:
                                          abs=1e-9)
     # Wald SE by the delta method on the binomial proportion
     slope = math.sqrt(ntilde) * stats.norm.pdf(stats.norm.ppf(p_hat))
-    assert res.se == pytest.approx(math.sqrt(p_hat * (1 - p_hat) / k) / slope, rel=1e-7)
+    assert res.std_error == pytest.approx(math.sqrt(p_hat * (1 - p_hat) / k) / slope, rel=1e-7)
     # profile CI: the binomial likelihood-ratio interval for p, mapped to delta
     def ll_p(p: float) -> float:
         return n_pos * math.log(p) + (k - n_pos) * math.log1p(-p)
@@ -362,7 +362,7 @@ def test_equal_n_closed_form() -> None:
     h = 1e-4
     ll = res.loglik([res.estimate - h, res.estimate, res.estimate + h])
     observed = -(ll[0] - 2 * ll[1] + ll[2]) / h**2
-    assert 1 / math.sqrt(observed) == pytest.approx(res.se, rel=1e-5)
+    assert 1 / math.sqrt(observed) == pytest.approx(res.std_error, rel=1e-5)
     assert res.k == k
     assert res.n_positive == n_pos
     assert res.boundary is None
@@ -378,7 +378,7 @@ def test_closed_forms_direction_and_correlation() -> None:
     zeta = (Z975 + stats.norm.ppf(5 / k)) / math.sqrt(50)
     assert res_r.theta == pytest.approx(zeta, abs=1e-9)
     assert res_r.estimate == pytest.approx(math.tanh(zeta), abs=1e-9)
-    assert res_r.se == pytest.approx((1 - math.tanh(zeta) ** 2) * res_r.theta_se)
+    assert res_r.std_error == pytest.approx((1 - math.tanh(zeta) ** 2) * res_r.theta_se)
     assert res_r.profile()["rho"].between(-1, 1).all()
 
 
@@ -450,7 +450,7 @@ def test_all_significant_boundary() -> None:
     with pytest.warns(BoundaryFitWarning, match=r"All 6 votes are positive.*lower bound"):
         res = vote_count_estimate(_votes(k, k, n=40), significant="sig", n="n")
     assert res.estimate == math.inf
-    assert math.isnan(res.se)
+    assert math.isnan(res.std_error)
     assert res.conf_high == math.inf
     assert res.boundary == "upper"
     # one-sided bound: k log Phi(delta sqrt(n~) - c) = -z_0.95^2 / 2, n~ = 10
@@ -487,10 +487,14 @@ def test_bushman_wang_effect_sizes_only_is_inverse_variance() -> None:
     est = np.sum(d / v) / np.sum(1 / v)
     se = 1 / math.sqrt(np.sum(1 / v))
     assert res.estimate == pytest.approx(est, abs=1e-10)
-    assert res.se == pytest.approx(se, rel=1e-10)
+    assert res.std_error == pytest.approx(se, rel=1e-10)
     # quadratic log-likelihood: profile and Wald intervals coincide
-    assert res.conf_int() == pytest.approx((est - Z975 * se, est + Z975 * se), abs=1e-8)
-    assert res.conf_int("wald") == pytest.approx(res.conf_int(), abs=1e-8)
+    ci = res.conf_int()
+    assert list(ci.columns) == ["conf_low", "conf_high"]
+    assert list(ci.index) == ["delta"]
+    assert ci.iloc[0].to_numpy() == pytest.approx([est - Z975 * se, est + Z975 * se], abs=1e-8)
+    assert res.conf_int(kind="wald").iloc[0].to_numpy() == pytest.approx(
+        ci.iloc[0].to_numpy(), abs=1e-8)
     assert res.method.startswith("inverse-variance")
 
 
@@ -532,7 +536,7 @@ def test_recovers_effect_from_simulated_t_tests() -> None:
         sig[i] = (p < 0.05) and (t > 0)
     res = vote_count_estimate(pd.DataFrame({"sig": sig, "n1": n1, "n2": n2}),
                               significant="sig", n1="n1", n2="n2")
-    assert abs(res.estimate - delta) < 3 * res.se
+    assert abs(res.estimate - delta) < 3 * res.std_error
     assert res.conf_low < delta < res.conf_high
 
 
@@ -547,7 +551,7 @@ def test_recovers_correlation_from_simulated_studies() -> None:
         sig[i] = (p < 0.05) and (r > 0)
     res = vote_count_estimate(pd.DataFrame({"sig": sig, "n": n}), significant="sig", n="n",
                               metric="r")
-    assert abs(res.estimate - rho) < 3 * res.se
+    assert abs(res.estimate - rho) < 3 * res.std_error
 
 
 def test_vote_result_surface() -> None:
@@ -629,3 +633,68 @@ def test_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         warnings.simplefilter("error")
         runpy.run_path(str(path), run_name="__main__")
     plt.close("all")
+
+
+def test_synthesis_is_a_package_with_the_public_names() -> None:
+    import alliancestats
+    from alliancestats import plotting, synthesis
+
+    assert synthesis.__path__  # a package: votes, box score, estimator modules
+    assert plot_box_score is plotting.plot_box_score is alliancestats.plot_box_score
+    assert plot_box_score.__module__ == "alliancestats.plotting"
+    assert BoxScoreResult is alliancestats.BoxScoreResult
+
+
+def test_vote_count_result_speaks_the_results_vocabulary() -> None:
+    studies = pd.DataFrame({"sig": [True, False, False, True, False, True],
+                            "n": [40, 50, 60, 80, 30, 90]})
+    res = vote_count_estimate(studies, significant="sig", n="n")
+    assert res.params.to_dict() == {"delta": res.estimate}
+    assert res.bse.to_dict() == {"delta": res.std_error}
+    assert res.pvalues.to_dict() == {"delta": res.p_value}
+    stored = res.conf_int()
+    assert stored.loc["delta"].tolist() == [res.conf_low, res.conf_high]
+    assert res.conf_int(0.05).equals(stored)
+    wide, narrow = res.conf_int(0.01).loc["delta"], res.conf_int(0.2).loc["delta"]
+    assert wide["conf_low"] < stored.loc["delta", "conf_low"] < narrow["conf_low"]
+    assert narrow["conf_high"] < stored.loc["delta", "conf_high"] < wide["conf_high"]
+    # the 80% profile interval: where the deviance is chi2_1(0.8)
+    dev = 2 * (res.llf - res.loglik([narrow["conf_low"], narrow["conf_high"]]))
+    assert dev == pytest.approx([stats.chi2.ppf(0.8, 1)] * 2, abs=1e-6)
+    wald = res.conf_int(0.2, kind="wald").loc["delta"]
+    z = stats.norm.ppf(0.9)
+    assert wald.tolist() == pytest.approx([res.estimate - z * res.std_error,
+                                           res.estimate + z * res.std_error])
+    with pytest.raises(ValueError, match="`alpha`"):
+        res.conf_int(1.5)
+
+
+def test_vote_count_result_r_metric_interval_is_back_transformed() -> None:
+    studies = pd.DataFrame({"sig": [True, False, True, True], "n": [40, 50, 60, 80]})
+    res = vote_count_estimate(studies, significant="sig", n="n", metric="r")
+    ci = res.conf_int(0.1).loc["rho"]
+    assert -1 < ci["conf_low"] < res.estimate < ci["conf_high"] < 1
+
+
+def test_vote_count_result_old_names_warn() -> None:
+    studies = pd.DataFrame({"sig": [True, False, False, True], "n": [40, 50, 60, 80]})
+    res = vote_count_estimate(studies, significant="sig", n="n")
+    with pytest.warns(FutureWarning, match="std_error"):
+        assert res.se == res.std_error
+    with pytest.warns(FutureWarning, match="kind="):
+        old = res.conf_int("wald")
+    assert old.loc["delta"].tolist() == [res.wald_low, res.wald_high]
+
+
+def test_vote_count_estimate_with_a_multiindex() -> None:
+    index = pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1), ("c", 1)],
+                                      names=["study", "measure"])
+    studies = pd.DataFrame({"sig": [True, False, True, False], "n": [40, 50, 60, 70],
+                            "dir": [1, -1, 1, 1]}, index=index)
+    flat = studies.reset_index(drop=True)
+    res = vote_count_estimate(studies, significant="sig", n="n", effect="dir")
+    ref = vote_count_estimate(flat, significant="sig", n="n", effect="dir")
+    assert res.estimate == ref.estimate
+    bad = studies.assign(dir=[1, 0, 1, 1], sig=[True, True, False, False])
+    with pytest.raises(ValueError, match=r"no direction.*\('a', 2\)"):
+        vote_count_estimate(bad, significant="sig", n="n", effect="dir")

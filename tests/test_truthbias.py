@@ -111,7 +111,7 @@ def test_effects_at_is_the_linear_combination() -> None:
     res = fit_truth_bias(df, **ROLES, moderators=["condition", "session"])
     grid = res.effects_at(condition=[0, 1], session=[1, 4])
     assert list(grid.columns) == ["effect", "condition", "session", "estimate", "std_error",
-                                  "statistic", "p_value", "conf_low", "conf_high"]
+                                  "df", "statistic", "p_value", "conf_low", "conf_high"]
     assert len(grid) == 2 * 4
     row = grid.query("effect == 'truth_force' and condition == 1 and session == 4").iloc[0]
     t = "alliance_patient"

@@ -147,3 +147,76 @@ def test_validation_is_total(frame: pd.DataFrame, col: object, by: object, time:
             with contextlib.suppress(TypeError, ValueError):
                 call()
     pd.testing.assert_frame_equal(frame, before)
+
+
+def test_close_matches_ignore_case() -> None:
+    # a lab export's 'ORS' asked for as 'ors': exact but for case, so it comes first
+    df = pd.DataFrame({"Sess": [1], "ORS": [20.0], "ORS_raw": [20.0]})
+    with pytest.raises(ValueError, match=r"column 'ors'.*Close matches: 'ORS'"):
+        require_columns(df, {"outcome": "ors"})
+
+
+def test_close_matches_in_a_model_fit() -> None:
+    from alliancestats import fit_rsa
+
+    df = pd.DataFrame({"WAI_T": [1.0, 2, 3, 4, 5, 6], "WAI_C": [2.0, 1, 4, 3, 6, 5],
+                       "ORS": [1.0, 3, 2, 5, 4, 6]})
+    with pytest.raises(ValueError, match=r"`outcome` refers to column 'ors'.*"
+                                         r"Close matches: 'ORS'"):
+        fit_rsa(df, outcome="ors", x="WAI_T", y="WAI_C")
+
+
+def test_wide_data_point_to_sessions_to_long() -> None:
+    wide = pd.DataFrame({"Therapist_ID": [1], "ClientID": [1],
+                         **{f"WAI_T_{s}": [4.0] for s in range(1, 7)},
+                         **{f"WAI_C_{s}": [5.0] for s in range(1, 7)}})
+    with pytest.raises(ValueError, match=r"`time` refers to column 'Sess'.*look wide.*"
+                                         r"WAI_T_1 \.\.\. WAI_T_6.*sessions_to_long\(.*"
+                                         r"stubs=\['WAI_C', 'WAI_T'\]"):
+        require_columns(wide, {"time": "Sess"})
+
+
+def test_long_data_get_no_wide_hint() -> None:
+    df = pd.DataFrame({"session": [1], "x_1": [1.0]})
+    with pytest.raises(ValueError, match="Sess") as info:
+        require_columns(df, {"time": "Sess"})
+    assert "wide" not in str(info.value)
+
+
+def test_missing_data_warnings_point_at_the_callers_line() -> None:
+    import numpy as np
+
+    from alliancestats import box_score, datasets, fit_lagged_rsa, fit_rsa
+    from alliancestats.exceptions import DataWarning
+
+    prn = datasets.load("prn").copy()
+    prn.loc[prn.index[::17], "wellbeing"] = np.nan
+    calls = [
+        lambda: fit_lagged_rsa(prn, outcome="wellbeing", x="alliance_therapist",
+                               y="alliance_patient", time="session",
+                               unit=["therapist", "patient"], groups=None),
+        lambda: fit_rsa(prn, outcome="wellbeing", x="alliance_therapist",
+                        y="alliance_patient"),
+        lambda: box_score(pd.DataFrame({"study": ["a", "b", "c"], "outcome": "o",
+                                        "r": [0.1, np.nan, 0.3], "sig": [True, False, True]}),
+                          outcome="outcome", effect="r", significant="sig"),
+    ]
+    for call in calls:
+        with pytest.warns(DataWarning, match="Dropped") as record:
+            call()
+        dropped = [w for w in record if "Dropped" in str(w.message)]
+        assert [w.filename for w in dropped] == [__file__]
+
+
+def test_a_disabled_progress_bar_never_imports_tqdm_auto(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from alliancestats._validation import progress_bar
+
+    # in a Jupyter kernel without ipywidgets, importing tqdm.auto warns (TqdmWarning)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    with progress_bar(False, total=2) as bar:
+        bar.update(2)
+    with pytest.raises(ImportError):
+        progress_bar(True, total=2)

@@ -24,6 +24,7 @@ from .plotting import (
     plot_truth_bias,
 )
 from .power import PowerResult, SizeSearch, find_size, null_effects, power
+from .results import ModelComparison, compare_models
 from .rsa import RSAResults, compare_rsa, fit_lagged_rsa, fit_rsa
 from .simulate import PRNParams, simulate_prn
 from .synthesis import BoxScoreResult, box_score, plot_box_score, vote_count_estimate
@@ -32,6 +33,7 @@ from .truthbias import TruthBiasResults, fit_truth_bias
 __all__ = [
     "BoxScoreResult",
     "GrowthResults",
+    "ModelComparison",
     "PRNParams",
     "PowerResult",
     "RSAResults",
@@ -43,6 +45,7 @@ __all__ = [
     "center_grand_mean",
     "center_pooled",
     "center_within",
+    "compare_models",
     "compare_rsa",
     "datasets",
     "exceptions",

@@ -8,7 +8,10 @@ mutates its input.
 from __future__ import annotations
 
 import difflib
+import inspect
 import numbers
+import os
+import re
 import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
@@ -27,10 +30,15 @@ __all__ = [
     "check_nested",
     "check_unique_rows",
     "check_variance",
+    "close_matches",
     "handle_missing",
+    "numbered_stubs",
+    "progress_bar",
     "require_columns",
     "require_frame",
     "require_numeric",
+    "user_stacklevel",
+    "wide_layout_hint",
 ]
 
 # Column labels are typed loosely: pandas accepts any hashable label, its stubs mostly str.
@@ -108,12 +116,72 @@ def require_columns(data: pd.DataFrame, roles: RoleSpec, name: str = "data") -> 
         for col in as_column_list(spec, role):
             if col in data.columns:
                 continue
-            close = difflib.get_close_matches(str(col), available, n=3, cutoff=0.6)
+            close = close_matches(col, data.columns)
             hint = f" Close matches: {_fmt(close)}." if close else ""
             raise ValueError(
                 f"`{role}` refers to column {col!r}, which is not in `{name}`.{hint} "
-                f"Available columns: {_fmt(available, 12)}."
+                f"Available columns: {_fmt(available, 12)}.{wide_layout_hint(data)}"
             )
+
+
+def close_matches(name: Any, columns: Iterable[Any], n: int = 3) -> list[Any]:
+    """Columns that ``name`` probably meant: same name in another case first
+    (``"ors"`` -> ``'ORS'``), then similar spellings (:func:`difflib.get_close_matches`,
+    compared without case).
+
+    Examples
+    --------
+    >>> close_matches("ors", ["Sess", "ORS", "WAI_T"])
+    ['ORS']
+    >>> close_matches("wai_c", ["WAI_T", "WAI_C", "ORS"])
+    ['WAI_C', 'WAI_T']
+    """
+    cols = list(columns)
+    lowered: dict[str, list[Any]] = {}
+    for col in cols:
+        lowered.setdefault(str(col).casefold(), []).append(col)
+    key = str(name).casefold()
+    same = [c for c in lowered.get(key, []) if c != name]
+    similar = difflib.get_close_matches(key, list(lowered), n=n, cutoff=0.6)
+    found = same + [c for k in similar for c in lowered[k] if c not in same and c != name]
+    return found[:n]
+
+
+_NUMBERED = re.compile(r"^(?P<stub>.*?\D)(?P<sep>[_.\- ]?)(?P<num>\d+)$")
+
+
+def numbered_stubs(columns: Iterable[Any]) -> dict[str, list[str]]:
+    """Wide-layout column families: stub -> columns (``WAI_T`` -> ``WAI_T_1 .. WAI_T_6``).
+
+    A stub counts when at least two of its columns differ only in a trailing number.
+
+    Examples
+    --------
+    >>> numbered_stubs(["id", "WAI_T_1", "WAI_T_2", "ORS_1", "x"])
+    {'WAI_T': ['WAI_T_1', 'WAI_T_2']}
+    """
+    families: dict[str, list[str]] = {}
+    for col in columns:
+        match = _NUMBERED.match(str(col))
+        if match:
+            families.setdefault(match["stub"] + "\0" + match["sep"], []).append(str(col))
+    return {key.split("\0")[0]: cols for key, cols in families.items() if len(cols) >= 2}
+
+
+def wide_layout_hint(data: pd.DataFrame) -> str:
+    """A sentence pointing to ``sessions_to_long`` when ``data`` looks wide, else ''."""
+    stubs = numbered_stubs(data.columns)
+    if not stubs:
+        return ""
+    first = next(iter(stubs.values()))
+    example = f"{first[0]} ... {first[-1]}"
+    seps = {re.sub(r"\d+$", "", c)[len(s):] for s, cols in stubs.items() for c in cols}
+    sep = next(iter(seps)) if len(seps) == 1 else "_"
+    sep_arg = "" if sep == "_" else f", sep={sep!r}"
+    return (f" The data look wide (one column per session, e.g. {example}): reshape them "
+            f"to one row per session with alliancestats.sessions_to_long(data, "
+            f"unit=[<therapist column>, <patient column>], stubs={sorted(stubs)!r}"
+            f"{sep_arg}, time='session') first.")
 
 
 def require_numeric(data: pd.DataFrame, roles: RoleSpec) -> None:
@@ -176,13 +244,15 @@ def handle_missing(
     columns: Sequence[Hashable],
     policy: str = "drop",
     *,
-    stacklevel: int = 3,
+    stacklevel: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Drop rows with missing values in ``columns`` (or raise), counting per column.
 
     Returns a new frame (never a view on the caller's data) and a dict mapping each column
     with missing values to its number of missing entries. With ``policy="drop"`` a single
-    :class:`~alliancestats.exceptions.DataWarning` reports the counts.
+    :class:`~alliancestats.exceptions.DataWarning` reports the counts; it points at the
+    user's line, the first caller outside alliancestats (:func:`user_stacklevel`), however
+    deep the call. ``stacklevel`` is accepted for older callers and not used.
     """
     check_choice(policy, "missing", ("drop", "raise"))
     cols = list(dict.fromkeys(columns))
@@ -202,7 +272,7 @@ def handle_missing(
     warnings.warn(
         f"Dropped {n_rows} of {len(data)} rows with missing values (per column: {detail}).",
         DataWarning,
-        stacklevel=stacklevel,
+        stacklevel=user_stacklevel(),
     )
     return data.loc[~missing.any(axis=1)].copy(), counts
 
@@ -273,7 +343,7 @@ def as_generator(rng: Any) -> np.random.Generator:
 
     Examples
     --------
-    >>> as_generator(1).integers(10) == as_generator(1).integers(10)
+    >>> bool(as_generator(1).integers(10) == as_generator(1).integers(10))
     True
     """
     if isinstance(rng, np.random.Generator):
@@ -346,3 +416,52 @@ def check_caseloads(caseloads: Any) -> tuple[int, ...]:
                              f"a patient); got {value}.")
         out.append(int(value))
     return tuple(out)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first caller outside
+    alliancestats (the user's script or notebook cell), for ``warnings.warn`` called in
+    the function that calls this one. Fixed numbers break when the same check is reached
+    through calls of different depth (``fit_rsa`` vs ``fit_lagged_rsa``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> def check():
+    ...     warnings.warn("note", UserWarning, stacklevel=user_stacklevel())
+    >>> user_stacklevel() >= 1
+    True
+    """
+    frame = inspect.currentframe()
+    frame = frame.f_back if frame is not None else None  # the function that warns
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _PACKAGE_DIR + os.sep):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def progress_bar(enabled: bool, **kwargs: Any) -> Any:
+    """A tqdm progress bar: ``tqdm.auto`` (a notebook widget or a console bar) when
+    ``enabled``, else a disabled console bar.
+
+    ``tqdm.auto`` is imported only when the bar is shown: importing it in a Jupyter kernel
+    without ipywidgets emits ``TqdmWarning: IProgress not found``, which a caller who
+    asked for ``progress=False`` should not see.
+
+    Examples
+    --------
+    >>> with progress_bar(False, total=3) as bar:
+    ...     bar.update(3)
+    """
+    if enabled:
+        from tqdm.auto import tqdm as auto
+
+        return auto(**{"disable": None, **kwargs})
+    from tqdm import tqdm as plain
+
+    return plain(**{**kwargs, "disable": True})

@@ -9,7 +9,9 @@
     Monte-Carlo power grid (see ``alliancestats power --help``).
 
 Input errors (missing file, unknown column, unreadable data, an output directory that
-cannot be written) print one line on stderr and exit with status 2; no traceback.
+cannot be written) print one line on stderr and exit with status 2; no traceback. A
+report in which a model section failed is still written, but the command says which
+section failed on stderr and exits with status 1 unless ``--keep-going`` is given.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["build_parser", "main"]
 
@@ -42,6 +47,16 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     for role in _ROLE_OPTIONS:
         cols.add_argument(f"--{role.replace('_', '-')}", dest=role, default=None,
                           metavar="COLUMN", help=f"column holding {role.replace('_', ' ')}")
+    text = rep.add_argument_group("text files (.csv, .tsv)")
+    text.add_argument("--sep", default=None, metavar="CHAR",
+                      help="column separator (default: sniffed among , ; tab |)")
+    text.add_argument("--decimal", default=None, metavar="CHAR",
+                      help="decimal mark, e.g. ',' (default '.', or ',' for a ';'-separated "
+                           "file with decimal commas)")
+    text.add_argument("--encoding", default=None, metavar="NAME",
+                      help="text encoding, e.g. latin-1 (default utf-8; a BOM is skipped)")
+    rep.add_argument("--keep-going", action="store_true",
+                     help="exit 0 even when a model section failed (the report says which)")
     rep.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -57,19 +72,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_TEXT_OPTIONS = ("sep", "decimal", "encoding")
+
+
+def _read(path: str, args: argparse.Namespace) -> pd.DataFrame:
+    from .data import read_data
+
+    options = {k: getattr(args, k) for k in _TEXT_OPTIONS if getattr(args, k) is not None}
+    if options and Path(path).suffix.lower() not in {".csv", ".tsv", ".txt"}:
+        given = ", ".join(f"--{k}" for k in options)
+        raise ValueError(f"{given} only apply to text files (.csv, .tsv, .txt); "
+                         f"{path!r} is read by its own format.")
+    return read_data(path, **options)
+
+
 def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from .report import write_report
+    from .report import run_report
 
     roles = {r: getattr(args, r) for r in _ROLE_OPTIONS if getattr(args, r) is not None}
     data, source = None, None
     if args.data is not None:
-        from .data import read_data
-
-        data, source = read_data(args.data), str(args.data)
+        data, source = _read(args.data, args), str(args.data)
     call = shlex.join(["alliancestats", *argv])
-    write_report(data, out=args.out, roles=roles, source=source, call=call,
-                 progress=not args.quiet)
-    return 0
+    run = run_report(data, out=args.out, roles=roles, source=source, call=call,
+                     progress=not args.quiet)
+    if run.ok or args.keep_going:
+        return 0
+    for title, reason in run.failures:
+        print(f"alliancestats report: failed: {title}: {reason}", file=sys.stderr)
+    print(f"alliancestats report: {len(run.failures)} section(s) failed; the report "
+          f"({run.path}) says why. Use --keep-going to exit 0 anyway.", file=sys.stderr)
+    return 1
 
 
 # --------------------------------------------------------------------------- power
@@ -207,7 +240,8 @@ def _save_power_plot(res: Any, path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status (0 success, 2 bad input)."""
+    """Run the command; returns the exit status (0 success, 1 a report section failed,
+    2 bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:

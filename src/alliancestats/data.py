@@ -7,6 +7,9 @@ hard-coded: each function takes the columns by role.
 
 from __future__ import annotations
 
+import csv
+import re
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +20,12 @@ import pandas as pd
 from ._validation import (
     as_column_list,
     check_unique_rows,
+    numbered_stubs,
     require_columns,
     require_frame,
     require_numeric,
 )
+from .exceptions import DataWarning
 
 __all__ = [
     "add_lags",
@@ -220,7 +225,22 @@ def sessions_to_wide(
     check_unique_rows(data, [*units, time], "time")
     wide = data.pivot(index=units, columns=time, values=vals)
     wide.columns = [f"{v}_{t}" for v, t in wide.columns]  # type: ignore[str-unpack]
+    _check_wide_names([str(u) for u in units], list(wide.columns), time)
     return wide.reset_index()
+
+
+def _check_wide_names(units: list[str], made: list[str], time: Hashable) -> None:
+    """Refuse a wide frame whose column names would repeat (they could not be told apart)."""
+    names = pd.Index([*units, *made])
+    if not names.has_duplicates:
+        return
+    dupes = list(names[names.duplicated()].unique())
+    raise ValueError(
+        f"sessions_to_wide would make duplicate column names {dupes}: a `values` column "
+        f"joined with a `time` value ({time!r}) gives the name of another column (or two "
+        f"time values print alike, such as 1 and '1'). Rename the clashing column or "
+        f"recode `time` first."
+    )
 
 
 def sessions_to_long(
@@ -245,13 +265,70 @@ def sessions_to_long(
     units = as_column_list(unit, "unit")
     require_columns(data, {"unit": units})
     if isinstance(stubs, str) or not stubs:
-        raise TypeError("`stubs` must be a non-empty list of column-name prefixes.")
-    for stub in stubs:
-        if not any(str(c).startswith(f"{stub}{sep}") for c in data.columns):
-            raise ValueError(f"`stubs`: no column starts with {stub + sep!r}.")
+        raise TypeError("`stubs` must be a non-empty list of column-name prefixes, e.g. "
+                        "stubs=['WAI_T', 'WAI_C'].")
+    if not isinstance(sep, str):
+        raise TypeError(f"`sep` must be a string such as '_'; got {sep!r}.")
+    _check_long_names(data, units, list(stubs), time, sep)
+    _check_wide_units(data, units, list(stubs), sep)
     long = pd.wide_to_long(data, stubnames=list(stubs), i=units, j=time, sep=sep)
     long = long.reset_index().dropna(subset=list(stubs), how="all")
     return long.sort_values([*units, time], kind="stable").reset_index(drop=True)
+
+
+def _stub_columns(data: pd.DataFrame, stub: str, sep: str) -> list[Hashable]:
+    prefix = f"{stub}{sep}"
+    return [c for c in data.columns
+            if str(c).startswith(prefix) and str(c)[len(prefix):].isdigit()]
+
+
+def _check_long_names(data: pd.DataFrame, units: list[Hashable], stubs: list[str],
+                      time: Hashable, sep: str) -> None:
+    for stub in stubs:
+        if not isinstance(stub, str):
+            raise TypeError(f"`stubs` must hold column-name prefixes (str); got {stub!r}.")
+        if not _stub_columns(data, stub, sep):
+            close = [c for c in numbered_stubs(data.columns) if c != stub]
+            hint = f" Prefixes of numbered columns in `data`: {close}." if close else ""
+            raise ValueError(f"`stubs`: no column starts with {stub + sep!r} followed by a "
+                             f"session number (e.g. {stub + sep + '1'!r}).{hint}")
+        if stub in data.columns:
+            raise ValueError(f"`stubs`: {stub!r} is already a column of `data`, so the long "
+                             f"column cannot take that name; rename it first.")
+    if time in data.columns:
+        raise ValueError(f"`time` {time!r} is already a column of `data`; choose another "
+                         f"name for the session column (e.g. time='session').")
+    if time in stubs:
+        raise ValueError(f"`time` {time!r} is also in `stubs`; choose another name.")
+
+
+def _check_wide_units(data: pd.DataFrame, units: list[Hashable], stubs: list[str],
+                      sep: str) -> None:
+    """The ``unit`` columns must identify the rows of the wide frame (one row per unit)."""
+    missing = data[units].isna().any(axis=1)
+    if missing.any():
+        cols = [c for c in units if data[c].isna().any()]
+        raise ValueError(f"`unit` column(s) {cols} have {int(missing.sum())} missing values; "
+                         f"every row needs its unit. Fill or drop those rows first.")
+    dup = data.duplicated(subset=units, keep=False)
+    if not dup.any():
+        return
+    example = data.loc[dup, units].iloc[0]
+    shown = ", ".join(f"{c}={v!r}" for c, v in example.items())
+    times = int((data[units] == example.to_numpy()).all(axis=1).sum())
+    stub_cols = {c for s in stubs for c in _stub_columns(data, s, sep)}
+    others = [c for c in data.columns if c not in units and c not in stub_cols
+              and not data.duplicated(subset=[c, *units]).any()]
+    others.sort(key=lambda c: data[c].nunique())
+    outer = [c for c in others if data[c].nunique() < len(data)]
+    hint = (f" If ids restart within another unit (clients numbered within each "
+            f"therapist), name both, outer first: unit={[outer[0], *units]!r}."
+            if outer else " Give the columns that together identify a row.")
+    raise ValueError(
+        f"`unit` {units!r} does not identify the rows of the wide data: "
+        f"{int(dup.sum())} rows share their value (e.g. {shown} is on {times} rows), "
+        f"but sessions_to_long needs one row per unit.{hint}"
+    )
 
 
 def center_grand_mean(
@@ -338,6 +415,13 @@ def center_within(
     units = as_column_list(by, "by")
     require_columns(data, {"columns": cols, "by": units})
     require_numeric(data, {"columns": cols})
+    no_unit = data[units].isna().any(axis=1)
+    if no_unit.any():
+        which = [c for c in units if data[c].isna().any()]
+        warnings.warn(
+            f"center_within: {int(no_unit.sum())} of {len(data)} rows have a missing `by` "
+            f"value (column(s) {which}); their centred values and unit means are NaN. "
+            f"Fill in the unit or drop those rows.", DataWarning, stacklevel=2)
     out = data.copy()
     for c in cols:
         means = data.groupby(units, observed=True, sort=False)[c].transform("mean")
@@ -351,6 +435,11 @@ def read_data(path: str | Path, **kwargs: Any) -> pd.DataFrame:
 
     Supported: ``.csv``, ``.tsv``/``.txt`` (tab-separated), ``.xlsx``/``.xls`` (Excel),
     ``.sav``/``.zsav`` (SPSS, via pyreadstat), ``.dta`` (Stata), ``.parquet``.
+
+    Text files are read as UTF-8 (a byte-order mark is skipped) unless ``encoding`` says
+    otherwise; for ``.csv`` the separator is sniffed unless ``sep`` is given (``,``,
+    ``;``, tab or ``|``), and a ``;``-separated file with decimal commas (``4,5``, as
+    European spreadsheet exports write) is read with ``decimal=","``.
 
     For SPSS files the variable and value labels are kept in ``df.attrs["column_labels"]``
     and ``df.attrs["value_labels"]`` (codes stay numeric, as models need them); pass
@@ -381,6 +470,9 @@ def read_data(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     if not isinstance(path, str | Path):
         raise TypeError(f"`path` must be a file path; got {type(path).__name__}.")
     file = Path(path)
+    if file.is_dir():
+        raise IsADirectoryError(f"`path` {str(file)!r} is a directory; give the data file "
+                                f"inside it (e.g. {str(file / 'data.csv')!r}).")
     suffix = file.suffix.lower()
     if suffix not in _READERS:
         raise ValueError(
@@ -391,16 +483,46 @@ def read_data(path: str | Path, **kwargs: Any) -> pd.DataFrame:
         raise FileNotFoundError(f"`path`: no such file: {str(file)!r}.")
     try:
         frame = _read(file, _READERS[suffix], kwargs)
+    except UnicodeDecodeError as exc:
+        used = kwargs.get("encoding", "utf-8")
+        raise ValueError(
+            f"Could not read {str(file)!r}: it is not {used}-encoded text (byte "
+            f"{exc.object[exc.start:exc.start + 1]!r} at position {exc.start}). Exports from "
+            f"Excel or SPSS on Windows are often Latin-1: pass encoding='latin-1' (or "
+            f"'cp1252'; on the command line --encoding latin-1).") from None
     except Exception as exc:  # each parser raises its own error types; report them alike
         raise ValueError(f"Could not read {str(file)!r} as {_READERS[suffix]}: {exc}") from exc
     return frame
 
 
+def _csv_options(file: Path, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``read_csv`` options for text files: a UTF-8 byte-order mark is skipped, and unless
+    the caller chose them, the separator is sniffed (``,`` ``;`` tab ``|``) and a ``;``
+    separator with decimal commas (``4,5``; European exports) sets ``decimal=','``."""
+    options = dict(kwargs)
+    encoding = options.setdefault("encoding", "utf-8-sig")
+    if str(encoding).replace("_", "-").lower() in {"utf-8", "utf8"}:
+        options["encoding"] = "utf-8-sig"  # the same, and skips a byte-order mark
+    if "sep" in options or "delimiter" in options:
+        return options
+    with file.open(encoding=options["encoding"], newline="") as handle:
+        sample = handle.read(65536)
+    try:
+        sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    options["sep"] = sep
+    if sep == ";" and "decimal" not in options and re.search(r"(^|;)\s*-?\d+,\d+\s*(;|$)",
+                                                              sample, re.MULTILINE):
+        options["decimal"] = ","
+    return options
+
+
 def _read(file: Path, kind: str, kwargs: dict[str, Any]) -> pd.DataFrame:
     if kind == "csv":
-        return pd.read_csv(file, **kwargs)
+        return pd.read_csv(file, **_csv_options(file, kwargs))
     if kind == "tsv":
-        return pd.read_csv(file, sep="\t", **kwargs)
+        return pd.read_csv(file, **_csv_options(file, {"sep": "\t", **kwargs}))
     if kind == "excel":
         return pd.read_excel(file, **kwargs)
     if kind == "stata":

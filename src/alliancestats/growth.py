@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._mixed import ENGINES, fit_mixed
+from ._mixed import ENGINES, RESIDUALS, fit_mixed, residual_note
 from ._validation import (
     as_column_list,
     check_choice,
@@ -60,7 +60,7 @@ from .design import (
     rater_random_formula,
     rater_random_spec,
 )
-from .results import EFFECT_COLUMNS, FitRecord, ModelResults
+from .results import EFFECT_COLUMNS, FitRecord, ModelResults, check_ddf
 
 __all__ = ["GROWTH_RANDOM_CHOICES", "GrowthResults", "fit_growth"]
 
@@ -80,7 +80,7 @@ class GrowthResults(ModelResults):
     ----------
     growth_rates : DataFrame
         Growth rate (change per unit of time) for every rater x moderator combination:
-        columns rater (if any), one per moderator, then estimate, std_error, statistic,
+        columns rater (if any), one per moderator, then estimate, std_error, df, statistic,
         p_value, conf_low, conf_high. Moderators with few distinct values (e.g. condition
         0/1) are tabulated at each value, others at 0.
     contrasts : DataFrame
@@ -145,7 +145,7 @@ class GrowthResults(ModelResults):
 
     @property
     def growth_rates(self) -> pd.DataFrame:
-        """Growth rate by rater x moderator values, with SE, z test and 95% CI."""
+        """Growth rate by rater x moderator values, with SE, df, test and 95% CI."""
         return self.rates_at(**self._tabulate)
 
     def _contrast_weights(self) -> pd.DataFrame:
@@ -225,6 +225,13 @@ def _time_values(frame: pd.DataFrame, time: Hashable, time_center: Any) -> tuple
     return t - value, {"time": f"{time} - {value:g}", "time_center": value}
 
 
+def _rater_labels(values: pd.Series, levels: Sequence[Any]) -> pd.Series:
+    """Rater labels as a categorical in the model's rater order (the first is the
+    reference of the residual SD ratios)."""
+    return pd.Series(pd.Categorical(values.to_numpy(), categories=list(levels)),
+                     index=values.index)
+
+
 def fit_growth(
     data: pd.DataFrame,
     *,
@@ -238,6 +245,8 @@ def fit_growth(
     missing: str = "drop",
     engine: str = "fast",
     time_center: str | float | None = "first",
+    ddf: str = "satterthwaite",
+    residual: str = "iid",
 ) -> GrowthResults:
     """Fit a multilevel growth model, by rater if the data are stacked by rater.
 
@@ -281,6 +290,19 @@ def fit_growth(
     time_center : {"first", "mean"}, number or None
         Subtract the first time point (default: intercepts refer to the first session),
         the mean time, a given value, or nothing. Recorded in ``centering``.
+    ddf : {"satterthwaite", "kenward-roger", "z"}
+        Degrees of freedom of every test and interval of the fixed effects, growth rates
+        and growth contrasts: Satterthwaite (default, as lmerTest and SPSS/SAS MIXED),
+        Kenward–Roger (REML only; adjusted covariance as pbkrtest) or Wald z.
+    residual : {"iid", "ar1", "rater", "rater_ar1"}
+        Residuals within each innermost unit (patient): independent with one variance
+        (default); ``"ar1"``: AR(1) over the ``time`` value (a missed session is a lag of
+        2; with ``rater``, within each rater's series: nlme ``corAR1(form = ~ time |
+        therapist/patient/rater)``); ``"rater"`` (needs ``rater``): a residual SD per
+        rater and one correlation of the raters' residuals at the same time (nlme
+        ``varIdent(form = ~ 1 | rater)`` + ``corCompSymm(form = ~ 1 |
+        therapist/patient/time)``); ``"rater_ar1"``: that rater covariance times
+        ``phi^|t_i - t_j|``. Estimates in ``result.residual_params``. Fast engine only.
 
     Returns
     -------
@@ -295,7 +317,7 @@ def fit_growth(
     ...                  groups=["therapist", "patient"], moderators="condition",
     ...                  random="intercept")
     >>> res.growth_rates.shape
-    (4, 8)
+    (4, 9)
     """
     data = require_frame(data)
     group_cols = as_column_list(groups, "groups")
@@ -310,8 +332,14 @@ def fit_growth(
             "or use random='slopes'."
         )
     check_choice(engine, "engine", ENGINES)
+    check_choice(residual, "residual", RESIDUALS)
+    if residual in ("rater", "rater_ar1") and rater is None:
+        raise ValueError(f"residual={residual!r} models the raters' residuals and needs "
+                         "stacked ratings: pass `rater` (e.g. rater='rater' after "
+                         "stack_raters), or use residual='ar1'.")
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
+    check_ddf(ddf, bool(reml), residual)
     roles: dict[str, Any] = {"outcome": outcome, "time": time, "rater": rater,
                              "moderators": mod_cols, "groups": group_cols}
     frame, dropped = prepare_frame(data, roles, {"outcome": outcome, "time": time},
@@ -353,7 +381,11 @@ def fit_growth(
         spec, independent = random_spec(group_cols, str(time), random)
     fit = fit_mixed(frame[outcome].astype(float), exog, frame[group_cols], spec,
                               reml=reml, engine=engine, independent=independent,
-                              re_design=re_design)
+                              re_design=re_design, residual=residual,
+                              time=None if residual == "iid" else
+                              frame[time].to_numpy(dtype=float),
+                              rater=None if residual == "iid" or rater is None else
+                              _rater_labels(frame[rater], levels))
     tabulate = {m.column: (list(m.levels) if m.categorical else
                            sorted(frame[m.column].unique().tolist())
                            if frame[m.column].nunique() <= _MAX_TABULATED else [0.0])
@@ -375,8 +407,9 @@ def fit_growth(
     else:
         notes.append("Random effects are shared by all raters of a unit (rater-general); "
                      "rater differences are fixed effects.")
+    notes += residual_note(residual, group_cols, time, rater)
     return GrowthResults(
-        FitRecord.from_mixed(fit),
+        FitRecord.from_mixed(fit, ddf=ddf),
         moderators=mods,
         structure=structure,
         rater_levels=levels,

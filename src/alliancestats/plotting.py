@@ -12,7 +12,7 @@ function                                  draws
 :func:`plot_truth_bias`                   truth force / directional bias by moderators
 :func:`plot_trajectories`                 observed (and fitted) rating trajectories
 :func:`plot_power`                        power curves with Monte-Carlo intervals
-:func:`plot_box_score`                    box-score bars (from :mod:`.synthesis`)
+:func:`plot_box_score`                    box-score bars (:func:`.box_score`)
 ========================================  =============================================
 """
 
@@ -27,13 +27,14 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import ConvexHull, Delaunay, QhullError
 
-from ._validation import require_columns, require_frame, require_numeric
+from ._validation import check_choice, require_columns, require_frame, require_numeric
 from .exceptions import AllianceStatsWarning
-from .synthesis import plot_box_score
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from .synthesis import BoxScoreResult
 
 __all__ = [
     "plot_box_score",
@@ -61,6 +62,13 @@ def _plt() -> Any:
     return plt
 
 
+def _cycle_colors() -> list[str]:
+    """The colours of the current style's property cycle (no pyplot needed)."""
+    import matplotlib
+
+    return list(matplotlib.rcParams["axes.prop_cycle"].by_key()["color"])
+
+
 def _is_3d(ax: Any) -> bool:
     return getattr(ax, "name", "") == "3d"
 
@@ -74,6 +82,15 @@ def _require_rsa(result: Any, func: str) -> None:
 
 
 # --------------------------------------------------------------------------- surfaces
+
+
+def _check_level(result: Any, level: Any) -> None:
+    """``level`` must be one of the fit's ``by`` levels (message lists them)."""
+    levels = list(result.levels)
+    if levels == [None]:
+        raise ValueError("`level` is only used with fits that have `by`.")
+    if level not in levels:
+        raise ValueError(f"`level` must be one of the `by` levels {levels}; got {level!r}.")
 
 
 def _level_rows(result: Any, level: Any) -> np.ndarray:
@@ -236,6 +253,7 @@ def plot_surface(
     *,
     level: Any = None,
     ax: Axes | None = None,
+    fig: Figure | None = None,
     points: bool = False,
     hull: bool = True,
     stationary_point: bool = True,
@@ -270,6 +288,10 @@ def plot_surface(
     ax : matplotlib Axes, optional
         For ``kind="3d"`` a 3-D Axes (``fig.add_subplot(projection="3d")``). A new figure
         is made when None.
+    fig : matplotlib Figure, optional
+        With one panel per ``by`` level: draw the panels into this (empty) figure instead
+        of a new pyplot figure, e.g. a ``matplotlib.figure.Figure()``, which needs no
+        pyplot and leaves the pyplot state alone.
     points, hull, stationary_point, principal_axis : bool
         Which overlays to draw (the stationary point only when inside the plotted range).
     n_grid : int
@@ -323,15 +345,14 @@ def plot_surface(
             "zlabel": zlabel or str(roles["outcome"])}
     levels = result.levels
     if level is not None:
-        result._level_index(level)  # validates, with a message listing the levels
+        _check_level(result, level)
     if levels != [None] and level is None:
         if ax is not None:
             raise ValueError(f"The fit has one surface per level of {roles['by']!r}; pass "
                              f"`level` (one of {levels}) to draw one of them on `ax`.")
-        return _surface_figure(result, kind, levels, opts, kwargs)
-    plt = _plt()
+        return _surface_figure(result, kind, levels, opts, kwargs, fig)
     if ax is None:
-        fig = plt.figure(figsize=(6.5, 5.5))
+        fig = _plt().figure(figsize=(6.5, 5.5)) if fig is None else fig
         ax = fig.add_subplot(projection="3d" if kind == "3d" else None)
     panel = _panel_grid(result, level, opts["n_grid"])
     _surface_panel(result, kind, ax, panel, {**opts, **_z_scales([panel])}, kwargs)
@@ -342,12 +363,12 @@ def plot_surface(
 
 
 def _surface_figure(result: Any, kind: str, levels: list[Any], opts: dict[str, Any],
-                    kwargs: dict[str, Any]) -> Figure:
-    plt = _plt()
+                    kwargs: dict[str, Any], fig: Figure | None = None) -> Figure:
     panels = [_panel_grid(result, lev, opts["n_grid"]) for lev in levels]
     # One colour scale (and z axis) for all panels, so that the surfaces can be compared.
     opts = {**opts, **_z_scales(panels)}
-    fig = plt.figure(figsize=(6 * len(levels), 5.5), layout="constrained")
+    if fig is None:
+        fig = _plt().figure(figsize=(6 * len(levels), 5.5), layout="constrained")
     for i, panel in enumerate(panels):
         ax = fig.add_subplot(1, len(levels), i + 1,
                              projection="3d" if kind == "3d" else None)
@@ -422,7 +443,7 @@ def plot_lagged_agreement(
     for i, lev in enumerate(levels):
         sub = table[table["level"] == lev].set_index("pattern").loc[list(_PATTERNS)]
         err = np.vstack([sub["estimate"] - sub["conf_low"], sub["conf_high"] - sub["estimate"]])
-        label = "all" if lev is None else f"{by} = {lev}"
+        label = "all" if lev is None else _condition_label(by, lev)
         ax.errorbar(pos + (i - (len(levels) - 1) / 2) * width, sub["estimate"], yerr=err,
                     **{"fmt": "o", "capsize": 4, "label": label, **kwargs})
     ax.set_xticks(pos, list(_PATTERNS))
@@ -485,6 +506,7 @@ def plot_truth_bias(
     hue_values: Sequence[Any] | None = None,
     alpha: float = 0.05,
     ax: Axes | None = None,
+    fig: Figure | None = None,
     **kwargs: Any,
 ) -> Any:
     """Truth force and directional bias across one moderator, one line per another.
@@ -504,12 +526,16 @@ def plot_truth_bias(
         Moderator on the horizontal axis and moderator distinguishing the lines (None:
         a single line).
     x_values, hue_values : sequence, optional
-        Moderator values; default the distinct values seen in the fit
-        (``result.moderator_values``) when the result records them.
+        Moderator values; default the values the fit saw (``result.moderator_values``:
+        the sorted distinct values of a numeric moderator, the levels of a categorical
+        one).
     alpha : float
         1 − confidence level.
     ax : matplotlib Axes, optional
         Only for a single effect.
+    fig : matplotlib Figure, optional
+        For several effects: draw the panels into this (empty) figure, e.g. a
+        ``matplotlib.figure.Figure()``, instead of a new pyplot figure.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.plot` for every line (e.g. ``marker``).
 
@@ -525,7 +551,7 @@ def plot_truth_bias(
     >>> res = fit_truth_bias(datasets.load("prn"), judgment="alliance_therapist",
     ...                      truth="alliance_patient", groups=["therapist", "patient"],
     ...                      moderators=["condition", "session"])
-    >>> fig = plot_truth_bias(res, x_values=range(1, 7), hue_values=[0, 1])
+    >>> fig = plot_truth_bias(res)  # sessions 1..6 and conditions 0, 1 as in the data
     >>> [ax.get_ylabel() for ax in fig.axes]
     ['truth force', 'directional bias']
     """
@@ -547,8 +573,9 @@ def plot_truth_bias(
         ax = _plt().gca() if ax is None else ax
         _truth_bias_panel(table, names[0], x, hue, alpha, ax, kwargs)
         return ax
-    fig, axes = _plt().subplots(1, len(names), figsize=(5.2 * len(names), 4),
-                                layout="constrained", squeeze=False)
+    if fig is None:
+        fig = _plt().figure(figsize=(5.2 * len(names), 4), layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False)
     for name, panel in zip(names, axes[0], strict=True):
         _truth_bias_panel(table, name, x, hue, alpha, panel, kwargs, legend=False)
     if hue is not None:  # one legend for all panels, below them
@@ -559,13 +586,18 @@ def plot_truth_bias(
 
 
 def _moderator_values(result: Any, name: str, values: Any, arg: str) -> list[Any]:
+    """The values to plot: as given, else those the fit recorded for the moderator."""
     if values is not None:
         return list(values)
     known = getattr(result, "moderator_values", None)
     if isinstance(known, Mapping) and name in known:
         return list(known[name])
-    raise ValueError(f"Pass `{arg}`: the values of moderator {name!r} to plot "
-                     f"(e.g. {arg}=[1, 2, 3, 4, 5, 6]).")
+    if isinstance(known, Mapping):
+        role = "x" if arg == "x_values" else "hue"
+        raise ValueError(f"`{role}` {name!r} is not a moderator of the fit; its moderators "
+                         f"are {list(known)}. Pass one of them as `{role}` (or hue=None for "
+                         f"a single line).")
+    raise ValueError(f"Pass `{arg}`: the values of moderator {name!r} to plot.")
 
 
 def _truth_bias_panel(table: pd.DataFrame, effect: str, x: str, hue: str | None,
@@ -578,7 +610,7 @@ def _truth_bias_panel(table: pd.DataFrame, effect: str, x: str, hue: str | None,
     for key, part in groups:
         part = part.sort_values(x)
         low, high = part["conf_low"], part["conf_high"]
-        label = None if hue is None else f"{hue} = {key!s}"
+        label = None if hue is None else _condition_label(hue, key)
         (line,) = ax.plot(part[x], part["estimate"], **{"marker": "o", "label": label,
                                                         **kwargs})
         ax.fill_between(part[x], low, high, color=line.get_color(), alpha=0.2, linewidth=0)
@@ -735,7 +767,7 @@ def _draw_means(means: pd.DataFrame, condition: Hashable | None, ax: Any,
     raters = list(dict.fromkeys(means["rater"]))
     conds = [None] if condition is None else sorted(means[condition].unique())
     time = means.columns[2] if condition is not None else means.columns[1]
-    colors = _plt().rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = _cycle_colors()
     offset = 0.04 * (len(raters) * len(conds) - 1)
     k = 0
     drawn: dict[Any, str] = {}
@@ -745,7 +777,7 @@ def _draw_means(means: pd.DataFrame, condition: Hashable | None, ax: Any,
             if cond is not None:
                 sub = sub[sub[condition] == cond]
             err = np.vstack([sub["mean"] - sub["conf_low"], sub["conf_high"] - sub["mean"]])
-            label = rater if cond is None else f"{rater}, {condition} = {cond}"
+            label = rater if cond is None else f"{rater}, {_condition_label(condition, cond)}"
             # small horizontal dodge so the intervals do not hide each other
             xs = sub[time].to_numpy(float) - offset / 2 + 0.08 * k
             bars = ax.errorbar(xs, sub["mean"], yerr=err, **{
@@ -786,13 +818,33 @@ def growth_trajectories(result: Any, *, times: Sequence[float],
             for t in times:
                 values = {time_col: float(t) - shift}
                 if cond is not None:
-                    values[cond] = float(c)
+                    values |= _condition_value(names, cond, c)
                 rows.append(_growth_weights(names, rater, lev, values))
                 labels.append({"rater": lev, "condition": c, "time": float(t)})
     table = result.contrast(pd.DataFrame(rows, columns=names).fillna(0.0), alpha=alpha)
     out = pd.concat([pd.DataFrame(labels), table.reset_index(drop=True)], axis=1)
     return out[["rater", "condition", "time", "estimate", "std_error", "conf_low",
                 "conf_high"]]
+
+
+def _condition_value(names: list[str], cond: str, value: Any) -> dict[str, float]:
+    """The condition's part of a fitted mean: a dummy (``cond[level]`` terms, text or
+    categorical conditions; the reference level has none) or the numeric value."""
+    if any(f"{cond}[" in part for name in names for part in name.split(":")):
+        return {f"{cond}[{value}]": 1.0}
+    try:
+        return {cond: float(value)}
+    except (TypeError, ValueError):
+        raise ValueError(f"Condition {cond!r} entered the growth model as a number, but "
+                         f"`conditions` holds {value!r}; pass its numeric values.") from None
+
+
+def _condition_label(condition: Hashable, value: Any) -> str:
+    """Legend text of a condition: its label when it has one ("training"), else
+    "condition = 1"."""
+    if isinstance(value, str):
+        return value
+    return f"{condition} = {value}"
 
 
 def _growth_weights(names: list[str], rater: Any, level: Any,
@@ -818,7 +870,7 @@ def _growth_weights(names: list[str], rater: Any, level: Any,
 
 def _draw_fitted(fitted: pd.DataFrame, raters: list[str], ax: Any) -> None:
     """Fitted lines with confidence bands, styled like the observed means."""
-    colors = _plt().rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = _cycle_colors()
     conds = list(dict.fromkeys(fitted["condition"]))
     for (rater, cond), part in fitted.groupby(["rater", "condition"], sort=False,
                                               dropna=False):
@@ -911,4 +963,87 @@ def plot_power(
     ax.set_xlabel(x.replace("_", " "))
     ax.set_ylabel("power (95% Monte-Carlo CI)")
     ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+_BOX_COLORS = {"sig_negative": "#c0504d", "nonsignificant": "#bfbfbf", "sig_positive": "#4f81bd"}
+_BOX_LEGEND = {"sig_negative": "significant negative", "nonsignificant": "non-significant",
+           "sig_positive": "significant positive"}
+
+
+def plot_box_score(
+    result: BoxScoreResult,
+    ax: Axes | None = None,
+    *,
+    unit: str | None = None,
+    percent: bool = True,
+    annotate: bool = True,
+    colors: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Horizontal stacked bars: significant negative | non-significant | significant positive.
+
+    Parameters
+    ----------
+    result : BoxScoreResult
+    ax : matplotlib Axes, optional
+        Drawn on ``plt.gca()`` when None.
+    unit : {"study", "finding"}, optional
+        Which tally; default the result's primary unit.
+    percent : bool
+        Bar lengths in percent of votes (default) or in counts.
+    annotate : bool
+        Write the count inside each non-empty segment.
+    colors : mapping, optional
+        Colours by category name (``"sig_negative"``, ``"nonsignificant"``,
+        ``"sig_positive"``).
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.barh` (e.g. ``height``, ``edgecolor``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from alliancestats import box_score
+    >>> findings = pd.DataFrame({"study": list("ABC"), "outcome": "alliance",
+    ...                          "r": [0.3, 0.1, -0.2], "sig": [True, False, False]})
+    >>> ax = plot_box_score(box_score(findings, outcome="outcome", effect="r",
+    ...                               significant="sig"))
+    >>> ax.get_xlabel()
+    '% of votes'
+    """
+    from .synthesis import BoxScoreResult
+
+    if not isinstance(result, BoxScoreResult):
+        raise TypeError(f"`result` must be a BoxScoreResult; got {type(result).__name__}.")
+    u = result.unit if unit is None else check_choice(unit, "unit", ("study", "finding"))
+    table = result.study_tally if u == "study" else result.finding_tally
+    palette = {**_BOX_COLORS, **(dict(colors) if colors else {})}
+    ax = _plt().gca() if ax is None else ax
+    y = np.arange(len(table))
+    left = np.zeros(len(table))
+    for cat in ("sig_negative", "nonsignificant", "sig_positive"):
+        counts = table[cat].to_numpy(dtype=float)
+        width = 100 * counts / table["votes"].to_numpy(dtype=float) if percent else counts
+        bars = ax.barh(y, width, left=left, color=palette[cat], label=_BOX_LEGEND[cat], **kwargs)
+        if annotate:
+            ax.bar_label(bars, labels=[f"{c:g}" if c else "" for c in counts],
+                         label_type="center")
+        left = left + width
+    names = [" | ".join(map(str, idx)) if isinstance(idx, tuple) else str(idx)
+             for idx in table.index]
+    ax.set_yticks(y, [f"{name} (k={k})" for name, k in zip(names, table["votes"], strict=True)])
+    ax.invert_yaxis()
+    ax.set_xlabel("% of votes" if percent else "votes")
+    if percent:
+        ax.set_xlim(0, 100)
+    ax.set_title(f"Box score ({u}-level votes)")
+    # below the axis, so that it never hides a bar
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize="small",
+              frameon=False)
     return ax

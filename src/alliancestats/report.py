@@ -13,7 +13,18 @@ condition and session moderators, and the lagged response surface analysis by co
 * ``figures/*.png`` and ``figures/*.svg``.
 
 Each model section is isolated: a model that fails (or is not available) is reported in
-its section and the other sections are still written.
+its section and the other sections are still written; a figure that cannot be drawn is
+reported as a figure failure, not as a failed model. :func:`run_report` says which
+sections failed (the command exits non-zero then, unless ``--keep-going``).
+
+The report is written into a temporary directory inside ``out`` and moved into place
+when it is complete, so an interrupted run leaves the previous report as it was; figures
+of an earlier report that this one no longer draws are removed. Nothing global changes:
+figures are drawn on :class:`matplotlib.figure.Figure` objects, never through pyplot, so
+the matplotlib backend (e.g. a notebook's) and pyplot's figure list are left alone.
+Column names and labels are shortened in the HTML tables and figures (the full text is
+in ``estimates.csv``), and every CSV cell that a spreadsheet would run as a formula is
+neutralised.
 """
 
 from __future__ import annotations
@@ -21,8 +32,12 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 import platform
+import re
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -35,15 +50,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._format import csv_safe, format_number, format_p, shorten
 from ._validation import require_columns, require_frame, require_numeric
 from .simulate import COLUMNS
 
-__all__ = ["DEFAULT_ROLES", "write_report"]
+__all__ = ["DEFAULT_ROLES", "ReportRun", "run_report", "write_report"]
 
 #: Canonical column names of the PRN layout (``datasets.load("prn")``).
 DEFAULT_ROLES: dict[str, str] = {name: name for name in COLUMNS}
 
 _PACKAGES = ("alliancestats", "numpy", "scipy", "pandas", "statsmodels", "matplotlib")
+
+#: Longest label (column name, level, term) shown in a table cell or a figure.
+LABEL_WIDTH = 60
+#: Roles whose SPSS value labels replace the codes (categorical roles).
+_LABELLED_ROLES = ("therapist", "patient", "condition")
+#: Roles whose whole-number float columns (SPSS stores every number as a double) become
+#: integers again.
+_INTEGER_ROLES = ("therapist", "patient", "session")
 
 
 @dataclass
@@ -57,6 +81,9 @@ class Section:
     seconds: float = 0.0
     failed: bool = False
     status: str = "done"
+    figures: list[str] = field(default_factory=list)
+    figure_failures: list[str] = field(default_factory=list)
+    error: str = ""
 
 
 def _say(message: str, progress: bool) -> None:
@@ -64,29 +91,49 @@ def _say(message: str, progress: bool) -> None:
         print(f"alliancestats report: {message}", file=sys.stderr, flush=True)
 
 
-def _number(value: float, digits: int) -> str:
-    if pd.isna(value):
-        return ""
-    if value != 0 and abs(value) < 10.0 ** -digits:
-        return f"{value:.{digits}g}"
-    return f"{value:.{digits}f}"
+def _shown(value: Any) -> Any:
+    """A table cell or label as shown: text shortened to :data:`LABEL_WIDTH`."""
+    return shorten(value, LABEL_WIDTH) if isinstance(value, str) else value
 
 
-def _p_value(value: float) -> str:
-    """p-values as journals print them: three decimals, or < 0.001."""
-    return "" if pd.isna(value) else "< 0.001" if value < 0.001 else f"{value:.3f}"
+def _short_words(text: Any, width: int, word: int = 2 * LABEL_WIDTH) -> str:
+    """``text`` with every long word (a column name, a label) cut to ``word`` characters,
+    then the whole cut to ``width``: for formulas, warnings, errors and the call."""
+    words = re.split(r"(\s+)", str(text))
+    return shorten("".join(shorten(w, word) for w in words), width)
+
+
+def _short_labels(index: pd.Index) -> pd.Index:
+    if isinstance(index, pd.MultiIndex):
+        return pd.MultiIndex.from_tuples(
+            [tuple(_shown_label(v) for v in row) for row in index],
+            names=[None if n is None else _shown_label(n) for n in index.names])
+    return index.map(_shown_label).set_names(
+        None if index.name is None else _shown_label(index.name))
+
+
+def _shown_label(value: Any) -> Any:
+    return value if isinstance(value, int | float | np.number) else _shown(str(value))
 
 
 def _table(frame: pd.DataFrame, digits: int = 3) -> str:
-    """An HTML table with numbers rounded for reading (CSV keeps full precision)."""
+    """An HTML table with numbers rounded for reading (CSV keeps full precision) and
+    labels shortened (:data:`LABEL_WIDTH`)."""
     shown = frame.copy()
-    for col in shown.columns:
-        if col == "p_value":
-            shown[col] = shown[col].map(_p_value)
-        elif pd.api.types.is_float_dtype(shown[col]):
-            shown[col] = shown[col].map(lambda v: _number(v, digits))
+    for i, col in enumerate(shown.columns):
+        values = shown.iloc[:, i]
+        if "p_value" in str(col):
+            shown.isetitem(i, values.map(format_p).astype(object).to_numpy())
+        elif pd.api.types.is_float_dtype(values):
+            shown.isetitem(i, values.map(lambda v: format_number(v, digits)).astype(object)
+                           .to_numpy())
+        elif not pd.api.types.is_numeric_dtype(values):
+            shown.isetitem(i, values.map(_shown).astype(object).to_numpy())
+    shown.columns = _short_labels(shown.columns)
     # A default RangeIndex carries no information: leave it out of the table.
     plain = isinstance(shown.index, pd.RangeIndex)
+    if not plain:
+        shown.index = _short_labels(shown.index)
     return shown.to_html(classes="tbl", border=0, na_rep="", escape=True, index=not plain)
 
 
@@ -100,28 +147,62 @@ def _plain(frame: pd.DataFrame, label: str = "term") -> pd.DataFrame:
     return frame.reset_index()
 
 
-def _figure(fig: Any, name: str, outdir: Path, caption: str) -> str:
-    """Save ``fig`` as PNG and SVG and return an <figure> with the PNG embedded."""
-    import matplotlib.pyplot as plt
+def _new_figure(**kwargs: Any) -> Any:
+    """A Figure that pyplot does not know about (no backend switch, no figure list)."""
+    from matplotlib.figure import Figure
 
-    figdir = outdir / "figures"
+    return Figure(**kwargs)
+
+
+def _shorten_text(fig: Any) -> None:
+    """Cut every text of ``fig`` (labels, ticks, legends, titles) to LABEL_WIDTH * 2."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        content = text.get_text()
+        if len(content) > 2 * LABEL_WIDTH:
+            text.set_text(shorten(content, 2 * LABEL_WIDTH))
+
+
+def _save_figure(fig: Any, name: str, figdir: Path, caption: str) -> str:
+    """Save ``fig`` as PNG and SVG and return a <figure> with the PNG embedded."""
+    _shorten_text(fig)
     figdir.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     png = buf.getvalue()
     (figdir / f"{name}.png").write_bytes(png)
-    fig.savefig(figdir / f"{name}.svg", bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(figdir / f"{name}.svg", format="svg", bbox_inches="tight")
     data = base64.b64encode(png).decode("ascii")
     return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(caption)} (<code>figures/{name}.png</code>, "
             f"<code>.svg</code>)</figcaption></figure>")
 
 
+def _figure(sec: Section, draw: Callable[[Any], Any], name: str, figdir: Path,
+            caption: str, **figure_kwargs: Any) -> None:
+    """Draw one figure into ``sec``; a failure is a figure failure, never a model failure.
+
+    ``draw`` gets a fresh :class:`~matplotlib.figure.Figure` and draws on it.
+    """
+    try:
+        fig = _new_figure(**figure_kwargs)
+        draw(fig)
+        sec.parts.append(_save_figure(fig, name, figdir, caption))
+        sec.figures.append(name)
+    except Exception as exc:  # the model is fine; only this picture is missing
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        sec.figure_failures.append(name)
+        sec.parts.append(f'<p class="err">The figure &ldquo;{html.escape(caption)}&rdquo; '
+                         f"could not be drawn (the estimates above are not affected): "
+                         f"<code>{html.escape(_short_words(detail, 500))}</code></p>")
+
+
 def _warnings_html(records: Sequence[str]) -> str:
     if not records:
         return '<p class="ok">No warnings were raised while fitting.</p>'
-    items = "".join(f"<li>{html.escape(m)}</li>" for m in dict.fromkeys(records))
+    items = "".join(f"<li>{html.escape(_short_words(m, 1000))}</li>"
+                    for m in dict.fromkeys(records))
     return f'<div class="warn"><b>Warnings raised while fitting</b><ul>{items}</ul></div>'
 
 
@@ -137,13 +218,17 @@ def _run_section(section: Section, body: Callable[[Section, list[str]], None],
             body(section, caught)
         except ImportError as exc:
             section.failed, section.status = True, "not available"
+            section.error = f"not available ({exc})"
             section.parts.append(f'<p class="err">This model is not available in this '
                                  f"version of alliancestats ({html.escape(str(exc))}).</p>")
         except Exception as exc:  # a failing model must not take the other sections down
             section.failed, section.status = True, "failed"
             detail = "".join(traceback.format_exception_only(exc)).strip()
+            section.error = " ".join(detail.split())
             section.parts.append(f'<p class="err">The model could not be fitted: '
-                                 f"<code>{html.escape(detail)}</code></p>")
+                                 f"<code>{html.escape(_short_words(detail, 1000))}</code></p>")
+    if not section.failed and section.figure_failures:
+        section.status = f"done; figure failed: {', '.join(section.figure_failures)}"
     # A warning is often both stored on the result and emitted; list it once, with its class.
     emitted = [f"{r.category.__name__}: {r.message}" for r in records]
     stored = [m for m in caught if not any(e.endswith(f": {m}") for e in emitted)]
@@ -156,7 +241,7 @@ def _run_section(section: Section, body: Callable[[Section, list[str]], None],
 # --------------------------------------------------------------------------- data overview
 
 
-def _overview(data: pd.DataFrame, roles: Mapping[str, str], source: str, outdir: Path
+def _overview(data: pd.DataFrame, roles: Mapping[str, Any], source: str, figdir: Path
               ) -> Section:
     from .plotting import observed_means, plot_trajectories
 
@@ -174,27 +259,41 @@ def _overview(data: pd.DataFrame, roles: Mapping[str, str], source: str, outdir:
         index=["data", "rows", "therapists", "patients", "sessions",
                "session range", "missing patient-sessions"])
     per_session = data.groupby(se, observed=True)[pa].size().rename("patients observed")
-    missing_cells = data[list(roles.values())].isna().sum().rename("missing values")
+    missing_cells = data[list(dict.fromkeys(roles.values()))].isna().sum().rename(
+        "missing values")
     ratings = {"therapist": roles["alliance_therapist"], "patient": roles["alliance_patient"]}
+    sec.parts += ['<div class="row">', _table(sizes), _table(arms.rename_axis(co)),
+                  _table(per_session.to_frame()), _table(missing_cells.to_frame()), "</div>"]
     means = observed_means(data, time=se, condition=co, ratings=ratings)
-    wide = means.pivot_table(index=[co, se], columns="rater", values=["mean", "sd", "n"])
-    wide.columns = [f"{pair[1]} {pair[0]}" for pair in wide.columns]
-    wide = wide[[f"{r} {s}" for r in ratings for s in ("mean", "sd", "n")]]
-    wide = wide.astype({f"{r} n": "int64" for r in ratings})
-    outcome = data.groupby([co, se], observed=True)[roles["wellbeing"]].agg(["mean", "std"])
-    wide[f"{roles['wellbeing']} mean"] = outcome["mean"]
-    wide[f"{roles['wellbeing']} sd"] = outcome["std"]
-    sec.parts += [
-        '<div class="row">', _table(sizes), _table(arms.rename_axis(co)),
-        _table(per_session.to_frame()), _table(missing_cells.to_frame()), "</div>",
-        f"<h3>Means and SDs by {html.escape(co)} × {html.escape(se)} × rater</h3>",
-        _table(wide.reset_index(), digits=2),
-    ]
-    ax = plot_trajectories(data, time=se, condition=co, ratings=ratings)
-    sec.parts.append(_figure(ax.get_figure(), "observed_means", outdir,
-                             "Observed alliance means (95% CI) by rater × condition"))
+    if means.empty:
+        sec.parts.append("<p>No session has ratings: no means to show.</p>")
+        return sec
+    sec.parts += [f"<h3>Means and SDs by {html.escape(_shown(str(co)))} × "
+                  f"{html.escape(_shown(str(se)))} × rater</h3>",
+                  _table(_means_table(data, means, roles, ratings), digits=2)]
+    _figure(sec, lambda fig: plot_trajectories(data, time=se, condition=co, ratings=ratings,
+                                               ax=fig.add_subplot()),
+            "observed_means", figdir, "Observed alliance means (95% CI) by rater × condition",
+            figsize=(7, 5))
     sec.estimates.append(means.assign(model="data", component="observed mean"))
     return sec
+
+
+def _means_table(data: pd.DataFrame, means: pd.DataFrame, roles: Mapping[str, Any],
+                 ratings: Mapping[str, Any]) -> pd.DataFrame:
+    """Mean, SD and n of each rating and of the outcome per condition × session."""
+    co, se, wb = roles["condition"], roles["session"], roles["wellbeing"]
+    wide = means.pivot_table(index=[co, se], columns="rater", values=["mean", "sd", "n"],
+                             observed=True, dropna=False)
+    wide.columns = [f"{pair[1]} {pair[0]}" for pair in wide.columns]
+    wanted = [f"{r} {s}" for r in ratings for s in ("mean", "sd", "n")]
+    wide = wide.reindex(columns=wanted)
+    for r in ratings:
+        wide[f"{r} n"] = wide[f"{r} n"].fillna(0).astype("int64")
+    outcome = data.groupby([co, se], observed=True)[wb].agg(["mean", "std"])
+    wide[f"{wb} mean"] = outcome["mean"]
+    wide[f"{wb} sd"] = outcome["std"]
+    return wide.reset_index()
 
 
 # --------------------------------------------------------------------------- models
@@ -213,7 +312,12 @@ def _estimates_html(result: Any) -> str:
     return _table(frame[cols].reset_index(drop=True))
 
 
-def _growth_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
+def _fitted(res: Any, unit: str) -> str:
+    return (f"<p>Fitted model: <code>{html.escape(_short_words(res.formula, 600))}</code> "
+            f"({html.escape(res.method)}, {res.nobs} {unit}).</p>")
+
+
+def _growth_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
                  ) -> Callable[[Section, list[str]], None]:
     def body(sec: Section, caught: list[str]) -> None:
         from .data import stack_raters
@@ -235,8 +339,7 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
                          groups=[roles["therapist"], roles["patient"]], rater="rater",
                          moderators=[roles["condition"]], random="slopes_uncorrelated")
         caught += list(res.warnings)
-        sec.parts.append(f"<p>Fitted model: <code>{html.escape(res.formula)}</code> "
-                         f"({html.escape(res.method)}, {res.nobs} ratings).</p>")
+        sec.parts.append(_fitted(res, "ratings"))
         for name in ("growth_rates", "contrasts"):
             table = getattr(res, name, None)
             if isinstance(table, pd.DataFrame):
@@ -244,17 +347,17 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
                               _table(_plain(table, label="contrast"))]
         sec.parts += ["<h3>All estimates</h3>", _estimates_html(res)]
         sec.estimates.append(_tidy(res, "growth"))
-        ax = plot_trajectories(res, growth_data=data, time=roles["session"],
-                               condition=roles["condition"],
-                               ratings={"therapist": roles["alliance_therapist"],
-                                        "patient": roles["alliance_patient"]})
-        sec.parts.append(_figure(ax.get_figure(), "growth_trajectories", outdir,
-                                 "Observed means (95% CI) and fitted growth by rater × "
-                                 "condition"))
+        ratings = {"therapist": roles["alliance_therapist"],
+                   "patient": roles["alliance_patient"]}
+        _figure(sec, lambda fig: plot_trajectories(
+            res, growth_data=data, time=roles["session"], condition=roles["condition"],
+            ratings=ratings, ax=fig.add_subplot()),
+            "growth_trajectories", figdir,
+            "Observed means (95% CI) and fitted growth by rater × condition", figsize=(7, 5))
     return body
 
 
-def _truth_bias_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
+def _truth_bias_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
                      ) -> Callable[[Section, list[str]], None]:
     def body(sec: Section, caught: list[str]) -> None:
         from .plotting import plot_truth_bias
@@ -272,24 +375,33 @@ def _truth_bias_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
                              groups=[roles["therapist"], roles["patient"]],
                              moderators=[co, se])
         caught += list(res.warnings)
-        sec.parts.append(f"<p>Fitted model: <code>{html.escape(res.formula)}</code> "
-                         f"({html.escape(res.method)}, {res.nobs} sessions).</p>")
-        sessions = sorted(data[se].dropna().unique())
-        conditions = sorted(data[co].dropna().unique())
-        grid: dict[str, Any] = {co: conditions, se: sessions}
+        sec.parts.append(_fitted(res, "sessions"))
+        sessions = _levels(data[se])
+        conditions = _levels(data[co])
+        grid: dict[str, Any] = {str(co): conditions, str(se): sessions}
         effects = res.effects_at(alpha=0.05, **grid)
-        sec.parts += [f"<h3>Truth force and directional bias by {html.escape(co)} × "
-                      f"{html.escape(se)}</h3>", _table(effects)]
+        sec.parts += [f"<h3>Truth force and directional bias by "
+                      f"{html.escape(_shown(str(co)))} × {html.escape(_shown(str(se)))}</h3>",
+                      _table(effects)]
         sec.parts += ["<h3>All estimates</h3>", _estimates_html(res)]
         sec.estimates.append(_tidy(res, "truth_bias"))
-        fig = plot_truth_bias(res, x=se, x_values=sessions, hue=co, hue_values=conditions)
-        sec.parts.append(_figure(fig, "truth_bias", outdir,
-                                 "Truth force and directional bias by session × condition "
-                                 "(95% CI)"))
+        _figure(sec, lambda fig: plot_truth_bias(res, x=str(se), x_values=sessions,
+                                                 hue=str(co), hue_values=conditions, fig=fig),
+                "truth_bias", figdir,
+                "Truth force and directional bias by session × condition (95% CI)",
+                figsize=(10.4, 4), layout="constrained")
     return body
 
 
-def _rsa_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
+def _levels(values: pd.Series) -> list[Any]:
+    """Observed levels in the data's order: a Categorical's categories, else sorted."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.dropna())
+        return [c for c in values.cat.categories if c in present]
+    return sorted(values.dropna().unique())
+
+
+def _rsa_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
               ) -> Callable[[Section, list[str]], None]:
     def body(sec: Section, caught: list[str]) -> None:
         from .plotting import agreement_predictions, plot_lagged_agreement, plot_surface
@@ -310,11 +422,9 @@ def _rsa_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
                              groups=[roles["therapist"], roles["patient"]],
                              by=roles["condition"])
         caught += list(res.warnings)
-        info = res.lag_info
         sec.parts.append(
-            f"<p>Fitted model: <code>{html.escape(res.formula)}</code> ({res.method}; "
-            f"{info['rows_used']} of {info['rows_in']} rows have the previous session, "
-            f"{info['rows_without_lagged_xy']} do not).</p>")
+            f"<p>Fitted model: <code>{html.escape(_short_words(res.formula, 600))}</code> "
+            f"({html.escape(res.method)}). {_lag_rows(res.lag_info)}</p>")
         sec.parts += ["<h3>Surface parameters by condition</h3>",
                       _table(_plain(res.surface)),
                       "<h3>Differences from the first condition</h3>",
@@ -329,14 +439,32 @@ def _rsa_body(data: pd.DataFrame, roles: Mapping[str, str], outdir: Path
                       _table(pred)]
         sec.parts += ["<h3>All estimates</h3>", _estimates_html(res)]
         sec.estimates.append(_tidy(res, "lagged_rsa"))
-        sec.parts.append(_figure(plot_surface(res, kind="contour", points=True), "rsa_contour",
-                                 outdir, "Fitted surfaces by condition (contours)"))
-        sec.parts.append(_figure(plot_surface(res, kind="3d"), "rsa_surface", outdir,
-                                 "Fitted surfaces by condition (3-D)"))
-        ax = plot_lagged_agreement(res)
-        sec.parts.append(_figure(ax.get_figure(), "lagged_agreement", outdir,
-                                 "Predicted well-being after agreement patterns (95% CI)"))
+        width = 6 * max(len(res.levels), 1)
+        _figure(sec, lambda fig: plot_surface(res, kind="contour", points=True, fig=fig),
+                "rsa_contour", figdir, "Fitted surfaces by condition (contours)",
+                figsize=(width, 5.5), layout="constrained")
+        _figure(sec, lambda fig: plot_surface(res, kind="3d", fig=fig), "rsa_surface",
+                figdir, "Fitted surfaces by condition (3-D)", figsize=(width, 5.5),
+                layout="constrained")
+        _figure(sec, lambda fig: plot_lagged_agreement(res, ax=fig.add_subplot()),
+                "lagged_agreement", figdir,
+                "Predicted well-being after agreement patterns (95% CI)", figsize=(7, 5))
     return body
+
+
+def _lag_rows(info: Mapping[str, Any]) -> str:
+    """Where the rows went, in counts that add up to the rows in the data."""
+    rows_in, used = int(info["rows_in"]), int(info["rows_used"])
+    no_xy = int(info.get("rows_without_lagged_xy", 0))
+    no_prior = int(info.get("rows_without_lagged_outcome", 0))
+    missing_now = rows_in - used - no_xy - no_prior
+    parts = [f"{no_xy} have no therapist and patient rating at the previous session"]
+    if no_prior:
+        parts.append(f"{no_prior} no outcome at the previous session")
+    if missing_now:
+        parts.append(f"{missing_now} a missing value at the current session")
+    return (f"{used} of {rows_in} rows were analysed; of the other {rows_in - used}, "
+            + ", ".join(parts) + ".")
 
 
 # --------------------------------------------------------------------------- page
@@ -385,12 +513,13 @@ def _page(sections: Sequence[Section], call: str, seconds: float) -> str:
         "Inference for mixed models is z-based (Wald); intervals are 95%.</p>"
         f"<ol>{toc}</ol>{body}"
         '<section id="reproduce"><h2>Reproducibility</h2>'
-        f"<p>Call: <code>{html.escape(call)}</code></p>{_table(_versions())}</section>"
+        f"<p>Call: <code>{html.escape(_short_words(call, 2000, 150))}</code></p>"
+        f"{_table(_versions())}</section>"
         "</body></html>"
     )
 
 
-def _check_roles(data: pd.DataFrame, roles: Mapping[str, str]) -> None:
+def _check_roles(data: pd.DataFrame, roles: Mapping[str, Any]) -> None:
     unknown = sorted(set(roles) - set(DEFAULT_ROLES))
     if unknown:
         raise ValueError(f"`roles` has unknown keys {unknown}; expected {list(DEFAULT_ROLES)}.")
@@ -399,11 +528,36 @@ def _check_roles(data: pd.DataFrame, roles: Mapping[str, str]) -> None:
                                                  "alliance_patient", "wellbeing")})
 
 
+@dataclass(frozen=True)
+class ReportRun:
+    """What :func:`run_report` wrote and which sections failed.
+
+    Attributes
+    ----------
+    path : Path
+        ``report.html``.
+    sections : tuple of (title, status)
+        Every section with its status ("done", "failed", "not available", or "done;
+        figure failed: ...").
+    failures : tuple of (title, reason)
+        Sections whose model (or data overview) failed; figure failures are not here.
+    """
+
+    path: Path
+    sections: tuple[tuple[str, str], ...]
+    failures: tuple[tuple[str, str], ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no section failed."""
+        return not self.failures
+
+
 def write_report(
     data: pd.DataFrame | None = None,
     *,
     out: str | Path,
-    roles: Mapping[str, str] | None = None,
+    roles: Mapping[str, Any] | None = None,
     source: str | None = None,
     call: str | None = None,
     progress: bool = True,
@@ -414,10 +568,17 @@ def write_report(
     ----------
     data : DataFrame, optional
         Long PRN data, one row per patient × session; default the bundled simulated
-        ``datasets.load("prn")``.
+        ``datasets.load("prn")``. SPSS value labels read by
+        :func:`~alliancestats.read_data` (``data.attrs["value_labels"]``) replace the
+        codes of the therapist, patient and condition columns (arms are shown by their
+        labels); whole-number session and id columns stored as floats become integers.
+        ``data`` itself is not changed.
     out : path
         Output directory (created if needed). Receives ``report.html``,
-        ``estimates.csv`` and ``figures/``.
+        ``estimates.csv`` and ``figures/``; checked before anything is fitted. The files
+        are written into a temporary directory inside it and moved into place when the
+        report is complete; ``.png``/``.svg`` files in ``figures/`` that this report does
+        not draw are removed.
     roles : mapping, optional
         Role -> column name, overriding :data:`DEFAULT_ROLES` (keys ``therapist``,
         ``patient``, ``session``, ``condition``, ``alliance_therapist``,
@@ -433,13 +594,17 @@ def write_report(
     Returns
     -------
     Path
-        The path of ``report.html``.
+        The path of ``report.html``. A section whose model fails is reported inside the
+        report; use :func:`run_report` to learn which sections failed.
 
     Raises
     ------
     TypeError, ValueError
         ``data`` is not a DataFrame, or a role's column is missing or not numeric
         (checked before anything is fitted).
+    OSError
+        ``out`` (or ``out/figures``) is a file, or cannot be written (checked before
+        anything is fitted).
 
     Examples
     --------
@@ -449,23 +614,70 @@ def write_report(
     >>> path.name  # doctest: +SKIP
     'report.html'
     """
-    import matplotlib
+    return run_report(data, out=out, roles=roles, source=source, call=call,
+                      progress=progress).path
 
-    matplotlib.use("Agg")  # headless: figures are only written to files
+
+def run_report(
+    data: pd.DataFrame | None = None,
+    *,
+    out: str | Path,
+    roles: Mapping[str, Any] | None = None,
+    source: str | None = None,
+    call: str | None = None,
+    progress: bool = True,
+) -> ReportRun:
+    """:func:`write_report`, returning which sections failed as well as the path.
+
+    Parameters and errors are those of :func:`write_report`.
+
+    Returns
+    -------
+    ReportRun
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from alliancestats.report import run_report
+    >>> run = run_report(out=tempfile.mkdtemp(), progress=False)  # doctest: +SKIP
+    >>> run.ok, run.path.name  # doctest: +SKIP
+    (True, 'report.html')
+    """
     start = time.perf_counter()
     if data is None:
         from .datasets import load
 
         data, source = load("prn"), source or "bundled simulated data set 'prn'"
     data = require_frame(data)
-    full_roles = {**DEFAULT_ROLES, **dict(roles or {})}
+    full_roles: dict[str, Any] = {**DEFAULT_ROLES, **dict(roles or {})}
     _check_roles(data, full_roles)
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
-    _say(f"{len(data)} rows; writing to {outdir}", progress)
+    data = _prepare(data, full_roles)
+    outdir = _check_outdir(Path(out))
+    stage = Path(tempfile.mkdtemp(prefix=".report-", dir=outdir))
+    try:
+        _say(f"{len(data)} rows; writing to {outdir}", progress)
+        sections = _sections(data, full_roles, source or "data frame", stage / "figures",
+                             progress)
+        _write_estimates(sections, stage / "estimates.csv")
+        if call is None:  # called from Python: record the call and the running script
+            call = (f"write_report(data, out={str(out)!r}, roles={dict(roles or {})!r}) "
+                    f"from {Path(sys.argv[0]).name or 'an interactive session'}")
+        page = _page(sections, call, time.perf_counter() - start)
+        (stage / "report.html").write_text(page, encoding="utf-8")
+        path = _publish(stage, outdir, [n for sec in sections for n in sec.figures])
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    _say(f"wrote {path} ({time.perf_counter() - start:.1f} s)", progress)
+    return ReportRun(path=path,
+                     sections=tuple((sec.title, sec.status) for sec in sections),
+                     failures=tuple((sec.title, sec.error or sec.status)
+                                    for sec in sections if sec.failed))
+
+
+def _sections(data: pd.DataFrame, roles: Mapping[str, Any], source: str, figdir: Path,
+              progress: bool) -> list[Section]:
     sections = [_run_section(Section("Data overview", "data"),
-                             lambda sec, _: _fill(sec, _overview(data, full_roles,
-                                                                 source or "data frame", outdir)),
+                             lambda sec, _: _fill(sec, _overview(data, roles, source, figdir)),
                              progress)]
     models = [("Growth of the alliance by rater × condition", "growth", _growth_body),
               ("Truth and bias: does the therapist track the patient's alliance?",
@@ -473,20 +685,80 @@ def write_report(
               ("Lagged response surface: agreement at t−1 and well-being at t", "lagged_rsa",
                _rsa_body)]
     for title, anchor, make in models:
-        sections.append(_run_section(Section(title, anchor), make(data, full_roles, outdir),
+        sections.append(_run_section(Section(title, anchor), make(data, roles, figdir),
                                      progress))
-    frames = [f for s in sections for f in s.estimates if s.title != "Data overview"]
+    return sections
+
+
+def _write_estimates(sections: Sequence[Section], path: Path) -> None:
+    """All model estimates, full labels, formula-like cells neutralised (CSV injection)."""
+    frames = [f for s in sections for f in s.estimates if s.anchor != "data"]
     tidy = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["model", "term", "estimate"])
-    tidy.to_csv(outdir / "estimates.csv", index=False)
-    if call is None:  # called from Python: record the call and the running script
-        call = (f"write_report(data, out={str(out)!r}, roles={dict(roles or {})!r}) "
-                f"from {Path(sys.argv[0]).name or 'an interactive session'}")
-    page = _page(sections, call, time.perf_counter() - start)
-    path = outdir / "report.html"
-    path.write_text(page, encoding="utf-8")
-    _say(f"wrote {path} ({time.perf_counter() - start:.1f} s)", progress)
-    return path
+    csv_safe(tidy).to_csv(path, index=False)
+
+
+def _check_outdir(outdir: Path) -> Path:
+    """Create ``outdir`` if needed; refuse a file in its place or in place of figures/."""
+    for path in (outdir, outdir / "figures"):
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"`out`: {str(path)!r} exists and is not a directory; "
+                                     f"remove it or choose another --out.")
+    outdir.mkdir(parents=True, exist_ok=True)
+    if not os.access(outdir, os.W_OK | os.X_OK):
+        raise PermissionError(f"`out`: cannot write to {str(outdir)!r}.")
+    return outdir
+
+
+def _publish(stage: Path, outdir: Path, figures: Sequence[str]) -> Path:
+    """Move the finished report into ``outdir``: figures first, report.html last, then
+    remove the figures of an earlier report that this one does not draw."""
+    figdir = outdir / "figures"
+    figdir.mkdir(exist_ok=True)
+    made = set()
+    for file in sorted((stage / "figures").glob("*")) if (stage / "figures").is_dir() else []:
+        os.replace(file, figdir / file.name)
+        made.add(file.name)
+    os.replace(stage / "estimates.csv", outdir / "estimates.csv")
+    os.replace(stage / "report.html", outdir / "report.html")
+    for old in figdir.iterdir():
+        if old.suffix in {".png", ".svg"} and old.name not in made and old.is_file():
+            old.unlink()
+    return outdir / "report.html"
+
+
+def _prepare(data: pd.DataFrame, roles: Mapping[str, Any]) -> pd.DataFrame:
+    """A copy with SPSS value labels applied to the categorical roles and whole-number
+    float ids and sessions as integers (SPSS stores every number as a double)."""
+    out = data.copy()
+    labels = data.attrs.get("value_labels") or {}
+    for role in _LABELLED_ROLES:
+        col = roles[role]
+        mapping = labels.get(col) if isinstance(labels, Mapping) else None
+        if mapping:
+            out[col] = _labelled(out[col], mapping)
+    for role in _INTEGER_ROLES:
+        col = roles[role]
+        values = out[col]
+        if pd.api.types.is_float_dtype(values) and values.notna().all() and bool(
+                (values == np.round(values)).all()):
+            out[col] = values.astype("int64")
+    return out
+
+
+def _labelled(codes: pd.Series, mapping: Mapping[Any, Any]) -> pd.Series:
+    """Codes replaced by their value labels, ordered by code (the first code's label is
+    the reference level); codes without a label keep their value, as text."""
+    order = [str(mapping[k]) for k in sorted(mapping)]
+    text = codes.map(lambda v: v if pd.isna(v) else str(mapping.get(v, _code_text(v))))
+    extra = sorted(set(text.dropna()) - set(order))
+    categories = list(dict.fromkeys(order + extra))
+    used = [c for c in categories if c in set(text.dropna())]
+    return pd.Series(pd.Categorical(text, categories=used), index=codes.index, name=codes.name)
+
+
+def _code_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _fill(target: Section, source: Section) -> None:

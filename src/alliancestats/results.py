@@ -5,14 +5,19 @@ holds the fixed effects and their covariance and derives everything inferential 
 (standard errors, Wald statistics, p-values, confidence intervals, linear contrasts), so
 the model modules only add their domain quantities (surface parameters, truth force, ...).
 
-Inference is Wald-based: z (standard normal) for mixed models, as statsmodels MixedLM and
-lme4's ``summary`` without lmerTest; t with ``df_resid`` degrees of freedom for
-single-level least squares. The summary says which.
+Inference for mixed models uses t tests with small-sample degrees of freedom per estimate
+(``ddf="satterthwaite"``, the default, as lmerTest; ``"kenward-roger"``, as pbkrtest, with
+the adjusted covariance) or Wald z (``ddf="z"``, as lme4's ``summary`` without lmerTest);
+single-level least squares uses t with ``df_resid``. Every linear quantity derived from the
+fixed effects (contrasts, effects at moderator values, growth rates) gets its own df, and
+joint tests are F tests with a denominator df (lmerTest's ``contest1D``/``contestMD``). The
+summary names the method.
 """
 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,26 +26,39 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._mixed import MixedFit
+from ._format import format_table
+from ._mixed import DDF_CHOICES, MixedFit
 
-__all__ = ["EFFECT_COLUMNS", "FitRecord", "ModelResults", "Summary", "SummaryMixin",
-           "linear_combination"]
+__all__ = ["EFFECT_COLUMNS", "FitRecord", "ModelComparison", "ModelResults", "Summary",
+           "SummaryMixin", "check_ddf", "compare_models", "linear_combination"]
 
-#: Columns of every table of derived effects (a1..a5, truth force, growth rates, ...).
-EFFECT_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
+#: Columns of every table of derived effects (a1..a5, truth force, growth rates, ...);
+#: ``df`` is ``inf`` for z inference.
+EFFECT_COLUMNS = ["estimate", "std_error", "df", "statistic", "p_value", "conf_low",
+                  "conf_high"]
+
+#: How the summary names each inference method.
+_METHOD_LABELS = {
+    "satterthwaite": "t tests, Satterthwaite df",
+    "kenward-roger": "t tests, Kenward-Roger df and adjusted SEs",
+    "z": "Wald z tests",
+    "residual": "t tests",
+}
+_METHOD_NOTES = {
+    "satterthwaite": "Satterthwaite degrees of freedom (as lmerTest): each estimate and "
+                     "each derived effect is tested against t with its own df; joint tests "
+                     "are F tests with Fai-Cornelius denominator df.",
+    "kenward-roger": "Kenward-Roger degrees of freedom and adjusted covariance (as "
+                     "pbkrtest): SEs, t tests and intervals use the adjusted covariance; "
+                     "joint tests are scaled F tests.",
+    "z": "Wald z tests and intervals (no small-sample df correction).",
+}
 
 
 def _format_table(table: pd.DataFrame, digits: int) -> pd.DataFrame:
-    """Round floats for display; p-values get scientific notation when tiny."""
-    shown = table.copy()
-    for col in shown.columns:
-        if not pd.api.types.is_float_dtype(shown[col]):
-            continue
-        if "p_value" in str(col) or str(col) in {"P>|z|", "P>|t|"}:
-            shown[col] = shown[col].map(lambda p: "" if pd.isna(p) else f"{p:.4g}")
-        else:
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
-    return shown
+    """Round floats for display; p-values as ``0.012`` or ``< 0.001`` (one rule, as the
+    report prints them)."""
+    return format_table(table, digits)
 
 
 def _latex_escape(text: str) -> str:
@@ -166,7 +184,7 @@ def linear_combination(
     weights: pd.DataFrame,
     *,
     alpha: float = 0.05,
-    df: float | None = None,
+    df: float | np.ndarray[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """Estimate, SE, Wald test and CI of linear combinations ``weights @ params``.
 
@@ -182,13 +200,15 @@ def linear_combination(
         One row per combination, columns a subset of ``params.index`` (missing -> 0).
     alpha : float
         1 - confidence level.
-    df : float or None
-        Residual degrees of freedom for t inference; None for z.
+    df : float, array_like or None
+        Degrees of freedom of the t reference: one value for all rows (e.g. residual df),
+        one per row (e.g. Satterthwaite df from :meth:`ModelResults.contrast_df`), or
+        None (or ``inf``) for z.
 
     Returns
     -------
     DataFrame
-        Indexed like ``weights``, columns :data:`EFFECT_COLUMNS`.
+        Indexed like ``weights``, columns :data:`EFFECT_COLUMNS` (``df`` is ``inf`` for z).
 
     Examples
     --------
@@ -209,14 +229,16 @@ def linear_combination(
     se = np.sqrt(np.clip(var, 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = est / se
-    dist = stats.norm if df is None else stats.t(df)
-    crit = dist.ppf(1 - alpha / 2)
+    dfs = np.broadcast_to(np.inf if df is None else np.asarray(df, dtype=float),
+                          est.shape).astype(float)
+    crit = stats.t.ppf(1 - alpha / 2, dfs)
     return pd.DataFrame(
         {
             "estimate": est,
             "std_error": se,
+            "df": dfs,
             "statistic": stat,
-            "p_value": 2 * dist.sf(np.abs(stat)),
+            "p_value": 2 * stats.t.sf(np.abs(stat), dfs),
             "conf_low": est - crit * se,
             "conf_high": est + crit * se,
         },
@@ -248,6 +270,8 @@ class FitRecord:
         As on :class:`ModelResults`.
     mixed : MixedFit or None
         The mixed-model fit itself (what small-sample inference needs), or None.
+    ddf : {"satterthwaite", "kenward-roger", "z"}
+        Degrees-of-freedom method of a mixed-model fit (ignored when ``df_resid`` is set).
     """
 
     params: pd.Series
@@ -268,17 +292,21 @@ class FitRecord:
     random_effects: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     mixed: MixedFit | None = None
+    ddf: str = "z"
 
     @classmethod
-    def from_mixed(cls, fit: MixedFit) -> FitRecord:
-        """The record of a mixed-model fit."""
+    def from_mixed(cls, fit: MixedFit, ddf: str = "satterthwaite") -> FitRecord:
+        """The record of a mixed-model fit, with its degrees-of-freedom method ``ddf``
+        (one of :data:`~alliancestats._mixed.DDF_CHOICES`; ``"kenward-roger"`` needs a
+        REML fit)."""
+        check_ddf(ddf, fit.reml)
         return cls(
             params=fit.fe_params, cov_params=fit.cov_fe, nobs=fit.nobs, llf=fit.llf,
             method=fit.method, n_cov_params=fit.n_cov_params, n_groups=fit.n_groups,
             variance_components=fit.variance_components, converged=fit.converged,
             is_singular=fit.is_singular, warnings=fit.warnings, engine=fit.engine,
             raw=fit.raw, optimizer_info=fit.optimizer_info,
-            random_effects=fit.random_effects, notes=fit.notes, mixed=fit,
+            random_effects=fit.random_effects, notes=fit.notes, mixed=fit, ddf=ddf,
         )
 
     def restricted(self, names: Sequence[str], **changes: Any) -> FitRecord:
@@ -286,6 +314,26 @@ class FitRecord:
         index = list(names)
         return replace(self, params=self.params.loc[index],
                        cov_params=self.cov_params.loc[index, index], **changes)
+
+
+def check_ddf(ddf: Any, reml: bool = True, residual: str = "iid") -> str:
+    """Validate a ``ddf=`` argument (and that Kenward–Roger comes with REML and iid
+    residuals).
+
+    Examples
+    --------
+    >>> check_ddf("satterthwaite")
+    'satterthwaite'
+    """
+    if not isinstance(ddf, str) or ddf not in DDF_CHOICES:
+        raise ValueError(f"`ddf` must be one of {DDF_CHOICES}; got {ddf!r}.")
+    if ddf == "kenward-roger" and not reml:
+        raise ValueError("`ddf='kenward-roger'` needs a REML fit (reml=True), as pbkrtest; "
+                         "use ddf='satterthwaite' for ML fits.")
+    if ddf == "kenward-roger" and residual != "iid":
+        raise ValueError(f"`ddf='kenward-roger'` is implemented for iid residuals only; use "
+                         f"ddf='satterthwaite' with residual={residual!r}.")
+    return ddf
 
 
 class SummaryMixin:
@@ -390,67 +438,162 @@ class ModelResults(SummaryMixin):
         return self._fit.cov_params.copy()
 
     @property
+    def ddf(self) -> str:
+        """Degrees-of-freedom method: "satterthwaite", "kenward-roger", "z" (mixed
+        models) or "residual" (least squares, t with ``df_resid``)."""
+        if self._fit.df_resid is not None:
+            return "residual"
+        if self._fit.mixed is None or self._fit.mixed.ddf_source is None:
+            return "z"
+        return self._fit.ddf
+
+    def _full_weights(self, weights: pd.DataFrame) -> np.ndarray[Any, Any]:
+        """Contrast weights over all fixed effects of the mixed fit (a record may hold a
+        subset of them)."""
+        assert self._fit.mixed is not None
+        unknown = [c for c in weights.columns if c not in self._fit.params.index]
+        if unknown:
+            raise ValueError(f"Contrast weights name unknown coefficients: {unknown}.")
+        full = self._fit.mixed.fe_params.index
+        return weights.reindex(columns=full, fill_value=0.0).to_numpy(dtype=float)
+
+    def contrast_df(self, weights: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Degrees of freedom of each linear combination in ``weights`` (one row each,
+        columns named after coefficients): Satterthwaite or Kenward–Roger per row (lmerTest
+        ``contest1D``), ``inf`` for z, ``df_resid`` for least squares.
+
+        Use it to test quantities computed from the coefficients outside this class:
+        pass the row's gradient with respect to :attr:`params` as weights.
+
+        Examples
+        --------
+        >>> from alliancestats import fit_truth_bias, simulate_prn
+        >>> res = fit_truth_bias(simulate_prn(20, 60, rng=1), judgment="alliance_therapist",
+        ...                      truth="alliance_patient", groups=["therapist", "patient"],
+        ...                      moderators="condition")
+        >>> w = pd.DataFrame({"condition": [1.0]})
+        >>> bool(res.contrast_df(w)[0] < 40)
+        True
+        """
+        method = self.ddf
+        n = len(weights)
+        if method == "residual":
+            return np.full(n, float(self._fit.df_resid or np.inf))
+        if method == "z":
+            return np.full(n, np.inf)
+        L = self._full_weights(weights)
+        source = self._fit.mixed.ddf_source if self._fit.mixed is not None else None
+        assert source is not None
+        if method == "kenward-roger":
+            return source.kenward_roger().df(L)
+        return source.satterthwaite().df(L)
+
+    def _inference_cov(self) -> pd.DataFrame:
+        """The covariance used for inference: Kenward–Roger's adjusted one under
+        ``ddf="kenward-roger"``, else the fit's."""
+        if self.ddf != "kenward-roger":
+            return self._fit.cov_params
+        assert self._fit.mixed is not None
+        assert self._fit.mixed.ddf_source is not None
+        full = self._fit.mixed.fe_params.index
+        adj = pd.DataFrame(self._fit.mixed.ddf_source.kenward_roger().cov_adjusted,
+                           index=full, columns=full)
+        names = self._fit.params.index
+        return adj.loc[names, names]
+
+    def _ddf_messages(self) -> list[str]:
+        source = self._fit.mixed.ddf_source if self._fit.mixed is not None else None
+        if self.ddf != "satterthwaite" or source is None:
+            return []
+        return list(source.satterthwaite().messages)
+
+    @property
     def bse(self) -> pd.Series:
-        """Standard errors of the fixed effects."""
-        return pd.Series(np.sqrt(np.diag(self._fit.cov_params)), index=self._fit.params.index)
+        """Standard errors of the fixed effects (Kenward–Roger: from the adjusted
+        covariance)."""
+        return pd.Series(np.sqrt(np.diag(self._inference_cov())), index=self._fit.params.index)
 
     @property
     def tvalues(self) -> pd.Series:
-        """Wald statistics (z for mixed models, t for least squares)."""
+        """Wald statistics (t for small-sample df and least squares, z otherwise)."""
         return self._fit.params / self.bse
 
     @property
+    def df(self) -> pd.Series:
+        """Degrees of freedom of each coefficient's test (``inf`` for z)."""
+        names = self._fit.params.index
+        eye = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+        return pd.Series(self.contrast_df(eye), index=names)
+
+    @property
     def inference(self) -> str:
-        """"z" (normal reference) or "t" (with ``df_resid`` degrees of freedom)."""
-        return "z" if self._fit.df_resid is None else "t"
+        """"z" (normal reference) or "t" (with small-sample or residual df)."""
+        return "z" if self.ddf == "z" else "t"
 
     @property
     def df_resid(self) -> float | None:
-        """Residual degrees of freedom of t inference, None for z inference."""
+        """Residual degrees of freedom of least-squares t inference, None for mixed
+        models (their df are per estimate: :attr:`df`)."""
         return self._fit.df_resid
-
-    def _dist(self) -> Any:
-        df = self._fit.df_resid
-        return stats.norm if df is None else stats.t(df)
 
     @property
     def pvalues(self) -> pd.Series:
-        """Two-sided p-values of the Wald tests."""
-        return pd.Series(2 * self._dist().sf(np.abs(self.tvalues)), index=self._fit.params.index)
+        """Two-sided p-values of the t (or z) tests."""
+        return pd.Series(2 * stats.t.sf(np.abs(self.tvalues), self.df),
+                         index=self._fit.params.index)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald confidence intervals, columns ``conf_low`` and ``conf_high``."""
+        """Confidence intervals (t with each coefficient's df, or z), columns
+        ``conf_low`` and ``conf_high``."""
         if not 0 < alpha < 1:
             raise ValueError(f"`alpha` must be between 0 and 1; got {alpha!r}.")
-        crit = self._dist().ppf(1 - alpha / 2)
+        crit = stats.t.ppf(1 - alpha / 2, self.df)
         se = self.bse
         return pd.DataFrame(
             {"conf_low": self._fit.params - crit * se, "conf_high": self._fit.params + crit * se}
         )
 
     def contrast(self, weights: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-        """Linear combinations of the fixed effects with SE, test and CI.
+        """Linear combinations of the fixed effects with SE, df, test and CI.
 
         ``weights`` has one row per combination and columns named after coefficients.
+        Each row gets its own df (:meth:`contrast_df`); under Kenward–Roger the SEs use
+        the adjusted covariance.
         """
-        return linear_combination(self._fit.params, self._fit.cov_params, weights, alpha=alpha,
-                                  df=self._fit.df_resid)
+        return linear_combination(self._fit.params, self._inference_cov(), weights,
+                                  alpha=alpha, df=self.contrast_df(weights))
 
     def wald_test(self, weights: pd.DataFrame) -> pd.Series:
-        """Joint Wald test that all combinations in ``weights`` are zero.
+        """Joint test that all combinations in ``weights`` are zero.
 
-        Returns statistic (chi-square, or F for t inference), df and p_value.
+        Returns statistic, df (numerator), df_denom and p_value: an F test with
+        Satterthwaite (Fai–Cornelius) or Kenward–Roger denominator df for mixed models
+        (lmerTest ``contestMD``), F with ``df_resid`` for least squares, and a chi-square
+        (``df_denom`` = inf) under ``ddf="z"``.
         """
+        method = self.ddf
+        if method in ("satterthwaite", "kenward-roger"):
+            assert self._fit.mixed is not None
+            assert self._fit.mixed.ddf_source is not None
+            L = self._full_weights(weights)
+            source = self._fit.mixed.ddf_source
+            beta = self._fit.mixed.fe_params.to_numpy(dtype=float)
+            res = (source.kenward_roger() if method == "kenward-roger"
+                   else source.satterthwaite()).f_test(L, beta)
+            return pd.Series({"statistic": res.statistic, "df": res.df_num,
+                              "df_denom": res.df_denom, "p_value": res.p_value})
         L = weights.reindex(columns=self._fit.params.index, fill_value=0.0).to_numpy(float)
         est = L @ self._fit.params.to_numpy()
         middle = L @ self._fit.cov_params.to_numpy() @ L.T
         chi2 = float(est @ np.linalg.pinv(middle) @ est)
         q = int(np.linalg.matrix_rank(middle))
         if self._fit.df_resid is None:
-            return pd.Series({"statistic": chi2, "df": q, "p_value": stats.chi2.sf(chi2, q)})
+            return pd.Series({"statistic": chi2, "df": q, "df_denom": np.inf,
+                              "p_value": stats.chi2.sf(chi2, q)})
         f = chi2 / q
         return pd.Series(
-            {"statistic": f, "df": q, "p_value": stats.f.sf(f, q, self._fit.df_resid)}
+            {"statistic": f, "df": q, "df_denom": self._fit.df_resid,
+             "p_value": stats.f.sf(f, q, self._fit.df_resid)}
         )
 
     # -- fit statistics ---------------------------------------------------------------
@@ -488,6 +631,16 @@ class ModelResults(SummaryMixin):
     def variance_components(self) -> pd.DataFrame:
         """Random-effect variances, SDs and correlations, and the residual (VarCorr)."""
         return self._vc_table()
+
+    @property
+    def residual_params(self) -> pd.DataFrame:
+        """Residual-structure parameters (``phi``, ``sd_ratio[<rater>]``, ``rater_corr``)
+        with estimate, std_error, conf_low, conf_high; empty for independent residuals."""
+        mixed = self._fit.mixed
+        if mixed is None or mixed.residual == "iid":
+            return pd.DataFrame(columns=["estimate", "std_error", "conf_low", "conf_high"],
+                                dtype=float)
+        return mixed.residual_params.copy()
 
     @property
     def random_effects(self) -> dict[str, pd.DataFrame]:
@@ -552,8 +705,8 @@ class ModelResults(SummaryMixin):
     # -- tables -----------------------------------------------------------------------
     def _coef_table(self, alpha: float = 0.05) -> pd.DataFrame:
         table = pd.DataFrame(
-            {"estimate": self._fit.params, "std_error": self.bse, "statistic": self.tvalues,
-             "p_value": self.pvalues}
+            {"estimate": self._fit.params, "std_error": self.bse, "df": self.df,
+             "statistic": self.tvalues, "p_value": self.pvalues}
         )
         return table.join(self.conf_int(alpha))
 
@@ -562,8 +715,9 @@ class ModelResults(SummaryMixin):
         return []
 
     def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Tidy table: term, estimate, std_error, statistic, p_value, conf_low, conf_high,
-        component ("fixed", derived components, "variance" for variance components)."""
+        """Tidy table: term, estimate, std_error, df, statistic, p_value, conf_low,
+        conf_high, component ("fixed", derived components, "variance" for variance
+        components). ``df`` is ``inf`` for z inference."""
         parts = [self._coef_table(alpha).assign(component="fixed")]
         parts += [table.assign(component=name) for name, table in self._derived_frame(alpha)]
         frame = pd.concat(
@@ -611,7 +765,10 @@ class ModelResults(SummaryMixin):
         vc = self._vc_table()
         if len(vc):
             tables.append(("Random effects", vc.set_index(["level", "term"])))
-        tables.append((f"Fixed effects ({self.inference} tests)", self._coef_table(alpha)))
+        mixed = self._fit.mixed
+        if mixed is not None and mixed.residual != "iid":
+            tables.append((f"Residual structure ({mixed.residual})", self.residual_params))
+        tables.append((f"Fixed effects ({_METHOD_LABELS[self.ddf]})", self._coef_table(alpha)))
         return tables
 
     def summary(self, alpha: float = 0.05) -> Summary:
@@ -619,9 +776,9 @@ class ModelResults(SummaryMixin):
         groups, fixed effects, derived effects, warnings."""
         title = f"{self._model_name} fit by {self._fit.method}"
         notes = list(self._fit.notes)
-        if self._fit.df_resid is None and self._fit.method != "OLS":
-            notes.append("Wald z tests and intervals (no small-sample df correction).")
-        warn = list(self._fit.warnings)
+        if self._fit.method != "OLS" and self.ddf in _METHOD_NOTES:
+            notes.append(_METHOD_NOTES[self.ddf])
+        warn = [*self._fit.warnings, *self._ddf_messages()]
         if self._fit.is_singular and not any("singular" in w for w in warn):
             warn.append("boundary (singular) fit: a variance is ~0 or a correlation ~ +/-1.")
         if not self._fit.converged and not any("converge" in w for w in warn):
@@ -631,3 +788,169 @@ class ModelResults(SummaryMixin):
     def __repr__(self) -> str:
         return (f"<{type(self).__name__}: {self._fit.method}, nobs={self._fit.nobs}, "
                 f"llf={self._fit.llf:.3f}, engine={self._fit.engine!r}>")
+
+
+# -- likelihood-ratio tests between nested fits ------------------------------------------
+@dataclass(frozen=True)
+class ModelComparison(SummaryMixin):
+    """Likelihood-ratio test of two nested mixed-model fits (:func:`compare_models`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        Indexed "small", "large": npar, AIC, BIC, llf, deviance (on the criterion the
+        test uses), then for "large" the LR statistic, its df and the chi-square p-value
+        (lme4 ``anova(small, large)``), and with a bootstrap the bootstrap p-value and its
+        Monte-Carlo SE.
+    criterion : {"REML", "ML"}
+        The likelihood compared.
+    statistic, df, p_value : float
+        LR statistic ``2 (llf_large − llf_small)``, difference in parameters, chi-square p.
+    bootstrap : ndarray
+        LR statistics of the simulated responses (empty without a bootstrap; NaN: a
+        failed refit, excluded).
+    p_value_bootstrap, mcse : float
+        ``(1 + #{LR* ≥ LR}) / (1 + B)`` over the valid replicates, and its Monte-Carlo
+        SE (NaN without a bootstrap).
+    notes : tuple of str
+    """
+
+    table: pd.DataFrame
+    criterion: str
+    statistic: float
+    df: float
+    p_value: float
+    bootstrap: np.ndarray[Any, np.dtype[np.float64]]
+    p_value_bootstrap: float
+    mcse: float
+    notes: tuple[str, ...]
+
+    def summary(self) -> Summary:
+        """The comparison table with its notes."""
+        return Summary(f"Likelihood-ratio test of nested models ({self.criterion})", [],
+                       [("Models", self.table)], notes=self.notes)
+
+
+def _mixed_source(res: Any, name: str) -> Any:
+    if not isinstance(res, ModelResults):
+        raise TypeError(f"`{name}` must be a results object of a mixed-model fit; got "
+                        f"{type(res).__name__}.")
+    mixed = res._fit.mixed
+    if mixed is None or mixed.ddf_source is None:
+        raise TypeError(f"`{name}` is not a mixed-model fit (no likelihood to compare); "
+                        f"use its F or t tests.")
+    return mixed.ddf_source
+
+
+def _column_space_within(small: np.ndarray[Any, Any], large: np.ndarray[Any, Any]) -> bool:
+    rank = np.linalg.matrix_rank
+    return bool(rank(np.column_stack([large, small])) == rank(large))
+
+
+def compare_models(a: ModelResults, b: ModelResults, *, bootstrap: int = 0, rng: Any = None,
+                   n_jobs: int = 1) -> ModelComparison:
+    """Likelihood-ratio test of two nested mixed-model fits of the same response.
+
+    As lme4's ``anova(m0, m1)``: the models are ordered by their number of parameters;
+    when their fixed effects differ, REML fits are refitted by ML first (REML likelihoods
+    of different fixed effects are not comparable), and the result says so; with the same
+    fixed effects and both fitted by REML the REML likelihoods are compared. The
+    chi-square reference is conservative when the larger model adds variance components
+    (their null value, 0, is on the boundary: "is there a therapist effect at all?"); the
+    parametric bootstrap (``bootstrap=B``, as pbkrtest's ``PBmodcomp``) simulates ``B``
+    responses from the smaller model at its estimates, refits both models to each and
+    uses the simulated LR statistics as reference.
+
+    Parameters
+    ----------
+    a, b : results of :func:`~alliancestats.fit_truth_bias` or :func:`~alliancestats.fit_growth`
+        Fits of the same rows and response; one model's fixed effects must lie in the
+        column space of the other's, and its random effects must be a special case of
+        the other's (not checked beyond the parameter count).
+    bootstrap : int
+        Number of parametric-bootstrap replicates (0: none). iid residuals only.
+    rng : None, int or Generator
+        Seed of the bootstrap (same seed, same result, for any ``n_jobs``).
+    n_jobs : int
+        joblib workers for the bootstrap.
+
+    Returns
+    -------
+    ModelComparison
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a mixed-model result.
+    ValueError
+        If the fits have different responses or are not nested.
+
+    Examples
+    --------
+    >>> from alliancestats import compare_models, fit_truth_bias, simulate_prn
+    >>> df = simulate_prn(20, 60, rng=3)
+    >>> roles = dict(judgment="alliance_therapist", truth="alliance_patient",
+    ...              groups=["therapist", "patient"])
+    >>> small = fit_truth_bias(df, **roles)
+    >>> large = fit_truth_bias(df, **roles, moderators="condition")
+    >>> res = compare_models(small, large)
+    >>> res.criterion, int(res.df)
+    ('ML', 2)
+    """
+    from ._mixed._compare import bootstrap_lrt, log_likelihood
+
+    sa, sb = _mixed_source(a, "a"), _mixed_source(b, "b")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int | np.integer) \
+            or bootstrap < 0:
+        raise ValueError(f"`bootstrap` must be a non-negative integer; got {bootstrap!r}.")
+    if sa.y.shape != sb.y.shape or not np.allclose(sa.y, sb.y, rtol=1e-10, atol=1e-12):
+        raise ValueError("`a` and `b` were fitted to different responses (rows, outcome "
+                         "or centring); fit both to the same rows of the same outcome.")
+    npar = {id(a): sa.X.shape[1] + a._fit.n_cov_params,
+            id(b): sb.X.shape[1] + b._fit.n_cov_params}
+    small, large = (a, b) if npar[id(a)] <= npar[id(b)] else (b, a)
+    s_small, s_large = (sa, sb) if small is a else (sb, sa)
+    if npar[id(small)] == npar[id(large)]:
+        raise ValueError("`a` and `b` have the same number of parameters; a likelihood-"
+                         "ratio test needs one model nested in the other.")
+    if not _column_space_within(s_small.X, s_large.X):
+        raise ValueError("the fixed effects of the smaller model are not contained in "
+                         "those of the larger one; the models are not nested.")
+    same_fixed = _column_space_within(s_large.X, s_small.X)
+    notes: list[str] = []
+    reml = bool(same_fixed and s_small.reml and s_large.reml)
+    if not reml and (s_small.reml or s_large.reml):
+        notes.append("Refitted with ML (instead of REML): the fixed effects differ, as "
+                     "lme4's anova().")
+    llf = [log_likelihood(s, reml) for s in (s_small, s_large)]
+    stat = max(2.0 * (llf[1] - llf[0]), 0.0)
+    k = [npar[id(small)], npar[id(large)]]
+    df = float(k[1] - k[0])
+    p = float(stats.chi2.sf(stat, df))
+    n = s_small.y.size
+    if small._fit.n_cov_params != large._fit.n_cov_params:
+        notes.append("The larger model adds variance parameters: their null value is on "
+                     "the boundary, so the chi-square p-value is conservative; "
+                     "bootstrap=B gives a parametric-bootstrap p-value.")
+    boot = np.empty(0)
+    p_boot = mcse = math.nan
+    if bootstrap:
+        boot = bootstrap_lrt(s_small, s_large, reml=reml, n=int(bootstrap), rng=rng,
+                             n_jobs=n_jobs)
+        valid = boot[np.isfinite(boot)]
+        if valid.size < boot.size:
+            notes.append(f"{boot.size - valid.size} of {boot.size} bootstrap refits "
+                         f"failed and were excluded.")
+        p_boot = float((1 + np.sum(valid >= stat)) / (1 + valid.size))
+        mcse = float(math.sqrt(p_boot * (1 - p_boot) / max(valid.size, 1)))
+    table = pd.DataFrame(
+        {"npar": k, "aic": [-2 * v + 2 * kk for v, kk in zip(llf, k, strict=True)],
+         "bic": [-2 * v + math.log(n) * kk for v, kk in zip(llf, k, strict=True)],
+         "llf": llf, "deviance": [-2 * v for v in llf],
+         "statistic": [math.nan, stat], "df": [math.nan, df], "p_value": [math.nan, p]},
+        index=pd.Index(["small", "large"]))
+    if bootstrap:
+        table["p_value_bootstrap"] = [math.nan, p_boot]
+        table["bootstrap_mcse"] = [math.nan, mcse]
+    return ModelComparison(table, "REML" if reml else "ML", stat, df, p, boot, p_boot, mcse,
+                           tuple(notes))

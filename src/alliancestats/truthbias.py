@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._mixed import ENGINES, fit_mixed
+from ._mixed import ENGINES, RESIDUALS, fit_mixed, residual_note
 from ._validation import (
     as_column_list,
     check_choice,
@@ -46,7 +46,7 @@ from .design import (
     random_formula,
     random_spec,
 )
-from .results import EFFECT_COLUMNS, FitRecord, ModelResults
+from .results import EFFECT_COLUMNS, FitRecord, ModelResults, check_ddf
 
 __all__ = ["TruthBiasResults", "fit_truth_bias"]
 
@@ -63,10 +63,14 @@ class TruthBiasResults(ModelResults):
     Attributes
     ----------
     directional_bias, truth_force : Series
-        estimate, std_error, statistic, p_value, conf_low, conf_high at moderators = 0
+        estimate, std_error, df, statistic, p_value, conf_low, conf_high at moderators = 0
         (numeric moderators at 0, categorical ones at their reference level).
     bias_force : Series or None
         The same for the bias variable; None without ``bias``.
+    moderator_values : dict
+        Each moderator's observed values in the analysed rows (numeric: sorted distinct
+        values; categorical: levels, reference first): the default grid of
+        :func:`~alliancestats.plot_truth_bias`.
     """
 
     _model_name = "Truth-and-bias linear mixed model"
@@ -78,8 +82,10 @@ class TruthBiasResults(ModelResults):
         moderators: Sequence[Moderator],
         structure: Mapping[str, tuple[str | None, tuple[str, ...]]],
         effect_bases: Mapping[str, str | None],
+        moderator_values: Mapping[Hashable, Sequence[Any]] | None = None,
         **kwargs: Any,
     ) -> None:
+        self._moderator_values = {k: tuple(v) for k, v in (moderator_values or {}).items()}
         self._moderators = tuple(moderators)
         self._structure = dict(structure)
         self._effect_bases = dict(effect_bases)
@@ -89,6 +95,11 @@ class TruthBiasResults(ModelResults):
     def moderators(self) -> list[Hashable]:
         """Moderator columns, in model order."""
         return [m.column for m in self._moderators]
+
+    @property
+    def moderator_values(self) -> dict[Hashable, list[Any]]:
+        """Observed values (numeric) or levels (categorical) of each moderator."""
+        return {k: list(v) for k, v in self._moderator_values.items()}
 
     def effects_at(self, alpha: float = 0.05, **moderator_values: Any) -> pd.DataFrame:
         """Directional bias, truth force (and bias force) at given moderator values.
@@ -106,8 +117,9 @@ class TruthBiasResults(ModelResults):
         -------
         DataFrame
             One row per effect x combination: ``effect``, one column per moderator, then
-            estimate, std_error, statistic, p_value, conf_low, conf_high. Standard errors
-            are exact linear contrasts of the fixed effects (Wald z).
+            estimate, std_error, df, statistic, p_value, conf_low, conf_high. Standard
+            errors are exact linear contrasts of the fixed effects; each row is tested
+            with its own df (the fit's ``ddf`` method; ``inf`` for z).
 
         Examples
         --------
@@ -117,7 +129,7 @@ class TruthBiasResults(ModelResults):
         ...                      groups=["therapist", "patient"],
         ...                      moderators=["condition", "session"])
         >>> res.effects_at(condition=[0, 1], session=6).shape
-        (4, 9)
+        (4, 10)
         """
         grid = moderator_grid(self._moderators, moderator_values)
         rows, labels = [], []
@@ -224,6 +236,8 @@ def fit_truth_bias(
     engine: str = "fast",
     time: Hashable | None = None,
     bias_commensurate: bool = True,
+    ddf: str = "satterthwaite",
+    residual: str = "iid",
 ) -> TruthBiasResults:
     r"""Fit the truth-and-bias model (West & Kenny, 2011) as a nested mixed model.
 
@@ -268,11 +282,21 @@ def fit_truth_bias(
         as an independent cross-check (it cannot fit ``random="slopes"``: correlated
         patient-level terms raise a ``ValueError``).
     time : column name, optional
-        Occasion column (e.g. session); only used to check that each innermost unit has
-        one row per occasion.
+        Occasion column (e.g. session): each innermost unit must have one row per
+        occasion; needed by ``residual="ar1"``. It may also be a moderator.
     bias_commensurate : bool
         Whether the bias variable is on the judgment's metric (centred on the truth mean,
         the default) or not (centred on its own mean).
+    ddf : {"satterthwaite", "kenward-roger", "z"}
+        Degrees of freedom of every test and interval of the fixed effects and of the
+        derived effects (:meth:`TruthBiasResults.effects_at`): Satterthwaite (default, as
+        lmerTest and SPSS/SAS MIXED), Kenward–Roger (REML only; adjusted covariance as
+        pbkrtest) or Wald z.
+    residual : {"iid", "ar1"}
+        Residuals independent with one variance (default), or AR(1) over ``time`` within
+        the innermost unit: correlation ``phi^|t_i - t_j|`` by the time value, so a
+        missed session is a lag of 2 (nlme ``corAR1(form = ~ time | therapist/patient)``).
+        ``phi`` is in ``result.residual_params``. Fast engine only.
 
     Returns
     -------
@@ -286,8 +310,9 @@ def fit_truth_bias(
 
     Notes
     -----
-    Inference is Wald z (as lme4 without lmerTest). Condition is a therapist-level
-    variable, so with ~40 therapists z tests of its effects are liberal.
+    Condition is a therapist-level variable, so its effects are tested against the
+    therapist-level variance: with the 12–40 therapists of PRN trials, Wald z tests of
+    them are liberal, which is why t tests with Satterthwaite df are the default.
 
     Examples
     --------
@@ -296,7 +321,7 @@ def fit_truth_bias(
     >>> res = fit_truth_bias(df, judgment="alliance_therapist", truth="alliance_patient",
     ...                      groups=["therapist", "patient"], moderators="condition")
     >>> list(res.truth_force.index)
-    ['estimate', 'std_error', 'statistic', 'p_value', 'conf_low', 'conf_high']
+    ['estimate', 'std_error', 'df', 'statistic', 'p_value', 'conf_low', 'conf_high']
     """
     data = require_frame(data)
     group_cols = as_column_list(groups, "groups")
@@ -312,10 +337,20 @@ def fit_truth_bias(
     if center is not None:
         check_choice(center, "center", CENTER_CHOICES)
     check_choice(engine, "engine", ENGINES)
+    check_choice(residual, "residual", RESIDUALS)
+    if residual not in ("iid", "ar1"):
+        raise ValueError(f"residual={residual!r} needs rater-stacked data (fit_growth with "
+                         "`rater`); fit_truth_bias takes residual='iid' or 'ar1'.")
+    if residual == "ar1" and time is None:
+        raise ValueError("residual='ar1' needs `time`: name the occasion column (e.g. "
+                         "time='session').")
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
+    check_ddf(ddf, bool(reml), residual)
+    # the occasion may also be a moderator (time="session", moderators=[..., "session"])
     roles: dict[str, Any] = {"judgment": judgment, "truth": truth, "bias": bias,
-                             "moderators": mod_cols, "groups": group_cols, "time": time}
+                             "moderators": mod_cols, "groups": group_cols,
+                             "time": None if time in mod_cols else time}
     frame, dropped = prepare_frame(
         data, roles, {"judgment": judgment, "truth": truth, "bias": bias}, group_cols, missing
     )
@@ -346,7 +381,8 @@ def fit_truth_bias(
     spec, independent = random_spec(group_cols, str(truth), random)
     fit = fit_mixed(
         centred["judgment"], exog, frame[group_cols], spec, reml=reml, engine=engine,
-        independent=independent,
+        independent=independent, residual=residual,
+        time=None if residual == "iid" else frame[time].to_numpy(dtype=float),
     )
     rhs = " + ".join([str(truth), *([str(bias)] if bias is not None else [])])
     rhs = f"({rhs})" if bias is not None and mods else rhs
@@ -355,16 +391,20 @@ def fit_truth_bias(
         rhs += f" + {truth}_between"
     formula = f"{judgment} ~ {rhs} + {random_formula(group_cols, str(truth), random)}"
     return TruthBiasResults(
-        FitRecord.from_mixed(fit),
+        FitRecord.from_mixed(fit, ddf=ddf),
         moderators=mods,
         structure=structure,
         effect_bases=effect_bases,
+        moderator_values={m.column: list(m.levels) if m.categorical
+                          else sorted(frame[m.column].dropna().unique().tolist())
+                          for m in mods},
         formula=formula,
         roles={"judgment": judgment, "truth": truth, "bias": bias, "groups": group_cols,
                "moderators": mod_cols, "time": time},
         centering=centering,
         dropped_rows=dropped,
-        notes=[_centring_note(centering, judgment, truth, bias)],
+        notes=[_centring_note(centering, judgment, truth, bias),
+               *residual_note(residual, group_cols, time)],
     )
 
 

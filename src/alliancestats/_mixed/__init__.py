@@ -29,16 +29,23 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import BoundaryFitWarning, ConvergenceWarning
+from ._ddf import DDF_CHOICES, DdfSource, satterthwaite_df
 from ._engine import EngineFit, NestedLMM
 from ._engine._model import SINGULAR_TOL
+from ._engine._residual import RESIDUAL_KINDS
 from ._spec import INTERCEPT, Level, levels_from_groups, n_cov_params, term_values
 from ._statsmodels import diagonal_positions, fit_mixedlm
 
-__all__ = ["ENGINES", "INTERCEPT", "SINGULAR_MESSAGE", "SINGULAR_TOL", "MixedFit",
-           "fit_mixed"]
+__all__ = ["DDF_CHOICES", "ENGINES", "INTERCEPT", "RESIDUALS", "SINGULAR_MESSAGE",
+           "SINGULAR_TOL", "DdfSource", "MixedFit", "fit_mixed", "residual_note",
+           "satterthwaite_df"]
 
 #: ``engine=`` choices; the first is the default.
 ENGINES = ("fast", "statsmodels")
+#: ``residual=`` choices; the first is the default.
+RESIDUALS = RESIDUAL_KINDS
+#: Columns of :attr:`MixedFit.residual_params`.
+RESIDUAL_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
 #: The one wording of a boundary fit, in warnings and summaries.
 SINGULAR_MESSAGE = ("boundary (singular) fit: a random-effect variance is ~0 or a "
                     "correlation is ~ +/-1 (lme4 isSingular); consider a simpler "
@@ -82,6 +89,20 @@ class MixedFit:
         Remarks for the summary.
     theta : ndarray
         The relative covariance factors (lme4's ``getME(fit, "theta")``).
+    residual : str
+        The residual structure: "iid", "ar1", "rater" or "rater_ar1".
+    residual_params : DataFrame
+        The residual parameters (rows ``phi``, ``sd_ratio[<rater>]``, ``rater_corr``;
+        columns estimate, std_error, conf_low, conf_high; empty for "iid"). An SD ratio
+        is a rater's residual SD over the first rater's, whose residual variance is the
+        "Residual" row of ``variance_components``.
+    psi : ndarray
+        The residual parameters on the engine's unconstrained scale (empty for "iid"):
+        with ``theta`` the covariance parameters of :meth:`NestedLMM.deviance`.
+    ddf_source : DdfSource or None
+        The model, response and design at the estimate, from which Satterthwaite and
+        Kenward–Roger degrees of freedom are computed on first use (see
+        :mod:`alliancestats._mixed._ddf`).
     """
 
     fe_params: pd.Series
@@ -102,6 +123,11 @@ class MixedFit:
     random_effects: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     theta: np.ndarray[Any, np.dtype[np.float64]] | None = None
+    residual: str = "iid"
+    residual_params: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=RESIDUAL_COLUMNS, dtype=float))
+    psi: np.ndarray[Any, np.dtype[np.float64]] = field(default_factory=lambda: np.empty(0))
+    ddf_source: DdfSource | None = field(default=None, repr=False, compare=False)
 
     @property
     def method(self) -> str:
@@ -131,15 +157,57 @@ def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]
     return table, random_cov
 
 
+@dataclass(frozen=True)
+class _Residual:
+    """The residual structure of a fit: kind, per-row time and rater, residual units."""
+
+    kind: str = "iid"
+    time: np.ndarray[Any, Any] | None = None
+    rater: pd.Series | None = None
+    units: np.ndarray[Any, Any] | None = None
+
+
+def _residual_spec(residual: str, groups: pd.DataFrame, time: Any, rater: Any,
+                   n: int) -> _Residual:
+    if not isinstance(residual, str) or residual not in RESIDUALS:
+        raise ValueError(f"`residual` must be one of {RESIDUALS}; got {residual!r}.")
+    if residual == "iid":
+        return _Residual()
+    if time is None:
+        raise ValueError(f"residual={residual!r} needs `time`: the occasion of each row "
+                         "(e.g. the session), one value per row of `endog`.")
+    t = np.asarray(time, dtype=float).ravel()
+    if t.size != n or not np.all(np.isfinite(t)):
+        raise ValueError(f"`time` must hold {n} finite numbers (one per row of `endog`).")
+    r = None
+    if residual in ("rater", "rater_ar1"):
+        if rater is None:
+            raise ValueError(f"residual={residual!r} needs `rater`: the rater of each row "
+                             "of rater-stacked data.")
+        r = pd.Series(rater).reset_index(drop=True)
+        if len(r) != n:
+            raise ValueError(f"`rater` must hold {n} labels (one per row of `endog`).")
+    # the residual unit: the innermost grouping column with all outer ones (a patient);
+    # AR(1) of rater-stacked rows runs within each rater's series (patient x rater)
+    key = groups.astype(object).reset_index(drop=True)
+    if residual == "ar1" and rater is not None:
+        key = key.assign(__rater__=pd.Series(np.asarray(rater, dtype=object)))
+    units, _ = pd.MultiIndex.from_frame(key).factorize(sort=True)
+    return _Residual(residual, t, r, np.asarray(units, dtype=np.intp))
+
+
 def _engine_model(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
-                  re_design: pd.DataFrame | None) -> NestedLMM:
+                  re_design: pd.DataFrame | None,
+                  residual: _Residual | None = None) -> NestedLMM:
     codes = np.column_stack([lvl.codes for lvl in levels])
     Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
          for lvl in levels]
+    res = residual or _Residual()
     return NestedLMM.from_codes(
         exog.to_numpy(dtype=float), codes, Z, reml=reml, fe_names=[str(c) for c in exog.columns],
         re_names=[list(lvl.terms) for lvl in levels], level_names=[lvl.name for lvl in levels],
-        independent=[not lvl.correlated for lvl in levels])
+        independent=[not lvl.correlated for lvl in levels], residual=res.kind, time=res.time,
+        rater=res.rater, residual_units=res.units)
 
 
 def _emit(messages: Sequence[tuple[type[Warning], str]]) -> tuple[str, ...]:
@@ -150,7 +218,8 @@ def _emit(messages: Sequence[tuple[type[Warning], str]]) -> tuple[str, ...]:
 
 def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engine: str,
             converged: bool, messages: list[tuple[type[Warning], str]], raw: Any = None,
-            optimizer_info: Mapping[str, Any] | None = None) -> MixedFit:
+            optimizer_info: Mapping[str, Any] | None = None,
+            residual_params: pd.DataFrame | None = None) -> MixedFit:
     """The :class:`MixedFit` of an engine evaluation (at its own or another optimum)."""
     if res.is_singular:
         messages.insert(0, (BoundaryFitWarning, SINGULAR_MESSAGE))
@@ -162,28 +231,57 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
     names = list(exog.columns)
     effects = {lvl.name: pd.DataFrame(re.to_numpy(), index=lvl.labels, columns=list(lvl.terms))
                for lvl, re in zip(levels, res.random_effects, strict=False)}
+    extra: dict[str, Any] = {} if residual_params is None else \
+        {"residual_params": residual_params}
     return MixedFit(
         fe_params=pd.Series(np.asarray(res.beta, dtype=float), index=names),
         cov_fe=pd.DataFrame(np.asarray(res.cov_beta, dtype=float), index=names, columns=names),
         variance_components=table, random_cov=random_cov, llf=float(res.llf),
         reml=res.reml, nobs=res.nobs, n_groups={lvl.name: len(lvl.labels) for lvl in levels},
-        n_cov_params=n_cov_params(levels), converged=converged,
+        n_cov_params=n_cov_params(levels) + int(np.size(res.psi)), converged=converged,
         is_singular=bool(res.is_singular), warnings=_emit(messages), engine=engine, raw=raw,
         optimizer_info={"criterion": "REML" if res.reml else "ML",
                         "theta": np.asarray(res.theta).tolist(), **(optimizer_info or {})},
         random_effects=effects, theta=np.asarray(res.theta, dtype=float),
+        residual=res.residual, psi=np.asarray(res.psi, dtype=float),
+        **extra,
     )
 
 
+def _ddf_source(model: NestedLMM, endog: pd.Series, exog: pd.DataFrame,
+                levels: Sequence[Level], re_design: pd.DataFrame | None,
+                res: EngineFit) -> DdfSource:
+    """What the df of this fit need (computed lazily by the results): the covariance
+    parameters are ``np.r_[θ, ψ]``, as :meth:`NestedLMM.evaluate` takes them."""
+    codes = np.column_stack([lvl.codes for lvl in levels])
+    Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
+         for lvl in levels]
+    params = np.r_[np.asarray(res.theta, dtype=float), np.asarray(res.psi, dtype=float)]
+    return DdfSource(model, endog.to_numpy(dtype=float), params, res.reml,
+                     exog.to_numpy(dtype=float), Z, codes,
+                     tuple(not lvl.correlated for lvl in levels))
+
+
 def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
-              re_design: pd.DataFrame | None) -> MixedFit:
-    res = _engine_model(endog, exog, levels, reml, re_design).fit(endog.to_numpy(dtype=float))
+              re_design: pd.DataFrame | None, residual: _Residual) -> MixedFit:
+    model = _engine_model(endog, exog, levels, reml, re_design, residual)
+    y = endog.to_numpy(dtype=float)
+    res = model.fit(y)
     messages: list[tuple[type[Warning], str]] = []
     if not res.converged:
         messages.append((ConvergenceWarning, f"The fast engine did not converge: {res.message}"))
-    return _record(res, levels, exog, engine="fast", converged=res.converged,
-                   messages=messages, optimizer_info={"n_iter": res.n_iter,
-                                                      "message": res.message})
+    table = None
+    if residual.kind != "iid":
+        table = model.residual_table(y, res)
+        if table["std_error"].isna().any():
+            messages.append((ConvergenceWarning, "The residual parameters' standard errors "
+                             "are not available (the deviance's Hessian is not positive "
+                             "definite): a parameter may be on its boundary."))
+    fit = _record(res, levels, exog, engine="fast", converged=res.converged,
+                  messages=messages, optimizer_info={"n_iter": res.n_iter,
+                                                     "message": res.message},
+                  residual_params=table)
+    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
 
 
 def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level],
@@ -202,8 +300,9 @@ def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Leve
         sm["messages"] if not sm["converged"] and category is not RuntimeWarning]
     info = {"best_attempt": sm["best_attempt"], "attempts": sm["attempts"],
             "statsmodels_messages": [text for _, text in sm["messages"]]}
-    return _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
-                   messages=messages, raw=sm["raw"], optimizer_info=info)
+    fit = _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
+                  messages=messages, raw=sm["raw"], optimizer_info=info)
+    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
 
 
 def _onto_boundary(model: NestedLMM, y: np.ndarray[Any, Any], theta: np.ndarray[Any, Any],
@@ -234,6 +333,9 @@ def fit_mixed(
     engine: str = "fast",
     independent: Collection[Hashable] = (),
     re_design: pd.DataFrame | None = None,
+    residual: str = "iid",
+    time: Any = None,
+    rater: Any = None,
 ) -> MixedFit:
     """Fit a nested linear mixed model.
 
@@ -264,6 +366,24 @@ def fit_mixed(
     re_design : DataFrame, optional
         Extra columns available as random terms (e.g. time when the fixed design is
         parameterised by rater), aligned with ``endog``.
+    residual : {"iid", "ar1", "rater", "rater_ar1"}
+        Residual covariance within each unit of the innermost grouping column (a patient):
+        independent with one variance (default, lme4's model); ``"ar1"``: correlation
+        ``phi^|t_i - t_j|`` by the ``time`` value, so a missed session is a lag of 2
+        (nlme ``corAR1(form = ~ time | therapist/patient)``); ``"rater"``: a residual SD
+        per ``rater`` and one correlation of different raters' residuals at the same
+        ``time`` (nlme ``weights = varIdent(form = ~ 1 | rater)``, ``correlation =
+        corCompSymm(form = ~ 1 | therapist/patient/time)``); ``"rater_ar1"``: that rater
+        covariance times ``phi^|t_i - t_j|`` (Kronecker form). Fast engine only.
+    time : array_like, optional
+        Time value of each row (aligned with ``endog``); needed by every structure but
+        "iid". ``phi`` may be negative when all within-unit gaps are whole numbers;
+        otherwise ``0 <= phi < 1`` (nlme ``corCAR1``).
+    rater : array_like, optional
+        Rater of each row for "rater" / "rater_ar1" (a categorical's category order, else
+        sorted labels; the first is the reference of the SD ratios). With "ar1" it makes
+        each rater's series its own AR(1) unit (nlme ``corAR1(form = ~ time |
+        therapist/patient/rater)``).
 
     Returns
     -------
@@ -297,8 +417,14 @@ def fit_mixed(
     for lvl in levels:
         for term in lvl.terms:
             term_values(term, exog, re_design)
+    spec = _residual_spec(residual, groups, time, rater, len(endog))
     if engine == "fast":
-        return _fit_fast(endog, exog, levels, reml, re_design)
+        return _fit_fast(endog, exog, levels, reml, re_design, spec)
+    if spec.kind != "iid":
+        raise ValueError(
+            f"statsmodels MixedLM cannot fit residual={residual!r} (its residuals are "
+            f"independent with one variance); use engine='fast' (the default), or "
+            f"residual='iid'.")
     inner_correlated = [lv for lv in levels[1:] if lv.correlated and len(lv.terms) > 1]
     if inner_correlated:
         raise ValueError(
@@ -310,3 +436,35 @@ def fit_mixed(
             f"lme4 `||`)."
         )
     return _fit_statsmodels(endog, exog, levels, reml, re_design)
+
+
+def residual_note(residual: str, groups: Sequence[Hashable], time: Hashable | None,
+                  rater: Hashable | None = None) -> list[str]:
+    """The summary note describing a residual structure, with its nlme twin (empty for
+    "iid").
+
+    Examples
+    --------
+    >>> residual_note("ar1", ["therapist", "patient"], "session")[0][:42]
+    'Residuals AR(1) over session within patien'
+    """
+    if residual == "iid":
+        return []
+    unit = "/".join(str(g) for g in groups)
+    inner = str(groups[-1])
+    ar = f"corAR1(form = ~ {time} | {unit})"
+    if residual == "ar1" and rater is not None:
+        return [f"Residuals AR(1) over {time} within each {rater}'s series of a {inner} "
+                f"(phi^|t_i - t_j| by the {time} value); nlme: lme(..., correlation = "
+                f"corAR1(form = ~ {time} | {unit}/{rater}))."]
+    if residual == "ar1":
+        return [f"Residuals AR(1) over {time} within {inner} (phi^|t_i - t_j| by the "
+                f"{time} value, a missed session is a lag of 2); nlme: lme(..., "
+                f"correlation = {ar})."]
+    rater_text = (f"a residual SD per {rater} (ratio to the first) and one correlation of "
+                  f"the raters' residuals at the same {time}")
+    if residual == "rater":
+        return [f"Residuals: {rater_text}; nlme: lme(..., weights = varIdent(form = ~ 1 | "
+                f"{rater}), correlation = corCompSymm(form = ~ 1 | {unit}/{time}))."]
+    return [f"Residuals: {rater_text}, times phi^|t_i - t_j| over {time} within {inner} "
+            f"(rater covariance x AR(1), Kronecker form; no nlme twin)."]

@@ -137,8 +137,14 @@ class Prepared:
     agg: sparse.csr_array
 
 
-def prepare(struct: Structure, full: FloatArray) -> Prepared:
-    """Split the per-unit ``[W | y]`` cross products for the innermost elimination."""
+def prepare(struct: Structure, full: FloatArray,
+            agg: sparse.csr_array | None = None) -> Prepared:
+    """Split the per-unit ``[W | y]`` cross products for the innermost elimination.
+
+    ``agg`` may be a previous :class:`Prepared`'s (it depends on the structure only), for
+    callers that prepare new cross products of one structure many times (residual
+    structures re-weight them at every evaluation).
+    """
     k = struct.q[-1]
     c12 = full[:, :k, k:]
     r = c12.shape[2]
@@ -146,11 +152,12 @@ def prepare(struct: Structure, full: FloatArray) -> Prepared:
     n_in = full.shape[0]
     starts = struct.starts[-1] if struct.n_levels > 1 else np.zeros(1, dtype=np.intp)
     rest = np.add.reduceat(full[:, k:, k:], starts, axis=0)
-    cols = n_in * k * k
-    agg = sparse.csr_array(
-        (np.zeros(cols), np.arange(cols), np.r_[starts * (k * k), cols]),
-        shape=(len(starts), cols),
-    )
+    if agg is None:
+        cols = n_in * k * k
+        agg = sparse.csr_array(
+            (np.zeros(cols), np.arange(cols), np.r_[starts * (k * k), cols]),
+            shape=(len(starts), cols),
+        )
     return Prepared(np.ascontiguousarray(full[:, :k, :k]), c12, outer, rest, agg)
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from . import _core
+from . import _core, _residual
 from ._core import FloatArray, IntArray, Structure
+from ._residual import RESIDUAL_KINDS, ResidualLayout
 
 SINGULAR_TOL = 1e-4  # lme4 isSingular(tol = 1e-4) on the bounded elements of θ
 
@@ -42,6 +43,16 @@ class EngineFit:
     n_groups : tuple of int
     nobs : int
     fe_names, re_names, level_names : names of the columns, terms and levels.
+    residual : str
+        The residual structure (``"iid"``, ``"ar1"``, ``"rater"``, ``"rater_ar1"``).
+    psi : ndarray
+        Residual parameters on the optimiser's unconstrained scale (empty for ``"iid"``);
+        ``np.r_[theta, psi]`` is what :meth:`NestedLMM.deviance` and
+        :meth:`NestedLMM.evaluate` take.
+    residual_params : dict
+        The residual parameters as reported: ``phi`` (AR(1)), ``sd_ratio[rater]`` (residual
+        SD of a rater relative to the first rater's, which is ``sqrt(sigma2)``),
+        ``rater_corr`` (correlation of different raters' residuals at the same time).
     """
 
     beta: FloatArray
@@ -61,6 +72,14 @@ class EngineFit:
     fe_names: list[str]
     re_names: list[list[str]]
     level_names: list[str]
+    residual: str = "iid"
+    psi: FloatArray = field(default_factory=lambda: np.empty(0))
+    residual_params: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cov_params_vector(self) -> FloatArray:
+        """``np.r_[theta, psi]``: the covariance parameters besides ``sigma2``."""
+        return np.r_[self.theta, self.psi]
 
     @property
     def bse(self) -> FloatArray:
@@ -159,6 +178,20 @@ class NestedLMM:
     independent : sequence of bool, optional
         Per level: its terms are mutually independent (diagonal covariance, lme4
         ``(1 + x || level)``) instead of unstructured. Default: unstructured everywhere.
+    residual : {"iid", "ar1", "rater", "rater_ar1"}, default "iid"
+        Residual covariance ``σ² C_u(ψ)`` per residual unit ``u`` (see
+        :mod:`~alliancestats._mixed._engine._residual`): independent with one variance
+        (lme4's model), AR(1) by ``time`` (nlme ``corAR1(form = ~ time | unit)``), a
+        residual SD per ``rater`` with one correlation of different raters at the same
+        ``time`` (nlme ``varIdent`` + ``corCompSymm``), or that rater covariance ⊗ AR(1).
+    time : array_like, shape (n,), optional
+        Time value of each row (needed by every non-iid structure).
+    rater : array_like, shape (n,), optional
+        Rater of each row (``"rater"``, ``"rater_ar1"``): a categorical's category order,
+        else the sorted labels; the first rater is the reference of the SD ratios.
+    residual_units : array_like of int, shape (n,), optional
+        Residual unit of each row, nested in the innermost level's units (e.g. patients
+        when only therapists have random effects). Default: the innermost level's units.
 
     Examples
     --------
@@ -184,10 +217,15 @@ class NestedLMM:
         re_names: Sequence[Sequence[str]] | None = None,
         level_names: Sequence[str] | None = None,
         independent: Sequence[bool] | None = None,
+        residual: str = "iid",
+        time: Any = None,
+        rater: Any = None,
+        residual_units: Any = None,
     ) -> None:
         Xa = _as_matrix(X, "X", None)
         codes, labels = _group_codes(groups, Xa.shape[0])
         self._setup(Xa, codes, labels, Z, reml, fe_names, re_names, level_names, independent)
+        self._set_residual(residual, time, rater, residual_units)
 
     @classmethod
     def from_codes(
@@ -201,6 +239,10 @@ class NestedLMM:
         re_names: Sequence[Sequence[str]] | None = None,
         level_names: Sequence[str] | None = None,
         independent: Sequence[bool] | None = None,
+        residual: str = "iid",
+        time: Any = None,
+        rater: Any = None,
+        residual_units: Any = None,
     ) -> NestedLMM:
         """The model for groups already given as sorted integer codes (no label handling).
 
@@ -210,7 +252,8 @@ class NestedLMM:
 
         Parameters
         ----------
-        X, Z, reml, fe_names, re_names, level_names
+        X, Z, reml, fe_names, re_names, level_names, independent, residual, time, rater, \
+residual_units
             As for :class:`NestedLMM`.
         codes : array_like of int, shape (n, L)
             Column ``l``: the level-``l`` unit of each row as ``0 .. G_l − 1``, every code
@@ -232,6 +275,7 @@ class NestedLMM:
         model = cls.__new__(cls)
         model._setup(
             Xa, cols, labels, Z, reml, fe_names, re_names, level_names, independent)
+        model._set_residual(residual, time, rater, residual_units)
         return model
 
     def _setup(self, Xa: FloatArray, codes: list[IntArray], labels: list[pd.Index],
@@ -270,11 +314,55 @@ class NestedLMM:
             raise ValueError(f"`independent` must have one flag per level ({len(Zs)}); "
                              f"got {len(diag)}.")
         self._struct = _build_structure(Xa, codes, Zs, diag)
+        self._inner_codes = codes[-1]
+        self._parts = (Xa, Zs)  # for a residual structure's own layout of [Z | X]
+
+    def _set_residual(self, residual: str, time: Any, rater: Any, units: Any) -> None:
+        if not isinstance(residual, str) or residual not in RESIDUAL_KINDS:
+            raise ValueError(f"`residual` must be one of {RESIDUAL_KINDS}; got {residual!r}.")
+        self.residual = residual
+        self._layout: ResidualLayout | None = None
+        self._Wpad: FloatArray | None = None
+        if residual == "iid":
+            return
+        n = self._struct.n
+        if units is not None:
+            units = np.asarray(units)
+            if units.shape != (n,) or not np.issubdtype(units.dtype, np.integer):
+                raise ValueError(f"`residual_units` must be {n} integer codes (one per row).")
+        self._layout = _residual.build_layout(residual, n, self._inner_codes, units, time,
+                                              rater)
+        Xa, Zs = self._parts
+        self._Wpad = _residual.padded(self._layout, np.column_stack([*Zs[::-1], Xa]))
 
     @property
     def n_theta(self) -> int:
         """Number of covariance parameters ``θ``."""
         return self._struct.n_theta
+
+    @property
+    def n_psi(self) -> int:
+        """Number of residual parameters ``ψ`` (0 for ``residual="iid"``)."""
+        return 0 if self._layout is None else self._layout.n_psi
+
+    @property
+    def psi_names(self) -> list[str]:
+        """Names of the residual parameters (reported scale), in ``ψ`` order."""
+        return [] if self._layout is None else self._layout.psi_names
+
+    def _objective(self, y: FloatArray, reml: bool) -> _Objective:
+        return _Objective(self._struct, self._layout, self._Wpad, y, reml)
+
+    def _params(self, theta: Any, psi: Any = None) -> FloatArray:
+        t = np.asarray(theta, dtype=float).ravel()
+        if psi is not None:
+            t = np.r_[t, np.asarray(psi, dtype=float).ravel()]
+        size = self.n_theta + self.n_psi
+        if t.shape != (size,):
+            what = (f"{self.n_theta} elements" if not self.n_psi else
+                    f"{size} elements (θ then the {self.n_psi} residual parameters ψ)")
+            raise ValueError(f"`theta` must have {what}; got {t.size}.")
+        return t
 
     def fit(self, y: Any, *, start: Any = None, reml: bool | None = None,
             random_effects: bool = True) -> EngineFit:
@@ -284,7 +372,9 @@ class NestedLMM:
         ----------
         y : array_like, shape (n,)
         start : array_like, optional
-            Starting ``θ`` (e.g. the ``theta`` of a previous fit); default lme4's identity.
+            Starting ``θ`` (e.g. the ``theta`` of a previous fit; with a residual structure
+            ``θ`` then ``ψ``, a previous fit's ``cov_params_vector``); default lme4's
+            identity (and independent residuals).
         reml : bool, optional
             Override the model's criterion for this fit.
         random_effects : bool, default True
@@ -309,12 +399,17 @@ class NestedLMM:
         if ya.shape[1] != 1:
             raise ValueError(f"`y` must be one column; got {ya.shape[1]} (use fit_many).")
         use_reml = self.reml if reml is None else bool(reml)
-        full = _core.prepare(s, s.with_response(ya[:, 0]))
-        theta, n_iter, ok, message = _optimise(s, full, use_reml, start)
-        return self._result(full, theta, use_reml, n_iter, ok, message, random_effects)
+        obj = self._objective(ya[:, 0], use_reml)
+        psi0 = np.empty(0) if self._layout is None else self._layout.psi_start()
+        params, n_iter, ok, message = _optimise(s, obj, start, psi0)
+        return self._result(obj, params, n_iter, ok, message, random_effects)
 
-    def deviance(self, y: Any, theta: Any, *, reml: bool | None = None) -> float:
+    def deviance(self, y: Any, theta: Any, *, psi: Any = None,
+                 reml: bool | None = None) -> float:
         """Profiled deviance (−2 log-likelihood, REML or ML) of ``y`` at a given ``θ``.
+
+        With a residual structure the covariance parameters are ``θ`` and ``ψ``: pass
+        ``theta`` as ``np.r_[θ, ψ]`` (a fit's ``cov_params_vector``) or ``psi`` apart.
 
         With ``θ`` fixed (e.g. at a previous fit's ``theta``) this is the GLS criterion
         of the fixed-effect design, so callers can compare designs (e.g. profile a
@@ -331,17 +426,16 @@ class NestedLMM:
         """
         s = self._struct
         ya = _as_matrix(y, "y", s.n)
-        t = np.asarray(theta, dtype=float).ravel()
-        if t.shape != (s.n_theta,):
-            raise ValueError(f"`theta` must have {s.n_theta} elements; got {t.size}.")
+        t = self._params(theta, psi)
         use_reml = self.reml if reml is None else bool(reml)
-        return _core.deviance(s, _core.prepare(s, s.with_response(ya[:, 0])), t, use_reml)
+        return self._objective(ya[:, 0], use_reml)(t)
 
-    def evaluate(self, y: Any, theta: Any, *, reml: bool | None = None,
+    def evaluate(self, y: Any, theta: Any, *, psi: Any = None, reml: bool | None = None,
                  random_effects: bool = True) -> EngineFit:
         """The fit's quantities (β̂, vcov, σ², logLik, modes) at a given ``θ``, without
         optimising: e.g. lme4's quantities at covariance parameters another optimiser
-        found. ``n_iter`` is 0 and ``converged`` True.
+        found. ``n_iter`` is 0 and ``converged`` True. ``θ`` and ``ψ`` as for
+        :meth:`deviance`.
 
         Examples
         --------
@@ -355,13 +449,51 @@ class NestedLMM:
         """
         s = self._struct
         ya = _as_matrix(y, "y", s.n)
-        t = np.asarray(theta, dtype=float).ravel()
-        if t.shape != (s.n_theta,):
-            raise ValueError(f"`theta` must have {s.n_theta} elements; got {t.size}.")
+        t = self._params(theta, psi)
         use_reml = self.reml if reml is None else bool(reml)
-        full = _core.prepare(s, s.with_response(ya[:, 0]))
-        return self._result(full, t, use_reml, 0, True, "evaluated at the given theta",
-                            random_effects)
+        return self._result(self._objective(ya[:, 0], use_reml), t, 0, True,
+                            "evaluated at the given theta", random_effects)
+
+    def residual_table(self, y: Any, fit: EngineFit, alpha: float = 0.05) -> pd.DataFrame:
+        """The residual parameters of ``fit`` with standard errors and intervals.
+
+        The covariance of ``ψ`` is ``2 H⁻¹`` of the profiled deviance's Hessian ``H`` in
+        ``np.r_[θ, ψ]`` (central differences) at the fit; standard errors of the reported
+        parameters by the delta method; ``1 − alpha`` intervals are Wald intervals on the
+        unconstrained scale mapped back, as nlme's ``intervals()``.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by ``psi_names``; columns estimate, std_error, conf_low, conf_high
+            (empty for ``residual="iid"``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> g = np.repeat(np.arange(30), 6); t = np.tile(np.arange(6.0), 30)
+        >>> X = np.ones((180, 1)); y = rng.normal(size=30)[g] + rng.normal(size=180)
+        >>> model = NestedLMM(X, g, [X], residual="ar1", time=t)
+        >>> list(model.residual_table(y, model.fit(y)).index)
+        ['phi']
+        """
+        if self._layout is None:
+            return pd.DataFrame(columns=["estimate", "std_error", "conf_low", "conf_high"])
+        from scipy import stats
+
+        ya = _as_matrix(y, "y", self._struct.n)[:, 0]
+        obj = self._objective(ya, fit.reml)
+        params = fit.cov_params_vector
+        H = _hessian(obj, params)
+        k = self._layout.n_psi
+        try:
+            cov: FloatArray = np.asarray(2.0 * np.linalg.inv(H)[-k:, -k:], dtype=float)
+        except np.linalg.LinAlgError:
+            cov = np.full((k, k), np.nan)
+        table = _residual.residual_table(self._layout, fit.psi, cov,
+                                         float(stats.norm.ppf(1 - alpha / 2)))
+        return pd.DataFrame(table, index=self._layout.psi_names)
 
     def fit_many(self, Y: Any, *, reml: bool | None = None,
                  warm_start: bool = True) -> list[EngineFit]:
@@ -378,15 +510,17 @@ class NestedLMM:
         Ya = _as_matrix(Y, "Y", self._struct.n)
         fits: list[EngineFit] = []
         for r in range(Ya.shape[1]):
-            start = fits[-1].theta if (warm_start and fits) else None
+            start = fits[-1].cov_params_vector if (warm_start and fits) else None
             fits.append(self.fit(Ya[:, r], start=start, reml=reml))
         return fits
 
-    def _result(self, full: _core.Prepared, theta: FloatArray, reml: bool, n_iter: int,
-                ok: bool, message: str, random_effects: bool = True) -> EngineFit:
+    def _result(self, obj: _Objective, params: FloatArray, n_iter: int, ok: bool,
+                message: str, random_effects: bool = True) -> EngineFit:
         s = self._struct
+        reml = obj.reml
+        theta, psi = params[:s.n_theta], params[s.n_theta:]
         lambdas = _core.theta_to_lambdas(theta, s.q, s.diag)
-        f = _core.factorize(s, full, lambdas)
+        f, logdet_c = obj.factor(params)
         sigma2 = f.pwrss / (s.n - s.p if reml else s.n)
         lower = _core.theta_lower_bounds(s.q, s.diag)
         singular = any(b is not None and t < SINGULAR_TOL
@@ -403,7 +537,7 @@ class NestedLMM:
             sigma2=sigma2,
             theta=theta.copy(),
             cov_re=[sigma2 * lam @ lam.T for lam in lambdas],
-            llf=-0.5 * _core.objective(f, s.n, s.p, reml),
+            llf=-0.5 * (_core.objective(f, s.n, s.p, reml) + logdet_c),
             reml=reml,
             converged=ok,
             is_singular=singular,
@@ -415,7 +549,69 @@ class NestedLMM:
             fe_names=list(self.fe_names),
             re_names=[list(r) for r in self.re_names],
             level_names=list(self.level_names),
+            residual=self.residual,
+            psi=psi.copy(),
+            residual_params=({} if self._layout is None else self._layout.natural(psi)),
         )
+
+
+_PSI_CACHE = 16  # prepared cross products kept per response, by ψ
+
+
+class _Objective:
+    """The profiled deviance of one response as a function of ``np.r_[θ, ψ]``.
+
+    ``iid`` residuals: the per-unit cross products are prepared once (the original path).
+    Otherwise each evaluation whitens the padded ``[W | y]`` of every residual unit at
+    ``ψ`` and forms the cross products anew (``O(n)``), then eliminates as before and adds
+    ``Σ log|C_u|``.
+    """
+
+    def __init__(self, struct: Structure, layout: ResidualLayout | None,
+                 Wpad: FloatArray | None, y: FloatArray, reml: bool) -> None:
+        self.struct, self.layout, self.reml = struct, layout, reml
+        self._prep: _core.Prepared | None = None
+        self._cache: dict[bytes, tuple[_core.Prepared, float]] = {}
+        if layout is None or Wpad is None:
+            self._prep = _core.prepare(struct, struct.with_response(y))
+            self._A = np.empty(0)
+        else:
+            self._A = np.concatenate([Wpad, _residual.padded(layout, y[:, None])], axis=2)
+
+    def factor(self, params: FloatArray) -> tuple[_core.Factor, float]:
+        """The blocked factorisation at ``params`` and ``Σ log|C_u|`` (raises
+        ``LinAlgError`` where the covariance is not positive definite)."""
+        s = self.struct
+        lambdas = _core.theta_to_lambdas(params[:s.n_theta], s.q, s.diag)
+        if self.layout is None:
+            assert self._prep is not None
+            return _core.factorize(s, self._prep, lambdas), 0.0
+        psi = params[s.n_theta:]
+        key = psi.tobytes()
+        hit = self._cache.get(key)
+        if hit is None:
+            # new ψ: whiten and prepare; steps in θ alone (most of a forward-difference
+            # gradient, and of the Hessian) reuse a recent ψ's cross products
+            cross, logdet = _residual.unit_cross(self.layout, self._A, psi)
+            if not np.isfinite(logdet):
+                raise np.linalg.LinAlgError("the residual covariance is not positive "
+                                            "definite")
+            agg = None if self._prep is None else self._prep.agg
+            self._prep = _core.prepare(s, cross, agg)
+            if len(self._cache) >= _PSI_CACHE:
+                self._cache.pop(next(iter(self._cache)))
+            hit = self._cache[key] = (self._prep, logdet)
+        return _core.factorize(s, hit[0], lambdas), hit[1]
+
+    def __call__(self, params: FloatArray) -> float:
+        if self.layout is None:
+            assert self._prep is not None
+            return _core.deviance(self.struct, self._prep, params, self.reml)
+        try:
+            f, logdet = self.factor(params)
+        except np.linalg.LinAlgError:
+            return np.inf
+        return _core.objective(f, self.struct.n, self.struct.p, self.reml) + logdet
 
 
 def _build_structure(X: FloatArray, codes: list[IntArray], Zs: list[FloatArray],
@@ -460,8 +656,8 @@ def _unit_cross(W: FloatArray, unit_starts: IntArray, chunk: int = 20000) -> Flo
     return out
 
 
-def _optimise(s: Structure, full: _core.Prepared, reml: bool,
-              start: Any) -> tuple[FloatArray, int, bool, str]:
+def _optimise(s: Structure, deviance: Any, start: Any,
+              psi0: FloatArray) -> tuple[FloatArray, int, bool, str]:
     """Bounded minimisation of the profiled deviance over θ, with boundary restarts.
 
     SLSQP from the start (lme4's identity by default). Two kinds of false optimum are
@@ -473,19 +669,21 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
     - an interior point whose level-``l`` factor is better set to 0 (a boundary optimum on
       the far side of a ridge): one evaluation per level, restart only if lower.
     """
-    lower = _core.theta_lower_bounds(s.q, s.diag)
+    lower = [*_core.theta_lower_bounds(s.q, s.diag), *([None] * psi0.size)]
     bounded = np.array([b is not None for b in lower])
     bounds = [(b, None) for b in lower]
-    theta0 = (_core.theta_start(s.q, s.diag) if start is None
+    size = s.n_theta + psi0.size
+    theta0 = (np.r_[_core.theta_start(s.q, s.diag), psi0] if start is None
               else np.asarray(start, dtype=float).ravel().copy())
-    if theta0.shape != (s.n_theta,):
-        raise ValueError(f"`start` must have {s.n_theta} elements (θ); got {theta0.size}.")
+    if theta0.shape != (size,):
+        what = "θ" if not psi0.size else "θ then ψ"
+        raise ValueError(f"`start` must have {size} elements ({what}); got {theta0.size}.")
     theta0[bounded] = np.maximum(theta0[bounded], 0.0)
 
     # the deviance divided by n: gradients of order 1 keep SLSQP's first quasi-Newton step
     # (identity Hessian) from jumping straight onto the bounds
     def fun(t: FloatArray) -> float:
-        return _core.deviance(s, full, t, reml) / s.n
+        return float(deviance(t)) / s.n
 
     # SLSQP's quasi-Newton model starts from the identity. From a warm start (near the
     # optimum, e.g. a similar data set's θ) optimising over θ / scale, the scale making the
@@ -493,7 +691,7 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
     # steps: fewer iterations, same optimum. From lme4's default start, far from the
     # optimum, the curvature there is no guide (measured: more iterations), so no scaling.
     f0 = fun(theta0)
-    scale = np.ones(s.n_theta) if start is None else _curvature_scale(fun, theta0, f0)
+    scale = np.ones(size) if start is None else _curvature_scale(fun, theta0, f0)
 
     def scaled(phi: FloatArray) -> float:
         return fun(phi * scale)
@@ -533,6 +731,26 @@ def _optimise(s: Structure, full: _core.Prepared, reml: bool,
             break
     ok = bool(np.isfinite(best.fun)) and bool(best.success)
     return np.asarray(best.x, dtype=float), n_iter, ok, str(best.message)
+
+
+def _hessian(fun: Any, x: FloatArray, rel: float = 1e-4) -> FloatArray:
+    """Central-difference Hessian of ``fun`` at ``x``."""
+    k = x.size
+    h = rel * np.maximum(1.0, np.abs(x))
+    H = np.empty((k, k))
+    f0 = fun(x)
+    for i in range(k):
+        for j in range(i, k):
+            if i == j:
+                e = np.zeros(k)
+                e[i] = h[i]
+                H[i, i] = (fun(x + e) - 2.0 * f0 + fun(x - e)) / h[i] ** 2
+                continue
+            ei, ej = np.zeros(k), np.zeros(k)
+            ei[i], ej[j] = h[i], h[j]
+            H[i, j] = H[j, i] = (fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej)
+                                 + fun(x - ei - ej)) / (4.0 * h[i] * h[j])
+    return H
 
 
 def _curvature_scale(fun: Any, theta: FloatArray, f0: float) -> FloatArray:

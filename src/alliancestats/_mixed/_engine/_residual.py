@@ -1,0 +1,405 @@
+r"""Residual covariance structures per residual unit, applied by whitening.
+
+With ``iid`` residuals the engine's marginal covariance is ``σ²(ZΛΛ'Z' + I)``. Here the
+identity becomes a block-diagonal ``C(ψ)``, one block ``C_u(ψ)`` per residual unit ``u`` (a
+patient: its sessions, or its sessions × raters), so ``R = σ² C(ψ)``:
+
+- ``"ar1"``: ``C_u[i, j] = φ^{|t_i − t_j|}`` by the time value of the rows (a missed session
+  is a lag of 2; nlme ``corAR1(form = ~ time | therapist/patient)``, which with gaps is
+  nlme's ``corARMA(p = 1)`` on the integer time values, or ``corCAR1`` for ``φ ≥ 0``).
+  ``|φ| < 1`` when all within-unit gaps are integers, else ``0 ≤ φ < 1`` (``φ^d`` is not
+  real for negative ``φ`` and fractional ``d``);
+- ``"rater"``: ``C_u[i, j] = δ_{r_i} δ_{r_j} ρ^{[r_i ≠ r_j]} [t_i = t_j]``: a residual SD
+  ratio ``δ_r`` per rater (the first rater's is 1; nlme ``varIdent(form = ~ 1 | rater)``)
+  and one correlation ``ρ`` of different raters' residuals at the same time (nlme
+  ``corCompSymm(form = ~ 1 | therapist/patient/time)``); ``ρ > −1/(k − 1)`` for ``k``
+  raters;
+- ``"rater_ar1"``: ``δ_{r_i} δ_{r_j} ρ^{[r_i ≠ r_j]} φ^{|t_i − t_j|}``, the rater covariance
+  ⊗ AR(1) over time (no nlme twin: nlme takes one correlation structure).
+
+Whitening each unit's rows by the Cholesky factor ``L_u`` of ``C_u`` turns the model into
+one with ``iid`` residuals for ``L_u⁻¹y``, ``L_u⁻¹X``, ``L_u⁻¹Z``, so the blocked profiled
+deviance applies to the whitened per-unit cross products unchanged and
+``−2ℓ = −2ℓ_whitened + Σ_u log|C_u|`` (ML and REML alike: ``X'V⁻¹X`` is invariant).
+AR(1) is Markov in time, so its whitening is the closed form
+``e_1 = ε_1``, ``e_j = (ε_j − φ^{d_j} ε_{j−1}) / sqrt(1 − φ^{2 d_j})`` (``d_j`` the gap to the
+previous row) with ``log|C_u| = Σ_j log(1 − φ^{2 d_j})``: ``O(n)``; the rater structures
+factor each unit's small block (a batch of Cholesky factorisations of padded blocks).
+
+The optimiser works on unconstrained ``ψ``: ``φ = tanh ψ`` (``|φ| < 1``) or
+``φ = 1 / (1 + e^{−ψ})`` (``0 < φ < 1``), ``δ_r = e^{ψ_r}``,
+``ρ = −1/(k−1) + k/(k−1) · 1 / (1 + e^{−ψ})`` (``tanh(ψ/2)`` for two raters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._core import FloatArray, IntArray
+
+#: ``residual=`` choices of the engine; the first is the default.
+RESIDUAL_KINDS = ("iid", "ar1", "rater", "rater_ar1")
+
+
+@dataclass(frozen=True)
+class ResidualLayout:
+    """Rows of each residual unit in padded slots, and what ``C_u(ψ)`` needs of them.
+
+    ``slots[u, j]`` is the row (input order) in slot ``j`` of unit ``u`` (``-1`` pads the
+    unit to ``m`` slots; rows sorted by time, then rater); ``time`` and ``rater`` per slot
+    (0 in padding); ``gap`` the time since the previous slot of the same unit (0 for the
+    first slot and padding); ``engine_starts`` the reduceat offsets summing residual units
+    into the engine's innermost units (None when they coincide).
+    """
+
+    kind: str
+    slots: IntArray
+    mask: np.ndarray[Any, np.dtype[np.bool_]]
+    time: FloatArray
+    rater: IntArray
+    gap: FloatArray
+    n_raters: int
+    rater_labels: tuple[str, ...]
+    integer_time: bool
+    engine_starts: IntArray | None
+    pattern: IntArray  # per unit: its configuration among the distinct ones
+    pattern_rows: IntArray  # per configuration: one unit having it
+    pattern_count: IntArray  # per configuration: number of units having it
+    # "rater": C_u is block diagonal by time; blocks of <= k rows in padded-slot indices
+    block_slots: IntArray | None = None  # (k, B): flat slot of rater i, -1 if absent
+    block_pattern: IntArray | None = None  # (B,): which raters are present, as a code
+    block_masks: np.ndarray[Any, Any] | None = None  # (P, k) present raters per code
+    block_count: FloatArray | None = None  # (P,): blocks per code
+
+    @property
+    def has_ar(self) -> bool:
+        return self.kind in ("ar1", "rater_ar1")
+
+    @property
+    def has_rater(self) -> bool:
+        return self.kind in ("rater", "rater_ar1")
+
+    @property
+    def n_psi(self) -> int:
+        """Number of residual parameters."""
+        return int(self.has_ar) + (self.n_raters if self.has_rater else 0)
+
+    @property
+    def psi_names(self) -> list[str]:
+        names = ["phi"] if self.has_ar else []
+        if self.has_rater:
+            names += [f"sd_ratio[{r}]" for r in self.rater_labels[1:]] + ["rater_corr"]
+        return names
+
+    def psi_start(self) -> FloatArray:
+        """``φ = 0`` (``0.2`` when restricted to ``φ ≥ 0``, as nlme's corCAR1), ``δ = 1``,
+        ``ρ = 0``."""
+        out = []
+        if self.has_ar:
+            out.append(0.0 if self.integer_time else float(np.log(0.2 / 0.8)))
+        if self.has_rater:
+            out += [0.0] * (self.n_raters - 1)
+            out.append(float(np.log(1.0 / (self.n_raters - 1))))
+        return np.array(out, dtype=float)
+
+    def natural(self, psi: FloatArray) -> dict[str, float]:
+        """``ψ`` on the reported scale: ``phi``, ``sd_ratio[rater]``, ``rater_corr``."""
+        phi, ratios, rho = self._unpack(psi)
+        out: dict[str, float] = {}
+        if self.has_ar:
+            out["phi"] = phi
+        if self.has_rater:
+            for label, ratio in zip(self.rater_labels[1:], ratios[1:], strict=True):
+                out[f"sd_ratio[{label}]"] = float(ratio)
+            out["rater_corr"] = rho
+        return out
+
+    def _unpack(self, psi: FloatArray) -> tuple[float, FloatArray, float]:
+        pos = 0
+        phi = 0.0
+        if self.has_ar:
+            phi = (float(np.tanh(psi[0])) if self.integer_time
+                   else float(1.0 / (1.0 + np.exp(-psi[0]))))
+            pos = 1
+        ratios = np.ones(max(self.n_raters, 1))
+        rho = 0.0
+        if self.has_rater:
+            k = self.n_raters
+            ratios[1:] = np.exp(psi[pos:pos + k - 1])
+            low = -1.0 / (k - 1)
+            rho = float(low + (1.0 - low) / (1.0 + np.exp(-psi[pos + k - 1])))
+        return phi, ratios, rho
+
+    def whiten(self, A: FloatArray, psi: FloatArray) -> tuple[FloatArray, float]:
+        """``L_u⁻¹ A_u`` for every unit (``A`` of shape ``(U, m, c)``, zero in padding) and
+        ``Σ_u log|C_u|``; ``inf`` log-determinant if some ``C_u`` is not positive definite."""
+        phi, ratios, rho = self._unpack(psi)
+        if self.kind == "ar1":
+            return _whiten_ar1(A, self.gap, self.mask, phi)
+        if self.kind == "rater":
+            return self._whiten_blocks(A, ratios, rho)
+        C = self._correlation(phi, ratios, rho)
+        try:
+            L = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            return A, np.inf
+        logdet = 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+                             @ self.pattern_count)
+        Linv = np.linalg.inv(L)
+        return np.matmul(Linv[self.pattern], A), logdet
+
+    def _whiten_blocks(self, A: FloatArray, ratios: FloatArray,
+                       rho: float) -> tuple[FloatArray, float]:
+        """``"rater"``: whiten each time's block of raters (one small factorisation per
+        pattern of present raters)."""
+        assert self.block_slots is not None
+        assert self.block_masks is not None
+        assert self.block_pattern is not None
+        assert self.block_count is not None
+        k = self.n_raters
+        S = np.where(np.eye(k, dtype=bool), 1.0, rho) * np.outer(ratios, ratios)
+        masks = self.block_masks
+        both = masks[:, :, None] & masks[:, None, :]
+        C = np.where(both, S[None], 0.0)
+        idx = np.arange(k)
+        C[:, idx, idx] = np.where(masks, C[:, idx, idx], 1.0)
+        try:
+            L = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            return A, np.inf
+        logdet = 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+                             @ self.block_count)
+        Linv = np.linalg.inv(L)
+        U, m, c = A.shape
+        flat = np.concatenate([A.reshape(U * m, c), np.zeros((1, c))])
+        G = flat[self.block_slots]  # (k, B, c); absent raters read the zero row
+        W = np.empty_like(G)
+        for i in range(k):
+            W[i] = Linv[self.block_pattern, i, 0][:, None] * G[0]
+            for j in range(1, i + 1):
+                W[i] += Linv[self.block_pattern, i, j][:, None] * G[j]
+        out = np.zeros_like(flat)
+        out[self.block_slots] = W  # absent raters write into the dropped last row
+        return out[:-1].reshape(U, m, c), logdet
+
+    def _correlation(self, phi: float, ratios: FloatArray, rho: float) -> FloatArray:
+        """``C(ψ)`` per distinct unit configuration, identity in the padding."""
+        rows = self.pattern_rows
+        t, r, mask = self.time[rows], self.rater[rows], self.mask[rows]
+        dt = np.abs(t[:, :, None] - t[:, None, :])
+        serial = _power(phi, dt) if self.has_ar else (dt == 0.0).astype(float)
+        s = ratios[r]
+        cross = np.where(r[:, :, None] == r[:, None, :], 1.0, rho)
+        C = serial * cross * s[:, :, None] * s[:, None, :]
+        both = mask[:, :, None] & mask[:, None, :]
+        C = np.where(both, C, 0.0)
+        m = C.shape[1]
+        pad = ~mask
+        idx = np.arange(m)
+        C[:, idx, idx] = np.where(pad, 1.0, C[:, idx, idx])
+        return C
+
+
+def _power(phi: float, d: FloatArray) -> FloatArray:
+    """``φ^d`` (``0^0 = 1``), for a negative ``φ`` only at integer ``d``."""
+    if phi >= 0.0:
+        return np.power(phi, d)
+    return np.power(-phi, d) * np.where(np.mod(d, 2.0) == 1.0, -1.0, 1.0)
+
+
+def _whiten_ar1(A: FloatArray, gap: FloatArray, mask: np.ndarray[Any, Any],
+                phi: float) -> tuple[FloatArray, float]:
+    """Closed-form AR(1) whitening by the gaps to the previous row of the same unit."""
+    first = gap == 0.0  # the first slot of a unit, and padding (A is 0 there)
+    a = np.where(first, 0.0, _power(phi, gap))
+    v = 1.0 - a * a
+    if np.any(v <= 0.0):
+        return A, np.inf
+    s = np.sqrt(v)
+    out = A.copy()
+    out[:, 1:, :] -= a[:, 1:, None] * A[:, :-1, :]
+    out /= s[:, :, None]
+    return out, float(np.log(v[mask]).sum())
+
+
+def build_layout(kind: str, n: int, engine_units: IntArray, units: IntArray | None,
+                 time: Any, rater: Any) -> ResidualLayout:
+    """The padded layout of the residual units.
+
+    Parameters
+    ----------
+    kind : one of RESIDUAL_KINDS except "iid"
+    n : number of rows
+    engine_units : the engine's innermost unit of each row (codes 0 ..)
+    units : residual unit of each row (nested in ``engine_units``), or None for the
+        engine's innermost units
+    time, rater : per row; ``time`` numeric (needed by every kind), ``rater`` labels
+        (needed by "rater" and "rater_ar1")
+    """
+    if kind not in RESIDUAL_KINDS[1:]:
+        raise ValueError(f"`residual` must be one of {RESIDUAL_KINDS}; got {kind!r}.")
+    if time is None:
+        raise ValueError(f"residual={kind!r} needs `time` (the occasion of each row, e.g. "
+                         "session): pass the time values.")
+    t = np.asarray(time, dtype=float).ravel()
+    if t.shape != (n,) or not np.all(np.isfinite(t)):
+        raise ValueError(f"`time` must be {n} finite numbers (one per row); got shape "
+                         f"{t.shape} or missing values.")
+    has_rater = kind in ("rater", "rater_ar1")
+    if has_rater:
+        if rater is None:
+            raise ValueError(f"residual={kind!r} needs `rater` (the rater of each row of "
+                             "rater-stacked data).")
+        r_codes, r_labels = _rater_codes(rater, n)
+        if len(r_labels) < 2:
+            raise ValueError(f"residual={kind!r} needs at least two raters; got "
+                             f"{len(r_labels)}. Use residual='ar1' or 'iid'.")
+    else:
+        r_codes, r_labels = np.zeros(n, dtype=np.intp), ("",)
+    eng = np.asarray(engine_units, dtype=np.intp)
+    res_units = eng if units is None else np.asarray(units, dtype=np.intp)
+    order = np.lexsort((r_codes, t, res_units, eng))
+    su, st, sr = res_units[order], t[order], r_codes[order]
+    new_unit = np.r_[True, (su[1:] != su[:-1]) | (eng[order][1:] != eng[order][:-1])]
+    unit_id = np.cumsum(new_unit) - 1
+    if units is not None:
+        # a residual unit must lie inside one engine unit
+        first_eng = eng[order][new_unit]
+        key = su[new_unit]
+        if np.unique(key).size != key.size:
+            raise ValueError("the residual units are not nested in the innermost grouping "
+                             "level; pass residual units within its units.")
+        offsets = np.flatnonzero(np.r_[True, first_eng[1:] != first_eng[:-1]])
+        engine_starts: IntArray | None = None if offsets.size == key.size else offsets
+    else:
+        engine_starts = None
+    same_unit = ~new_unit
+    dup = same_unit & np.r_[False, st[1:] == st[:-1]] & np.r_[False, sr[1:] == sr[:-1]]
+    if np.any(dup):
+        what = "(unit, time, rater)" if has_rater else "(unit, time)"
+        raise ValueError(f"`time` has {int(dup.sum())} duplicated {what} row(s) within a "
+                         "residual unit; each unit needs one row per time"
+                         f"{' and rater' if has_rater else ''}.")
+    starts = np.flatnonzero(new_unit)
+    sizes = np.diff(np.r_[starts, n])
+    U, m = starts.size, int(sizes.max())
+    pos = np.arange(n) - starts[unit_id]
+    slots = np.full((U, m), -1, dtype=np.intp)
+    slots[unit_id, pos] = order
+    mask = slots >= 0
+    time_pad = np.zeros((U, m))
+    time_pad[unit_id, pos] = st
+    rater_pad = np.zeros((U, m), dtype=np.intp)
+    rater_pad[unit_id, pos] = sr
+    gap = np.zeros((U, m))
+    gap[:, 1:] = np.where(mask[:, 1:], time_pad[:, 1:] - time_pad[:, :-1], 0.0)
+    d = np.abs(np.diff(np.where(mask, time_pad, np.nan), axis=1))
+    d = d[np.isfinite(d)]
+    integer_time = bool(np.all(d == np.round(d)))
+    rel = np.where(mask, time_pad - time_pad[:, :1], -1.0)
+    key = np.column_stack([rel, rater_pad])
+    _, rows, pattern, count = np.unique(key, axis=0, return_index=True,
+                                        return_inverse=True, return_counts=True)
+    blocks = _time_blocks(unit_id * m + pos, unit_id, st, sr, len(r_labels)) \
+        if kind == "rater" else {}
+    return ResidualLayout(kind, slots, mask, time_pad, rater_pad, gap, len(r_labels),
+                          r_labels, integer_time, engine_starts,
+                          np.asarray(pattern, dtype=np.intp).ravel(),
+                          np.asarray(rows, dtype=np.intp), np.asarray(count, dtype=float),
+                          **blocks)
+
+
+def _time_blocks(flat_slot: IntArray, unit_id: IntArray, t: FloatArray, r: IntArray,
+                 k: int) -> dict[str, Any]:
+    """The (unit, time) blocks of sorted rows: each rater's flat padded slot (or -1) and
+    the pattern of present raters."""
+    new_block = np.r_[True, (unit_id[1:] != unit_id[:-1]) | (t[1:] != t[:-1])]
+    block_id = np.cumsum(new_block) - 1
+    n_blocks = int(block_id[-1]) + 1
+    block_slots = np.full((n_blocks, k), -1, dtype=np.intp)
+    block_slots[block_id, r] = flat_slot
+    present = block_slots >= 0
+    masks, code, count = np.unique(present, axis=0, return_inverse=True, return_counts=True)
+    return {"block_slots": np.ascontiguousarray(block_slots.T),
+            "block_pattern": np.asarray(code, np.intp).ravel(),
+            "block_masks": masks, "block_count": np.asarray(count, dtype=float)}
+
+
+def _rater_codes(rater: Any, n: int) -> tuple[IntArray, tuple[str, ...]]:
+    """Codes by the order of a categorical's categories, else of the sorted labels."""
+    import pandas as pd
+
+    values = rater if isinstance(rater, pd.Series) else pd.Series(np.asarray(rater))
+    if len(values) != n:
+        raise ValueError(f"`rater` has {len(values)} values for {n} rows.")
+    if values.isna().any():
+        raise ValueError("`rater` has missing labels; drop those rows first.")
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.cat.remove_unused_categories()
+        return (np.asarray(cat.cat.codes, dtype=np.intp),
+                tuple(str(c) for c in cat.cat.categories))
+    codes, uniq = pd.factorize(values, sort=True)
+    return np.asarray(codes, dtype=np.intp), tuple(str(u) for u in uniq)
+
+
+def padded(layout: ResidualLayout, A: FloatArray) -> FloatArray:
+    """Rows of ``A`` (input order, shape ``(n, c)``) in the layout's slots, zero padded."""
+    out = np.zeros((*layout.slots.shape, A.shape[1]))
+    out[layout.mask] = A[layout.slots[layout.mask]]
+    return out
+
+
+def unit_cross(layout: ResidualLayout, A: FloatArray, psi: FloatArray) -> tuple[
+        FloatArray, float]:
+    """Whitened cross products per engine innermost unit and ``Σ log|C_u|``."""
+    Aw, logdet = layout.whiten(A, psi)
+    if not np.isfinite(logdet):
+        return np.empty(0), np.inf
+    cross = np.matmul(Aw.transpose(0, 2, 1), Aw)
+    if layout.engine_starts is not None:
+        cross = np.add.reduceat(cross, layout.engine_starts, axis=0)
+    return cross, logdet
+
+
+def natural_jacobian(layout: ResidualLayout, psi: FloatArray) -> FloatArray:
+    """Derivatives of the reported parameters (``natural`` order) in ``ψ`` (diagonal:
+    each reported parameter is a function of its own ``ψ``)."""
+    out = np.empty(psi.size)
+    pos = 0
+    if layout.has_ar:
+        if layout.integer_time:
+            out[0] = 1.0 - np.tanh(psi[0]) ** 2
+        else:
+            e = 1.0 / (1.0 + np.exp(-psi[0]))
+            out[0] = e * (1.0 - e)
+        pos = 1
+    if layout.has_rater:
+        k = layout.n_raters
+        out[pos:pos + k - 1] = np.exp(psi[pos:pos + k - 1])
+        e = 1.0 / (1.0 + np.exp(-psi[pos + k - 1]))
+        out[pos + k - 1] = (1.0 + 1.0 / (k - 1)) * e * (1.0 - e)
+    return out
+
+
+def residual_table(layout: ResidualLayout, psi: FloatArray, cov_psi: FloatArray,
+                   crit: float) -> dict[str, FloatArray]:
+    """Estimates, delta-method SEs and intervals of the reported residual parameters.
+
+    Intervals are Wald intervals on the unconstrained scale ``ψ ± crit · se(ψ)`` mapped
+    back (so they respect ``|φ| < 1``, ``δ > 0``, ``ρ`` in range), as nlme's
+    ``intervals()``; ``crit`` is the normal quantile.
+    """
+    se_psi = np.sqrt(np.clip(np.diag(cov_psi), 0.0, None)) if cov_psi.size else \
+        np.empty(0)
+    bad = ~np.isfinite(se_psi)
+    est = np.array(list(layout.natural(psi).values()))
+    low = np.array(list(layout.natural(psi - crit * se_psi).values()))
+    high = np.array(list(layout.natural(psi + crit * se_psi).values()))
+    se = natural_jacobian(layout, psi) * se_psi
+    for arr in (low, high, se):
+        arr[bad] = np.nan
+    return {"estimate": est, "std_error": se, "conf_low": np.minimum(low, high),
+            "conf_high": np.maximum(low, high)}
