@@ -139,7 +139,8 @@ class FitOutcome:
 
     ``status`` is "ok", "singular" (converged at the boundary) or "not converged";
     ``theta`` is the covariance parameter vector, for warm starts (None when the
-    fitting path does not use it).
+    fitting path does not use it); ``df`` the Satterthwaite df of each tested term
+    (None: Wald z tests).
     """
 
     estimate: FloatArray
@@ -147,6 +148,7 @@ class FitOutcome:
     status: str
     message: str = ""
     theta: tuple[float, ...] | None = None
+    df: FloatArray | None = None
 
 
 FastFit = Callable[[Panel, "tuple[float, ...] | None"], FitOutcome]
@@ -252,7 +254,8 @@ def nested_groups(panel: Panel, pat: IntArray) -> IntArray:
 
 
 def fit_arrays(
-    arrays: ModelArrays, contrasts: FloatArray, start: tuple[float, ...] | None
+    arrays: ModelArrays, contrasts: FloatArray, start: tuple[float, ...] | None,
+    ddf: str = "z",
 ) -> FitOutcome:
     """Fit a nested LMM (REML) with the fast engine; outcome of the tested contrasts.
 
@@ -265,6 +268,9 @@ def fit_arrays(
     kept: from a warm start the optimiser can stop at a boundary point that is not the
     optimum (seen in about 1 in 20 truth-and-bias replicates, REML log-likelihood lower
     by up to 0.08, estimates off by up to 0.02 SE, the fit wrongly called singular).
+
+    ``ddf="satterthwaite"`` adds each contrast's Satterthwaite df at the fit (as
+    ``ddf="satterthwaite"`` on the model functions and lmerTest's ``contest1D``).
     """
     from .._mixed._engine import NestedLMM  # the engine is optional at import time
 
@@ -281,8 +287,17 @@ def fit_arrays(
     if not fit.converged and note:
         messages.insert(0, str(note))
     theta = tuple(float(t) for t in np.ravel(fit.theta))
-    return contrast_outcome(np.asarray(fit.beta, float), np.asarray(fit.cov_beta, float),
-                            contrasts, status, "; ".join(messages)[:300], theta)
+    outcome = contrast_outcome(np.asarray(fit.beta, float), np.asarray(fit.cov_beta, float),
+                               contrasts, status, "; ".join(messages)[:300], theta)
+    if ddf == "z":
+        return outcome
+    from .._mixed._ddf import satterthwaite_df
+
+    df = np.full(len(contrasts), np.nan)
+    if fit.converged:
+        df, _ = quiet(lambda: np.asarray(
+            satterthwaite_df(model, arrays.y, fit.theta, contrasts), dtype=float))
+    return dataclasses.replace(outcome, df=df)
 
 
 def results_outcome(result: Any, estimate: Any, std_error: Any,
@@ -738,10 +753,11 @@ class ContrastFit:
     arrays: Callable[[Panel], ModelArrays]
     columns: tuple[str, ...]
     targets: tuple[Target, ...]
+    ddf: str = "z"
 
     def __call__(self, panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
         L = contrast_matrix(self.targets, self.columns, panel.observed.shape[1])
-        return fit_arrays(self.arrays(panel), L, start)
+        return fit_arrays(self.arrays(panel), L, start, self.ddf)
 
 
 @dataclass(frozen=True)
@@ -763,7 +779,7 @@ class ContrastTruth:
 
 
 def _no_public_fit(frame: pd.DataFrame) -> FitOutcome:
-    raise TypeError("`targets` and `random` are fitted with engine='fast' only.")
+    raise TypeError("`targets`, `random` and `ddf` are fitted with engine='fast' only.")
 
 
 #: Random-effects structures the fitted model of a design may use instead of its own:
@@ -792,6 +808,25 @@ def with_random(design: Design, random: str) -> Design:
         fit_fast=ContrastFit(arrays, design.columns, targets),
         fit_public=_no_public_fit,
     )
+
+
+DDF = ("satterthwaite", "z")
+
+
+def with_ddf(design: Design, ddf: str) -> Design:
+    """The design testing its terms with ``ddf`` ("z": Wald z; "satterthwaite": t tests
+    with Satterthwaite df, as the model functions' default)."""
+    if ddf == "z":
+        return design
+    if design.arrays is None:
+        raise ValueError(f"`ddf={ddf!r}` needs a design fitted on arrays; the "
+                         f"{design.name!r} design is tested with ddf='z'.")
+    fit = design.fit_fast
+    if not isinstance(fit, ContrastFit):
+        targets = tuple(Target(t, builtin=t, design=design.name) for t in design.terms)
+        fit = ContrastFit(design.arrays, design.columns, targets)
+    return dataclasses.replace(design, fit_fast=dataclasses.replace(fit, ddf=ddf),
+                               fit_public=_no_public_fit)
 
 
 def parse_targets(design: Design, targets: Any) -> tuple[Target, ...]:

@@ -51,11 +51,13 @@ from ..exceptions import AllianceStatsWarning
 from ..simulate import PRNParams, resolve_params
 from . import _run as run
 from ._designs import (
+    DDF,
     DESIGNS,
     Design,
     Sizes,
     Target,
     parse_targets,
+    with_ddf,
     with_random,
     with_targets,
 )
@@ -259,6 +261,7 @@ class Plan:
     n_jobs: int
     chunk_size: int | None
     engine: str
+    ddf: str
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -284,6 +287,7 @@ def plan(
     targets: Any = None,
     random: Any = None,
     caseloads: Any = None,
+    ddf: Any = None,
 ) -> Plan:
     """Validate the arguments of :func:`power` (same meaning) before any simulation."""
     spec = _design(design)
@@ -308,10 +312,18 @@ def plan(
                          "use engine='fast' (the default).")
     if chosen is not None:
         spec = with_targets(spec, chosen)
+    if ddf is None:
+        used_ddf = "satterthwaite" if used_engine == "fast" and spec.arrays else "z"
+    else:
+        used_ddf = check_choice(ddf, "ddf", DDF)
+        if used_ddf != "z" and used_engine != "fast":
+            raise ValueError("`ddf='satterthwaite'` is computed on the fast engine's "
+                             "arrays; use engine='fast' (the default) or ddf='z'.")
+    spec = with_ddf(spec, used_ddf)
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be True or False; got {progress!r}.")
     return Plan(spec, params, cells, loads, chosen, p_miss, sims, level, jobs, chunk,
-                used_engine)
+                used_engine, used_ddf)
 
 
 def read_seed(rng: Any, checkpoint: str | os.PathLike[str] | None) -> np.random.SeedSequence:
@@ -342,13 +354,15 @@ def power(
     targets: str | Sequence[str] | Mapping[str, Mapping[str, float]] | None = None,
     random: str | None = None,
     caseloads: Sequence[int] | None = None,
+    ddf: str | None = None,
 ) -> PowerResult:
     r"""Monte-Carlo power of a PRN trial design for one research question.
 
     For each grid cell (a combination of sizes), ``n_sims`` trials are simulated with
     :func:`~alliancestats.simulate_prn`'s data-generating process, the design's model is
     fitted to each, and the share of replicates in which each tested term has a
-    two-sided Wald z p-value below ``alpha`` is the power (the type-I error rate when the
+    two-sided p-value below ``alpha`` (t test with Satterthwaite df, as the analysis, or
+    Wald z; see ``ddf``) is the power (the type-I error rate when the
     term's true value is 0).
 
     Parameters
@@ -409,7 +423,7 @@ def power(
         ``"a1_difference"``; ``"time:condition[therapist-patient]"``), and/or any
         linear contrast of the model's fixed effects as ``{name: {column: weight}}``
         (the columns are listed in the error message for an unknown one). Each is
-        tested with a two-sided Wald z test; ``true_value`` is the contrast of the
+        tested as ``ddf`` says; ``true_value`` is the contrast of the
         population coefficients (NaN when a weighted coefficient depends on the
         sample's centring). Needs ``engine="fast"``.
     caseloads : sequence of int, optional
@@ -418,6 +432,13 @@ def power(
         caseloads (arms randomised over them), instead of the random caseloads of
         ``caseload_shape``. Leave ``n_therapists``, ``n_patients`` and
         ``patients_per_therapist`` out; ``n_sessions`` may still be a grid.
+    ddf : {"satterthwaite", "z"}, optional
+        The test of each term. None (default) tests as the analysis does: t tests with
+        Satterthwaite df (the model functions' default, lmerTest's) with
+        ``engine="fast"``; Wald z tests with ``engine="statsmodels"`` or a design
+        without model arrays. ``"z"``: Wald z tests (half the cost per replicate; the
+        same decisions when the df are large, liberal for therapist-level terms with
+        few therapists).
     random : {"intercept", "slopes"}, optional
         Random-effects structure of the fitted truth-and-bias model (None: the design's
         own, random intercepts). ``"slopes"`` adds correlated random truth slopes for
@@ -471,13 +492,13 @@ def power(
         n_sessions=n_sessions, p_missing=p_missing, n_sims=n_sims, alpha=alpha,
         n_jobs=n_jobs, progress=progress, engine=engine,
         patients_per_therapist=patients_per_therapist, chunk_size=chunk_size,
-        targets=targets, random=random, caseloads=caseloads,
+        targets=targets, random=random, caseloads=caseloads, ddf=ddf,
     )
     spec, params, cells, loads, chosen = (run_plan.spec, run_plan.params, run_plan.cells,
                                           run_plan.caseloads, run_plan.targets)
     p_miss, sims, level, jobs = (run_plan.p_missing, run_plan.n_sims, run_plan.alpha,
                                  run_plan.n_jobs)
-    chunk, used_engine = run_plan.chunk_size, run_plan.engine
+    chunk, used_engine, used_ddf = run_plan.chunk_size, run_plan.engine, run_plan.ddf
     with contextlib.ExitStack() as stack:
         if checkpoint is not None:
             # Held until the run ends: a second run on the same directory fails at once.
@@ -498,6 +519,8 @@ def power(
             replicate_settings["random"] = random
         if loads is not None:
             replicate_settings["caseloads"] = list(loads)
+        if used_ddf != "z":
+            replicate_settings["ddf"] = used_ddf
         store = None if checkpoint is None else run.Checkpoint(checkpoint, replicate_settings)
         chunks = (store.load(cells, len(spec.terms)) if store is not None
                   else {c: [] for c in cells})
@@ -529,6 +552,7 @@ def power(
         "backend": None if backend is None else str(backend),
         "checkpoint": None if checkpoint is None else os.fspath(checkpoint),
         "quarantined": repaired,
+        "ddf": used_ddf,
     }
     merged = {c: run.assemble(chunks[c], sims, len(spec.terms)) for c in cells}
     return _build_result(spec, params, cells, merged, settings)
@@ -617,7 +641,12 @@ def _build_result(
 
     est, se = stacked("estimate"), stacked("std_error")
     with np.errstate(invalid="ignore", divide="ignore"):
-        pvals = 2.0 * stats.norm.sf(np.abs(est / se))
+        df = stacked("df")
+        t_based = np.isfinite(df)
+        pvals = np.where(t_based, 2.0 * stats.t.sf(np.abs(est / se), np.where(t_based, df, 1)),
+                         2.0 * stats.norm.sf(np.abs(est / se)))
+        crit = np.where(t_based, stats.t.isf(alpha / 2, np.where(t_based, df, 1)),
+                        stats.norm.isf(alpha / 2))
     status = stacked("status")
     valid = np.isin(status, _VALID)[:, None] & np.isfinite(est) & np.isfinite(se) & (se > 0)
     pvals = np.where(valid, pvals, np.nan)
@@ -628,7 +657,8 @@ def _build_result(
         for j, term in enumerate(terms):
             rows.append(
                 _term_row(cell, term, truth[j], est[block, j], se[block, j],
-                          pvals[block, j], valid[block, j], status[block], alpha)
+                          pvals[block, j], valid[block, j], status[block], alpha,
+                          crit[block, j])
             )
     seconds = stacked("seconds")
     timings = pd.DataFrame(
@@ -654,16 +684,17 @@ def _build_result(
 def _term_row(
     cell: Sizes, term: str, truth: float, est: np.ndarray, se: np.ndarray,
     pvals: np.ndarray, valid: np.ndarray, status: np.ndarray, alpha: float,
+    crit: np.ndarray,
 ) -> dict[str, Any]:
-    """One row of the power table: rejection rate with its Monte-Carlo uncertainty."""
+    """One row of the power table: rejection rate with its Monte-Carlo uncertainty;
+    ``crit`` is each replicate's two-sided critical value (z, or t with its df)."""
     n = int(valid.sum())
     k = int((pvals[valid] < alpha).sum())
     p = k / n if n else np.nan
     if n:
         ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
         low, high = ci.low, ci.high
-        z = stats.norm.isf(alpha / 2)
-        covered = np.abs(est[valid] - truth) <= z * se[valid]
+        covered = np.abs(est[valid] - truth) <= crit[valid] * se[valid]
     else:
         low = high = np.nan
         covered = np.array([])

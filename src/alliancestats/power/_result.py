@@ -30,7 +30,7 @@ class PowerResult:
     power : DataFrame
         One row per grid cell × tested term: ``n_therapists``, ``n_patients``,
         ``n_sessions``, ``term``, ``true_value`` (the population value under the
-        simulated parameters), ``power`` (share of valid replicates with two-sided Wald
+        simulated parameters), ``power`` (share of valid replicates with two-sided
         p < alpha), ``mcse`` (its Monte-Carlo SE, sqrt(p(1 − p)/n_valid)), ``ci_low``,
         ``ci_high`` (95 % Clopper–Pearson interval), ``n_valid``, ``n_failed``
         (excluded replicates), ``n_singular`` (boundary fits, counted as valid),
@@ -75,7 +75,8 @@ class PowerResult:
 
     @property
     def pvalues(self) -> pd.DataFrame:
-        """Per-replicate two-sided Wald z p-values of the tested terms."""
+        """Per-replicate two-sided p-values of the tested terms (t with Satterthwaite df,
+        or Wald z; ``settings["ddf"]``)."""
         return self._pvalues.copy()
 
     @property
@@ -222,6 +223,8 @@ class PowerResult:
             ("Effects changed from defaults", ", ".join(f"{k}={v:g}" for k, v in
                                                          changed.items()) or "none"),
             ("Engine", s["engine"]),
+            ("Tests", "t, Satterthwaite df" if s.get("ddf") == "satterthwaite"
+             else "Wald z"),
             ("Seed entropy", str(s["entropy"])),
         ]
         cols = ["true_value", "power", "mcse", "ci_low", "ci_high", "n_valid", "n_failed",
@@ -233,7 +236,7 @@ class PowerResult:
             [("Power by cell and term", table)],
             warnings=[*self._failure_lines(), *self._repair_lines()],
             notes=[
-                "power = share of valid replicates with two-sided Wald z p < alpha; "
+                "power = share of valid replicates with two-sided p < alpha; "
                 "mcse = sqrt(power (1 - power) / n_valid); 95% Clopper-Pearson interval.",
                 "Singular (boundary) fits that converged count as valid; failed fits "
                 "(not converged, errors) are excluded and listed in `.failures`.",

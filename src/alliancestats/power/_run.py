@@ -134,6 +134,7 @@ def _run_chunk(task: ChunkTask) -> Chunk:
     status = np.empty(n, dtype="U16")
     message = np.empty(n, dtype=object)
     seconds = np.zeros((n, 2))
+    df = np.full((n, k), np.nan)
     for i, rep in enumerate(range(task.start, task.stop)):
         t0 = time.perf_counter()
         panel = simulate_replicate(task, rep)
@@ -141,6 +142,8 @@ def _run_chunk(task: ChunkTask) -> Chunk:
         out = fit_replicate(task, panel)
         seconds[i] = (t1 - t0, time.perf_counter() - t1)
         est[i], se[i], status[i], message[i] = out.estimate, out.std_error, out.status, out.message
+        if out.df is not None:
+            df[i] = out.df
     return {
         "sizes": np.array(
             [task.sizes.n_therapists, task.sizes.n_patients, task.sizes.n_sessions]
@@ -151,6 +154,7 @@ def _run_chunk(task: ChunkTask) -> Chunk:
         "status": status,
         "message": message.astype(str),
         "seconds": seconds,
+        "df": df,
     }
 
 
@@ -433,6 +437,8 @@ def _read_chunk(file: Path, sizes: Sizes, n_terms: int) -> tuple[Chunk | None, s
             if missing:
                 return None, f"no array {missing[0]!r}"
             chunk = {name: data[name] for name in CHUNK_KEYS}
+            if "df" in data.files:  # optional: absent in chunks of Wald z runs
+                chunk["df"] = data["df"]
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         return None, f"unreadable ({type(exc).__name__}: {exc})"
     name = _CHUNK_NAME.fullmatch(file.name)
@@ -446,12 +452,14 @@ def _read_chunk(file: Path, sizes: Sizes, n_terms: int) -> tuple[Chunk | None, s
     if n == 0 or reps.dtype.kind not in "iu":
         return None, "replicate indices missing or not integers"
     shapes = {"estimate": (n, n_terms), "std_error": (n, n_terms), "status": (n,),
-              "message": (n,), "seconds": (n, 2)}
+              "message": (n,), "seconds": (n, 2),
+              **({"df": (n, n_terms)} if "df" in chunk else {})}
     checks = [
         (np.array_equal(reps, np.arange(int(name.group(1)), int(name.group(2)))),
          "replicate indices do not match the file name"),
         (all(chunk[k].shape == s for k, s in shapes.items()), "arrays of the wrong shape"),
-        (all(chunk[k].dtype.kind == "f" for k in ("estimate", "std_error", "seconds")),
+        (all(chunk[k].dtype.kind == "f" for k in ("estimate", "std_error", "seconds")
+             if k in chunk) and ("df" not in chunk or chunk["df"].dtype.kind == "f"),
          "numbers are not floating point"),
         (chunk["status"].dtype.kind == "U" and chunk["message"].dtype.kind == "U"
          and bool(np.isin(chunk["status"], STATUSES).all()), "unknown fit status"),
@@ -524,6 +532,7 @@ def assemble(chunks: Sequence[Chunk], n_sims: int, n_terms: int) -> Chunk:
     status = np.full(n_sims, "", dtype="U16")
     message = np.full(n_sims, "", dtype=object)
     seconds = np.zeros((n_sims, 2))
+    df = np.full((n_sims, n_terms), np.nan)
     seen = np.zeros(n_sims, dtype=bool)
     for chunk in chunks:
         for i, rep in enumerate(chunk["replicate"]):
@@ -538,6 +547,8 @@ def assemble(chunks: Sequence[Chunk], n_sims: int, n_terms: int) -> Chunk:
             est[rep], se[rep] = chunk["estimate"][i], chunk["std_error"][i]
             status[rep], message[rep] = chunk["status"][i], chunk["message"][i]
             seconds[rep] = chunk["seconds"][i]
+            if "df" in chunk:  # chunks stored before df existed are Wald z tests
+                df[rep] = chunk["df"][i]
     if not seen.all():
         raise RuntimeError(f"replicates missing after the run: {np.flatnonzero(~seen)[:10]}")
     return {
@@ -546,6 +557,7 @@ def assemble(chunks: Sequence[Chunk], n_sims: int, n_terms: int) -> Chunk:
         "status": status,
         "message": message.astype(str),
         "seconds": seconds,
+        "df": df,
     }
 
 
