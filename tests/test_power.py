@@ -472,6 +472,7 @@ class TestDesignArraysMirrorPublicFunctions:
         rng = np.random.default_rng(np.random.SeedSequence(3))
         return simulate_panel(rng, Sizes(12, 40, 6), PRNParams(), 0.2)
 
+    @pytest.mark.filterwarnings("ignore:Single-level fit:alliancestats.exceptions.DataWarning")
     def test_lagged_rsa(self, panel: Panel) -> None:
         from alliancestats.power._designs import RSA_CONTRAST, lagged_rsa_arrays
         from alliancestats.rsa import fit_lagged_rsa
