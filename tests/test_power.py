@@ -997,6 +997,7 @@ class TestTargets:
                                    both.estimates["a"].to_numpy()
                                    + 6 * both.estimates["b"].to_numpy(), rtol=1e-10)
 
+    @pytest.mark.filterwarnings("ignore:Single-level fit:alliancestats.exceptions.DataWarning")
     def test_rsa_targets_match_the_public_contrasts(self) -> None:
         from alliancestats.power._designs import (
             DESIGNS,
