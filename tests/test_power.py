@@ -1387,3 +1387,16 @@ def test_ddf_default_follows_the_analysis() -> None:
         power("truth_bias", ddf="satterthwait", **kw)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="engine='fast'"):
         power("truth_bias", ddf="satterthwaite", engine="statsmodels", **kw)  # type: ignore[arg-type]
+
+
+def test_no_progress_bar_machinery_without_progress() -> None:
+    # tqdm.auto warns in notebooks without ipywidgets ("IProgress not found") on import:
+    # with progress=False it must not even be imported.
+    code = ("import sys, warnings\nwarnings.simplefilter('ignore')\n"
+            "from alliancestats import power\n"
+            "power('truth_bias', n_therapists=6, n_patients=18, n_sessions=3, n_sims=2, "
+            "progress=False, rng=1)\nprint('tqdm.auto' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "False"

@@ -183,6 +183,7 @@ def _power(args: argparse.Namespace) -> int:
     """
     import pandas as pd
 
+    from ._format import csv_safe
     from ._validation import check_probability
     from .power import power
 
@@ -214,12 +215,14 @@ def _power(args: argparse.Namespace) -> int:
         checkpoint=out / "checkpoint",
         engine=args.engine,
     )
-    res.power.to_csv(out / "power.csv", index=False)
-    res.required_size(args.target).to_csv(out / "required_size.csv", index=False)
+    # every CSV through csv_safe: term names and failure messages may carry user text
+    csv_safe(res.power).to_csv(out / "power.csv", index=False)
+    csv_safe(res.required_size(args.target)).to_csv(out / "required_size.csv", index=False)
     tables = {"estimate": res.estimates, "std_error": res.std_errors, "p_value": res.pvalues}
     long = {k: v.rename_axis(columns="term").stack() for k, v in tables.items()}
-    pd.concat(long, axis=1).reset_index().to_csv(out / "replicates.csv", index=False)
-    res.failures.to_csv(out / "failures.csv", index=False)
+    csv_safe(pd.concat(long, axis=1).reset_index()).to_csv(out / "replicates.csv",
+                                                           index=False)
+    csv_safe(res.failures).to_csv(out / "failures.csv", index=False)
     text = str(res.summary())
     (out / "summary.txt").write_text(text + "\n")
     print(text)

@@ -46,6 +46,7 @@ from .._validation import (
     check_p_missing,
     check_probability,
     check_sizes,
+    progress_bar,
 )
 from ..exceptions import AllianceStatsWarning
 from ..simulate import PRNParams, resolve_params
@@ -570,8 +571,6 @@ def _simulate_and_fit(
     chunk_size: int | None,
 ) -> None:
     """Compute every missing replicate; finished chunks are added to ``chunks``."""
-    from tqdm.auto import tqdm
-
     done = run.done_replicates(chunks)
     todo = [c for c in cells if len(set(range(n_sims)) - done.get(c, set())) > 0]
     if not todo:
@@ -580,12 +579,8 @@ def _simulate_and_fit(
     workers = 1 if backend is None and n_jobs == 1 else _n_workers(n_jobs)
     size = chunk_size or run.default_chunk_size(n_sims, workers)
     tasks = run.plan_tasks(template, todo, n_sims, done, size, theta0)
-    with tqdm(
-        total=sum(t.size for t in tasks),
-        disable=None if progress else True,
-        desc=f"power {template.design.name}",
-        unit="rep",
-    ) as bar:
+    with progress_bar(progress, total=sum(t.size for t in tasks),
+                      desc=f"power {template.design.name}", unit="rep") as bar:
 
         def on_result(chunk: run.Chunk) -> None:
             if store is not None:
