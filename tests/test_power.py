@@ -675,14 +675,19 @@ class TestFixedCaseload:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        ax = res.plot(terms="truth:condition:session")
-        try:
-            curves = [c for c in ax.containers if len(c.lines[0].get_xdata()) > 0]
-            assert len(curves) == 1
-            assert len(curves[0].lines[0].get_xdata()) == 3
-            assert ax.get_xlabel() == "n therapists"
-        finally:
-            plt.close(ax.get_figure())
+        from alliancestats import plot_power
+
+        for draw in (lambda: res.plot(terms="truth:condition:session"),
+                     lambda: plot_power(res, terms="truth:condition:session")):
+            plt.figure()
+            ax = draw()
+            try:
+                curves = [c for c in ax.containers if len(c.lines[0].get_xdata()) > 0]
+                assert len(curves) == 1
+                assert len(curves[0].lines[0].get_xdata()) == 3
+                assert ax.get_xlabel() == "n therapists"
+            finally:
+                plt.close(ax.get_figure())
 
     def test_summary_names_the_caseload(self, res: PowerResult) -> None:
         assert re.search(r"Patients per therapist\s+: 3 \(fixed\)", str(res.summary()))

@@ -291,16 +291,5 @@ class PowerResult:
         """
         from ..plotting import plot_power
 
-        view: Any = self
-        if self._settings.get("patients_per_therapist") is not None:
-            view = _CurveTable(self._power.drop(columns="n_patients"))
-        ax: Axes = plot_power(view, **kwargs)
+        ax: Axes = plot_power(self, **kwargs)
         return ax
-
-
-@dataclass(frozen=True)
-class _CurveTable:
-    """The power table as :func:`~alliancestats.plotting.plot_power` reads it, without
-    the sizes that follow another one (patients, with a fixed caseload)."""
-
-    power: pd.DataFrame
