@@ -86,8 +86,8 @@ class RSAResults(ModelResults):
         self._b_labels = labels
         bjac = est.bjac[rows]
         self._bjac = bjac
-        full_cov = est.cov.to_numpy()
-        self._b_cov = pd.DataFrame(bjac @ full_cov @ bjac.T, index=labels, columns=labels)
+        # J = db/dparams: the coefficients' covariance is J V J'
+        self._J = pd.DataFrame(bjac, index=labels, columns=est.params.index)
         names = design.names
         roles = {"outcome": names["outcome"], "x": names["x"], "y": names["y"],
                  "groups": names["groups"], "controls": names["controls"], "by": names["by"]}
@@ -95,6 +95,15 @@ class RSAResults(ModelResults):
             est.record, formula=formula, roles=roles, centering=design.centering,
             dropped_rows=design.dropped, notes=[*est.notes, *extra_notes],
         )
+
+    @property
+    def _b_cov(self) -> pd.DataFrame:
+        """J V J' with V the covariance of inference (Kenward–Roger's adjusted one under
+        ``ddf="kenward-roger"``, else the fit's)."""
+        names = self._J.columns
+        V = self._inference_cov().loc[names, names].to_numpy()
+        J = self._J.to_numpy()
+        return pd.DataFrame(J @ V @ J.T, index=self._J.index, columns=self._J.index)
 
     # -- coefficients and surface parameters -------------------------------------------
     @property
@@ -169,10 +178,18 @@ class RSAResults(ModelResults):
             frames.append(pd.DataFrame(sub, index=idx, columns=cols))
         return pd.concat(frames).fillna(0.0)
 
+    def _b_combination(self, weights: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+        """Linear combinations ``weights`` of the coefficients b (columns as
+        :meth:`cov_coefs`) with each row's own df (lmerTest ``contest1D``; ``df_resid``
+        for least squares)."""
+        w = weights.reindex(columns=self._b_labels, fill_value=0.0)
+        df = self.contrast_df(w @ self._J)
+        return linear_combination(self._b_series(), self._b_cov, weights, alpha=alpha,
+                                  df=df)
+
     def _surface_table(self, alpha: float) -> pd.DataFrame:
         weights = self._level_weights(SURFACE_WEIGHTS, _A_NAMES)
-        table = linear_combination(self._b_series(), self._b_cov, weights, alpha=alpha,
-                                   df=self.df_resid)
+        table = self._b_combination(weights, alpha)
         if self._spec.family.order == "abs":  # not a polynomial: a1..a5 are undefined
             table.loc[:, :] = np.nan
         return table
@@ -206,8 +223,7 @@ class RSAResults(ModelResults):
             raise ValueError(f"cubic_surface needs a third-order model (cubic, CA, CL, RRCA, "
                              f"RRCL); this fit is {self.model!r}.")
         weights = self._level_weights(CUBIC_WEIGHTS, list(CUBIC_NAMES))
-        return linear_combination(self._b_series(), self._b_cov, weights, alpha=0.05,
-                                  df=self.df_resid)
+        return self._b_combination(weights)
 
     @property
     def observations(self) -> pd.DataFrame:
@@ -318,6 +334,10 @@ class RSAResults(ModelResults):
     def stationary_point(self) -> pd.DataFrame:
         """X0, Y0 (centred scale of the fit) with delta-method SE and CI.
 
+        Nonlinear in the coefficients, so no small-sample df: the interval is
+        delta-method z for mixed fits (t with ``df_resid`` for OLS); use
+        :meth:`bootstrap` for percentile intervals.
+
         Undefined (NaN, with a warning) when D = 4 b3 b5 - b4² = 0.
         """
         self._warn_geometry()
@@ -325,7 +345,8 @@ class RSAResults(ModelResults):
 
     @property
     def principal_axes(self) -> pd.DataFrame:
-        """p10, p11 (first principal axis Y = p10 + p11 X) and p20, p21, delta-method CIs.
+        """p10, p11 (first principal axis Y = p10 + p11 X) and p20, p21, delta-method CIs
+        (z for mixed fits, t with ``df_resid`` for OLS; nonlinear, so no small-sample df).
 
         Special cases (warned): b4 = 0 gives slopes 0 and inf; D = 0 with a ridge line
         reports that line as the first axis (p20 undefined).
@@ -384,8 +405,10 @@ class RSAResults(ModelResults):
         """Predicted outcome at points (x, y) with SE and confidence interval.
 
         The prediction is a linear combination of the coefficients, so its SE is exact
-        (``g' cov_coefs() g``); ``df_resid`` t quantiles for OLS, normal ones for mixed
-        fits. x and y as in :meth:`predict` (one point per pair, no grid).
+        (``g' cov_coefs() g``); the interval uses t with ``df_resid`` for OLS and, for
+        mixed fits, t with each point's own df of the fit's ``ddf`` method (normal
+        quantiles under ``ddf="z"``). x and y as in :meth:`predict` (one point per pair,
+        no grid).
 
         Returns
         -------
@@ -414,13 +437,11 @@ class RSAResults(ModelResults):
         ys = (yv - (0.0 if within else c["y_shift"])) / c["y_scale"]
         terms = np.column_stack([np.ones(len(xs)), basis(xs, ys)])[:, self._coef_pos]
         k = len(self._coef_pos)
-        cov = self._b_cov.to_numpy()[li * k:(li + 1) * k, li * k:(li + 1) * k]
-        est = self._est.B[li, self._coef_pos]
-        value = terms @ est
-        se = np.sqrt(np.einsum("ij,jk,ik->i", terms, cov, terms))
-        crit = self._crit(alpha)
-        return pd.DataFrame({"x": xv, "y": yv, "estimate": value, "std_error": se,
-                             "conf_low": value - crit * se, "conf_high": value + crit * se})
+        weights = pd.DataFrame(terms, columns=self._b_labels[li * k:(li + 1) * k])
+        table = self._b_combination(weights, alpha)
+        return pd.DataFrame({"x": xv, "y": yv, **{c: table[c].to_numpy() for c in
+                                                  ("estimate", "std_error", "conf_low",
+                                                   "conf_high")}})
 
     def _level_index(self, level: Any) -> int:
         levels = self._design.levels
@@ -584,16 +605,17 @@ class RSAResults(ModelResults):
         """a1..a5 of each level minus those of the first (reference) level, with SE,
         test and CI (exact contrasts; the model pools the variance components)."""
         weights = self._difference_weights(SURFACE_WEIGHTS, _A_NAMES)
-        return linear_combination(self._b_series(), self._b_cov, weights, df=self.df_resid)
+        return self._b_combination(weights)
 
     @property
     def surface_equality(self) -> pd.Series:
-        """Joint Wald test that b1..b5 (equivalently a1..a5) are equal in all levels
-        (F with ``df_resid`` for OLS, chi-square for mixed models)."""
+        """Joint test that b1..b5 (equivalently a1..a5) are equal in all levels: F with
+        ``df_resid`` for OLS; for mixed models F with Satterthwaite (Fai–Cornelius) or
+        Kenward–Roger denominator df (lmerTest ``contestMD``), chi-square under
+        ``ddf="z"`` (statistic, df, df_denom, p_value)."""
         eye = np.eye(len(COEF_NAMES))[self._coef_pos[1:]]
         weights = self._difference_weights(eye, self._coef_names[1:])
-        jac = pd.DataFrame(self._bjac, index=self._b_labels, columns=self.params.index)
-        return self.wald_test(weights @ jac)
+        return self.wald_test(weights @ self._J)
 
     # -- bootstrap ------------------------------------------------------------------------
     def bootstrap(
@@ -650,10 +672,13 @@ class RSAResults(ModelResults):
             tables.append(("Cubic surface parameters (u: line of congruence, v: line of "
                            "incongruence)", self.cubic_surface))
         if order == "quadratic":
+            ref = "z" if self.df_resid is None else f"t({self.df_resid:g})"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AllianceStatsWarning)
-                tables.append(("Stationary point (delta method)", self._point_table(alpha)))
-                tables.append(("Principal axes (delta method)", self._axes_table(alpha)))
+                tables.append((f"Stationary point (delta method, {ref})",
+                               self._point_table(alpha)))
+                tables.append((f"Principal axes (delta method, {ref})",
+                               self._axes_table(alpha)))
         if self._design.levels != (None,):
             tables.append((f"Surface differences vs level {self._design.levels[0]!r}",
                            self.surface_differences))
