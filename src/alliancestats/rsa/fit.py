@@ -1317,7 +1317,10 @@ def fit_lagged_rsa(
         Add the lagged outcome as a covariate.
     **fit_rsa_kwargs
         Passed on to :func:`fit_rsa` (``controls``, ``by``, ``model``, ``center``,
-        ``reml``, ...), with its defaults.
+        ``reml``, ``ddf``, ``residual``, ...), with its defaults. With
+        ``residual="ar1"`` the AR(1) runs over the ``time`` values of the analysed rows:
+        a session dropped for lack of a lagged pair leaves a gap of 2 (nlme
+        ``corAR1(form = ~ session | therapist/patient)`` on the lagged data).
 
     Returns
     -------

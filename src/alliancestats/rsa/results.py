@@ -228,18 +228,39 @@ class RSAResults(ModelResults):
     @property
     def observations(self) -> pd.DataFrame:
         """The analysed rows on the original scale: x, y, outcome and level (the ``by``
-        level, None without ``by``), one row per observation used in the fit."""
+        level, None without ``by``), one row per observation used in the fit.
+
+        With ``decompose="unit"`` also ``x_within``, ``y_within`` (deviations from the
+        unit's means, in the units of x and y) and ``x_between``, ``y_between`` (the
+        unit's means on the original scale): the coordinates of the within- and
+        between-unit surfaces (:meth:`predict` with ``level="within"`` / ``"between"``).
+        """
         d = self._design
-        return pd.DataFrame({"x": d.x_raw, "y": d.y_raw, "outcome": d.endog,
-                             "level": [d.levels[c] if d.has_by else None for c in d.codes]})
+        out = pd.DataFrame({"x": d.x_raw, "y": d.y_raw, "outcome": d.endog,
+                            "level": [d.levels[c] if d.has_by else None for c in d.codes]})
+        if d.parts is not None:
+            c = d.centering
+            within, between = d.parts
+            out["x_within"] = within[:, 0] * c["x_scale"]
+            out["y_within"] = within[:, 1] * c["y_scale"]
+            out["x_between"] = between[:, 0] * c["x_scale"] + c["x_shift"]
+            out["y_between"] = between[:, 1] * c["y_scale"] + c["y_shift"]
+        return out
+
+    @property
+    def decomposed(self) -> bool:
+        """Whether the fit has within- and between-unit surfaces (``decompose="unit"``)."""
+        return self._design.parts is not None
 
     def level_mask(self, level: Any = None) -> np.ndarray:
-        """Boolean mask of the analysed rows (as in :attr:`observations`) of ``level``.
+        """Boolean mask of the analysed rows (as in :attr:`observations`) of ``level``
+        (every row for a fit without ``by``, and for both the within- and the
+        between-unit surface of ``decompose="unit"``: each row has a part in both).
 
         Raises
         ------
         ValueError
-            If ``level`` is not one of the ``by`` levels (or given without ``by``).
+            If ``level`` is not one of :attr:`levels` (or given for a single surface).
         """
         d = self._design
         index = self._level_index(level)
@@ -450,7 +471,8 @@ class RSAResults(ModelResults):
                 raise ValueError("`level` is only used with fits that have `by`.")
             return 0
         if level is None or level not in levels:
-            raise ValueError(f"`level` must be one of the `by` levels {list(levels)}; "
+            what = "surfaces" if self._design.parts is not None else "`by` levels"
+            raise ValueError(f"`level` must be one of the {what} {list(levels)}; "
                              f"got {level!r}.")
         return levels.index(level)
 
