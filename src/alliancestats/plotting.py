@@ -444,7 +444,8 @@ def plot_lagged_agreement(
     >>> from alliancestats import datasets, fit_lagged_rsa, plot_lagged_agreement
     >>> res = fit_lagged_rsa(datasets.load("prn"), outcome="wellbeing",
     ...                      x="alliance_therapist", y="alliance_patient", time="session",
-    ...                      unit=["therapist", "patient"], groups=None, by="condition")
+    ...                      unit=["therapist", "patient"], groups=["therapist", "patient"],
+    ...                      by="condition")
     >>> ax = plot_lagged_agreement(res)
     >>> [t.get_text() for t in ax.get_xticklabels()]
     ['both high', 'both low', 'therapist higher', 'patient higher']

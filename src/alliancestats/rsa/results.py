@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy import stats
+from scipy.spatial import Delaunay, QhullError
 
 from .._validation import as_generator, check_choice
 from ..exceptions import AllianceStatsWarning
@@ -516,20 +517,62 @@ class RSAResults(ModelResults):
         level: Any = None,
         bootstrap: RSABootstrap | None = None,
     ) -> CongruenceTest:
-        """Test a congruence hypothesis with all its conditions and one verdict.
+        """The congruence checklist of Humberg, Nestler & Back (2019) with one verdict and
+        its reasons.
 
-        ``variant="strict"`` (Humberg, Nestler & Back 2019): the first principal axis is
-        the line of congruence (CI of p10 contains 0, CI of p11 contains 1), a3 is not
-        significant, and a4 is significant with the sign of ``direction`` ("maximum": the
-        outcome peaks at congruence, a4 < 0; "minimum": a4 > 0, and then the axis
-        conditions apply to the second principal axis, p20 and p21, along which a convex
-        surface is flattest). ``variant="a5"``
-        (Nestler, Humberg & Schönbrodt 2019) replaces the axis conditions by a5 not
-        significant. With ``bootstrap`` (from :meth:`bootstrap`), the p10/p11 intervals
-        are percentile intervals, as Humberg et al. recommend.
+        A congruence hypothesis ("the outcome is highest when x and y agree, and lower the
+        more they disagree") is supported when all of these conditions hold (the
+        ``table``):
+
+        1. the first principal axis is the line of congruence: the (1 - alpha) CI of its
+           intercept p10 contains 0 and that of its slope p11 contains 1;
+        2. a3 (slope along the line of incongruence at the origin) is not significant
+           (two-sided test);
+        3. a4 (curvature along the line of incongruence) is significantly negative: a
+           one-sided test at ``alpha``, as the hypothesis predicts its sign.
+
+        ``direction="minimum"`` ("the outcome is lowest at congruence") turns 3 into
+        a4 > 0 and applies 1 to the second principal axis (p20, p21), along which a
+        convex surface is flattest. ``variant="a5"`` (Nestler, Humberg & Schönbrodt
+        2019) replaces 1 by a5 not significant (two-sided). Conditions 1 and 2 are
+        necessary-condition checks, not evidence for the null values.
+
+        Beyond the verdict, ``details`` describes the surface along the line of congruence
+        (Humberg et al. 2019): a1 and a2 (two-sided tests; if neither is significant the
+        outcome at congruence does not depend on the level of x and y, the pattern of
+        the squared-difference model, else the congruence effect comes with a level
+        effect, as in the rising-ridge model) and the stationary point: X0, Y0, its
+        offset Y0 - X0 from the line of congruence (delta method) and whether it lies
+        within the observed data (inside their convex hull). A surface whose quadratic
+        part has rank one (a ridge) has no unique stationary point.
+
+        Tests of a1..a5 are t tests with the fit's df (``ddf``; ``df_resid`` for OLS);
+        the intervals of p10, p11 (and the stationary point) are delta-method z (t with
+        ``df_resid`` for OLS) or, with ``bootstrap`` (from :meth:`bootstrap`),
+        percentile intervals, as Humberg et al. recommend.
+
+        Returns
+        -------
+        CongruenceTest
+            ``table`` (conditions: quantity, estimate, conf_low, conf_high, df, p_value,
+            test, requirement, met), ``verdict``, ``reasons`` (one sentence per
+            condition and detail) and ``details``.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from alliancestats import fit_rsa
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300)})
+        >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(scale=0.5, size=300)
+        >>> test = fit_rsa(df, outcome="z", x="x", y="y").congruence_test()
+        >>> test.verdict, list(test.table.index)
+        (True, ['p10', 'p11', 'a3', 'a4'])
         """
         check_choice(variant, "variant", ("strict", "a5"))
         check_choice(direction, "direction", ("maximum", "minimum"))
+        if not 0 < alpha < 1:
+            raise ValueError(f"`alpha` must be between 0 and 1; got {alpha!r}.")
         if self._spec.family.order != "quadratic":
             raise ValueError(f"congruence_test() checks the conditions of a second-order "
                              f"surface; model {self.model!r} is not one (fit e.g. 'full').")
@@ -538,43 +581,92 @@ class RSAResults(ModelResults):
         pick = (lambda t: t) if lev is None else (lambda t: t.xs(lev, level="level"))
         surf = pick(self._surface_table(alpha))
         rows: list[dict[str, Any]] = []
-
-        def add(q: str, est: float, low: float, high: float, p: float, req: str,
-                met: bool) -> None:
-            rows.append({"quantity": q, "estimate": est, "conf_low": low, "conf_high": high,
-                         "p_value": p, "requirement": req, "met": bool(met)})
-
         interval = "delta"
-        # A peak runs along the first principal axis, a valley along the second (Edwards
-        # 2002): that axis must coincide with the line of congruence.
-        axis = "1" if direction == "maximum" else "2"
         if variant == "strict":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", AllianceStatsWarning)
-                axes = pick(self._axes_table(alpha))
-            if bootstrap is not None:
-                interval = "percentile bootstrap"
-                ci = bootstrap.conf_int(alpha)
-                prefix = "" if lev is None else f"{lev}:"
-                for q in (f"p{axis}0", f"p{axis}1"):
-                    axes.loc[q, ["conf_low", "conf_high"]] = ci.loc[
-                        prefix + q, ["conf_low", "conf_high"]].to_numpy(float)
-            for q, null in ((f"p{axis}0", 0.0), (f"p{axis}1", 1.0)):
-                r = axes.loc[q]
-                add(q, r.estimate, r.conf_low, r.conf_high, np.nan, f"CI contains {null:g}",
-                    _contains(r.conf_low, r.conf_high, null))
-        for q in ("a3", "a5") if variant == "a5" else ("a3",):
-            r = surf.loc[q]
-            add(q, r.estimate, r.conf_low, r.conf_high, r.p_value,
-                f"not significant at {alpha:g}", r.p_value >= alpha)
-        r = surf.loc["a4"]
-        sign = -1 if direction == "maximum" else 1
-        add("a4", r.estimate, r.conf_low, r.conf_high, r.p_value,
-            f"significant, {'< 0' if sign < 0 else '> 0'}",
-            r.p_value < alpha and np.sign(r.estimate) == sign)
+            interval = self._axis_conditions(rows, direction, alpha, lev, pick, bootstrap)
+        if variant == "a5":
+            rows.append(_two_sided(surf.loc["a5"], "a5", alpha))
+        rows.append(_two_sided(surf.loc["a3"], "a3", alpha))
+        rows.append(_one_sided(surf.loc["a4"], -1 if direction == "maximum" else 1, alpha))
         table = pd.DataFrame(rows).set_index("quantity")
-        return CongruenceTest(table, bool(table["met"].all()), variant, direction, lev,
-                              interval)
+        details = self._congruence_details(surf, li, alpha)
+        verdict = bool(table["met"].all())
+        reasons = _congruence_reasons(table, details, verdict, direction)
+        return CongruenceTest(table, verdict, variant, direction, lev, interval,
+                              reasons=tuple(reasons), details=details)
+
+    def _axis_conditions(self, rows: list[dict[str, Any]], direction: str, alpha: float,
+                         lev: Any, pick: Callable[[pd.DataFrame], pd.DataFrame],
+                         bootstrap: RSABootstrap | None) -> str:
+        """Condition 1: the principal axis along which the surface is extreme is the line
+        of congruence (a peak runs along the first axis, a valley along the second;
+        Edwards 2002)."""
+        axis = "1" if direction == "maximum" else "2"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AllianceStatsWarning)
+            axes = pick(self._axes_table(alpha))
+        interval = "delta"
+        test = f"{100 * (1 - alpha):g}% CI, delta method"
+        if bootstrap is not None:
+            interval = "percentile bootstrap"
+            test = f"{100 * (1 - alpha):g}% CI, percentile bootstrap"
+            ci = bootstrap.conf_int(alpha)
+            prefix = "" if lev is None else f"{lev}:"
+            for q in (f"p{axis}0", f"p{axis}1"):
+                axes.loc[q, ["conf_low", "conf_high"]] = ci.loc[
+                    prefix + q, ["conf_low", "conf_high"]].to_numpy(float)
+        for q, null in ((f"p{axis}0", 0.0), (f"p{axis}1", 1.0)):
+            r = axes.loc[q]
+            rows.append({"quantity": q, "estimate": r.estimate, "conf_low": r.conf_low,
+                         "conf_high": r.conf_high, "df": np.nan, "p_value": np.nan,
+                         "test": test, "requirement": f"CI contains {null:g}",
+                         "met": _contains(r.conf_low, r.conf_high, null)})
+        return interval
+
+    def _congruence_details(self, surf: pd.DataFrame, li: int, alpha: float
+                            ) -> pd.DataFrame:
+        """a1, a2 and the stationary point's location (described, not tested for the
+        verdict)."""
+        rows = [_two_sided(surf.loc[q], q, alpha) for q in ("a1", "a2")]
+        for row in rows:
+            row["requirement"] = "level effect along the line of congruence"
+            row["met"] = bool(row["p_value"] < alpha)  # here: "is there a level effect?"
+        lev = self._design.levels[li]
+
+        def offset(b: np.ndarray) -> dict[str, float]:
+            geo = axes_and_point(b)[0]
+            return {"X0": geo["X0"], "Y0": geo["Y0"], "Y0 - X0": geo["Y0"] - geo["X0"]}
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AllianceStatsWarning)
+            point = self._delta_table(offset, alpha)
+        if lev is not None:
+            point = point.xs(lev, level="level")
+        test = f"{100 * (1 - alpha):g}% CI, delta method"
+        inside = self._inside_data(li, point.loc["X0", "estimate"], point.loc["Y0", "estimate"])
+        for q, req in (("X0", "inside the observed data"), ("Y0", "inside the observed data"),
+                       ("Y0 - X0", "on the line of congruence (CI contains 0)")):
+            r = point.loc[q]
+            met = inside if q != "Y0 - X0" else _contains(r.conf_low, r.conf_high, 0.0)
+            rows.append({"quantity": q, "estimate": r.estimate, "conf_low": r.conf_low,
+                         "conf_high": r.conf_high, "df": np.nan, "p_value": np.nan,
+                         "test": test, "requirement": req,
+                         "met": bool(met) if np.isfinite(r.estimate) else False})
+        return pd.DataFrame(rows).set_index("quantity")
+
+    def _inside_data(self, li: int, x0: float, y0: float) -> bool:
+        """Whether (x0, y0) on the fit's centred scale lies in the convex hull of the
+        level's analysed (x, y) pairs."""
+        if not (np.isfinite(x0) and np.isfinite(y0)):
+            return False
+        d = self._design
+        pts = (d.parts[li] if d.parts is not None else d.P)[:, :2]
+        if d.has_by:
+            pts = pts[d.codes == li]
+        try:
+            return bool(Delaunay(pts).find_simplex(np.array([[x0, y0]]))[0] >= 0)
+        except (QhullError, ValueError):  # degenerate data: no area
+            return False
 
     def congruence_table(self, *, variant: str = "strict", direction: str = "maximum",
                          alpha: float = 0.05) -> pd.DataFrame:
@@ -713,6 +805,69 @@ class RSAResults(ModelResults):
         if self._lag_info:
             out.notes.append("Lags: " + ", ".join(f"{k}={v}" for k, v in self._lag_info.items()))
         return out
+
+
+def _two_sided(row: pd.Series, name: str, alpha: float) -> dict[str, Any]:
+    """A condition "not significant" from a row of a linear-combination table."""
+    return {"quantity": name, "estimate": row.estimate, "conf_low": row.conf_low,
+            "conf_high": row.conf_high, "df": row.df, "p_value": row.p_value,
+            "test": f"two-sided {'z' if np.isinf(row.df) else 't'}",
+            "requirement": f"not significant at {alpha:g}", "met": bool(row.p_value >= alpha)}
+
+
+def _one_sided(row: pd.Series, sign: int, alpha: float) -> dict[str, Any]:
+    """a4 with the sign the hypothesis predicts: one-sided test at ``alpha`` (p from the
+    t (or z) distribution in the predicted direction)."""
+    t = row.estimate / row.std_error if row.std_error > 0 else np.nan
+    p = float(stats.t.sf(sign * t, row.df)) if np.isfinite(t) else np.nan
+    return {"quantity": "a4", "estimate": row.estimate, "conf_low": row.conf_low,
+            "conf_high": row.conf_high, "df": row.df, "p_value": p,
+            "test": f"one-sided {'z' if np.isinf(row.df) else 't'}",
+            "requirement": f"significant, {'< 0' if sign < 0 else '> 0'} (one-sided, "
+                           f"alpha = {alpha:g})",
+            "met": bool(np.isfinite(p) and p < alpha)}
+
+
+def _congruence_reasons(table: pd.DataFrame, details: pd.DataFrame, verdict: bool,
+                        direction: str) -> list[str]:
+    """One sentence per condition of the checklist and per detail."""
+    meaning = {
+        "p10": "the principal axis passes through the origin", "p20": "the principal "
+        "axis passes through the origin", "p11": "the principal axis has slope 1",
+        "p21": "the principal axis has slope 1",
+        "a3": "no linear effect along the line of incongruence at the origin",
+        "a5": "no asymmetry of the curvature (the axes are parallel to the lines of "
+              "(in)congruence)",
+        "a4": f"the surface is curved {'downward' if direction == 'maximum' else 'upward'} "
+              f"along the line of incongruence",
+    }
+    out = []
+    for q, r in table.iterrows():
+        what = (f"p = {r.p_value:.3g}" if np.isfinite(r.p_value)
+                else f"CI [{r.conf_low:.3g}, {r.conf_high:.3g}]")
+        state = "met" if r.met else "NOT met"
+        out.append(f"{q} = {r.estimate:.3g} ({what}; {r.test}): {r.requirement} -> "
+                   f"{state} ({meaning[str(q)]}).")
+    out.append("Verdict: congruence effect " + ("supported" if verdict else "not supported")
+               + " (every condition must be met; Humberg, Nestler & Back 2019).")
+    level = details.loc[["a1", "a2"], "met"]
+    if level.any():
+        sig = ", ".join(str(q) for q in level.index[level])
+        out.append(f"Level effect along the line of congruence ({sig} significant): the "
+                   f"outcome at agreement also depends on the level of x and y.")
+    else:
+        out.append("No level effect along the line of congruence (a1, a2 not "
+                   "significant).")
+    x0, y0 = details.loc["X0", "estimate"], details.loc["Y0", "estimate"]
+    if not (np.isfinite(x0) and np.isfinite(y0)):
+        out.append("No unique stationary point (the quadratic part has rank one: a ridge "
+                   "or valley line, or no stationary point).")
+    else:
+        where = "inside" if details.loc["X0", "met"] else "outside"
+        on = "on" if details.loc["Y0 - X0", "met"] else "off"
+        out.append(f"Stationary point (X0, Y0) = ({x0:.3g}, {y0:.3g}) on the centred scale, "
+                   f"{on} the line of congruence, {where} the observed data.")
+    return out
 
 
 def _contains(low: float, high: float, value: float) -> bool:
