@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy import stats
-from scipy.spatial import Delaunay, QhullError
+from scipy.spatial import ConvexHull, QhullError
 
 from .._validation import as_generator, check_choice
 from ..exceptions import AllianceStatsWarning
@@ -284,7 +284,9 @@ class RSAResults(ModelResults):
         """Values of ``fun(b)`` per level with delta-method SEs.
 
         Differentiates through the model's parameterisation (params -> b), so that a
-        constrained model is perturbed only along its constraint (METHODS §2.3).
+        constrained model is perturbed only along its constraint (the delta method of
+        Edwards 2002 and of R's RSA package, which differentiates the auxiliary
+        parameters through the model's defined parameters).
         """
         est = self._est
         theta = est.params.to_numpy()[est.bidx]
@@ -664,9 +666,11 @@ class RSAResults(ModelResults):
         if d.has_by:
             pts = pts[d.codes == li]
         try:
-            return bool(Delaunay(pts).find_simplex(np.array([[x0, y0]]))[0] >= 0)
+            hull = ConvexHull(np.unique(pts, axis=0))
         except (QhullError, ValueError):  # degenerate data: no area
             return False
+        scale = float(np.abs(pts).max()) or 1.0
+        return bool(np.all(hull.equations @ np.array([x0, y0, 1.0]) <= 1e-12 * scale))
 
     def congruence_table(self, *, variant: str = "strict", direction: str = "maximum",
                          alpha: float = 0.05) -> pd.DataFrame:
