@@ -587,9 +587,9 @@ class RSAResults(ModelResults):
         if variant == "strict":
             interval = self._axis_conditions(rows, direction, alpha, lev, pick, bootstrap)
         if variant == "a5":
-            rows.append(_two_sided(surf.loc["a5"], "a5", alpha))
-        rows.append(_two_sided(surf.loc["a3"], "a3", alpha))
-        rows.append(_one_sided(surf.loc["a4"], -1 if direction == "maximum" else 1, alpha))
+            rows.append(_two_sided(surf, "a5", alpha))
+        rows.append(_two_sided(surf, "a3", alpha))
+        rows.append(_one_sided(surf, -1 if direction == "maximum" else 1, alpha))
         table = pd.DataFrame(rows).set_index("quantity")
         details = self._congruence_details(surf, li, alpha)
         verdict = bool(table["met"].all())
@@ -618,18 +618,17 @@ class RSAResults(ModelResults):
                 axes.loc[q, ["conf_low", "conf_high"]] = ci.loc[
                     prefix + q, ["conf_low", "conf_high"]].to_numpy(float)
         for q, null in ((f"p{axis}0", 0.0), (f"p{axis}1", 1.0)):
-            r = axes.loc[q]
-            rows.append({"quantity": q, "estimate": r.estimate, "conf_low": r.conf_low,
-                         "conf_high": r.conf_high, "df": np.nan, "p_value": np.nan,
+            r = _values(axes, q)
+            rows.append({"quantity": q, **r, "df": np.nan, "p_value": np.nan,
                          "test": test, "requirement": f"CI contains {null:g}",
-                         "met": _contains(r.conf_low, r.conf_high, null)})
+                         "met": _contains(r["conf_low"], r["conf_high"], null)})
         return interval
 
     def _congruence_details(self, surf: pd.DataFrame, li: int, alpha: float
                             ) -> pd.DataFrame:
         """a1, a2 and the stationary point's location (described, not tested for the
         verdict)."""
-        rows = [_two_sided(surf.loc[q], q, alpha) for q in ("a1", "a2")]
+        rows = [_two_sided(surf, q, alpha) for q in ("a1", "a2")]
         for row in rows:
             row["requirement"] = "level effect along the line of congruence"
             row["met"] = bool(row["p_value"] < alpha)  # here: "is there a level effect?"
@@ -643,17 +642,17 @@ class RSAResults(ModelResults):
             warnings.simplefilter("ignore", AllianceStatsWarning)
             point = self._delta_table(offset, alpha)
         if lev is not None:
-            point = point.xs(lev, level="level")
+            point = pd.DataFrame(point.xs(lev, level="level"))
         test = f"{100 * (1 - alpha):g}% CI, delta method"
-        inside = self._inside_data(li, point.loc["X0", "estimate"], point.loc["Y0", "estimate"])
+        inside = self._inside_data(li, _values(point, "X0")["estimate"],
+                                   _values(point, "Y0")["estimate"])
         for q, req in (("X0", "inside the observed data"), ("Y0", "inside the observed data"),
                        ("Y0 - X0", "on the line of congruence (CI contains 0)")):
-            r = point.loc[q]
-            met = inside if q != "Y0 - X0" else _contains(r.conf_low, r.conf_high, 0.0)
-            rows.append({"quantity": q, "estimate": r.estimate, "conf_low": r.conf_low,
-                         "conf_high": r.conf_high, "df": np.nan, "p_value": np.nan,
+            r = _values(point, q)
+            met = inside if q != "Y0 - X0" else _contains(r["conf_low"], r["conf_high"], 0.0)
+            rows.append({"quantity": q, **r, "df": np.nan, "p_value": np.nan,
                          "test": test, "requirement": req,
-                         "met": bool(met) if np.isfinite(r.estimate) else False})
+                         "met": bool(met) if np.isfinite(r["estimate"]) else False})
         return pd.DataFrame(rows).set_index("quantity")
 
     def _inside_data(self, li: int, x0: float, y0: float) -> bool:
@@ -811,22 +810,32 @@ class RSAResults(ModelResults):
         return out
 
 
-def _two_sided(row: pd.Series, name: str, alpha: float) -> dict[str, Any]:
+_INTERVAL = ("estimate", "conf_low", "conf_high")
+
+
+def _values(table: pd.DataFrame, name: str,
+            columns: Sequence[str] = _INTERVAL) -> dict[str, float]:
+    """The numbers of row ``name`` of a table as floats."""
+    values = table.loc[[name], list(columns)].to_numpy(dtype=float)[0]
+    return dict(zip(columns, values.tolist(), strict=True))
+
+
+def _two_sided(surf: pd.DataFrame, name: str, alpha: float) -> dict[str, Any]:
     """A condition "not significant" from a row of a linear-combination table."""
-    return {"quantity": name, "estimate": row.estimate, "conf_low": row.conf_low,
-            "conf_high": row.conf_high, "df": row.df, "p_value": row.p_value,
-            "test": f"two-sided {'z' if np.isinf(row.df) else 't'}",
-            "requirement": f"not significant at {alpha:g}", "met": bool(row.p_value >= alpha)}
+    r = _values(surf, name, (*_INTERVAL, "df", "p_value"))
+    return {"quantity": name, **r, "test": f"two-sided {'z' if np.isinf(r['df']) else 't'}",
+            "requirement": f"not significant at {alpha:g}", "met": bool(r["p_value"] >= alpha)}
 
 
-def _one_sided(row: pd.Series, sign: int, alpha: float) -> dict[str, Any]:
+def _one_sided(surf: pd.DataFrame, sign: int, alpha: float) -> dict[str, Any]:
     """a4 with the sign the hypothesis predicts: one-sided test at ``alpha`` (p from the
     t (or z) distribution in the predicted direction)."""
-    t = row.estimate / row.std_error if row.std_error > 0 else np.nan
-    p = float(stats.t.sf(sign * t, row.df)) if np.isfinite(t) else np.nan
-    return {"quantity": "a4", "estimate": row.estimate, "conf_low": row.conf_low,
-            "conf_high": row.conf_high, "df": row.df, "p_value": p,
-            "test": f"one-sided {'z' if np.isinf(row.df) else 't'}",
+    r = _values(surf, "a4", (*_INTERVAL, "df", "std_error"))
+    se = r.pop("std_error")
+    t = r["estimate"] / se if se > 0 else np.nan
+    p = float(stats.t.sf(sign * t, r["df"])) if np.isfinite(t) else np.nan
+    return {"quantity": "a4", **r, "p_value": p,
+            "test": f"one-sided {'z' if np.isinf(r['df']) else 't'}",
             "requirement": f"significant, {'< 0' if sign < 0 else '> 0'} (one-sided, "
                            f"alpha = {alpha:g})",
             "met": bool(np.isfinite(p) and p < alpha)}
@@ -862,7 +871,7 @@ def _congruence_reasons(table: pd.DataFrame, details: pd.DataFrame, verdict: boo
     else:
         out.append("No level effect along the line of congruence (a1, a2 not "
                    "significant).")
-    x0, y0 = details.loc["X0", "estimate"], details.loc["Y0", "estimate"]
+    x0, y0 = _values(details, "X0")["estimate"], _values(details, "Y0")["estimate"]
     if not (np.isfinite(x0) and np.isfinite(y0)):
         out.append("No unique stationary point (the quadratic part has rank one: a ridge "
                    "or valley line, or no stationary point).")
