@@ -122,6 +122,15 @@ class PRNParams:
     sd_truth_force : float
         SD of the patient random truth force :math:`f_{jk}`; 0 (the default) gives the
         random-intercept truth-and-bias model exactly.
+    sd_truth_force_therapist : float
+        SD of the therapist random truth force :math:`g_k` (truth force varying across
+        perceivers, West & Kenny 2011); 0 by default. With it, a model without a
+        therapist-level random truth slope tests moderators of the truth force
+        (``truth:condition``) liberally.
+    sd_truth_force_growth_therapist : float
+        SD of the therapist random change of the truth force per session :math:`h_k`
+        (the force at session s is shifted by :math:`g_k + h_k (s - 1)`); 0 by default.
+        It makes tests of ``truth:condition:session`` liberal unless modelled.
     sd_judgment_residual : float
         SD of the session-level residual :math:`\epsilon_{tjk}` of therapist-rated alliance.
     wellbeing_baseline : float
@@ -185,6 +194,8 @@ class PRNParams:
     sd_judgment_therapist: float = 0.3
     sd_judgment_patient: float = 0.5
     sd_truth_force: float = 0.0
+    sd_truth_force_therapist: float = 0.0
+    sd_truth_force_growth_therapist: float = 0.0
     sd_judgment_residual: float = 0.4
     # Well-being at session 1.
     wellbeing_baseline: float = 22.0
@@ -415,6 +426,14 @@ def _simulate_alliance(
     eps = p.sd_judgment_residual * rng.standard_normal((n_pat, n_sessions))
     bias = p.gamma00 + p.gamma01 * c + (p.gamma02 + p.gamma03 * c) * s
     force = p.gamma10 + p.gamma11 * c + (p.gamma12 + p.gamma13 * c) * s + f[:, None]
+    # Therapist-level truth force (drawn only when used, so that the default parameters
+    # reproduce every earlier simulated data set bit for bit).
+    if p.sd_truth_force_therapist > 0:
+        g = p.sd_truth_force_therapist * rng.standard_normal(n_ther)
+        force = force + g[therapist][:, None]
+    if p.sd_truth_force_growth_therapist > 0:
+        h = p.sd_truth_force_growth_therapist * rng.standard_normal(n_ther)
+        force = force + h[therapist][:, None] * s
     x_dev = bias + force * y_dev + (w[therapist] + z)[:, None] + eps
     return p.truth_mean + x_dev, p.truth_mean + y_dev
 
