@@ -161,8 +161,9 @@ def prepare(struct: Structure, full: FloatArray,
     return Prepared(np.ascontiguousarray(full[:, :k, :k]), c12, outer, rest, agg)
 
 
-def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float]:
-    """``H = Λ (Λ'M11Λ + I)⁻¹ Λ'`` per unit and ``Σ log det(Λ'M11Λ + I)``.
+def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float, FloatArray]:
+    """``H = Λ (Λ'M11Λ + I)⁻¹ Λ'`` per unit, ``Σ log det(Λ'M11Λ + I)`` and the inverses
+    ``(Λ'M11Λ + I)⁻¹`` (kept for the gradient).
 
     With ``H`` the elimination works in unscaled coordinates: the Schur complement of the
     scaled system is ``D'(M22 − M21 H M12)D``. Sizes 1 and 2 use closed forms because on
@@ -172,7 +173,8 @@ def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float]:
     if k == 1:
         l2 = lam[0, 0] ** 2
         a = l2 * m11[:, 0, 0] + 1.0
-        return (l2 / a)[:, None, None], float(np.log(a).sum())
+        binv = (1.0 / a)[:, None, None]
+        return l2 * binv, float(np.log(a).sum()), binv
     A = lam.T @ m11 @ lam
     if k == 2:
         a, b, c = A[:, 0, 0] + 1.0, A[:, 0, 1], A[:, 1, 1] + 1.0
@@ -186,7 +188,7 @@ def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float]:
         A = A + np.eye(k)
         inv = np.asarray(np.linalg.inv(A), dtype=float)
         logdet = float(np.sum(np.linalg.slogdet(A)[1]))
-    return lam @ inv @ lam.T, logdet
+    return lam @ inv @ lam.T, logdet, inv
 
 
 @dataclass
@@ -199,6 +201,9 @@ class Factor:
     reduced: FloatArray  # the reduced [X | y] system; its X block is X'V⁻¹X up to σ²
     hs: list[FloatArray]  # per level (outer -> inner): H per unit
     m12s: list[FloatArray]  # per level: unscaled cross products of its block with the rest
+    m11s: list[FloatArray] = field(default_factory=list)  # per level: its own block
+    binvs: list[FloatArray] = field(default_factory=list)  # per level: (Λ'M11Λ + I)⁻¹
+    lambdas: list[FloatArray] = field(default_factory=list)
     _beta: FloatArray | None = field(default=None, repr=False)
 
     @property
@@ -219,18 +224,21 @@ class Factor:
 def factorize(struct: Structure, prep: Prepared, lambdas: list[FloatArray]) -> Factor:
     """Blocked elimination innermost -> outermost; the final ``[X | y]`` system."""
     p = struct.p
-    H, logdet = _shrink(prep.c11, lambdas[-1])
+    H, logdet, binv = _shrink(prep.c11, lambdas[-1])
     r = prep.c12.shape[2]
     prep.agg.data[:] = H.ravel()
     M = prep.rest - (prep.agg @ prep.outer).reshape(-1, r, r)
-    hs, m12s = [H], [prep.c12]
+    hs, m12s, m11s, binvs = [H], [prep.c12], [prep.c11], [binv]
     for level in range(struct.n_levels - 2, -1, -1):
         k = struct.q[level]
-        H, ld = _shrink(M[:, :k, :k], lambdas[level])
+        m11 = M[:, :k, :k]
+        H, ld, binv = _shrink(m11, lambdas[level])
         logdet += ld
         m12 = M[:, :k, k:]
         hs.append(H)
         m12s.append(m12)
+        m11s.append(m11)
+        binvs.append(binv)
         if level == 0:
             # the last Schur complements are only needed summed: one (r-k) x (r-k) product
             rk = r - k
@@ -249,7 +257,108 @@ def factorize(struct: Structure, prep: Prepared, lambdas: list[FloatArray]) -> F
         raise np.linalg.LinAlgError("the [X | y] system is not positive definite")
     diag = np.diagonal(chol)
     logdet_rx = 2.0 * float(np.log(diag[:p]).sum())
-    return Factor(logdet, logdet_rx, float(diag[p] ** 2), F, hs[::-1], m12s[::-1])
+    return Factor(logdet, logdet_rx, float(diag[p] ** 2), F, hs[::-1], m12s[::-1],
+                  m11s=m11s[::-1], binvs=binvs[::-1], lambdas=list(lambdas))
+
+
+def gradient(struct: Structure, f: Factor, reml: bool) -> FloatArray:
+    r"""Gradient of :func:`objective` in ``θ`` (lme4's order) from a factorisation.
+
+    Reverse-mode differentiation of the blocked elimination. The objective depends on
+    the final ``[X | y]`` system ``F`` through ``log|F_XX|`` (REML) and
+    ``N log r²`` with ``r² = F_yy − F_yX F_XX⁻¹ F_Xy`` (``N = n`` or ``n − p``), so its
+    adjoint is ``Ḡ_F = (N/r²)[ββ', −β; −β', 1] + [F_XX⁻¹, 0; 0, 0]``. Going back
+    through one level's elimination (per unit ``S = M22 − M12' H M12`` summed into the
+    parent, ``H = Λ B⁻¹ Λ'``, ``B = Λ'M11Λ + I``, plus ``log|B|``) with the parent's
+    adjoint ``Ḡ``:
+
+    .. math::
+
+        Ḡ_H = −M12 Ḡ M12', \quad K = B⁻¹ − B⁻¹Λ'Ḡ_HΛB⁻¹, \quad
+        ∂/∂Λ = 2 Σ_units (M11 Λ K + Ḡ_H Λ B⁻¹),
+
+    and the unit's own adjoint, passed to the level inside it, is
+    ``[ΛKΛ', −H M12 Ḡ; −Ḡ M12' H, Ḡ]``. One pass costs about one deviance evaluation,
+    and it is exact at the boundary (``Λ`` singular) as well.
+    """
+    p, L = struct.p, struct.n_levels
+    beta = f.beta
+    c = (struct.n - p if reml else struct.n) / f.pwrss
+    gF = np.empty((p + 1, p + 1))
+    gF[:p, :p] = c * np.outer(beta, beta)
+    gF[:p, p] = gF[p, :p] = -c * beta
+    gF[p, p] = c
+    if reml:
+        gF[:p, :p] += np.linalg.inv(f.rxx)
+    out = []
+    gbar = gF[None]
+    for level in range(L):
+        lam, H, m12 = f.lambdas[level], f.hs[level], f.m12s[level]
+        m11, binv = f.m11s[level], f.binvs[level]
+        gs = gbar if level == 0 else gbar[struct.parent[level - 1]]
+        k = lam.shape[0]
+        if k == 1:
+            gh, lk = _level_grad_1(lam[0, 0], m11[:, 0, 0], binv[:, 0, 0], m12[:, 0], gs)
+            grad = np.array([[lk]])
+        else:
+            gh, grad = _level_grad(lam, m11, binv, m12, gs)
+        rows, cols = _free_indices(k, bool(struct.diag[level]) if struct.diag else False)
+        out.append(grad[rows, cols])
+        if level < L - 1:
+            gbar = _unit_adjoint(lam, H, binv, m12, gs, gh)
+    return np.concatenate(out)
+
+
+def _quad(m12: FloatArray, gs: FloatArray) -> FloatArray:
+    """``M12 Ḡ M12'`` per unit (``gs`` one shared matrix or one per unit)."""
+    if gs.shape[0] == 1:
+        return (m12 @ gs[0]) @ m12.transpose(0, 2, 1)
+    return (m12 @ gs) @ m12.transpose(0, 2, 1)
+
+
+def _level_grad_1(lam: float, m11: FloatArray, binv: FloatArray, m12: FloatArray,
+                  gs: FloatArray) -> tuple[FloatArray, float]:
+    """Scalar ``Λ``: ``Ḡ_H`` per unit and ``∂/∂λ``."""
+    t = m12 @ gs[0] if gs.shape[0] == 1 else np.einsum("ni,nij->nj", m12, gs)
+    gh = -np.einsum("ni,ni->n", t, m12)
+    kk = binv - binv * binv * lam * lam * gh
+    return gh, float(2.0 * lam * (m11 @ kk + gh @ binv))
+
+
+def _level_grad(lam: FloatArray, m11: FloatArray, binv: FloatArray, m12: FloatArray,
+                gs: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``Ḡ_H`` per unit and ``∂/∂Λ`` (full matrix) for a level of ``k > 1`` terms."""
+    gh = -_quad(m12, gs)
+    bl = binv @ lam.T  # B⁻¹Λ'
+    blt = bl.transpose(0, 2, 1)
+    kk = binv - bl @ gh @ blt
+    grad = 2.0 * ((m11 @ lam) @ kk + gh @ blt).sum(axis=0)
+    return gh, grad
+
+
+def _unit_adjoint(lam: FloatArray, H: FloatArray, binv: FloatArray, m12: FloatArray,
+                  gs: FloatArray, gh: FloatArray) -> FloatArray:
+    """The adjoint of each unit's ``M`` (before eliminating its own block)."""
+    k = lam.shape[0]
+    n, _, rk = m12.shape
+    G = np.empty((n, k + rk, k + rk))
+    if k == 1:
+        l2 = lam[0, 0] ** 2
+        b = binv[:, 0, 0]
+        G[:, 0, 0] = l2 * (b - b * b * l2 * gh)
+        t = m12[:, 0] @ gs[0] if gs.shape[0] == 1 else np.einsum("ni,nij->nj", m12[:, 0], gs)
+        g12 = -H[:, 0, 0, None] * t
+        G[:, 0, 1:] = g12
+        G[:, 1:, 0] = g12
+    else:
+        bl = binv @ lam.T
+        kk = binv - bl @ gh @ bl.transpose(0, 2, 1)
+        G[:, :k, :k] = lam @ kk @ lam.T
+        g12 = -(H @ m12) @ (gs[0] if gs.shape[0] == 1 else gs)
+        G[:, :k, k:] = g12
+        G[:, k:, :k] = g12.transpose(0, 2, 1)
+    G[:, k:, k:] = gs
+    return G
 
 
 def deviance(struct: Structure, prep: Prepared, theta: FloatArray, reml: bool) -> float:

@@ -607,11 +607,32 @@ class _Objective:
         if self.layout is None:
             assert self._prep is not None
             return _core.deviance(self.struct, self._prep, params, self.reml)
+        return self.evaluate(params)[0]
+
+    def evaluate(self, params: FloatArray) -> tuple[float, _core.Factor | None]:
+        """The deviance at ``params`` and its factorisation (None where infinite)."""
         try:
             f, logdet = self.factor(params)
         except np.linalg.LinAlgError:
-            return np.inf
-        return _core.objective(f, self.struct.n, self.struct.p, self.reml) + logdet
+            return np.inf, None
+        return _core.objective(f, self.struct.n, self.struct.p, self.reml) + logdet, f
+
+    def gradient(self, params: FloatArray, value: float,
+                 f: _core.Factor | None) -> FloatArray:
+        """The deviance's gradient at ``params`` (``value`` and ``f`` from
+        :meth:`evaluate` there): analytic in ``θ``
+        (:func:`~alliancestats._mixed._engine._core.gradient`), forward differences in
+        ``ψ`` (each step re-whitens the data)."""
+        s = self.struct
+        if f is None or not np.isfinite(value):
+            return np.full(params.size, np.nan)
+        out = np.empty(params.size)
+        out[:s.n_theta] = _core.gradient(s, f, self.reml)
+        for j in range(s.n_theta, params.size):
+            step = params.copy()
+            step[j] += _REL_STEP * max(1.0, abs(params[j]))
+            out[j] = (self(step) - value) / (step[j] - params[j])
+        return out
 
 
 def _build_structure(X: FloatArray, codes: list[IntArray], Zs: list[FloatArray],
@@ -656,7 +677,7 @@ def _unit_cross(W: FloatArray, unit_starts: IntArray, chunk: int = 20000) -> Flo
     return out
 
 
-def _optimise(s: Structure, deviance: Any, start: Any,
+def _optimise(s: Structure, deviance: _Objective, start: Any,
               psi0: FloatArray) -> tuple[FloatArray, int, bool, str]:
     """Bounded minimisation of the profiled deviance over θ, with boundary restarts.
 
@@ -690,14 +711,8 @@ def _optimise(s: Structure, deviance: Any, start: Any,
     # deviance's curvature about 1 per coordinate, makes its first steps nearly Newton
     # steps: fewer iterations, same optimum. From lme4's default start, far from the
     # optimum, the curvature there is no guide (measured: more iterations), so no scaling.
-    f0 = fun(theta0)
-    scale = np.ones(size) if start is None else _curvature_scale(fun, theta0, f0)
-
-    def scaled(phi: FloatArray) -> float:
-        return fun(phi * scale)
-
-    grad = _ForwardGradient(scaled)
-    grad.remember(theta0 / scale, f0)  # SLSQP starts there: evaluate once
+    scale = np.ones(size) if start is None else _curvature_scale(fun, theta0, fun(theta0))
+    grad = _Gradient(deviance, scale, s.n)
 
     def run(t0: FloatArray) -> Any:
         res = optimize.minimize(grad.value, t0 / scale, jac=grad, method=_METHOD,
@@ -776,40 +791,35 @@ _CURV_STEP = 1e-2
 _SCALE_MIN, _SCALE_MAX = 1e-2, 1e2
 
 
-class _ForwardGradient:
-    """Forward differences of ``fun`` with scipy's default step, reusing ``fun(x)``.
+_REL_STEP = float(np.sqrt(np.finfo(float).eps))  # forward-difference step (relative)
 
-    SLSQP asks for ``fun(x)`` and then the gradient at the same ``x``; remembering the
-    last value saves one deviance per iteration, and calling ``fun`` directly skips the
-    generic bookkeeping of scipy's ``approx_derivative`` (a large share of a small fit).
-    Steps go up (``θ`` has only lower bounds, so ``x + h`` is always feasible).
+
+class _Gradient:
+    """The deviance / n over scaled coordinates ``θ / scale``, and its gradient.
+
+    SLSQP asks for ``fun(x)`` and then the gradient at the same ``x``: the value keeps
+    its factorisation, and the gradient is one reverse pass through it
+    (:meth:`_Objective.gradient`), about the cost of one more deviance, instead of one
+    deviance per parameter by finite differences.
     """
 
-    _REL_STEP = float(np.sqrt(np.finfo(float).eps))
-
-    def __init__(self, fun: Any) -> None:
-        self.fun = fun
+    def __init__(self, obj: _Objective, scale: FloatArray, n: int) -> None:
+        self.obj, self.scale, self.n = obj, scale, n
         self._x: FloatArray | None = None
         self._f = 0.0
-
-    def remember(self, x: FloatArray, f: float) -> None:
-        """Record a known value ``fun(x)``."""
-        self._x, self._f = np.array(x, dtype=float), float(f)
+        self._factor: _core.Factor | None = None
 
     def value(self, x: FloatArray) -> float:
         if self._x is None or not np.array_equal(x, self._x):
-            self._x, self._f = np.array(x, dtype=float), float(self.fun(x))
-        return self._f
+            self._x = np.array(x, dtype=float)
+            self._f, self._factor = self.obj.evaluate(self._x * self.scale)
+        return self._f / self.n
 
     def __call__(self, x: FloatArray) -> FloatArray:
-        f0 = self.value(x)
-        x0 = np.array(x, dtype=float)
-        g = np.empty(x0.size)
-        for j in range(x0.size):
-            step = x0.copy()
-            step[j] += self._REL_STEP * max(1.0, abs(x0[j]))
-            g[j] = (self.fun(step) - f0) / (step[j] - x0[j])
-        return g
+        self.value(x)
+        assert self._x is not None
+        g = self.obj.gradient(self._x * self.scale, self._f, self._factor)
+        return g * self.scale / self.n
 
 
 _METHOD = "SLSQP"
