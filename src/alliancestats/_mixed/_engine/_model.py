@@ -738,13 +738,13 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
     scale = np.ones(size) if start is None else _curvature_scale(fun, theta0, fun(theta0))
     grad = _Gradient(deviance, scale, s.n)
 
-    def run(t0: FloatArray) -> Any:
+    def run(t0: FloatArray, options: dict[str, Any]) -> Any:
         res = optimize.minimize(grad.value, t0 / scale, jac=grad, method=_METHOD,
-                                bounds=bounds, options=_OPTIONS)
+                                bounds=bounds, options=options)
         res.x = res.x * scale
         return res
 
-    best = run(theta0)
+    best = run(theta0, _OPTIONS)
     n_iter = int(best.nit)
     for _ in range(_MAX_RESTARTS):
         trials = []
@@ -762,8 +762,16 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
                 trials.append(trial)
         improved = False
         for trial in trials:
-            alt = run(trial)
+            # a restart first runs to a loose tolerance: most come back to the optimum
+            # already found (no need to polish that one again); one that ends lower is
+            # polished to the full tolerance and then compared
+            alt = run(trial, _SCREEN_OPTIONS)
             n_iter += int(alt.nit)
+            if alt.fun < best.fun - 1e-12:
+                alt_nit = int(alt.nit)
+                alt = run(alt.x, _OPTIONS)
+                n_iter += int(alt.nit)
+                alt.nit = alt_nit + int(alt.nit)
             if alt.fun < best.fun - 1e-12:
                 best, improved = alt, True
         if not improved:
@@ -848,6 +856,7 @@ class _Gradient:
 
 _METHOD = "SLSQP"
 _OPTIONS = {"ftol": 1e-13, "maxiter": 1000}
+_SCREEN_OPTIONS = {"ftol": 1e-8, "maxiter": 1000}  # restarts, before polishing
 _MAX_RESTARTS = 3
 _SADDLE = 1e-4  # a bounded θ element below this is re-examined from the interior
 _INTERIOR = 0.5  # restart value: a relative SD of half the residual SD
