@@ -175,20 +175,36 @@ def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float, FloatA
         a = l2 * m11[:, 0, 0] + 1.0
         binv = (1.0 / a)[:, None, None]
         return l2 * binv, float(np.log(a).sum()), binv
-    A = lam.T @ m11 @ lam
     if k == 2:
-        a, b, c = A[:, 0, 0] + 1.0, A[:, 0, 1], A[:, 1, 1] + 1.0
-        det = a * c - b * b  # > 0: Λ'M11Λ + I is positive definite
-        inv = np.empty_like(A)
-        inv[:, 0, 0] = c / det
-        inv[:, 1, 1] = a / det
-        inv[:, 0, 1] = inv[:, 1, 0] = -b / det
-        logdet = float(np.log(det).sum())
-    else:
-        A = A + np.eye(k)
-        inv = np.asarray(np.linalg.inv(A), dtype=float)
-        logdet = float(np.sum(np.linalg.slogdet(A)[1]))
+        return _shrink_2(m11, lam)
+    A = lam.T @ m11 @ lam + np.eye(k)
+    inv = np.asarray(np.linalg.inv(A), dtype=float)
+    logdet = float(np.sum(np.linalg.slogdet(A)[1]))
     return lam @ inv @ lam.T, logdet, inv
+
+
+def _shrink_2(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float, FloatArray]:
+    """:func:`_shrink` for two terms, elementwise (``Λ`` lower triangular or diagonal)."""
+    a, b, d = lam[0, 0], lam[1, 0], lam[1, 1]
+    m00, m01, m11_ = m11[:, 0, 0], m11[:, 0, 1], m11[:, 1, 1]
+    # B = Λ'M11Λ + I
+    b00 = a * a * m00 + 2.0 * a * b * m01 + b * b * m11_ + 1.0
+    b01 = d * (a * m01 + b * m11_)
+    b11 = d * d * m11_ + 1.0
+    det = b00 * b11 - b01 * b01  # > 0: B is positive definite
+    i00, i01, i11 = b11 / det, -b01 / det, b00 / det
+    inv = np.empty_like(m11)
+    inv[:, 0, 0] = i00
+    inv[:, 1, 1] = i11
+    inv[:, 0, 1] = inv[:, 1, 0] = i01
+    # H = Λ B⁻¹ Λ' with P = Λ B⁻¹
+    p00, p01 = a * i00, a * i01
+    p10, p11 = b * i00 + d * i01, b * i01 + d * i11
+    H = np.empty_like(m11)
+    H[:, 0, 0] = a * p00
+    H[:, 0, 1] = H[:, 1, 0] = b * p00 + d * p01
+    H[:, 1, 1] = b * p10 + d * p11
+    return H, float(np.log(det).sum()), inv
 
 
 @dataclass
@@ -311,9 +327,10 @@ def gradient(struct: Structure, f: Factor, reml: bool) -> FloatArray:
 
 def _quad(m12: FloatArray, gs: FloatArray) -> FloatArray:
     """``M12 Ḡ M12'`` per unit (``gs`` one shared matrix or one per unit)."""
-    if gs.shape[0] == 1:
-        return (m12 @ gs[0]) @ m12.transpose(0, 2, 1)
-    return (m12 @ gs) @ m12.transpose(0, 2, 1)
+    n, k, r = m12.shape
+    t = ((m12.reshape(-1, r) @ gs[0]).reshape(n, k, r) if gs.shape[0] == 1
+         else m12 @ gs)
+    return t @ m12.transpose(0, 2, 1)
 
 
 def _level_grad_1(lam: float, m11: FloatArray, binv: FloatArray, m12: FloatArray,
@@ -329,11 +346,42 @@ def _level_grad(lam: FloatArray, m11: FloatArray, binv: FloatArray, m12: FloatAr
                 gs: FloatArray) -> tuple[FloatArray, FloatArray]:
     """``Ḡ_H`` per unit and ``∂/∂Λ`` (full matrix) for a level of ``k > 1`` terms."""
     gh = -_quad(m12, gs)
+    if lam.shape[0] == 2:
+        return gh, _level_grad_2(lam, m11, binv, gh)
     bl = binv @ lam.T  # B⁻¹Λ'
     blt = bl.transpose(0, 2, 1)
     kk = binv - bl @ gh @ blt
     grad = 2.0 * ((m11 @ lam) @ kk + gh @ blt).sum(axis=0)
     return gh, grad
+
+
+def _level_grad_2(lam: FloatArray, m11: FloatArray, binv: FloatArray,
+                  gh: FloatArray) -> FloatArray:
+    """:func:`_level_grad`'s ``∂/∂Λ`` for two terms, elementwise (all per-unit matrices
+    symmetric but ``U = ΛB⁻¹``)."""
+    a, b, d = lam[0, 0], lam[1, 0], lam[1, 1]
+    i00, i01, i11 = binv[:, 0, 0], binv[:, 0, 1], binv[:, 1, 1]
+    g00, g01, g11 = gh[:, 0, 0], gh[:, 0, 1], gh[:, 1, 1]
+    m00, m01, m11_ = m11[:, 0, 0], m11[:, 0, 1], m11[:, 1, 1]
+    # U = Λ B⁻¹
+    u00, u01 = a * i00, a * i01
+    u10, u11 = b * i00 + d * i01, b * i01 + d * i11
+    # V = Ḡ_H U
+    v00, v01 = g00 * u00 + g01 * u10, g00 * u01 + g01 * u11
+    v10, v11 = g01 * u00 + g11 * u10, g01 * u01 + g11 * u11
+    # K = B⁻¹ − U' V
+    k00 = i00 - (u00 * v00 + u10 * v10)
+    k01 = i01 - (u00 * v01 + u10 * v11)
+    k11 = i11 - (u01 * v01 + u11 * v11)
+    # W = M11 Λ
+    w00, w01 = m00 * a + m01 * b, m01 * d
+    w10, w11 = m01 * a + m11_ * b, m11_ * d
+    out = np.empty((2, 2))
+    out[0, 0] = (w00 * k00 + w01 * k01 + v00).sum()
+    out[0, 1] = (w00 * k01 + w01 * k11 + v01).sum()
+    out[1, 0] = (w10 * k00 + w11 * k01 + v10).sum()
+    out[1, 1] = (w10 * k01 + w11 * k11 + v11).sum()
+    return 2.0 * out
 
 
 def _unit_adjoint(lam: FloatArray, H: FloatArray, binv: FloatArray, m12: FloatArray,
