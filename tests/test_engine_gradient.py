@@ -1,10 +1,11 @@
 """The analytic gradient of the profiled deviance against central differences.
 
 The optimiser uses the gradient of the deviance in ``θ`` (a reverse pass through the
-blocked elimination, :meth:`NestedLMM.gradient`); here it is compared with central differences of the deviance at many
-random ``θ`` for one to three nested levels, scalar and vector terms, unstructured and
-independent (``||``) levels, REML and ML, interior points and points with bounded elements
-exactly 0 (singular ``Λ``), and with a residual structure (where ``ψ`` is differenced).
+blocked elimination, :meth:`NestedLMM.gradient`); here it is compared with central
+differences of the deviance at many random ``θ`` for one to three nested levels, scalar
+and vector terms, unstructured and independent (``||``) levels, REML and ML, interior
+points and points with bounded elements exactly 0 (singular ``Λ``), and with a residual
+structure (where ``ψ`` is differenced).
 """
 
 from __future__ import annotations

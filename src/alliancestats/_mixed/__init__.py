@@ -79,7 +79,9 @@ def single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
     >>> rank
     3
     """
-    return _thread_controller().limit(limits=1, user_api="blas")  # type: ignore[no-any-return]
+    limit: contextlib.AbstractContextManager[Any] = _thread_controller().limit(
+        limits=1, user_api="blas")
+    return limit
 
 
 @dataclass(frozen=True)

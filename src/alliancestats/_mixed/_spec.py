@@ -109,10 +109,10 @@ def levels_from_groups(
         else:
             # the units' labels from the per-column codes of their first rows (no
             # factorisation of label arrays again)
-            index = pd.MultiIndex(
-                levels=[labels[d][1] for d in range(depth + 1)],
-                codes=[labels[d][0][rows] for d in range(depth + 1)],
-                names=columns[: depth + 1], verify_integrity=False)
+            levels: list[Any] = [labels[d][1] for d in range(depth + 1)]
+            unit_codes: list[Any] = [labels[d][0][rows] for d in range(depth + 1)]
+            index = pd.MultiIndex(levels=levels, codes=unit_codes,
+                                  names=columns[: depth + 1], verify_integrity=False)
         out.append(Level(name, terms, name not in indep or len(terms) == 1,
                          all_codes[depth], index))
     if not out:
