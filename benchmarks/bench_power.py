@@ -22,22 +22,46 @@ import platform
 import time
 
 import numpy as np
-from alliancestats._power_designs import DESIGNS, Sizes, simulate_panel
 
 from alliancestats import power
+from alliancestats.power._designs import DESIGNS, Sizes, simulate_panel
 from alliancestats.simulate import PRNParams
 
 PRN = {"n_therapists": 40, "n_patients": 117, "n_sessions": 6}
 
 
-def simulate_only(n: int) -> float:
+REALISM = {"dropout_trained": 0.1, "dropout_untrained": 0.1, "dropout_wellbeing": -0.05,
+           "sd_truth_growth_therapist": 0.05, "sd_truth_force_therapist": 0.1}
+
+
+def simulate_only(n: int, **overrides: float) -> float:
     """Seconds per replicate for drawing one PRN trial as arrays (no fit)."""
-    params, sizes = PRNParams(), Sizes(**PRN)
+    params, sizes = PRNParams(**overrides), Sizes(**PRN)
     t0 = time.perf_counter()
     for i in range(n):
         rng = np.random.default_rng(np.random.SeedSequence(1, spawn_key=(i,)))
         simulate_panel(rng, sizes, params, 0.0)
     return (time.perf_counter() - t0) / n
+
+
+def checkpoint_overhead(sims: int) -> float:
+    """Milliseconds to re-open a complete checkpoint (lock, validate every chunk, load)."""
+    import tempfile
+
+    from alliancestats.power._designs import Design, FitOutcome
+
+    def ols(panel: object, start: object) -> FitOutcome:  # no model fit: pure overhead
+        return FitOutcome(np.zeros(1), np.ones(1), "ok")
+
+    standin = Design("bench", "none", ("t",), ("t",), {}, ols, ols,  # type: ignore[arg-type]
+                     lambda p, s: np.zeros(1))
+    with tempfile.TemporaryDirectory() as tmp:
+        kwargs = {"n_sims": sims, "rng": 1, "progress": False, "checkpoint": tmp,
+                  "chunk_size": 10, **PRN}
+        power(standin, **kwargs)  # type: ignore[arg-type]
+        t0 = time.perf_counter()
+        power(standin, **kwargs)  # type: ignore[arg-type]
+        return (time.perf_counter() - t0) * 1e3
 
 
 def one_run(design: str, sims: int, jobs: int, engine: str, seed: int) -> dict[str, float]:
@@ -72,7 +96,10 @@ def main() -> None:
     print(f"size: {PRN}; replicates per run: {args.sims}; requested engine: {args.engine}")
     print("load average (1, 5, 15 min) at start: "
           + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
-    print(f"simulation alone: {simulate_only(200) * 1e3:.2f} ms per replicate\n")
+    print(f"simulation alone: {simulate_only(200) * 1e3:.2f} ms per replicate; with "
+          f"dropout and therapist slopes: {simulate_only(200, **REALISM) * 1e3:.2f} ms")
+    print(f"checkpoint: {checkpoint_overhead(args.sims):.1f} ms to lock, validate and load "
+          f"a {args.sims}-replicate run in chunks of 10\n")
     header = (f"{'design':<11} {'jobs':>4} {'engine':>11} {'wall s':>8} {'ms/rep':>8} "
               f"{'fit ms/rep':>10} {'fit %':>6} {'sim %':>6} {'failed':>6}")
     print(header)

@@ -14,6 +14,7 @@ plan use ``N_SIMS = 1000`` or more (Monte-Carlo SE of a power near 0.8: 0.013) a
 from __future__ import annotations
 
 from alliancestats import null_effects, power
+from alliancestats.power import find_size
 
 N_SIMS = 30  # replicates per grid cell; 1000+ for a real plan
 SEED = 20230466  # any fixed seed makes the plan reproducible
@@ -55,3 +56,23 @@ print(null.power[["n_therapists", "term", "power", "mcse", "ci_low", "ci_high"]]
 #    distribution of the estimate or at the fits that failed.
 print(result.estimates.groupby(level="n_therapists").describe().round(3))
 print(result.failures.head())
+
+# 5. Other questions of the same trial: the training effect on the truth force at the
+#    last session, and at the first (any linear contrast of the fixed effects can be
+#    named in `targets`).
+contrasts = power(
+    "truth_bias",
+    targets=["truth_force_difference_last", "truth_force_difference_first"],
+    n_therapists=40,
+    patients_per_therapist=3,
+    n_sims=N_SIMS,
+    rng=SEED,
+    progress=False,
+)
+print(contrasts.power[["term", "true_value", "power", "ci_low", "ci_high"]])
+
+# 6. Search the number of therapists adaptively instead of over a fixed grid; the
+#    answer comes with Monte-Carlo intervals (use n_sims=200 or more for a real plan).
+search = find_size("truth_bias", 0.8, patients_per_therapist=3, lower=10, upper=80,
+                   n_sims=N_SIMS, rng=SEED)
+print(search.summary())

@@ -34,7 +34,7 @@ print(df.attrs["value_labels"])
 # %%
 # Fit a model with the file's own column names
 res = fit_lagged_rsa(df, outcome="ORS", x="WAI_T", y="WAI_P", time="SESS",
-                     unit=["THER_ID", "PAT_ID"], groups=None, by="GROUP")
+                     unit=["THER_ID", "PAT_ID"], groups=["THER_ID", "PAT_ID"], by="GROUP")
 print(res.surface.round(3))
 
 # %%

@@ -340,10 +340,13 @@ def test_lrt_matches_lme4_anova(dataset: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BoundaryFitWarning)
         warnings.simplefilter("ignore", DataWarning)
-        large = fit_truth_bias(data, **ROLES, moderators=["condition", "session"])
-        small = fit_truth_bias(data, **ROLES, moderators=["session"])
+        # lme4's random intercepts (lrt_reference.R)
+        large = fit_truth_bias(data, **ROLES, moderators=["condition", "session"],
+                               random="intercept")
+        small = fit_truth_bias(data, **ROLES, moderators=["session"], random="intercept")
         no_therapist = fit_truth_bias(data, **{**ROLES, "groups": ["patient"]},
-                                      moderators=["condition", "session"])
+                                      moderators=["condition", "session"],
+                                      random="intercept")
     ref = LRT["datasets"][dataset]["fixed"]
     res = compare_models(large, small)  # order does not matter
     assert res.criterion == "ML"

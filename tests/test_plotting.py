@@ -32,6 +32,7 @@ from alliancestats import (
     stack_raters,
     synthesis,
 )
+from alliancestats.exceptions import DataWarning
 from alliancestats.plotting import (
     agreement_predictions,
     observed_means,
@@ -66,9 +67,11 @@ def single() -> object:
 @pytest.fixture(scope="module")
 def lagged(prn: pd.DataFrame) -> object:
     # single-level (groups=None) keeps the fixture fast; the plots only need b and cov(b)
-    return fit_lagged_rsa(prn, outcome="wellbeing", x="alliance_therapist",
-                          y="alliance_patient", time="session",
-                          unit=["therapist", "patient"], groups=None, by="condition")
+    with warnings.catch_warnings():  # the single-level fit of repeated units is deliberate
+        warnings.filterwarnings("ignore", "Single-level fit", DataWarning)
+        return fit_lagged_rsa(prn, outcome="wellbeing", x="alliance_therapist",
+                              y="alliance_patient", time="session",
+                              unit=["therapist", "patient"], groups=None, by="condition")
 
 
 def _inside_hull_values(result: object, level: object, n_grid: int = 40) -> np.ndarray:

@@ -81,7 +81,7 @@ def test_truth_bias_ar1_matches_nlme(dataset: str, method: str) -> None:
     #        correlation = corAR1(form = ~ session | therapist/patient))
     ref = R["datasets"][dataset]["tb_ar1"]
     res = quietly(fit_truth_bias, data(dataset), **TB, moderators=["condition", "session"],
-                  time="session", residual="ar1", reml=method == "REML")
+                  time="session", residual="ar1", reml=method == "REML", random="intercept")
     assert res.centering["truth_mean"] == pytest.approx(ref["center"], rel=1e-12)
     check_nlme(res, ref[method])
     # the same model by corCAR1 (continuous time): same likelihood

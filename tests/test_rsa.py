@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from alliancestats import compare_rsa, fit_lagged_rsa, fit_rsa
 from alliancestats.exceptions import AllianceStatsWarning, ConvergenceWarning, DataWarning
-from alliancestats.rsa._family import MODELS, axes_and_point
+from alliancestats.rsa.family import MODELS, axes_and_point
 
 A_WEIGHTS = {  # over b1..b5 (METHODS §2.2)
     "a1": [1, 1, 0, 0, 0], "a2": [0, 0, 1, 1, 1], "a3": [1, -1, 0, 0, 0],
@@ -372,7 +372,7 @@ def test_bootstrap_reproducible_and_close_to_delta() -> None:
     again = res.bootstrap(300, rng=42)
     pd.testing.assert_frame_equal(boot.draws, again.draws)
     assert boot.n_failed == 0
-    assert boot.unit == "rows"
+    assert boot.cluster == "rows"
     ci = boot.conf_int()
     surf = res.surface
     # Case resampling estimates the sandwich (HC) variance, not the model-based one.
@@ -414,8 +414,9 @@ def test_lagged_pairs_are_built_by_session_not_by_row() -> None:
             rows.append({"patient": p, "session": t, "x": rng.normal(), "y": rng.normal(),
                          "z": rng.normal()})
     df = pd.DataFrame(rows)
-    res = fit_lagged_rsa(df, outcome="z", x="x", y="y", time="session", unit="patient",
-                         groups=None)
+    with pytest.warns(DataWarning, match="Single-level fit"):  # repeated units, OLS
+        res = fit_lagged_rsa(df, outcome="z", x="x", y="y", time="session", unit="patient",
+                             groups=None)
     info = res.lag_info
     assert info["rows_used"] == 30 * 3 == res.nobs  # pairs (1,2), (2,3), (5,6)
     assert info["rows_without_lagged_xy"] == 30 * 2

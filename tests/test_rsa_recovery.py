@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from alliancestats import compare_rsa, fit_lagged_rsa, fit_rsa, simulate_prn
 from alliancestats._mixed import fit_mixed
-from alliancestats.rsa._fit import exog_matrix
+from alliancestats.exceptions import DataWarning
+from alliancestats.rsa.fit import exog_matrix
 
 ROLES = {"outcome": "wellbeing", "x": "alliance_therapist", "y": "alliance_patient",
          "time": "session", "unit": ["therapist", "patient"],
@@ -106,7 +109,22 @@ def test_cluster_bootstrap_resamples_therapists(prn) -> None:
     res = fit_rsa(data, outcome="wellbeing", x="alliance_therapist", y="alliance_patient",
                   groups=["therapist", "patient"])
     boot = res.bootstrap(3, rng=1)
-    assert boot.unit == "therapist"
+    assert boot.cluster == "therapist"
     assert boot.n_failed + len(boot.draws) == 3
     again = res.bootstrap(3, rng=1)
     pd.testing.assert_frame_equal(boot.draws, again.draws)
+
+
+@pytest.mark.parametrize("engine", ["fast", "statsmodels"])
+def test_multilevel_rank_one_angle_is_profiled_through_the_engine(engine: str) -> None:
+    """The angle of SRRR is profiled at fixed covariance parameters by the nested engine's
+    deviance. Values frozen from the earlier implementation (GLS on data whitened with a
+    separately built marginal covariance), which found the same optimum."""
+    data = pd.read_csv(Path(__file__).parent / "reference" / "data" / "rsa_longitudinal.csv")
+    with pytest.warns(DataWarning, match="missing"):
+        res = fit_rsa(data, outcome="z", x="x", y="y", groups=["therapist", "patient"],
+                      model="SRRR", reml=False, engine=engine)
+    assert res.llf == pytest.approx(-1459.3098507166, abs=1e-8)
+    np.testing.assert_allclose(res.params.to_numpy(),
+                               [20.2978565, 0.0460929, 0.3786487, 0.1497169], atol=5e-7)
+    assert res.angle == pytest.approx(2.1004022, abs=1e-6)

@@ -29,6 +29,9 @@ import pytest
 
 from alliancestats import compare_rsa, fit_lagged_rsa, fit_rsa
 from alliancestats.exceptions import AllianceStatsWarning, BoundaryFitWarning, DataWarning
+from alliancestats.rsa import RSAResults
+from alliancestats.rsa.family import family_model
+from alliancestats.rsa.fit import Spec, estimate, prepare
 
 pytestmark = pytest.mark.reference
 
@@ -93,12 +96,26 @@ def test_heteroscedasticity_consistent_ses_match_sandwich(cov_type: str, key: st
     np.testing.assert_allclose(res.bse.to_numpy(), R1["full_hc3"][key], rtol=1e-6)
 
 
+def _rank_one_fit(model: str):
+    """The rank-one form of ``model`` alone (SRSQD is the better of it and the piece
+    b4 = b5 = 0 of its constraints, see the test below)."""
+    res = fit_rsa(SINGLE, outcome="z", x="x", y="y", model=model)
+    if model == "SRRR":
+        return res
+    design = prepare(SINGLE, outcome="z", x="x", y="y", groups=None, controls=None,
+                     by=None, center="pooled", scale=None, missing="drop")
+    piece = family_model(model).pieces[0]
+    est = estimate(design, Spec(piece))
+    return RSAResults(est=est, design=design, spec=Spec(piece), formula="",
+                      refit=estimate)
+
+
 @pytest.mark.parametrize("model", ["SRRR", "SRSQD"])
 def test_rank_one_models_match_nls(model: str) -> None:
     # nls(z ~ b0 + b1 X + b2 Y + g (cos(phi) Y - sin(phi) X)^2) (SRRR) and
     # nls(z ~ b0 + h u + g u^2), u = cos(phi) Y - sin(phi) X (SRSQD)
     ref = R1["family"][model]
-    res = fit_rsa(SINGLE, outcome="z", x="x", y="y", model=model)
+    res = _rank_one_fit(model)
     ref_coef = np.array(ref["coef"])
     ref_coef[-1] = ref_coef[-1] % np.pi  # the angle has period pi
     # coef(fit), sqrt(diag(vcov(fit)))
@@ -110,6 +127,22 @@ def test_rank_one_models_match_nls(model: str) -> None:
     assert res.df_resid == ref["df"]
     b = res.coefs
     assert b["b4"] ** 2 == pytest.approx(4 * b["b3"] * b["b5"], rel=1e-10)  # exact constraint
+
+
+def test_srsqd_is_the_best_fit_over_the_packages_feasible_set() -> None:
+    """R's constraints of SRSQD (b4^2 = 4 b3 b5, 2 b1 b5 = b2 b4) also hold on the plane
+    b4 = b5 = 0 with b1, b2, b3 free, which the rank-one form (nls above) cannot reach. On
+    this data set that piece fits better than the nls optimum, so SRSQD is
+    lm(z ~ X + Y + I(X^2))."""
+    res = fit_rsa(SINGLE, outcome="z", x="x", y="y", model="SRSQD")
+    assert res.llf > R1["family"]["SRSQD"]["logLik"] + 0.1  # logLik(nls fit)
+    b = res.coefs
+    assert b["b4"] == 0
+    assert b["b5"] == 0
+    assert res.llf <= fit_rsa(SINGLE, outcome="z", x="x", y="y").llf  # nested in full
+    assert any("b4 = b5 = 0" in note for note in res.summary().notes)
+    # b0, b1, b2, b3 and sigma: as many as the rank-one form's b0, h, g, phi and sigma
+    assert res.df_model == 5
 
 
 def test_by_condition_matches_lm_with_level_interactions() -> None:
@@ -189,17 +222,20 @@ def test_shift_intercept_matches_rsa_package_c(model: str, ridge: str) -> None:
         assert res.model_parameters.loc["S", "estimate"] == pytest.approx(S["est"], rel=1e-5)
 
 
-def test_srsqd_differs_from_rsa_package_for_a_documented_reason() -> None:
-    """On this data set RSA's lavaan fit of SRSQD stops at a point that violates its own
-    constraints (b4^2 = 5.5e-11 vs 4 b3 b5 = 4.1e-7; b5 = -5.2e-7 although "down"
-    requires b5 < -1e-6), hence its higher logLik. The exact reparameterisation stays on
-    the constraint; on well-posed data it matches R's nls (test above)."""
+def test_srsqd_matches_rsa_package_on_its_degenerate_optimum() -> None:
+    """On this data set RSA's lavaan fit of SRSQD ends at b4 ~ b5 ~ 0 (b4^2 = 5.5e-11,
+    4 b3 b5 = 4.1e-7): the plane b4 = b5 = 0 of its constraints, which SRSQD includes."""
     ref = PKG["models"]["SRSQD"]["params"]
     assert ref["b4"]["est"] ** 2 < 1e-3 * 4 * ref["b3"]["est"] * ref["b5"]["est"]
     res = fit_rsa(PKG_DATA, outcome="z", x="x", y="y", model="SRSQD")
     b = res.coefs
-    assert b["b4"] ** 2 == pytest.approx(4 * b["b3"] * b["b5"], rel=1e-10)
-    assert 2 * b["b1"] * b["b5"] == pytest.approx(b["b2"] * b["b4"], rel=1e-10)
+    assert b["b4"] == 0
+    assert b["b5"] == 0
+    for label in ("b0", "b1", "b2", "b3"):
+        # parameterEstimates(fit$models$SRSQD)$est
+        assert b[label] == pytest.approx(ref[label]["est"], rel=1e-5, abs=2e-5)
+    # fitMeasures(fit$models$SRSQD, "logl"): reached (lavaan stops 4e-4 short)
+    assert res.llf >= PKG["models"]["SRSQD"]["fit"]["logl"]
 
 
 def test_compare_matches_rsa_package_likelihoods() -> None:

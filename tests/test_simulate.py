@@ -440,3 +440,172 @@ def test_small_designs_give_valid_frames(design: dict[str, object]) -> None:
     assert df["session"].between(1, design["n_sessions"]).all()  # type: ignore[arg-type]
     arms = df.groupby("therapist")["condition"].first()
     assert arms.sum() == n_t // 2  # type: ignore[operator]
+
+
+# ------------------------------------------------------------------ design realism (#19)
+
+
+def _fingerprint(frame: pd.DataFrame) -> str:
+    import hashlib
+
+    text = frame.to_csv(index=False, float_format="%.17g")
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"rng": 1}, "902b78d5911bf3c1bd88"),
+        ({"n_therapists": 7, "n_patients": 19, "n_sessions": 4, "p_missing": 0.2,
+          "rng": 5}, "f7498686fa7f4f227224"),
+        ({"params": {"sd_truth_force": 0.2, "gamma13": 0.0}, "p_missing": 0.1,
+          "rng": np.random.SeedSequence(3, spawn_key=(1, 2))}, "ef213dcb35acb9542983"),
+    ],
+)
+def test_default_design_is_bit_identical_to_before(kwargs: dict[str, object],
+                                                   expected: str) -> None:
+    """Fingerprints of simulate_prn output recorded before the design-realism options
+    (therapist random slopes, dropout) existed: the defaults reproduce it exactly."""
+    assert _fingerprint(simulate_prn(**kwargs)) == expected  # type: ignore[arg-type]
+
+
+def test_design_options_do_not_change_the_main_stream() -> None:
+    """Turning the options on changes only what they touch: with dropout only, the
+    retained rows are the default data set's rows, value for value."""
+    base = simulate_prn(rng=4)
+    dropped = simulate_prn(params={"dropout_trained": 0.3, "dropout_untrained": 0.2},
+                           rng=4)
+    assert len(dropped) < len(base)
+    merged = dropped.merge(base, on=["patient", "session"], suffixes=("", "_base"))
+    assert len(merged) == len(dropped)
+    for col in ("alliance_therapist", "alliance_patient", "wellbeing"):
+        assert (merged[col] == merged[f"{col}_base"]).all()
+
+
+def _pieces(params: PRNParams, n_t: int, n_p: int, n_s: int, seed: int
+            ) -> tuple[np.ndarray, ...]:
+    from alliancestats.simulate import (
+        allocate,
+        design_stream,
+        missing_mask,
+        simulate_alliance,
+        simulate_wellbeing,
+    )
+
+    rng = np.random.default_rng(seed)
+    extra = design_stream(rng)
+    condition, therapist = allocate(rng, n_t, n_p, params.caseload_shape)
+    x, y = simulate_alliance(rng, therapist, condition, n_s, params, extra)
+    w = simulate_wellbeing(rng, therapist, condition, x, y, params)
+    observed = missing_mask(rng, n_p, n_s, 0.0)
+    return condition, therapist, x, y, w, observed, extra
+
+
+def test_therapist_random_slopes_are_recovered() -> None:
+    """With every other source of variation off, each therapist's patients share one
+    truth slope over sessions (g_P + r_k) and one truth force (gamma10 + f_k): their SDs
+    over 3000 therapists recover the parameters (sampling SE of an SD ~1.3%)."""
+    params = PRNParams(
+        sd_truth_growth_therapist=0.08, sd_truth_force_therapist=0.15, sd_truth_growth=0,
+        sd_truth_residual=0, sd_judgment_residual=0, sd_truth_force=0, gamma02=0,
+        gamma03=0, gamma12=0, gamma13=0, gamma01=0, gamma11=0,
+    )
+    _, therapist, x, y, *_ = _pieces(params, 3000, 6000, 4, seed=3)
+    s = np.arange(4.0)
+    slope_y = np.polyfit(s, y.T, 1)[0]  # per patient: g_P + r_k exactly
+    dev_y = y - params.truth_mean
+    dev_x = x - params.truth_mean - params.gamma00
+    per_patient = [(np.polyfit(dev_y[j], dev_x[j], 1)[0]) for j in range(len(therapist))]
+    first = np.unique(therapist, return_index=True)[1]
+    growth_k = slope_y[first] - params.truth_growth
+    force_k = np.asarray(per_patient)[first] - params.gamma10
+    np.testing.assert_allclose(slope_y, slope_y[first][therapist], atol=1e-9)
+    assert np.std(growth_k, ddof=1) == pytest.approx(0.08, rel=0.05)
+    assert np.std(force_k, ddof=1) == pytest.approx(0.15, rel=0.05)
+    assert abs(np.mean(force_k)) < 4 * 0.15 / np.sqrt(3000)
+
+
+def test_mcar_dropout_follows_the_hazard_by_arm() -> None:
+    from alliancestats.simulate import dropout_mask
+
+    params = PRNParams(dropout_untrained=0.1, dropout_trained=0.25)
+    condition, therapist, _, _, w, observed, extra = _pieces(params, 400, 20000, 6, seed=8)
+    before = observed.copy()
+    mask = dropout_mask(extra, observed, condition[therapist], w, params)
+    assert np.array_equal(observed, before)  # input not mutated
+    assert mask[:, 0].all()  # session 1 always attended
+    # monotone: once a session is missed (no intermittent misses here), all later ones too
+    assert not (np.diff(mask.astype(int), axis=1) > 0).any()
+    arm = condition[therapist]
+    for a, h in ((0, 0.1), (1, 0.25)):
+        present = mask[arm == a].mean(axis=0)
+        expected = (1 - h) ** np.arange(6)
+        se = np.sqrt(expected * (1 - expected) / (arm == a).sum())
+        assert np.all(np.abs(present - expected) <= 4 * se + 1e-12)
+
+
+def test_mar_dropout_slope_is_recovered() -> None:
+    """The log-odds of leaving before session t rise by dropout_wellbeing per point of
+    well-being at t - 1: a logistic regression among patients at risk recovers it."""
+    import statsmodels.api as sm
+
+    from alliancestats.simulate import dropout_mask
+
+    params = PRNParams(dropout_untrained=0.15, dropout_trained=0.15, dropout_wellbeing=-0.08)
+    condition, therapist, _, _, w, observed, extra = _pieces(params, 200, 20000, 5, seed=9)
+    mask = dropout_mask(extra, observed, condition[therapist], w, params)
+    at_risk = mask[:, :-1]
+    left = at_risk & ~mask[:, 1:]
+    xw = (w[:, :-1] - params.wellbeing_baseline)[at_risk]
+    fit = sm.Logit(left[at_risk].astype(float), sm.add_constant(xw)).fit(disp=0)
+    assert abs(fit.params[1] - (-0.08)) < 4 * fit.bse[1]
+    assert abs(fit.params[0] - np.log(0.15 / 0.85)) < 4 * fit.bse[0]
+
+
+@pytest.mark.parametrize("name", ["dropout_trained", "dropout_untrained"])
+@pytest.mark.parametrize("value", [1.0, -0.1])
+def test_dropout_hazard_is_validated(name: str, value: float) -> None:
+    with pytest.raises(ValueError, match=rf"{name}.*\[0, 1\)"):
+        PRNParams(**{name: value})
+
+
+def test_dropout_keeps_every_patient() -> None:
+    df = simulate_prn(10, 60, 6, params={"dropout_trained": 0.9, "dropout_untrained": 0.9},
+                      p_missing=0.5, rng=2)
+    assert df["patient"].nunique() == 60
+
+
+class TestCaseloads:
+    def test_given_caseloads(self) -> None:
+        loads = [2, 3, 1, 5, 1, 4]
+        df = simulate_prn(caseloads=loads, n_sessions=3, rng=3)
+        counts = df.groupby("therapist")["patient"].nunique().tolist()
+        assert counts == loads
+        assert df.groupby("therapist")["condition"].first().sum() == 3
+        assert df.attrs["params"]["caseloads"] == loads
+        assert df.attrs["params"]["n_patients"] == 16
+
+    def test_same_draws_as_random_caseloads(self) -> None:
+        """Caseloads equal to those the default allocation draws reproduce its frame
+        exactly: the option changes the caseloads and nothing else."""
+        base = simulate_prn(12, 40, 4, rng=8)
+        loads = base.groupby("therapist")["patient"].nunique().tolist()
+        pd.testing.assert_frame_equal(simulate_prn(caseloads=loads, n_sessions=4, rng=8),
+                                      base)
+
+    @pytest.mark.parametrize(
+        ("kwargs", "exc", "match"),
+        [
+            ({"caseloads": [2, 0]}, ValueError, r"caseloads\[1\].*at least 1"),
+            ({"caseloads": [2, 1.5]}, TypeError, r"caseloads\[1\]"),
+            ({"caseloads": []}, ValueError, "empty"),
+            ({"caseloads": "3,3"}, TypeError, "caseloads"),
+            ({"caseloads": [2, 2], "n_therapists": 3}, ValueError,
+             r"`n_therapists` \(3\) does not match `caseloads` \(2\)"),
+            ({"caseloads": [2, 2], "n_patients": 5}, ValueError, "n_patients"),
+        ],
+    )
+    def test_bad_caseloads(self, kwargs: dict[str, object], exc: type[Exception],
+                           match: str) -> None:
+        with pytest.raises(exc, match=match):
+            simulate_prn(**kwargs)  # type: ignore[arg-type]

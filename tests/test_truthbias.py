@@ -44,12 +44,13 @@ def check_against_lme4(res: Any, ref: dict[str, Any], rename: Any = lambda n: n)
 
 
 TB_MODELS = {
-    "tb_intercept": {"moderators": ["condition", "session"]},
+    "tb_intercept": {"moderators": ["condition", "session"], "random": "intercept"},
     "tb_slopes_uncorrelated": {"moderators": ["condition", "session"],
                                "random": "slopes_uncorrelated"},
     "tb_slopes": {"moderators": ["condition", "session"], "random": "slopes"},
-    "tb_bias": {"moderators": ["condition"], "bias": "alliance_projection"},
-    "tb_within": {"moderators": ["condition"], "center": "within_dyad"},
+    "tb_bias": {"moderators": ["condition"], "bias": "alliance_projection",
+               "random": "intercept"},
+    "tb_within": {"moderators": ["condition"], "center": "within_dyad", "random": "intercept"},
 }
 
 
@@ -120,7 +121,10 @@ def test_effects_at_is_the_linear_combination() -> None:
     b, V = res.params[w.index], res.cov_params().loc[w.index, w.index]
     assert row["estimate"] == pytest.approx(float(w @ b))
     assert row["std_error"] == pytest.approx(float(np.sqrt(w @ V @ w)))
-    assert res.truth_force["estimate"] == pytest.approx(res.params[t])
+    # the headline is at the first observed session (session 0 does not exist)
+    assert res.reference_point == {"condition": 0, "session": 1}
+    assert res.truth_force["estimate"] == pytest.approx(res.params[t]
+                                                        + res.params[f"{t}:session"])
     assert res.bias_force is None
 
 
@@ -256,10 +260,114 @@ def test_small_frames_fit_or_fail_cleanly_and_are_not_mutated(df: pd.DataFrame) 
     pd.testing.assert_frame_equal(df, before)
 
 
+# -- the default random structure (West & Kenny: random truth force) -------------------------
+def test_default_simulation_is_unchanged_bit_for_bit() -> None:
+    # PRNParams gained the therapist-level truth force (default 0): the data of every
+    # earlier seed are unchanged (hash of simulate_prn before the fields existed)
+    import hashlib
+
+    df = simulate_prn(40, 117, 6, p_missing=0.1, rng=20240611)
+    text = df.to_csv(index=False, float_format="%.17g").encode()
+    assert hashlib.sha256(text).hexdigest() == \
+        "bb375f7f68d7058452c2807b1ba833f9efec6fb86b87af0363ecbbeae7ee8663"
+    zero = simulate_prn(40, 117, 6, p_missing=0.1, rng=20240611,
+                        params={"sd_truth_force_therapist": 0.0,
+                                "sd_truth_force_growth_therapist": 0.0})
+    pd.testing.assert_frame_equal(df, zero, check_like=False)
+
+
+def test_therapist_truth_force_changes_only_the_judgment() -> None:
+    base = simulate_prn(10, 30, 4, rng=8)
+    varied = simulate_prn(10, 30, 4, rng=8, params={"sd_truth_force_therapist": 0.5,
+                                                     "sd_truth_force_growth_therapist": 0.1})
+    pd.testing.assert_frame_equal(base.drop(columns=["alliance_therapist", "wellbeing"]),
+                                  varied.drop(columns=["alliance_therapist", "wellbeing"]))
+    assert not np.allclose(base["alliance_therapist"], varied["alliance_therapist"])
+
+
+def test_default_random_keeps_a_therapist_truth_force_that_is_there() -> None:
+    df = simulate_prn(40, 117, 6, rng=31, params={"sd_truth_force_therapist": 0.4})
+    res = fit_quietly(df, **ROLES, moderators=["condition", "session"])
+    vc = res.variance_components.set_index(["level", "term"])
+    assert ("therapist", "alliance_patient") in vc.index
+    assert vc.loc[("therapist", "alliance_patient"), "sd"] > 0.2
+    assert "(1 + I(alliance_patient - " in res.formula.split("| therapist)")[0]
+    assert "Random part: the recommended structure" in str(res.summary())
+
+
+def test_default_random_falls_back_and_says_why() -> None:
+    df = simulate_prn(rng=1)  # no therapist-level truth force: its variance is ~0
+    res = fit_truth_bias(df, **ROLES, moderators=["condition", "session"])
+    assert not res.is_singular
+    steps = res.random_fallback
+    assert steps
+    assert steps[-1]["level"] == "therapist"
+    assert steps[-1] == {"level": "therapist", "term": "alliance_patient",
+                         "action": "dropped",
+                         "reason": "its variance was estimated at 0 (boundary fit)"}
+    assert res.formula.endswith(
+        "(1 | therapist) + (1 + I(alliance_patient - "
+        f"{res.centering['truth_mean']:.10g}) | therapist:patient)")
+    text = str(res.summary())
+    assert "gave a singular fit and was simplified" in text
+    assert "therapist: alliance_patient dropped, as its variance was estimated at 0" in text
+    # an explicit structure is kept as asked, singular or not
+    with pytest.warns(BoundaryFitWarning):
+        explicit = fit_truth_bias(df, **ROLES, moderators=["condition", "session"],
+                                  random="slopes")
+    assert explicit.is_singular
+    assert explicit.random_fallback == []
+
+
+@pytest.mark.slow
+def test_default_random_calibrates_truth_by_condition_when_force_varies() -> None:
+    # issue: with a therapist-level truth-force SD of 0.25 and no effect, random intercepts
+    # reject truth:condition in ~14%; the default must be within the binomial 99% interval
+    # of 0.05 (150 replicates: at most 15 rejections). Full simulation:
+    # benchmarks/sim_truth_bias_type1.py
+    null = {"gamma01": 0.0, "gamma03": 0.0, "gamma11": 0.0, "gamma13": 0.0,
+            "sd_truth_force_therapist": 0.25}
+    n, rejections = 150, 0
+    for i in range(n):
+        df = simulate_prn(40, 117, 6, params=null, rng=7000 + i)
+        res = fit_quietly(df, **ROLES, moderators=["condition", "session"])
+        rejections += res.pvalues["alliance_patient:condition"] < 0.05
+    from scipy import stats
+
+    low, high = stats.binom.ppf([0.005, 0.995], n, 0.05)
+    assert low <= rejections <= high, rejections
+
+
+def test_within_dyad_reports_within_and_between_truth_force() -> None:
+    df = _toy(12)
+    res = fit_quietly(df, **ROLES, moderators="condition", center="within_dyad",
+                      random="intercept")
+    between = res.truth_force_between
+    assert between is not None
+    assert between["estimate"] == pytest.approx(res.params["alliance_patient_between"])
+    assert res.truth_force["estimate"] == pytest.approx(res.params["alliance_patient"])
+    table = res.effects_at(condition=[0, 1])
+    rows = table[table["effect"] == "truth_force_between"]
+    assert len(rows) == 2
+    np.testing.assert_allclose(rows["estimate"], between["estimate"])
+    assert "truth_force_between" in str(res.summary())
+    assert fit_quietly(df, **ROLES, random="intercept").truth_force_between is None
+
+
 def test_center_none_is_the_common_spelling() -> None:
     df = _toy(3)
-    plain = fit_truth_bias(df, **ROLES, center=None)
+    plain = fit_truth_bias(df, **ROLES, center=None, random="intercept")
     assert plain.centering == {"method": "none"}
     with pytest.warns(FutureWarning, match="center=None"):
-        old = fit_truth_bias(df, **ROLES, center="none")
+        old = fit_truth_bias(df, **ROLES, center="none", random="intercept")
     np.testing.assert_allclose(old.params, plain.params)
+
+
+def test_default_random_with_ar1_residuals() -> None:
+    # the fallback refits keep the residual structure
+    df = simulate_prn(rng=1)
+    res = fit_truth_bias(df, **ROLES, moderators=["condition", "session"], time="session",
+                         residual="ar1")
+    assert res.random_fallback
+    assert "phi" in res.residual_params.index
+    assert not res.is_singular

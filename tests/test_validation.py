@@ -183,6 +183,7 @@ def test_long_data_get_no_wide_hint() -> None:
     assert "wide" not in str(info.value)
 
 
+@pytest.mark.filterwarnings("ignore:Single-level fit:alliancestats.exceptions.DataWarning")
 def test_missing_data_warnings_point_at_the_callers_line() -> None:
     import numpy as np
 

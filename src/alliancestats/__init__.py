@@ -23,7 +23,7 @@ from .plotting import (
     plot_trajectories,
     plot_truth_bias,
 )
-from .power import PowerResult, null_effects, power
+from .power import PowerResult, SizeSearch, find_size, null_effects, power
 from .results import ModelComparison, compare_models
 from .rsa import RSAResults, compare_rsa, fit_lagged_rsa, fit_rsa
 from .simulate import PRNParams, simulate_prn
@@ -37,6 +37,7 @@ __all__ = [
     "PRNParams",
     "PowerResult",
     "RSAResults",
+    "SizeSearch",
     "TruthBiasResults",
     "__version__",
     "add_lags",
@@ -48,6 +49,7 @@ __all__ = [
     "compare_rsa",
     "datasets",
     "exceptions",
+    "find_size",
     "fit_growth",
     "fit_lagged_rsa",
     "fit_rsa",

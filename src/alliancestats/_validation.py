@@ -367,6 +367,64 @@ def as_generator(rng: Any) -> np.random.Generator:
     )
 
 
+def _check_size(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {type(value).__name__} {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be at least {minimum}; got {value}.")
+    return int(value)
+
+
+def check_sizes(n_therapists: Any, n_patients: Any, n_sessions: Any) -> tuple[int, int, int]:
+    """Validated sizes of a simulated PRN trial (every therapist has a patient)."""
+    n_t = _check_size(n_therapists, "n_therapists", 1)
+    n_p = _check_size(n_patients, "n_patients", 1)
+    n_s = _check_size(n_sessions, "n_sessions", 2)
+    if n_p < n_t:
+        raise ValueError(
+            f"`n_patients` ({n_p}) must be at least `n_therapists` ({n_t}): every "
+            f"therapist treats at least one patient."
+        )
+    return n_t, n_p, n_s
+
+
+def check_p_missing(p_missing: Any) -> float:
+    """Validated probability of a missed session, in [0, 1)."""
+    if isinstance(p_missing, bool) or not isinstance(p_missing, numbers.Real):
+        raise TypeError(f"`p_missing` must be a number in [0, 1); got {p_missing!r}.")
+    if not 0.0 <= float(p_missing) < 1.0:
+        raise ValueError(f"`p_missing` must be in [0, 1); got {p_missing}.")
+    return float(p_missing)
+
+
+def check_probability(value: Any, name: str) -> float:
+    """Validated probability strictly between 0 and 1 (a target power, an alpha)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number in (0, 1); got {value!r}.")
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(f"`{name}` must be in (0, 1); got {value}.")
+    return float(value)
+
+
+def check_caseloads(caseloads: Any) -> tuple[int, ...]:
+    """Validated patients per therapist: a non-empty sequence of integers >= 1."""
+    if isinstance(caseloads, (str, bytes)) or not isinstance(caseloads, Iterable):
+        raise TypeError(f"`caseloads` must be a list of patient counts, one per therapist; "
+                        f"got {type(caseloads).__name__}.")
+    values = list(caseloads)
+    if not values:
+        raise ValueError("`caseloads` is empty; give one patient count per therapist.")
+    out = []
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"`caseloads[{i}]` must be an integer; got {value!r}.")
+        if value < 1:
+            raise ValueError(f"`caseloads[{i}]` must be at least 1 (every therapist treats "
+                             f"a patient); got {value}.")
+        out.append(int(value))
+    return tuple(out)
+
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -21,7 +21,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 
@@ -62,17 +62,13 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``alliancestats`` command (with its subcommands)."""
-    from .power import add_power_arguments
-
     parser = argparse.ArgumentParser(
         prog="alliancestats",
         description="Statistics of therapist-patient agreement in psychotherapy research.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_report(sub)
-    power = sub.add_parser("power", help="Monte-Carlo power for a PRN trial design",
-                           description="Monte-Carlo power grid for a PRN trial design.")
-    add_power_arguments(power)
+    _add_power(sub)
     return parser
 
 
@@ -109,6 +105,143 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 1
 
 
+# --------------------------------------------------------------------------- power
+
+
+def _add_power(sub: argparse._SubParsersAction) -> None:
+    from .power._designs import DESIGNS
+    from .power._orchestration import ENGINES
+
+    parser = sub.add_parser(
+        "power", help="Monte-Carlo power for a PRN trial design",
+        description="Monte-Carlo power grid for a PRN trial design. Writes power.csv, "
+                    "required_size.csv, replicates.csv, failures.csv, summary.txt, "
+                    "power.png and checkpoint/ (re-running the same command resumes).")
+    parser.add_argument("--design", default="truth_bias", choices=sorted(DESIGNS),
+                        help="research question to power (default: truth_bias)")
+    parser.add_argument("--therapists", default=None, metavar="N[,N...]",
+                        help="numbers of therapists, comma-separated (a grid; default 40)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--patients", default=None, metavar="N[,N...]",
+                      help="numbers of patients in all, comma-separated (default 117)")
+    size.add_argument("--patients-per-therapist", type=float, default=None, metavar="X",
+                      help="patients per therapist instead of --patients (a fixed "
+                           "caseload: the grid then runs over therapists)")
+    size.add_argument("--caseloads", default=None, metavar="N,N[,N...]",
+                      help="patients of each therapist (unequal caseloads; fixes the "
+                           "therapists and patients)")
+    parser.add_argument("--sessions", default="6", metavar="N[,N...]",
+                        help="sessions per patient, comma-separated")
+    parser.add_argument("--missing", type=float, default=0.0, metavar="P",
+                        help="probability of a missed session (MCAR)")
+    parser.add_argument("--sims", type=int, default=1000, help="replicates per grid cell")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="root seed (default: fresh, or the checkpoint's when resuming)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: all)")
+    parser.add_argument("--backend", default=None,
+                        help="joblib backend, 'dask' or a dask scheduler address")
+    parser.add_argument("--engine", default="fast", choices=ENGINES)
+    parser.add_argument("--effect", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a simulator parameter (repeatable), e.g. gamma13=0.1")
+    parser.add_argument("--null", action="store_true",
+                        help="simulate under the null (type-I error) instead")
+    parser.add_argument("--target", type=float, default=0.8,
+                        help="power for the required-size table, in (0, 1) (default 0.8)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output directory (table, plot, checkpoint for resuming)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _parse_sizes(text: str, name: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"`{name}` must be comma-separated integers; got {text!r}.") from None
+
+
+def _parse_effects(items: Sequence[str], null: bool, design: str) -> dict[str, float]:
+    from .power import null_effects
+
+    effects: dict[str, float] = null_effects(design) if null else {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            effects[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"`--effect` must look like NAME=NUMBER; got {item!r}.")
+    return effects
+
+
+def _power(args: argparse.Namespace) -> int:
+    """Run ``alliancestats power``; write the outputs to ``--out``.
+
+    Every option is checked before the first replicate is simulated (``--target``
+    included), so a typo costs no simulation time.
+    """
+    import pandas as pd
+
+    from ._format import csv_safe
+    from ._validation import check_probability
+    from .power import power
+
+    check_probability(args.target, "--target")
+    therapists = (None if args.therapists is None
+                  else _parse_sizes(args.therapists, "--therapists"))
+    caseloads = None if args.caseloads is None else _parse_sizes(args.caseloads, "--caseloads")
+    sessions = _parse_sizes(args.sessions, "--sessions")
+    # None = not given: power() then uses 117 patients, or the fixed caseload.
+    patients = None if args.patients is None else _parse_sizes(args.patients, "--patients")
+    effects = _parse_effects(args.effect, args.null, args.design)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    res = power(
+        args.design,
+        effects=effects,
+        n_therapists=therapists,
+        n_patients=patients,
+        n_sessions=sessions,
+        patients_per_therapist=args.patients_per_therapist,
+        caseloads=caseloads,
+        p_missing=args.missing,
+        n_sims=args.sims,
+        alpha=args.alpha,
+        rng=args.seed,
+        n_jobs=args.jobs,
+        backend=args.backend,
+        progress=not args.no_progress,
+        checkpoint=out / "checkpoint",
+        engine=args.engine,
+    )
+    # every CSV through csv_safe: term names and failure messages may carry user text
+    csv_safe(res.power).to_csv(out / "power.csv", index=False)
+    csv_safe(res.required_size(args.target)).to_csv(out / "required_size.csv", index=False)
+    tables = {"estimate": res.estimates, "std_error": res.std_errors, "p_value": res.pvalues}
+    long = {k: v.rename_axis(columns="term").stack() for k, v in tables.items()}
+    csv_safe(pd.concat(long, axis=1).reset_index()).to_csv(out / "replicates.csv",
+                                                           index=False)
+    csv_safe(res.failures).to_csv(out / "failures.csv", index=False)
+    text = str(res.summary())
+    (out / "summary.txt").write_text(text + "\n")
+    print(text)
+    _save_power_plot(res, out / "power.png")
+    return 0
+
+
+def _save_power_plot(res: Any, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # A figure of its own on the Agg canvas: the user's pyplot state and backend stay
+    # untouched.
+    fig = Figure(figsize=(6.4, 4.8))
+    FigureCanvasAgg(fig)
+    res.plot(ax=fig.add_subplot())
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 success, 1 a report section failed,
     2 bad input)."""
@@ -117,9 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "report":
             return _report(args, argv)
-        from .power import power_main
-
-        return power_main(args)
+        return _power(args)
     except (OSError, TypeError, ValueError) as exc:
         # Input problems (a missing or unreadable file, a bad column, an output directory
         # that cannot be written) are the user's to fix: one line, no traceback.

@@ -7,14 +7,23 @@ model's design exists once.
 
 Dummy coding (one rule for every model): a numeric moderator enters as given; a
 categorical one (a pandas Categorical, strings, booleans, ...) enters as treatment dummies
-``column[level]`` against a reference level: the Categorical's first category present in
-the analysed rows, otherwise the first of the sorted levels. Summaries print the reference.
+``column[level]`` against a reference level: the level the caller names (``reference=``),
+else the Categorical's first category present in the analysed rows, else the first of the
+sorted levels. Summaries print the reference.
+
+Column names are labels, never identities: designs are built from arrays by position and
+role, and any label that would make two design terms (or two grouping levels) print alike
+is refused with a message naming the columns, so a column called ``Intercept`` or
+``a:b`` can never change the model. The lme4 text of a model names the variables actually
+used (``I(session - 1)``), quoted with backticks where R needs it.
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
+import re
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +41,15 @@ from ._validation import (
     require_columns,
     require_numeric,
 )
+from .exceptions import DataWarning
 
-__all__ = ["RANDOM_CHOICES", "Moderator", "check_identifiable", "check_rank", "check_roles",
-           "crossed_columns", "crossed_design", "effect_weights", "level_label",
-           "moderator_grid", "moderator_terms", "prepare_frame", "random_formula",
-           "random_spec", "rater_random_formula", "rater_random_spec", "term_name"]
+__all__ = ["RANDOM_CHOICES", "Moderator", "RandomStructure", "check_distinct_labels",
+           "check_group_order", "check_identifiable", "check_occasions", "check_rank",
+           "check_reference", "check_roles", "crossed_columns", "crossed_design",
+           "effect_weights", "level_label", "moderator_grid", "moderator_terms",
+           "prepare_frame", "r_name", "r_shifted", "random_formula", "random_spec",
+           "rater_random_formula", "rater_random_spec", "simplify_random",
+           "structure_formula", "term_name", "warn_duplicate_rows"]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -64,18 +77,63 @@ class Moderator:
         return [f"{self.column}[{lvl}]" for lvl in self.levels[1:]]
 
     @classmethod
-    def from_data(cls, data: pd.DataFrame, column: Hashable) -> Moderator:
+    def from_data(cls, data: pd.DataFrame, column: Hashable,
+                  reference: Any = None) -> Moderator:
+        """The moderator of ``column`` in ``data``; ``reference`` (a level label) puts that
+        level first for a categorical moderator (None: the Categorical's first category
+        present, else the first sorted level)."""
         series = data[column]
         if pd.api.types.is_numeric_dtype(series) and not isinstance(
             series.dtype, pd.CategoricalDtype
         ):
+            if reference is not None:
+                raise ValueError(
+                    f"`reference` names a level for moderator {column!r}, which is numeric "
+                    f"(it enters as given, with no reference level). Drop it from "
+                    f"`reference`, or convert the column with .astype('category')."
+                )
             return cls(column)
         if isinstance(series.dtype, pd.CategoricalDtype):
             present = set(series.dropna().unique())
             levels = tuple(c for c in series.cat.categories if c in present)
         else:
             levels = tuple(sorted(series.dropna().unique(), key=str))
+        if reference is not None:
+            if reference not in levels:
+                close = difflib.get_close_matches(str(reference), [str(v) for v in levels],
+                                                  n=1, cutoff=0.5)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ValueError(
+                    f"`reference` level {reference!r} of moderator {column!r} is not among "
+                    f"its levels in the analysed rows {list(levels)}.{hint}"
+                )
+            levels = (reference, *(lvl for lvl in levels if lvl != reference))
         return cls(column, levels)
+
+    def observed(self, data: pd.DataFrame) -> list[Any]:
+        """Values to tabulate or plot: the levels (reference first) of a categorical
+        moderator; the sorted distinct values of a numeric one with at most 10 of them,
+        else its minimum, quartiles and maximum."""
+        if self.categorical:
+            return list(self.levels)
+        values = data[self.column].dropna()
+        distinct = np.sort(values.unique())
+        if len(distinct) <= 10:
+            return [v.item() if isinstance(v, np.generic) else v for v in distinct]
+        return [float(q) for q in values.quantile([0.0, 0.25, 0.5, 0.75, 1.0])]
+
+    def reference_value(self, data: pd.DataFrame) -> Any:
+        """Where effects are reported by default: the reference level of a categorical
+        moderator; 0 for a numeric one when 0 lies within its observed range, else its
+        smallest observed value (e.g. the first session, not a session 0 that never
+        happened)."""
+        if self.categorical:
+            return self.levels[0]
+        values = data[self.column].dropna()
+        low, high = values.min(), values.max()
+        if low <= 0 <= high:
+            return 0
+        return low.item() if isinstance(low, np.generic) else low
 
     def columns(self, data: pd.DataFrame) -> pd.DataFrame:
         """The moderator's design columns for ``data``."""
@@ -101,6 +159,33 @@ class Moderator:
             )
         return {name: float(value == lvl)
                 for name, lvl in zip(self.names, self.levels[1:], strict=True)}
+
+
+def check_reference(reference: Any, moderators: Sequence[Hashable]) -> dict[Hashable, Any]:
+    """Validate ``reference=`` (moderator column -> reference level); returns a dict.
+
+    Examples
+    --------
+    >>> check_reference({"Group": "control"}, ["Group", "session"])
+    {'Group': 'control'}
+    """
+    if reference is None:
+        return {}
+    if not isinstance(reference, Mapping):
+        raise TypeError(
+            f"`reference` must be a dict of moderator column -> reference level, e.g. "
+            f"reference={{'Group': 'control'}}; got {type(reference).__name__}."
+        )
+    for key in reference:
+        if key not in moderators:
+            close = difflib.get_close_matches(str(key), [str(m) for m in moderators], n=1,
+                                              cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"`reference` names {key!r}, which is not a moderator of this model "
+                f"(moderators: {list(moderators)}).{hint}"
+            )
+    return dict(reference)
 
 
 def moderator_terms(moderators: Sequence[Moderator]) -> list[tuple[str, ...]]:
@@ -195,21 +280,58 @@ def crossed_design(
     >>> list(X.columns)
     ['Intercept', 'condition', 'truth', 'truth:condition']
     """
+    names = [term_name(b, combo) for b in bases for combo in moderator_terms(moderators)]
+    _refuse_clashes(names, bases, moderators)
     arrays = {b: (None if v is None else v.to_numpy(dtype=float)) for b, v in bases.items()}
     mods = {str(c): mod_columns[c].to_numpy(dtype=float) for c in mod_columns.columns}
     X, names, structure = crossed_columns(arrays, mods, moderators, len(index))
-    if len(set(names)) < len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"Design column name(s) {dup} arise twice: a column name clashes "
-                         f"with a generated term; rename that column.")
     return pd.DataFrame(X, columns=names, index=index), structure
 
 
+def _describe_term(base: str | None, combo: tuple[str, ...]) -> str:
+    if base is None and not combo:
+        return "the intercept"
+    parts = ([f"column {base!r}"] if base is not None else []) + [
+        f"moderator column {c!r}" for c in combo]
+    return " x ".join(parts)
+
+
+def _refuse_clashes(names: Sequence[str], bases: Mapping[str | None, Any],
+                    moderators: Sequence[Moderator]) -> None:
+    """Refuse designs in which two different terms print alike (e.g. a column called
+    ``Intercept``, ``a:b`` or ``g[level]``): a name must never stand for two terms."""
+    mod_names = [n for m in moderators for n in m.names]
+    if len(set(mod_names)) < len(mod_names):
+        name = next(n for n in mod_names if mod_names.count(n) > 1)
+        owners = [repr(m.column) for m in moderators if name in m.names]
+        raise ValueError(
+            f"Moderators {' and '.join(owners)} would both give a design column called "
+            f"{name!r} (a numeric column named like a categorical's 'column[level]' "
+            f"dummy). Rename the column, e.g. data.rename(columns={{{name!r}: "
+            f"{name.replace('[', '_').replace(']', '')!r}}})."
+        )
+    if len(set(names)) == len(names):
+        return
+    sources: dict[str, list[str]] = {}
+    combos = moderator_terms(moderators)
+    for base in bases:
+        for combo in combos:
+            sources.setdefault(term_name(base, combo), []).append(_describe_term(base, combo))
+    name = next(n for n in names if names.count(n) > 1)
+    raise ValueError(
+        f"Two terms of the model would both be called {name!r} ({' and '.join(sources[name])})"
+        f": a column name clashes with a name the model generates (the intercept, "
+        f"'a:b' products, 'column[level]' dummies). Rename the column, e.g. "
+        f"data.rename(columns={{{name!r}: {name + '_'!r}}})."
+    )
+
+
 def moderator_grid(
-    moderators: Sequence[Moderator], values: Mapping[str, Any]
+    moderators: Sequence[Moderator], values: Mapping[str, Any],
+    defaults: Mapping[Hashable, Any] | None = None,
 ) -> list[dict[Hashable, Any]]:
-    """Combinations of moderator values (a value or a sequence each; absent ones at 0 or
-    the reference level)."""
+    """Combinations of moderator values (a value or a sequence each; absent ones at
+    ``defaults[column]``, else at 0 or the reference level)."""
     by_name = {str(m.column): m for m in moderators}
     for key in values:
         if key not in by_name:
@@ -221,7 +343,8 @@ def moderator_grid(
             )
     axes = []
     for m in moderators:
-        value = values.get(str(m.column), m.levels[0] if m.categorical else 0.0)
+        fallback = (defaults or {}).get(m.column, m.levels[0] if m.categorical else 0.0)
+        value = values.get(str(m.column), fallback)
         seq = list(value) if isinstance(value, Sequence | np.ndarray | pd.Index) and not \
             isinstance(value, str) else [value]
         if not seq:
@@ -272,10 +395,18 @@ def check_identifiable(frame: pd.DataFrame, groups: list[Hashable]) -> None:
         )
 
 
+#: Pairs of roles one column may play at once: a session column may be the occasion that
+#: identifies rows (``time``) and a moderator of the forces.
+SHARED_ROLES = frozenset({("time", "moderators"), ("moderators", "time")})
+
+
 def check_roles(roles: Mapping[str, Any]) -> None:
+    """Each column plays one role (except the pairs in :data:`SHARED_ROLES`)."""
     seen: dict[Any, str] = {}
     for role, spec in roles.items():
         for col in as_column_list(spec, role):
+            if col in seen and (seen[col], role) in SHARED_ROLES:
+                continue
             if col in seen:
                 raise ValueError(
                     f"Column {col!r} is given both as `{seen[col]}` and as `{role}`; each "
@@ -298,6 +429,96 @@ def check_rank(exog: pd.DataFrame) -> None:
         )
 
 
+def check_distinct_labels(roles: Mapping[str, Any]) -> None:
+    """Distinct columns must print differently (``1`` and ``"1"``, ``1.5`` and ``"1.5"``):
+    the model's terms and levels are labelled by ``str(column)``.
+
+    Examples
+    --------
+    >>> check_distinct_labels({"truth": 1, "moderators": ["condition"]})
+    """
+    seen: dict[str, tuple[Any, str]] = {}
+    for role, spec in roles.items():
+        for col in as_column_list(spec, role):
+            label = str(col)
+            if label in seen and seen[label][0] is not col and seen[label][0] != col:
+                other, other_role = seen[label]
+                raise ValueError(
+                    f"Columns {other!r} (`{other_role}`) and {col!r} (`{role}`) are different "
+                    f"columns with the same printed name {label!r}, so the model's terms "
+                    f"could not be told apart. Rename one of them."
+                )
+            seen.setdefault(label, (col, role))
+
+
+def _restarts_within(frame: pd.DataFrame, outer: Hashable, inner: Hashable) -> bool:
+    """Whether ``inner`` labels restart within each ``outer`` unit (each unit holds the
+    first few of the sorted inner labels: patients 1, 2, 3 of every therapist)."""
+    ordered = sorted(frame[inner].unique().tolist(), key=lambda v: (str(type(v)), v))
+    rank = {v: i for i, v in enumerate(ordered)}
+    sets = frame.groupby(outer, observed=True)[inner].agg(  # type: ignore[call-overload]
+        lambda s: sorted(rank[v] for v in s.unique()))
+    return all(ranks == list(range(len(ranks))) for ranks in sets)
+
+
+def check_group_order(frame: pd.DataFrame, groups: Sequence[Hashable]) -> None:
+    """Refuse ``groups`` given inner level first (``["patient", "therapist"]``).
+
+    Two patterns give the order away: the declared inner column is constant within each
+    declared outer unit while its units span several outer ones (globally unique ids); or
+    the declared outer labels restart within the declared inner units while the inner ones
+    do not restart within the outer (ids numbered 1, 2, ... within each therapist).
+    """
+    for outer, inner in itertools.pairwise(groups):
+        inner_per_outer = frame.groupby(outer, observed=True)[inner].nunique()  # type: ignore[call-overload]
+        outer_per_inner = frame.groupby(inner, observed=True)[outer].nunique()  # type: ignore[call-overload]
+        strictly_reversed = (inner_per_outer <= 1).all() and (outer_per_inner > 1).any()
+        restart_reversed = (outer_per_inner > 1).any() and (inner_per_outer > 1).any() and \
+            _restarts_within(frame, inner, outer) and not _restarts_within(frame, outer, inner)
+        if strictly_reversed or restart_reversed:
+            order = list(groups)
+            i = order.index(outer)
+            order[i], order[i + 1] = inner, outer
+            raise ValueError(
+                f"`groups`: {inner!r} is not nested in {outer!r} — {outer!r} units sit "
+                f"inside {inner!r} units, not the other way round. List the levels outer "
+                f"first: groups={order!r}."
+            )
+
+
+def check_occasions(frame: pd.DataFrame, groups: Sequence[Hashable], time: Hashable,
+                    extra: Sequence[Hashable] = ()) -> None:
+    """Raise if a unit has two rows at one occasion (``time``; ``extra`` e.g. the rater),
+    pointing to ids that restart within an outer unit when there is a single level."""
+    keys = [*groups, *extra, time]
+    dup = frame.duplicated(subset=keys, keep=False)
+    if not dup.any():
+        return
+    example = {str(k): v for k, v in frame.loc[dup, keys].iloc[0].items()}
+    hint = ""
+    if len(groups) == 1:
+        hint = (f" If {groups[0]!r} ids restart within an outer unit (patients numbered "
+                f"1, 2, ... within each therapist), pass the outer level too: "
+                f"groups=[<therapist column>, {groups[0]!r}].")
+    raise ValueError(
+        f"`time`: {int(dup.sum())} rows share the same {', '.join(map(repr, keys))} "
+        f"(e.g. {example}); each unit may have one row per {time!r}.{hint} Otherwise "
+        f"aggregate or de-duplicate the rows first."
+    )
+
+
+def warn_duplicate_rows(data: pd.DataFrame, stacklevel: int = 3) -> None:
+    """A :class:`~alliancestats.exceptions.DataWarning` when whole rows repeat (e.g. a
+    data set appended to itself), for models whose roles cannot identify occasions."""
+    n = int(data.duplicated().sum())
+    if n:
+        warnings.warn(
+            f"{n} of {len(data)} rows of `data` are exact copies of other rows; they are "
+            f"fitted as separate observations. Remove them (data.drop_duplicates()) if "
+            f"they are not, and pass `time` to check one row per unit and occasion.",
+            DataWarning, stacklevel=stacklevel)
+
+
 def prepare_frame(
     data: pd.DataFrame,
     roles: Mapping[str, Any],
@@ -313,22 +534,170 @@ def prepare_frame(
     data.attrs = {}
     require_columns(data, roles)
     check_roles(roles)
+    check_distinct_labels(roles)
     require_numeric(data, numeric)
     used = list(dict.fromkeys(
         c for spec in roles.values() for c in as_column_list(spec, "columns")
     ))
     frame, dropped = handle_missing(data[used], used, missing, stacklevel=4)
     check_groups(frame, groups)
+    check_group_order(frame, groups)
     for outer, inner in itertools.pairwise(groups):
         check_nested(frame, outer, inner)
     check_identifiable(frame, groups)
     return frame, dropped
 
 
+# -- R text ---------------------------------------------------------------------------------
+_R_RESERVED = frozenset({"if", "else", "repeat", "while", "function", "for", "next",
+                         "break", "TRUE", "FALSE", "NULL", "Inf", "NaN", "NA",
+                         "NA_integer_", "NA_real_", "NA_character_", "in"})
+_R_SYNTACTIC = re.compile(r"^((\.[A-Za-z_.])|[A-Za-z])[A-Za-z0-9_.]*$|^\.$")
+
+
+def r_name(column: Hashable) -> str:
+    """A column as R writes it in a formula: backtick-quoted unless syntactic.
+
+    Examples
+    --------
+    >>> r_name("session"), r_name("WAI T"), r_name(3)
+    ('session', '`WAI T`', '`3`')
+    """
+    text = str(column)
+    if _R_SYNTACTIC.match(text) and text not in _R_RESERVED:
+        return text
+    return "`" + text.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def r_shifted(column: Hashable, shift: float | None) -> str:
+    """``I(column - shift)`` in R (``column`` when there is no shift), the shift printed so
+    that pasting the formula reproduces the fit (to 10 significant digits).
+
+    Examples
+    --------
+    >>> r_shifted("session", 1.0), r_shifted("x", -2.5), r_shifted("x", None)
+    ('I(session - 1)', 'I(x + 2.5)', 'x')
+    """
+    if shift is None or shift == 0:
+        return r_name(column)
+    sign = "-" if shift > 0 else "+"
+    return f"I({r_name(column)} {sign} {abs(shift):.10g})"
+
+
 # -- random-effects specifications -------------------------------------------------------------
 def level_label(groups: Sequence[Hashable], depth: int) -> str:
     """lme4's grouping label of a nested level, e.g. ``therapist:patient``."""
-    return ":".join(str(g) for g in groups[: depth + 1])
+    return ":".join(r_name(g) for g in groups[: depth + 1])
+
+
+@dataclass(frozen=True)
+class RandomStructure:
+    """Random terms per grouping level: ``levels[i]`` = (terms, correlated) for
+    ``groups[i]``; terms are design names (``"Intercept"`` for the random intercept)."""
+
+    levels: tuple[tuple[tuple[str, ...], bool], ...]
+
+    @classmethod
+    def from_choice(cls, n_levels: int, slope: str, random: str) -> RandomStructure:
+        """The structure of a ``random=`` choice of :data:`RANDOM_CHOICES`."""
+        terms = ("Intercept",) if random == "intercept" else ("Intercept", slope)
+        return cls(tuple((terms, random != "slopes_uncorrelated" or depth == 0)
+                         for depth in range(n_levels)))
+
+    def spec(self, groups: Sequence[Hashable]) -> tuple[dict[str, list[str]], list[str]]:
+        """``random`` and ``independent`` arguments of :func:`fit_mixed`."""
+        spec = {str(g): list(terms) for g, (terms, _) in zip(groups, self.levels, strict=True)
+                if terms}
+        independent = [str(g) for g, (terms, corr) in zip(groups, self.levels, strict=True)
+                       if terms and not corr]
+        return spec, independent
+
+    def without(self, depth: int, term: str | None) -> RandomStructure:
+        """The structure with ``term`` dropped at level ``depth`` (None: the level's terms
+        made independent instead)."""
+        levels = list(self.levels)
+        terms, corr = levels[depth]
+        levels[depth] = (terms, False) if term is None else \
+            (tuple(t for t in terms if t != term), corr)
+        return RandomStructure(tuple(levels))
+
+
+def structure_formula(groups: Sequence[Hashable], structure: RandomStructure,
+                      labels: Mapping[str, str]) -> str:
+    """lme4 text of a :class:`RandomStructure`; ``labels`` maps design names to R text.
+
+    Examples
+    --------
+    >>> s = RandomStructure(((("Intercept", "x"), True), (("Intercept",), True)))
+    >>> structure_formula(["g", "h"], s, {"x": "I(x - 1)"})
+    '(1 + I(x - 1) | g) + (1 | g:h)'
+    """
+    parts = []
+    for depth, (terms, corr) in enumerate(structure.levels):
+        if not terms:
+            continue
+        shown = [labels.get(t, t) for t in terms if t != "Intercept"]
+        lhs = " + ".join((["1"] if "Intercept" in terms else ["0"]) + shown)
+        bar = "|" if corr or len(terms) == 1 else "||"
+        parts.append(f"({lhs} {bar} {level_label(groups, depth)})")
+    return " + ".join(parts)
+
+
+def _cholesky_diagonal(cov: FloatArray) -> FloatArray:
+    """Diagonal of the Cholesky factor of a PSD matrix, 0 where it degenerates."""
+    k = cov.shape[0]
+    L = np.zeros_like(cov)
+    for j in range(k):
+        d = cov[j, j] - L[j, :j] @ L[j, :j]
+        L[j, j] = np.sqrt(d) if d > 0 else 0.0
+        for i in range(j + 1, k):
+            L[i, j] = (cov[i, j] - L[i, :j] @ L[j, :j]) / L[j, j] if L[j, j] > 0 else 0.0
+    return np.diag(L).copy()
+
+
+def simplify_random(
+    structure: RandomStructure,
+    groups: Sequence[Hashable],
+    random_cov: Mapping[str, pd.DataFrame],
+    residual_variance: float,
+    tol: float,
+    keep: Sequence[str] = ("Intercept",),
+) -> tuple[RandomStructure, dict[str, str]] | None:
+    """One step down from a singular fit, or None when no step applies.
+
+    A level is singular when a diagonal element of its relative Cholesky factor is below
+    ``tol`` (lme4's ``isSingular``). Per singular level, outer first: a term not in
+    ``keep`` whose variance is ~0 relative to the residual (relative SD below
+    ``10 * tol``) is dropped, since the fit without it is the same fit; otherwise, when
+    all its variances are positive, a correlation of +/-1 is removed (the level's terms
+    made independent, lme4 ``||``). A level whose kept term (the intercept) has variance
+    0 is left as it is: dropping a slope with positive variance would change the model
+    and not cure that. Returns the new structure and a record: level, term, action,
+    reason.
+    """
+    scale = max(residual_variance, np.finfo(float).tiny)
+    for depth, (terms, corr) in enumerate(structure.levels):
+        if len(terms) < 2:
+            continue
+        cov = random_cov[str(groups[depth])].loc[list(terms), list(terms)].to_numpy(float)
+        rel = cov / scale
+        if _cholesky_diagonal(rel).min() >= tol:
+            continue
+        sds = np.sqrt(np.clip(np.diag(rel), 0.0, None))
+        level = str(groups[depth])
+        droppable = [j for j, t in enumerate(terms) if t not in keep and sds[j] < 10 * tol]
+        if droppable:
+            term = terms[droppable[0]]
+            return structure.without(depth, term), {
+                "level": level, "term": term, "action": "dropped",
+                "reason": "its variance was estimated at 0 (boundary fit)"}
+        if corr and sds.min() >= 10 * tol:
+            r = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+            return structure.without(depth, None), {
+                "level": level, "term": " and ".join(terms), "action": "correlation dropped",
+                "reason": f"the correlation was estimated at {r:+.2f} (boundary fit)"}
+    return None
+
 
 
 def random_formula(groups: Sequence[Hashable], slope: str | None, random: str) -> str:

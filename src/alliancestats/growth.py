@@ -34,7 +34,7 @@ so this structure (and ``random="slopes"``) needs the default ``engine="fast"``.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,20 +44,22 @@ from ._mixed import ENGINES, RESIDUALS, fit_mixed, residual_note
 from ._validation import (
     as_column_list,
     check_choice,
-    check_unique_rows,
     check_variance,
     require_frame,
 )
 from .design import (
     RANDOM_CHOICES,
     Moderator,
+    check_occasions,
+    check_reference,
     crossed_design,
     effect_weights,
     moderator_grid,
     prepare_frame,
+    r_name,
+    r_shifted,
     random_formula,
     random_spec,
-    rater_random_formula,
     rater_random_spec,
 )
 from .results import EFFECT_COLUMNS, FitRecord, ModelResults, check_ddf
@@ -102,8 +104,10 @@ class GrowthResults(ModelResults):
         rater: Hashable | None,
         time: Hashable,
         tabulate: dict[Hashable, list[Any]],
+        moderator_values: Mapping[Hashable, Sequence[Any]] | None = None,
         **kwargs: Any,
     ) -> None:
+        self._moderator_values = {k: list(v) for k, v in (moderator_values or {}).items()}
         self._moderators = tuple(moderators)
         self._structure = dict(structure)
         self._rater_levels = list(rater_levels)
@@ -111,6 +115,27 @@ class GrowthResults(ModelResults):
         self._time = time
         self._tabulate: dict[str, Any] = {str(k): v for k, v in tabulate.items()}
         super().__init__(fit, **kwargs)
+
+    @property
+    def moderator_values(self) -> dict[Hashable, list[Any]]:
+        """Observed values (or levels, reference first) of each moderator."""
+        return {k: list(v) for k, v in self._moderator_values.items()}
+
+    @property
+    def reference_levels(self) -> dict[Hashable, Any]:
+        """Reference level of each categorical moderator (and of the rater)."""
+        out = {m.column: m.levels[0] for m in self._moderators if m.categorical}
+        if self._rater is not None:
+            out = {self._rater: self._rater_levels[0], **out}
+        return out
+
+    def _summary_header(self) -> list[tuple[str, str]]:
+        header = super()._summary_header()
+        refs = self.reference_levels
+        if refs:
+            header.append(("Reference levels", ", ".join(f"{k} = {v!r}"
+                                                          for k, v in refs.items())))
+        return header
 
     def _slope_base(self, level: Any) -> str:
         return f"{self._rater}[{level}]:{self._time}" if self._rater is not None \
@@ -247,6 +272,7 @@ def fit_growth(
     time_center: str | float | None = "first",
     ddf: str = "satterthwaite",
     residual: str = "iid",
+    reference: Mapping[Hashable, Any] | None = None,
 ) -> GrowthResults:
     """Fit a multilevel growth model, by rater if the data are stacked by rater.
 
@@ -278,7 +304,9 @@ def fit_growth(
         ``"rater_slopes"`` (needs ``rater``): per unit of the innermost level, one
         intercept and one time slope per rater, all correlated, and a random intercept for
         each outer level (lme4 ``(1 | therapist) + (0 + rater + rater:time |
-        therapist:patient)``).
+        therapist:patient)``). Recommended for rater-stacked data: the rater-general
+        structures ignore the dyadic structure of the two ratings and give conservative
+        tests of growth contrasts in simulation (see the growth user guide).
     reml : bool
         REML (default) or ML.
     missing : {"drop", "raise"}
@@ -289,7 +317,12 @@ def fit_growth(
         (``"slopes"``, ``"rater_slopes"``) and raises a ``ValueError`` for them.
     time_center : {"first", "mean"}, number or None
         Subtract the first time point (default: intercepts refer to the first session),
-        the mean time, a given value, or nothing. Recorded in ``centering``.
+        the mean time, a given value, or nothing. Recorded in ``centering``; the formula
+        names the variable used (``I(session - 1)``), so it runs as printed in lme4.
+    reference : dict, optional
+        Reference level per categorical moderator (or for ``rater``), e.g.
+        ``{"Group": "control"}`` (default: a Categorical's first category, else the first
+        sorted label). The summary prints every reference level.
     ddf : {"satterthwaite", "kenward-roger", "z"}
         Degrees of freedom of every test and interval of the fixed effects, growth rates
         and growth contrasts: Satterthwaite (default, as lmerTest and SPSS/SAS MIXED),
@@ -307,6 +340,14 @@ def fit_growth(
     Returns
     -------
     GrowthResults
+
+    Raises
+    ------
+    TypeError, ValueError
+        For unknown or misspelt columns, non-numeric outcome or time, duplicated
+        (unit[, rater], time) rows (with a hint when ids restart within an outer unit),
+        grouping given inner level first, column names that clash with generated terms,
+        or a random structure the engine cannot fit.
 
     Examples
     --------
@@ -340,6 +381,8 @@ def fit_growth(
     if not isinstance(reml, bool | np.bool_):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
     check_ddf(ddf, bool(reml), residual)
+    references = check_reference(reference, [*mod_cols, *([rater] if rater is not None
+                                                            else [])])
     roles: dict[str, Any] = {"outcome": outcome, "time": time, "rater": rater,
                              "moderators": mod_cols, "groups": group_cols}
     frame, dropped = prepare_frame(data, roles, {"outcome": outcome, "time": time},
@@ -347,10 +390,15 @@ def fit_growth(
     check_variance(frame, time, "time")
     for col in mod_cols:
         check_variance(frame, col, "moderators")
-    keys = [*group_cols, *([rater] if rater is not None else []), time]
-    check_unique_rows(frame, keys, "time")
+    check_occasions(frame, group_cols, time, [rater] if rater is not None else [])
+    if str(time) == "Intercept":
+        raise ValueError(
+            f"`time` column {time!r} has the name of the random intercept, so the random "
+            f"terms could not be told apart. Rename it, e.g. "
+            f"data.rename(columns={{{time!r}: 'time'}})."
+        )
     t, centering = _time_values(frame, time, time_center)
-    mods = [Moderator.from_data(frame, c) for c in mod_cols]
+    mods = [Moderator.from_data(frame, c, references.get(c)) for c in mod_cols]
     mod_columns = pd.concat([m.columns(frame) for m in mods], axis=1) if mods else \
         pd.DataFrame(index=frame.index)
 
@@ -360,8 +408,9 @@ def fit_growth(
         bases = {None: None, str(time): t}
     else:
         levels = list(Moderator.from_data(frame.astype({rater: "category"})
-                                     if not isinstance(frame[rater].dtype, pd.CategoricalDtype)
-                                     else frame, rater).levels)
+                                          if not isinstance(frame[rater].dtype,
+                                                            pd.CategoricalDtype)
+                                          else frame, rater, references.get(rater)).levels)
         if len(levels) < 2:
             raise ValueError(
                 f"`rater` column {rater!r} has {len(levels)} rater(s) in the analysed rows; "
@@ -390,14 +439,8 @@ def fit_growth(
                            sorted(frame[m.column].unique().tolist())
                            if frame[m.column].nunique() <= _MAX_TABULATED else [0.0])
                 for m in mods}
-    if rater is None:
-        fixed = " * ".join([str(time), *(str(c) for c in mod_cols)])
-    else:
-        crossed = " * ".join([str(time), *(str(c) for c in mod_cols)])
-        fixed = f"0 + {rater} / ({crossed})"
-    random_part = (rater_random_formula(group_cols, rater, time) if random == "rater_slopes"
-                   else random_formula(group_cols, str(time), random))
-    formula = f"{outcome} ~ {fixed} + {random_part}"
+    formula = _formula(outcome, time, centering.get("time_center"), rater, mods, group_cols,
+                       random)
     notes: list[str] = []
     if rater is None:
         notes.append("Growth rates are per unit of time.")
@@ -416,6 +459,7 @@ def fit_growth(
         rater=rater,
         time=time,
         tabulate=tabulate,
+        moderator_values={m.column: m.observed(frame) for m in mods},
         formula=formula,
         roles={"outcome": outcome, "time": time, "groups": group_cols, "rater": rater,
                "moderators": mod_cols},
@@ -423,3 +467,33 @@ def fit_growth(
         dropped_rows=dropped,
         notes=notes,
     )
+
+
+def _r_factor(column: Hashable, levels: Sequence[Any]) -> str:
+    """A categorical column in R, releveled when R's alphabetical reference differs."""
+    if levels and levels[0] != sorted(levels, key=str)[0]:
+        return f"relevel(factor({r_name(column)}), ref = {str(levels[0])!r})"
+    return r_name(column)
+
+
+def _formula(outcome: Hashable, time: Hashable, shift: float | None, rater: Hashable | None,
+             mods: Sequence[Moderator],
+             groups: Sequence[Hashable], random: str) -> str:
+    """The model in lme4 syntax, in the variables actually used (``I(session - 1)``), so
+    that it runs as printed on the raw data."""
+    t = r_shifted(time, shift)
+    mod_text = [_r_factor(m.column, m.levels) if m.categorical else r_name(m.column)
+                for m in mods]
+    crossed = " * ".join([t, *mod_text])
+    # rater enters cell-means coded (0 + rater / ...): its reference level does not
+    # change the model in R, only the order of the coefficients
+    fixed = crossed if rater is None else f"0 + {r_name(rater)} / ({crossed})"
+    if random == "rater_slopes":
+        assert rater is not None
+        r = r_name(rater)
+        labels = [":".join(r_name(g) for g in groups[: d + 1]) for d in range(len(groups))]
+        random_part = " + ".join([*(f"(1 | {lab})" for lab in labels[:-1]),
+                                  f"(0 + {r} + {r}:{t} | {labels[-1]})"])
+    else:
+        random_part = random_formula(groups, t, random)
+    return f"{r_name(outcome)} ~ {fixed} + {random_part}"

@@ -907,7 +907,8 @@ def plot_power(
         From :func:`~alliancestats.power`.
     x : {"n_therapists", "n_patients", "n_sessions"}, optional
         Size on the horizontal axis; default the one with most distinct values in the
-        grid. Cells that differ in the other sizes get their own lines.
+        grid. Cells that differ in another size at the same ``x`` get their own lines
+        (a size that follows ``x``, e.g. patients under a fixed caseload, does not).
     terms : str or sequence, optional
         Tested terms to draw (default all).
     target : float or None
@@ -945,7 +946,8 @@ def plot_power(
         raise ValueError(f"`terms` {unknown or wanted} not in the power table; available: "
                          f"{sorted(set(table['term']))}.")
     ax = _plt().gca() if ax is None else ax
-    others = [c for c in sizes if c != x and table[c].nunique() > 1]
+    # a size that follows x (patients = caseload x therapists) does not split curves
+    others = [c for c in sizes if c != x and table.groupby(x)[c].nunique().max() > 1]
     curves = list(table[table["term"].isin(wanted)].groupby(["term", *others], sort=False))
     # dodge the curves horizontally (1.5% of the x range apart) so intervals stay visible
     span = float(table[x].max() - table[x].min()) or 1.0

@@ -831,11 +831,16 @@ class ModelComparison(SummaryMixin):
                        [("Models", self.table)], notes=self.notes)
 
 
+def _record(res: ModelResults) -> FitRecord:
+    """The record a result holds (this module's own class)."""
+    return res._fit  # noqa: SLF001
+
+
 def _mixed_source(res: Any, name: str) -> Any:
     if not isinstance(res, ModelResults):
         raise TypeError(f"`{name}` must be a results object of a mixed-model fit; got "
                         f"{type(res).__name__}.")
-    mixed = res._fit.mixed
+    mixed = _record(res).mixed
     if mixed is None or mixed.ddf_source is None:
         raise TypeError(f"`{name}` is not a mixed-model fit (no likelihood to compare); "
                         f"use its F or t tests.")
@@ -906,8 +911,8 @@ def compare_models(a: ModelResults, b: ModelResults, *, bootstrap: int = 0, rng:
     if sa.y.shape != sb.y.shape or not np.allclose(sa.y, sb.y, rtol=1e-10, atol=1e-12):
         raise ValueError("`a` and `b` were fitted to different responses (rows, outcome "
                          "or centring); fit both to the same rows of the same outcome.")
-    npar = {id(a): sa.X.shape[1] + a._fit.n_cov_params,
-            id(b): sb.X.shape[1] + b._fit.n_cov_params}
+    npar = {id(a): sa.X.shape[1] + _record(a).n_cov_params,
+            id(b): sb.X.shape[1] + _record(b).n_cov_params}
     small, large = (a, b) if npar[id(a)] <= npar[id(b)] else (b, a)
     s_small, s_large = (sa, sb) if small is a else (sb, sa)
     if npar[id(small)] == npar[id(large)]:
@@ -928,7 +933,7 @@ def compare_models(a: ModelResults, b: ModelResults, *, bootstrap: int = 0, rng:
     df = float(k[1] - k[0])
     p = float(stats.chi2.sf(stat, df))
     n = s_small.y.size
-    if small._fit.n_cov_params != large._fit.n_cov_params:
+    if _record(small).n_cov_params != _record(large).n_cov_params:
         notes.append("The larger model adds variance parameters: their null value is on "
                      "the boundary, so the chi-square p-value is conservative; "
                      "bootstrap=B gives a parametric-bootstrap p-value.")

@@ -12,9 +12,9 @@ Model (therapist :math:`k`, patient :math:`j`, session :math:`t = 1, \dots, T`,
 
 .. math::
 
-    Y_{tjk} &= \mu_P + g_P s + v_k + u_{jk} + r_{jk} s + e_{tjk}
+    Y_{tjk} &= \mu_P + (g_P + r_k) s + v_k + u_{jk} + r_{jk} s + e_{tjk}
         \quad\text{(patient-rated alliance, the "truth")}\\
-    X_{tjk} - \mu_P &= \beta_0(c_k, s) + \{\beta_T(c_k, s) + f_{jk}\}(Y_{tjk} - \mu_P)
+    X_{tjk} - \mu_P &= \beta_0(c_k, s) + \{\beta_T(c_k, s) + f_k + f_{jk}\}(Y_{tjk} - \mu_P)
         + w_k + z_{jk} + \epsilon_{tjk}
         \quad\text{(therapist-rated, the "judgment")}\\
     \beta_0(c, s) &= \gamma_{00} + \gamma_{01} c + \gamma_{02} s + \gamma_{03} c s,
@@ -27,12 +27,18 @@ Model (therapist :math:`k`, patient :math:`j`, session :math:`t = 1, \dots, T`,
     f_c(x, y) &= b_{1c} x + b_{2c} y + b_{3c} x^2 + b_{4c} x y + b_{5c} y^2
 
 All random effects and residuals are independent normal variables with mean 0 and the
-standard deviations in :class:`PRNParams`. The pieces (:func:`_allocate`,
-:func:`_simulate_alliance`, :func:`_simulate_wellbeing`, :func:`_missing_mask`,
-:func:`_to_frame`) are pure functions over numpy arrays so that a power analysis can call
-them directly. Each piece consumes a fixed number of draws from the generator whatever
-the parameter values (a standard deviation of 0 still draws its standard normals), so
-two parameter settings run with the same seed share their random numbers.
+standard deviations in :class:`PRNParams`; the therapist random slopes :math:`r_k` (of
+session) and :math:`f_k` (of truth force) are 0 by default. Sessions are missed at
+random (``p_missing``) and, optionally, patients drop out (monotone, a per-session hazard
+by arm, MCAR or depending on the previous session's well-being: the ``dropout_*``
+fields). The pieces (:func:`allocate`, :func:`simulate_alliance`,
+:func:`simulate_wellbeing`, :func:`missing_mask`, :func:`dropout_mask`, :func:`to_frame`)
+are pure functions over numpy arrays so that a power analysis can call them directly.
+Each piece consumes a fixed number of draws from the generator whatever the parameter
+values (a standard deviation of 0 still draws its standard normals), so two parameter
+settings run with the same seed share their random numbers. The draws of the
+design-realism options (therapist slopes, dropout) come from a child generator
+(:func:`design_stream`), so the default design reproduces earlier versions bit for bit.
 """
 
 from __future__ import annotations
@@ -40,14 +46,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._validation import as_generator, check_known_keys
+from ._validation import (
+    as_generator,
+    check_caseloads,
+    check_known_keys,
+    check_p_missing,
+    check_sizes,
+)
 
 __all__ = ["COLUMNS", "PRNParams", "simulate_prn"]
 
@@ -122,6 +134,15 @@ class PRNParams:
     sd_truth_force : float
         SD of the patient random truth force :math:`f_{jk}`; 0 (the default) gives the
         random-intercept truth-and-bias model exactly.
+    sd_truth_force_therapist : float
+        SD of the therapist random truth force :math:`g_k` (truth force varying across
+        perceivers, West & Kenny 2011); 0 by default. With it, a model without a
+        therapist-level random truth slope tests moderators of the truth force
+        (``truth:condition``) liberally.
+    sd_truth_force_growth_therapist : float
+        SD of the therapist random change of the truth force per session :math:`h_k`
+        (the force at session s is shifted by :math:`g_k + h_k (s - 1)`); 0 by default.
+        It makes tests of ``truth:condition:session`` liberal unless modelled.
     sd_judgment_residual : float
         SD of the session-level residual :math:`\epsilon_{tjk}` of therapist-rated alliance.
     wellbeing_baseline : float
@@ -155,6 +176,18 @@ class PRNParams:
         a2 = a3 = a5 = 0.
     b1_untrained, b2_untrained, b3_untrained, b4_untrained, b5_untrained : float
         The same for the untrained arm (all 0 by default: no lagged alliance effect).
+    sd_truth_growth_therapist : float
+        SD of a therapist random slope of session in patient-rated alliance (added to
+        :math:`g_P` for all of a therapist's patients; per session). 0 by default.
+    dropout_untrained, dropout_trained : float
+        Per-session dropout hazard of each arm, in [0, 1): the probability that a patient
+        still in treatment leaves before each session from session 2 on. Dropout is
+        monotone (once gone, gone; session 1 is always attended) and acts on top of the
+        intermittent missed sessions of ``p_missing``. 0 by default (no dropout).
+    dropout_wellbeing : float
+        MAR dropout: change in the log-odds of the hazard per point of the previous
+        session's well-being above ``wellbeing_baseline`` (negative: patients doing worse
+        leave sooner). 0 (the default) makes dropout MCAR.
 
     Examples
     --------
@@ -185,6 +218,8 @@ class PRNParams:
     sd_judgment_therapist: float = 0.3
     sd_judgment_patient: float = 0.5
     sd_truth_force: float = 0.0
+    sd_truth_force_therapist: float = 0.0
+    sd_truth_force_growth_therapist: float = 0.0
     sd_judgment_residual: float = 0.4
     # Well-being at session 1.
     wellbeing_baseline: float = 22.0
@@ -209,6 +244,11 @@ class PRNParams:
     b3_untrained: float = 0.0
     b4_untrained: float = 0.0
     b5_untrained: float = 0.0
+    # Design realism (all off by default: the design above exactly).
+    sd_truth_growth_therapist: float = 0.0
+    dropout_untrained: float = 0.0
+    dropout_trained: float = 0.0
+    dropout_wellbeing: float = 0.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -232,6 +272,17 @@ class PRNParams:
             raise ValueError(
                 f"`params` field 'caseload_shape' must be > 0; got {self.caseload_shape}."
             )
+        for name in ("dropout_untrained", "dropout_trained"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(
+                    f"`params` field {name!r} is a per-session dropout probability and "
+                    f"must be in [0, 1); got {getattr(self, name)}."
+                )
+
+    @property
+    def has_dropout(self) -> bool:
+        """True when either arm has a dropout hazard."""
+        return self.dropout_untrained > 0 or self.dropout_trained > 0
 
     def directional_bias(self, condition: int, session: int) -> float:
         """Directional bias β0 of therapist-rated alliance at a session (1-based).
@@ -312,7 +363,7 @@ class PRNParams:
         )
 
 
-def _resolve_params(params: Any, name: str = "params", options: str = "") -> PRNParams:
+def resolve_params(params: Any, name: str = "params", options: str = "") -> PRNParams:
     """Turn ``params`` (None, PRNParams or a dict of overrides) into PRNParams.
 
     ``name`` is the argument's name in messages; ``options`` lists further accepted
@@ -335,43 +386,22 @@ def _resolve_params(params: Any, name: str = "params", options: str = "") -> PRN
         raise type(exc)(f"`{name}`: {exc}") from exc
 
 
-def _check_size(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer; got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}; got {value}.")
-    return int(value)
-
-
-def _check_sizes(n_therapists: Any, n_patients: Any, n_sessions: Any) -> tuple[int, int, int]:
-    n_t = _check_size(n_therapists, "n_therapists", 1)
-    n_p = _check_size(n_patients, "n_patients", 1)
-    n_s = _check_size(n_sessions, "n_sessions", 2)
-    if n_p < n_t:
-        raise ValueError(
-            f"`n_patients` ({n_p}) must be at least `n_therapists` ({n_t}): every "
-            f"therapist treats at least one patient."
-        )
-    return n_t, n_p, n_s
-
-
-def _check_p_missing(p_missing: Any) -> float:
-    if isinstance(p_missing, bool) or not isinstance(p_missing, numbers.Real):
-        raise TypeError(f"`p_missing` must be a number in [0, 1); got {p_missing!r}.")
-    if not 0.0 <= float(p_missing) < 1.0:
-        raise ValueError(f"`p_missing` must be in [0, 1); got {p_missing}.")
-    return float(p_missing)
-
-
-def _allocate(
-    rng: np.random.Generator, n_therapists: int, n_patients: int, caseload_shape: float
+def allocate(
+    rng: np.random.Generator,
+    n_therapists: int,
+    n_patients: int,
+    caseload_shape: float,
+    caseloads: tuple[int, ...] | None = None,
 ) -> tuple[IntArray, IntArray]:
     """Randomise therapists to arms and spread patients over therapists.
 
     Returns ``condition`` (one 0/1 per therapist; exactly ⌊n/2⌋ trained, in random order)
     and ``therapist`` (the 0-based therapist index of each patient, sorted ascending).
     Every therapist gets one patient; the rest are multinomial with probabilities
-    proportional to gamma(``caseload_shape``) weights.
+    proportional to gamma(``caseload_shape``) weights. Given ``caseloads`` (one count per
+    therapist, summing to ``n_patients``), therapist k treats ``caseloads[k]`` patients
+    instead; the same numbers are drawn either way, so the rest of the trial uses the
+    same random numbers.
     """
     n_trained = n_therapists // 2
     arms = np.repeat(np.array([0, 1], dtype=np.int64), [n_therapists - n_trained, n_trained])
@@ -381,20 +411,27 @@ def _allocate(
     # A very small shape can underflow every weight to 0; fall back to equal caseloads.
     probs = weights / total if total > 0 else np.full(n_therapists, 1.0 / n_therapists)
     counts = 1 + rng.multinomial(n_patients - n_therapists, probs)
+    if caseloads is not None:
+        counts = np.asarray(caseloads, dtype=np.int64)
     therapist = np.repeat(np.arange(n_therapists, dtype=np.int64), counts)
     return condition, therapist
 
 
-def _simulate_alliance(
+def simulate_alliance(
     rng: np.random.Generator,
     therapist: IntArray,
     condition: IntArray,
     n_sessions: int,
     params: PRNParams,
+    extra: np.random.Generator,
 ) -> tuple[FloatArray, FloatArray]:
     """Therapist-rated (X) and patient-rated (Y) alliance, each (n_patients, n_sessions).
 
     ``therapist`` is each patient's therapist index, ``condition`` each therapist's arm.
+    The therapist random slopes (session in the truth, truth force) are drawn from
+    ``extra`` (see :func:`design_stream`), so ``rng`` gives the same numbers as before
+    they existed, and with their SDs at 0 the result is exactly that of the design
+    without them.
     """
     p = params
     n_ther, n_pat = condition.shape[0], therapist.shape[0]
@@ -415,8 +452,72 @@ def _simulate_alliance(
     eps = p.sd_judgment_residual * rng.standard_normal((n_pat, n_sessions))
     bias = p.gamma00 + p.gamma01 * c + (p.gamma02 + p.gamma03 * c) * s
     force = p.gamma10 + p.gamma11 * c + (p.gamma12 + p.gamma13 * c) * s + f[:, None]
+    # Therapist random slopes (design realism), from the separate ``extra`` stream so
+    # that ``rng`` draws exactly what it drew before they existed; 0 under the defaults.
+    growth_k = p.sd_truth_growth_therapist * extra.standard_normal(n_ther)
+    force_k = p.sd_truth_force_therapist * extra.standard_normal(n_ther)
+    y_dev = y_dev + growth_k[therapist][:, None] * s
+    force = force + force_k[therapist][:, None]
+    if p.sd_truth_force_growth_therapist > 0:  # drawn only when used (earlier streams kept)
+        force_growth_k = p.sd_truth_force_growth_therapist * extra.standard_normal(n_ther)
+        force = force + force_growth_k[therapist][:, None] * s
     x_dev = bias + force * y_dev + (w[therapist] + z)[:, None] + eps
     return p.truth_mean + x_dev, p.truth_mean + y_dev
+
+
+def design_stream(rng: np.random.Generator) -> np.random.Generator:
+    """The generator of the design-realism draws (therapist slopes, dropout).
+
+    A child of ``rng`` (``Generator.spawn``): spawning does not advance ``rng``, so every
+    draw of the original design comes from ``rng`` exactly as before these options
+    existed, and the default design reproduces earlier results bit for bit.
+    """
+    try:
+        return rng.spawn(1)[0]
+    except (TypeError, ValueError):  # a bit generator without a SeedSequence
+        jumped = getattr(rng.bit_generator, "jumped", None)
+        if jumped is None:
+            raise TypeError(
+                "`rng` is a Generator whose bit generator can neither spawn nor jump; "
+                "give an int seed, a SeedSequence or numpy.random.default_rng(seed)."
+            ) from None
+        return np.random.Generator(jumped())
+
+
+def dropout_mask(
+    extra: np.random.Generator,
+    observed: np.ndarray[Any, np.dtype[np.bool_]],
+    arm: IntArray,
+    wellbeing: FloatArray,
+    params: PRNParams,
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """``observed`` with monotone dropout applied (a new array; the input is unchanged).
+
+    Before each session t >= 2 a patient still in treatment leaves with probability
+    ``expit(logit(h_arm) + dropout_wellbeing * (W[t-1] - wellbeing_baseline))``, where
+    ``arm`` is each patient's condition and W the (latent, full-panel) well-being. Once
+    gone, every later session is missing. A patient left with no observed session keeps
+    session 1 (attended by everyone). Always draws (n_patients, n_sessions - 1)
+    uniforms from ``extra``.
+    """
+    p = params
+    n_pat, n_sessions = observed.shape
+    draws = extra.random((n_pat, n_sessions - 1))
+    out = observed.copy()
+    if not p.has_dropout:
+        return out
+    base = np.where(arm == 1, p.dropout_trained, p.dropout_untrained)[:, None]
+    with np.errstate(divide="ignore"):
+        logit = np.log(base) - np.log1p(-base)
+    shift = p.dropout_wellbeing * (wellbeing[:, :-1] - p.wellbeing_baseline)
+    hazard = np.where(base > 0, 1.0 / (1.0 + np.exp(-(logit + shift))), 0.0)
+    leaves = draws < hazard  # leaves[j, i]: gone before session i + 2
+    gone = np.zeros((n_pat, n_sessions), dtype=bool)
+    gone[:, 1:] = np.logical_or.accumulate(leaves, axis=1)
+    out &= ~gone
+    none = ~out.any(axis=1)
+    out[none, 0] = True
+    return out
 
 
 def _surface_terms(x: FloatArray, y: FloatArray, center: float) -> FloatArray:
@@ -425,7 +526,7 @@ def _surface_terms(x: FloatArray, y: FloatArray, center: float) -> FloatArray:
     return np.stack([xc, yc, xc * xc, xc * yc, yc * yc], axis=-1)
 
 
-def _simulate_wellbeing(
+def simulate_wellbeing(
     rng: np.random.Generator,
     therapist: IntArray,
     condition: IntArray,
@@ -474,7 +575,7 @@ def _simulate_wellbeing(
     return wellbeing
 
 
-def _missing_mask(
+def missing_mask(
     rng: np.random.Generator, n_patients: int, n_sessions: int, p_missing: float
 ) -> np.ndarray[Any, np.dtype[np.bool_]]:
     """Observed-session mask (True = attended), MCAR with probability ``p_missing``.
@@ -495,7 +596,7 @@ def _labels(prefix: str, n: int, min_width: int) -> np.ndarray[Any, np.dtype[np.
     return np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)])
 
 
-def _to_frame(
+def to_frame(
     therapist: IntArray,
     condition: IntArray,
     alliance_therapist: FloatArray,
@@ -524,13 +625,14 @@ def _to_frame(
 
 
 def simulate_prn(
-    n_therapists: int = 40,
-    n_patients: int = 117,
+    n_therapists: int | None = None,
+    n_patients: int | None = None,
     n_sessions: int = 6,
     *,
     params: PRNParams | Mapping[str, float] | None = None,
     p_missing: float = 0.0,
     rng: Any = None,
+    caseloads: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     r"""Simulate one PRN trial data set with known parameters.
 
@@ -542,10 +644,11 @@ def simulate_prn(
 
     Parameters
     ----------
-    n_therapists : int
-        Number of therapists (>= 1).
-    n_patients : int
-        Number of patients in all (>= ``n_therapists``).
+    n_therapists : int, optional
+        Number of therapists (>= 1); default 40, or ``len(caseloads)``.
+    n_patients : int, optional
+        Number of patients in all (>= ``n_therapists``); default 117, or
+        ``sum(caseloads)``.
     n_sessions : int
         Sessions per patient (>= 2).
     params : PRNParams or dict, optional
@@ -556,8 +659,10 @@ def simulate_prn(
         session (one session is kept at random).
     rng : None, int, SeedSequence or numpy Generator
         Source of randomness (SPEC 7); the same seed gives an identical frame.
-
-    Returns
+    caseloads : sequence of int, optional
+        Patients of each therapist (each >= 1), e.g. ``[2, 2, 3, 8]``, instead of the
+        random caseloads of ``params.caseload_shape`` (powerlmm's ``unequal_clusters``).
+        Arms are still randomised over therapists.
     -------
     DataFrame
         Columns ``therapist`` ("T01", ...), ``patient`` ("P001", ..., unique across
@@ -610,21 +715,42 @@ def simulate_prn(
     >>> small.attrs["params"]["gamma13"], small["patient"].nunique()
     (0.0, 8)
     """
-    n_t, n_p, n_s = _check_sizes(n_therapists, n_patients, n_sessions)
-    p_miss = _check_p_missing(p_missing)
-    prm = _resolve_params(params)
+    loads = None if caseloads is None else check_caseloads(caseloads)
+    n_t, n_p, n_s = check_sizes(*_sizes_from(n_therapists, n_patients, loads), n_sessions)
+    p_miss = check_p_missing(p_missing)
+    prm = resolve_params(params)
     gen = as_generator(rng)
 
-    condition, therapist = _allocate(gen, n_t, n_p, prm.caseload_shape)
-    x, y = _simulate_alliance(gen, therapist, condition, n_s, prm)
-    w = _simulate_wellbeing(gen, therapist, condition, x, y, prm)
-    observed = _missing_mask(gen, n_p, n_s, p_miss)
-    frame = _to_frame(therapist, condition, x, y, w, observed)
+    extra = design_stream(gen)
+    condition, therapist = allocate(gen, n_t, n_p, prm.caseload_shape, loads)
+    x, y = simulate_alliance(gen, therapist, condition, n_s, prm, extra)
+    w = simulate_wellbeing(gen, therapist, condition, x, y, prm)
+    observed = missing_mask(gen, n_p, n_s, p_miss)
+    observed = dropout_mask(extra, observed, condition[therapist], w, prm)
+    frame = to_frame(therapist, condition, x, y, w, observed)
     frame.attrs["params"] = {
         **dataclasses.asdict(prm),
         "n_therapists": n_t,
         "n_patients": n_p,
         "n_sessions": n_s,
         "p_missing": p_miss,
+        **({} if loads is None else {"caseloads": list(loads)}),
     }
     return frame
+
+
+def _sizes_from(
+    n_therapists: Any, n_patients: Any, caseloads: tuple[int, ...] | None
+) -> tuple[Any, Any]:
+    """(n_therapists, n_patients): given, from the caseloads, or the defaults 40, 117."""
+    if caseloads is None:
+        return (40 if n_therapists is None else n_therapists,
+                117 if n_patients is None else n_patients)
+    for name, given, implied in (("n_therapists", n_therapists, len(caseloads)),
+                                 ("n_patients", n_patients, sum(caseloads))):
+        if given is not None and given != implied:
+            raise ValueError(
+                f"`{name}` ({given}) does not match `caseloads` ({implied}); leave "
+                f"`{name}` out when giving caseloads."
+            )
+    return len(caseloads), sum(caseloads)

@@ -1,5 +1,14 @@
-"""Monte-Carlo power for the PRN analyses: designs, the seeded and checkpointed runner."""
+"""Monte-Carlo power for the PRN analyses.
 
-from ._api import PowerResult, add_power_arguments, main, null_effects, power, power_main
+Modules: ``_result`` (:class:`PowerResult`), ``_orchestration`` (:func:`power`, the grid,
+seeds and bookkeeping), ``_designs`` (what one replicate simulates and fits) and ``_run``
+(the seeded, chunked, checkpointed runner and its backends) and ``_search``
+(:func:`find_size`, the adaptive sample-size search). The command line lives in
+:mod:`alliancestats.cli` (``alliancestats power``).
+"""
 
-__all__ = ["PowerResult", "add_power_arguments", "main", "null_effects", "power", "power_main"]
+from ._orchestration import null_effects, power
+from ._result import PowerResult
+from ._search import SizeSearch, find_size
+
+__all__ = ["PowerResult", "SizeSearch", "find_size", "null_effects", "power"]

@@ -12,6 +12,7 @@ data frame is skipped on the fast path.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,15 +21,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..design import Moderator, crossed_columns, moderator_terms, term_name
 from ..simulate import (
     FloatArray,
     IntArray,
     PRNParams,
-    _allocate,
-    _missing_mask,
-    _simulate_alliance,
-    _simulate_wellbeing,
-    _to_frame,
+    allocate,
+    design_stream,
+    dropout_mask,
+    missing_mask,
+    simulate_alliance,
+    simulate_wellbeing,
+    to_frame,
 )
 
 __all__ = [
@@ -74,7 +78,7 @@ class Panel:
 
     def to_frame(self) -> pd.DataFrame:
         """The long data frame :func:`~alliancestats.simulate.simulate_prn` returns."""
-        return _to_frame(
+        return to_frame(
             self.therapist,
             self.condition,
             self.alliance_therapist,
@@ -85,15 +89,21 @@ class Panel:
 
 
 def simulate_panel(
-    rng: np.random.Generator, sizes: Sizes, params: PRNParams, p_missing: float
+    rng: np.random.Generator,
+    sizes: Sizes,
+    params: PRNParams,
+    p_missing: float,
+    caseloads: tuple[int, ...] | None = None,
 ) -> Panel:
     """Draw one trial; same draws, in the same order, as ``simulate_prn``."""
-    condition, therapist = _allocate(
-        rng, sizes.n_therapists, sizes.n_patients, params.caseload_shape
+    extra = design_stream(rng)
+    condition, therapist = allocate(
+        rng, sizes.n_therapists, sizes.n_patients, params.caseload_shape, caseloads
     )
-    x, y = _simulate_alliance(rng, therapist, condition, sizes.n_sessions, params)
-    w = _simulate_wellbeing(rng, therapist, condition, x, y, params)
-    observed = _missing_mask(rng, sizes.n_patients, sizes.n_sessions, p_missing)
+    x, y = simulate_alliance(rng, therapist, condition, sizes.n_sessions, params, extra)
+    w = simulate_wellbeing(rng, therapist, condition, x, y, params)
+    observed = missing_mask(rng, sizes.n_patients, sizes.n_sessions, p_missing)
+    observed = dropout_mask(extra, observed, condition[therapist], w, params)
     return Panel(condition, therapist, x, y, w, observed)
 
 
@@ -129,7 +139,8 @@ class FitOutcome:
 
     ``status`` is "ok", "singular" (converged at the boundary) or "not converged";
     ``theta`` is the covariance parameter vector, for warm starts (None when the
-    fitting path does not use it).
+    fitting path does not use it); ``df`` the Satterthwaite df of each tested term
+    (None: Wald z tests).
     """
 
     estimate: FloatArray
@@ -137,6 +148,7 @@ class FitOutcome:
     status: str
     message: str = ""
     theta: tuple[float, ...] | None = None
+    df: FloatArray | None = None
 
 
 FastFit = Callable[[Panel, "tuple[float, ...] | None"], FitOutcome]
@@ -167,6 +179,14 @@ class Design:
         Population values of the terms under given parameters and sizes.
     min_sessions : int
         Fewest sessions per patient for which the model is identified.
+    arrays : callable, optional
+        The fast path's model arrays of one simulated trial (fixed-effect columns named
+        in ``ModelArrays.columns``); needed for ``targets=``.
+    coefficients : callable, optional
+        Population value of every fixed-effect column (NaN where it depends on the
+        sample, e.g. through centring), for the true values of ``targets=``.
+    columns : tuple of str
+        Names of the fixed-effect columns of ``arrays``.
     """
 
     name: str
@@ -179,6 +199,9 @@ class Design:
     true_values: TrueValues
     min_sessions: int = 2
     notes: tuple[str, ...] = field(default=())
+    arrays: Callable[[Panel], ModelArrays] | None = None
+    coefficients: Callable[[PRNParams, Sizes], FloatArray] | None = None
+    columns: tuple[str, ...] = ()
 
 
 def observed_index(panel: Panel) -> tuple[IntArray, IntArray]:
@@ -231,13 +254,23 @@ def nested_groups(panel: Panel, pat: IntArray) -> IntArray:
 
 
 def fit_arrays(
-    arrays: ModelArrays, contrasts: FloatArray, start: tuple[float, ...] | None
+    arrays: ModelArrays, contrasts: FloatArray, start: tuple[float, ...] | None,
+    ddf: str = "z",
 ) -> FitOutcome:
     """Fit a nested LMM (REML) with the fast engine; outcome of the tested contrasts.
 
     The arrays are handed to the engine directly (no formula, no data frame, groups as
     the sorted codes of :func:`nested_groups`); ``start`` warm-starts the covariance
     parameters. Conditional modes are not computed: only the fixed effects are tested.
+
+    A warm-started fit that ends on the boundary (singular) or does not converge is
+    refitted from the engine's own start and the fit with the higher REML likelihood is
+    kept: from a warm start the optimiser can stop at a boundary point that is not the
+    optimum (seen in about 1 in 20 truth-and-bias replicates, REML log-likelihood lower
+    by up to 0.08, estimates off by up to 0.02 SE, the fit wrongly called singular).
+
+    ``ddf="satterthwaite"`` adds each contrast's Satterthwaite df at the fit (as
+    ``ddf="satterthwaite"`` on the model functions and lmerTest's ``contest1D``).
     """
     from .._mixed._engine import NestedLMM  # the engine is optional at import time
 
@@ -245,13 +278,26 @@ def fit_arrays(
     fit, messages = quiet(lambda: model.fit(
         arrays.y, start=None if start is None else np.asarray(start), random_effects=False
     ))
+    if start is not None and (fit.is_singular or not fit.converged):
+        cold, cold_messages = quiet(lambda: model.fit(arrays.y, random_effects=False))
+        if cold.converged and (not fit.converged or cold.llf > fit.llf):
+            fit, messages = cold, cold_messages
     status = "not converged" if not fit.converged else "singular" if fit.is_singular else "ok"
     note = getattr(fit, "message", None)
     if not fit.converged and note:
         messages.insert(0, str(note))
     theta = tuple(float(t) for t in np.ravel(fit.theta))
-    return contrast_outcome(np.asarray(fit.beta, float), np.asarray(fit.cov_beta, float),
-                            contrasts, status, "; ".join(messages)[:300], theta)
+    outcome = contrast_outcome(np.asarray(fit.beta, float), np.asarray(fit.cov_beta, float),
+                               contrasts, status, "; ".join(messages)[:300], theta)
+    if ddf == "z":
+        return outcome
+    from .._mixed._ddf import satterthwaite_df
+
+    df = np.full(len(contrasts), np.nan)
+    if fit.converged:
+        df, _ = quiet(lambda: np.asarray(
+            satterthwaite_df(model, arrays.y, fit.theta, contrasts), dtype=float))
+    return dataclasses.replace(outcome, df=df)
 
 
 def results_outcome(result: Any, estimate: Any, std_error: Any,
@@ -270,10 +316,18 @@ def results_outcome(result: Any, estimate: Any, std_error: Any,
 
 # ------------------------------------------------------------------------- truth & bias
 
-TB_COLUMNS = (
-    "Intercept", "truth", "condition", "truth:condition", "session", "truth:session",
-    "condition:session", "truth:condition:session",
-)
+#: Both numeric moderators of the power designs, as the model functions see them.
+MODERATORS = (Moderator("condition"), Moderator("session"))
+CONDITION = (Moderator("condition"),)
+
+
+def _column_names(bases: tuple[str | None, ...], moderators: tuple[Moderator, ...]
+                  ) -> tuple[str, ...]:
+    """Names :func:`~alliancestats.design.crossed_columns` gives ``bases`` x moderators."""
+    return tuple(term_name(b, combo) for b in bases for combo in moderator_terms(moderators))
+
+
+TB_COLUMNS = _column_names((None, "truth"), MODERATORS)
 TB_TERMS = ("truth:condition:session",)
 
 
@@ -281,25 +335,37 @@ def truth_bias_arrays(panel: Panel) -> ModelArrays:
     """``judgment ~ truth * condition * session`` + (1|therapist) + (1|therapist:patient).
 
     As :func:`~alliancestats.fit_truth_bias`: judgment and truth centred on the truth's
-    mean over the analysed rows; condition (0/1) and session (1-based) as given.
+    mean over the analysed rows; condition (0/1) and session (1-based) as given; the
+    fixed-effect columns built by the same array-level builder
+    (:func:`~alliancestats.design.crossed_columns`), in its order.
     """
     pat, ses = observed_index(panel)
     truth = panel.alliance_patient[pat, ses]
     centre = truth.mean()
     t = truth - centre
     c = panel.condition[panel.therapist[pat]].astype(float)
-    s = ses + 1.0
-    X = np.column_stack([np.ones_like(t), t, c, t * c, s, t * s, c * s, t * c * s])
+    s = ses.astype(float) + 1.0
+    bases: dict[str | None, FloatArray | None] = {None: None, "truth": t}
+    X, names, _ = crossed_columns(bases, {"condition": c, "session": s}, MODERATORS, len(t))
     y = panel.alliance_therapist[pat, ses] - centre
-    return ModelArrays(y, X, TB_COLUMNS, nested_groups(panel, pat),
+    return ModelArrays(y, X, tuple(names), nested_groups(panel, pat),
                        ("therapist", "patient"), {"therapist": (0,), "patient": (0,)})
 
 
-_TB_CONTRAST = np.eye(len(TB_COLUMNS))[[TB_COLUMNS.index(t) for t in TB_TERMS]]
+def truth_bias_slopes_arrays(panel: Panel) -> ModelArrays:
+    """As :func:`truth_bias_arrays` with correlated random truth slopes at both levels
+    (lme4 ``(1 + truth | therapist) + (1 + truth | therapist:patient)``, as
+    ``fit_truth_bias(random="slopes")``)."""
+    arrays = truth_bias_arrays(panel)
+    pair = (0, arrays.columns.index("truth"))
+    return dataclasses.replace(arrays, random={"therapist": pair, "patient": pair})
+
+
+TB_CONTRAST = np.eye(len(TB_COLUMNS))[[TB_COLUMNS.index(t) for t in TB_TERMS]]
 
 
 def truth_bias_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
-    return fit_arrays(truth_bias_arrays(panel), _TB_CONTRAST, start)
+    return fit_arrays(truth_bias_arrays(panel), TB_CONTRAST, start)
 
 
 def truth_bias_public(frame: pd.DataFrame) -> FitOutcome:
@@ -312,6 +378,16 @@ def truth_bias_public(frame: pd.DataFrame) -> FitOutcome:
     ))
     name = "alliance_patient:condition:session"
     return results_outcome(res, res.params[[name]], res.bse[[name]], messages)
+
+
+def truth_bias_coefficients(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """Population coefficients of TB_COLUMNS: exact for the truth-force columns (with
+    session counted from 1, as fitted); NaN for the bias columns, which depend on the
+    sample's centring constant."""
+    p = params
+    values = {"truth": p.gamma10 - p.gamma12, "truth:condition": p.gamma11 - p.gamma13,
+              "truth:session": p.gamma12, "truth:condition:session": p.gamma13}
+    return np.array([values.get(c, np.nan) for c in TB_COLUMNS])
 
 
 def truth_bias_truth(params: PRNParams, sizes: Sizes) -> FloatArray:
@@ -329,6 +405,9 @@ DESIGNS["truth_bias"] = Design(
     fit_fast=truth_bias_fast,
     fit_public=truth_bias_public,
     true_values=truth_bias_truth,
+    arrays=truth_bias_arrays,
+    columns=TB_COLUMNS,
+    coefficients=truth_bias_coefficients,
 )
 
 
@@ -343,7 +422,13 @@ RSA_COLUMNS = (
 
 
 def lagged_rsa_arrays(panel: Panel) -> ModelArrays:
-    """Lagged RSA by condition, as :func:`~alliancestats.fit_lagged_rsa` builds it.
+    """Lagged RSA by condition, as :func:`~alliancestats.fit_lagged_rsa` builds it with
+    ``by="condition", controls=["session"]``.
+
+    This is the one lagged-RSA model of the project: session is a control because
+    well-being trends over sessions while both ratings grow; without it the surface
+    absorbs part of the trend (a1 biased, power overstated; see the power guide and
+    ``test_lagged_rsa_model_needs_the_session_control``).
 
     Rows: sessions whose previous session was also attended. X, Y = therapist- and
     patient-rated alliance at t - 1, centred on their pooled mean over the analysed
@@ -379,11 +464,11 @@ def _rsa_contrasts() -> FloatArray:
     return L
 
 
-_RSA_CONTRAST = _rsa_contrasts()
+RSA_CONTRAST = _rsa_contrasts()
 
 
 def lagged_rsa_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
-    return fit_arrays(lagged_rsa_arrays(panel), _RSA_CONTRAST, start)
+    return fit_arrays(lagged_rsa_arrays(panel), RSA_CONTRAST, start)
 
 
 def lagged_rsa_public(frame: pd.DataFrame) -> FitOutcome:
@@ -398,6 +483,32 @@ def lagged_rsa_public(frame: pd.DataFrame) -> FitOutcome:
     rows = [diff.loc[(1, "a4")], surface.loc[(1, "a1")], surface.loc[(1, "a4")]]
     return results_outcome(res, [r["estimate"] for r in rows],
                            [r["std_error"] for r in rows], messages)
+
+
+def _pooled_shift(params: PRNParams, sizes: Sizes) -> float:
+    """m - alliance_center: population pooled mean of both lagged ratings (sessions
+    1..S-1, the trial's share of trained therapists) minus the generating centre."""
+    means = params.expected_alliance_means(sizes.n_sessions - 1)
+    share = (sizes.n_therapists // 2) / sizes.n_therapists
+    weight = np.where(means["condition"] == 1, share, 1 - share)
+    pooled = means[["alliance_therapist", "alliance_patient"]].mean(axis=1)
+    return float((weight * pooled).sum() / weight.sum()) - params.alliance_center
+
+
+def lagged_rsa_coefficients(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """Population coefficients of RSA_COLUMNS: b1..b5 per arm after centring on the
+    population pooled mean (b1 + (2 b3 + b4) d, b2 + (b4 + 2 b5) d, b3, b4, b5 with
+    d = m - alliance_center), session (tau) and the previous well-being (phi, the
+    generating value; a random-intercept fit of a lagged outcome is biased for it);
+    NaN for the intercepts."""
+    d = _pooled_shift(params, sizes)
+    values = {"session": params.wellbeing_time, "wellbeing_lag1": params.wellbeing_ar}
+    for c in (0, 1):
+        b1, b2, b3, b4, b5 = params.rsa_coefficients(c).values()
+        shifted = (b1 + (2 * b3 + b4) * d, b2 + (b4 + 2 * b5) * d, b3, b4, b5)
+        for name, value in zip(("X", "Y", "X2", "XY", "Y2"), shifted, strict=True):
+            values[f"{name}:condition[{c}]"] = value
+    return np.array([values.get(c, np.nan) for c in RSA_COLUMNS])
 
 
 def lagged_rsa_truth(params: PRNParams, sizes: Sizes) -> FloatArray:
@@ -433,17 +544,18 @@ DESIGNS["lagged_rsa"] = Design(
     fit_public=lagged_rsa_public,
     true_values=lagged_rsa_truth,
     min_sessions=3,
+    arrays=lagged_rsa_arrays,
+    columns=RSA_COLUMNS,
+    coefficients=lagged_rsa_coefficients,
 )
 
 
 # ------------------------------------------------------------------------------- growth
 
 GROWTH_TERMS = ("time:condition[therapist]", "time:condition[patient]")
-GROWTH_COLUMNS = tuple(
-    name
-    for r in ("therapist", "patient")
-    for name in (f"rater[{r}]", f"rater[{r}]:condition", f"rater[{r}]:session",
-                 f"rater[{r}]:session:condition")
+RATERS = ("therapist", "patient")
+GROWTH_COLUMNS = _column_names(
+    tuple(name for r in RATERS for name in (f"rater[{r}]", f"rater[{r}]:session")), CONDITION
 )
 
 
@@ -453,32 +565,33 @@ def growth_arrays(panel: Panel) -> ModelArrays:
     ``alliance ~ 0 + rater + rater:condition + rater:time + rater:time:condition`` with
     rater-general random intercepts and time slopes, correlated, for therapists and
     patients (lme4 ``(1 + time | therapist) + (1 + time | therapist:patient)``); time is
-    session minus the first analysed session.
+    session minus the first analysed session. The fixed-effect columns come from the
+    array-level builder (:func:`~alliancestats.design.crossed_columns`) with the bases
+    ``fit_growth`` uses (one indicator and one indicator x time per rater).
     """
     pat, ses = observed_index(panel)
     t = (ses - ses.min()).astype(float)
     c = panel.condition[panel.therapist[pat]].astype(float)
-    blocks, ys = [], []
-    for r, ratings in enumerate((panel.alliance_therapist, panel.alliance_patient)):
-        ind = np.zeros((len(t), 2))
-        ind[:, r] = 1.0
-        cols = [ind * f[:, None] for f in (np.ones_like(t), c, t, t * c)]
-        # interleave to the GROWTH_COLUMNS order: rater blocks of (1, c, t, t*c)
-        blocks.append(np.column_stack([col[:, k] for k in range(2) for col in cols]))
-        ys.append(ratings[pat, ses])
-    X = np.concatenate(blocks)
+    n = len(t)
     tt = np.concatenate([t, t])
+    bases: dict[str | None, FloatArray | None] = {}
+    for r, rater in enumerate(RATERS):  # rows: therapist ratings, then patient ratings
+        indicator = np.repeat([1.0 - r, float(r)], n)
+        bases[f"rater[{rater}]"] = indicator
+        bases[f"rater[{rater}]:session"] = indicator * tt
+    X, names, _ = crossed_columns(bases, {"condition": np.concatenate([c, c])}, CONDITION,
+                                  2 * n)
+    y = np.concatenate([panel.alliance_therapist[pat, ses], panel.alliance_patient[pat, ses]])
     Z = np.column_stack([np.ones_like(tt), tt])
-    return ModelArrays(np.concatenate(ys), X, GROWTH_COLUMNS,
-                       np.concatenate([nested_groups(panel, pat)] * 2),
+    return ModelArrays(y, X, tuple(names), np.concatenate([nested_groups(panel, pat)] * 2),
                        ("therapist", "patient"), {}, (Z, Z))
 
 
 def growth_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
-    return fit_arrays(growth_arrays(panel), _GROWTH_CONTRAST, start)
+    return fit_arrays(growth_arrays(panel), GROWTH_CONTRAST, start)
 
 
-_GROWTH_CONTRAST = np.eye(len(GROWTH_COLUMNS))[
+GROWTH_CONTRAST = np.eye(len(GROWTH_COLUMNS))[
     [GROWTH_COLUMNS.index(f"rater[{r}]:session:condition") for r in ("therapist", "patient")]
 ]
 
@@ -495,6 +608,21 @@ def growth_public(frame: pd.DataFrame) -> FitOutcome:
     ))
     names = [f"rater[{r}]:session:condition" for r in ("therapist", "patient")]
     return results_outcome(res, res.params[names], res.bse[names], messages)
+
+
+def growth_coefficients(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """Population coefficients of GROWTH_COLUMNS: least-squares line (intercept at the
+    first session, slope per session) through each arm's population mean trajectory per
+    rater, as :func:`growth_truth` (exact for patient ratings)."""
+    means = params.expected_alliance_means(sizes.n_sessions)
+    values = {}
+    for r, col in (("therapist", "alliance_therapist"), ("patient", "alliance_patient")):
+        lines = [np.polyfit(g["session"] - 1, g[col], 1)
+                 for _, g in means.groupby("condition", sort=True)]
+        (s0, i0), (s1, i1) = lines
+        values.update({f"rater[{r}]": i0, f"rater[{r}]:condition": i1 - i0,
+                       f"rater[{r}]:session": s0, f"rater[{r}]:session:condition": s1 - s0})
+    return np.array([values[c] for c in GROWTH_COLUMNS])
 
 
 def growth_truth(params: PRNParams, sizes: Sizes) -> FloatArray:
@@ -524,4 +652,247 @@ DESIGNS["growth"] = Design(
     fit_fast=growth_fast,
     fit_public=growth_public,
     true_values=growth_truth,
+    arrays=growth_arrays,
+    columns=GROWTH_COLUMNS,
+    coefficients=growth_coefficients,
 )
+
+
+# ------------------------------------------------------------------------------ targets
+
+Weights = Mapping[str, float]
+
+
+def _tb_truth_force_difference_last(n_sessions: int) -> Weights:
+    return {"truth:condition": 1.0, "truth:condition:session": float(n_sessions)}
+
+
+def _tb_truth_force_difference_first(n_sessions: int) -> Weights:
+    return {"truth:condition": 1.0, "truth:condition:session": 1.0}
+
+
+def _rsa_targets() -> dict[str, Weights | Callable[[int], Weights]]:
+    a = {"a1": (1, 1, 0, 0, 0), "a2": (0, 0, 1, 1, 1), "a3": (1, -1, 0, 0, 0),
+         "a4": (0, 0, 1, -1, 1), "a5": (0, 0, 1, 0, -1)}
+    names = ("X", "Y", "X2", "XY", "Y2")
+    out: dict[str, Weights | Callable[[int], Weights]] = {}
+    for key, w in a.items():
+        for arm, c in (("trained", 1), ("untrained", 0)):
+            out[f"{key}_{arm}"] = {f"{n}:condition[{c}]": float(v)
+                                   for n, v in zip(names, w, strict=True) if v}
+        out[f"{key}_difference"] = {**{f"{n}:condition[1]": float(v)
+                                       for n, v in zip(names, w, strict=True) if v},
+                                    **{f"{n}:condition[0]": -float(v)
+                                       for n, v in zip(names, w, strict=True) if v}}
+    return out
+
+
+#: Named targets of each design: weights over the design's fixed-effect columns, either
+#: fixed or a module-level function of the number of sessions.
+BUILTIN_TARGETS: dict[str, dict[str, Weights | Callable[[int], Weights]]] = {
+    "truth_bias": {
+        "truth:condition:session": {"truth:condition:session": 1.0},
+        "truth_force_difference_first": _tb_truth_force_difference_first,
+        "truth_force_difference_last": _tb_truth_force_difference_last,
+        "truth_force_growth_untrained": {"truth:session": 1.0},
+    },
+    "lagged_rsa": _rsa_targets(),
+    "growth": {
+        "time:condition[therapist]": {"rater[therapist]:session:condition": 1.0},
+        "time:condition[patient]": {"rater[patient]:session:condition": 1.0},
+        "time:condition[therapist-patient]": {"rater[therapist]:session:condition": 1.0,
+                                              "rater[patient]:session:condition": -1.0},
+        "time[therapist]": {"rater[therapist]:session": 1.0},
+        "time[patient]": {"rater[patient]:session": 1.0},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One tested linear combination of a design's fixed effects.
+
+    ``weights`` is a tuple of (column, weight) pairs, or the name of a built-in target
+    whose weights depend on the number of sessions.
+    """
+
+    name: str
+    weights: tuple[tuple[str, float], ...] | None = None
+    builtin: str | None = None
+    design: str = ""
+
+    def resolve(self, n_sessions: int) -> dict[str, float]:
+        """Weights by column for a trial with ``n_sessions`` sessions."""
+        if self.weights is not None:
+            return dict(self.weights)
+        spec = BUILTIN_TARGETS[self.design][str(self.builtin)]
+        return dict(spec(n_sessions) if callable(spec) else spec)
+
+    def describe(self) -> str:
+        """Settings record: the weights, or the built-in's name."""
+        if self.weights is not None:
+            return " + ".join(f"{w:g}*{c}" for c, w in self.weights)
+        return f"built-in {self.builtin!r}"
+
+
+def contrast_matrix(targets: tuple[Target, ...], columns: tuple[str, ...],
+                    n_sessions: int) -> FloatArray:
+    """Rows of weights over ``columns``, one per target."""
+    index = {c: i for i, c in enumerate(columns)}
+    L = np.zeros((len(targets), len(columns)))
+    for row, target in enumerate(targets):
+        for column, weight in target.resolve(n_sessions).items():
+            L[row, index[column]] = weight
+    return L
+
+
+@dataclass(frozen=True)
+class ContrastFit:
+    """fit_fast of a design with other tested targets (picklable for every backend)."""
+
+    arrays: Callable[[Panel], ModelArrays]
+    columns: tuple[str, ...]
+    targets: tuple[Target, ...]
+    ddf: str = "z"
+
+    def __call__(self, panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
+        L = contrast_matrix(self.targets, self.columns, panel.observed.shape[1])
+        return fit_arrays(self.arrays(panel), L, start, self.ddf)
+
+
+@dataclass(frozen=True)
+class ContrastTruth:
+    """true_values of a design with other targets: weights @ population coefficients
+    (NaN when a weighted column's population value depends on the sample)."""
+
+    coefficients: Callable[[PRNParams, Sizes], FloatArray]
+    columns: tuple[str, ...]
+    targets: tuple[Target, ...]
+
+    def __call__(self, params: PRNParams, sizes: Sizes) -> FloatArray:
+        L = contrast_matrix(self.targets, self.columns, sizes.n_sessions)
+        beta = self.coefficients(params, sizes)
+        used = L != 0
+        out = (L * np.where(used, beta, 0.0)).sum(axis=1)
+        unknown = (used & np.isnan(beta)[None, :]).any(axis=1)
+        return np.where(unknown, np.nan, out)
+
+
+def _no_public_fit(frame: pd.DataFrame) -> FitOutcome:
+    raise TypeError("`targets`, `random` and `ddf` are fitted with engine='fast' only.")
+
+
+#: Random-effects structures the fitted model of a design may use instead of its own:
+#: design -> structure -> array builder.
+RANDOM_STRUCTURES: dict[str, dict[str, Callable[[Panel], ModelArrays]]] = {
+    "truth_bias": {"intercept": truth_bias_arrays, "slopes": truth_bias_slopes_arrays},
+}
+
+
+def with_random(design: Design, random: str) -> Design:
+    """The design fitting another random-effects structure (fast engine), same terms."""
+    from .._validation import check_choice
+
+    choices = RANDOM_STRUCTURES.get(design.name)
+    if choices is None:
+        raise ValueError(
+            f"`random` can be chosen for the {sorted(RANDOM_STRUCTURES)} designs only; "
+            f"the {design.name!r} design fits its documented structure."
+        )
+    arrays = choices[check_choice(random, "random", tuple(choices))]
+    targets = tuple(Target(t, builtin=t, design=design.name) for t in design.terms)
+    return dataclasses.replace(
+        design,
+        model=f"{design.model}; random: {random}",
+        arrays=arrays,
+        fit_fast=ContrastFit(arrays, design.columns, targets),
+        fit_public=_no_public_fit,
+    )
+
+
+DDF = ("satterthwaite", "z")
+
+
+def with_ddf(design: Design, ddf: str) -> Design:
+    """The design testing its terms with ``ddf`` ("z": Wald z; "satterthwaite": t tests
+    with Satterthwaite df, as the model functions' default)."""
+    if ddf == "z":
+        return design
+    if design.arrays is None:
+        raise ValueError(f"`ddf={ddf!r}` needs a design fitted on arrays; the "
+                         f"{design.name!r} design is tested with ddf='z'.")
+    fit = design.fit_fast
+    if not isinstance(fit, ContrastFit):
+        targets = tuple(Target(t, builtin=t, design=design.name) for t in design.terms)
+        fit = ContrastFit(design.arrays, design.columns, targets)
+    return dataclasses.replace(design, fit_fast=dataclasses.replace(fit, ddf=ddf),
+                               fit_public=_no_public_fit)
+
+
+def parse_targets(design: Design, targets: Any) -> tuple[Target, ...]:
+    """Validate ``targets=``: names of built-in targets and/or {name: {column: weight}}.
+
+    Raises TypeError/ValueError naming the bad entry, with the valid names or columns.
+    """
+    from .._validation import check_choice
+
+    builtins = BUILTIN_TARGETS.get(design.name, {})
+    if design.arrays is None or design.coefficients is None or not design.columns:
+        raise ValueError(f"`targets` are not available for the {design.name!r} design.")
+    columns = design.columns
+    if isinstance(targets, str):
+        targets = [targets]
+    items: list[tuple[str, Any]]
+    if isinstance(targets, Mapping):
+        items = list(targets.items())
+    elif isinstance(targets, (list, tuple)):
+        items = [(t, None) for t in targets]
+    else:
+        raise TypeError(
+            f"`targets` must be a target name, a list of names or a dict "
+            f"{{name: {{column: weight}}}}; got {type(targets).__name__}."
+        )
+    if not items:
+        raise ValueError("`targets` is empty; name at least one target.")
+    out = []
+    for name, weights in items:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"`targets` names must be non-empty strings; got {name!r}.")
+        if weights is None:
+            check_choice(name, "targets", tuple(builtins))
+            out.append(Target(name, builtin=name, design=design.name))
+            continue
+        if not isinstance(weights, Mapping) or not weights:
+            raise TypeError(
+                f"`targets[{name!r}]` must be a non-empty dict {{column: weight}} over the "
+                f"design's columns {list(columns)}; got {weights!r}."
+            )
+        pairs = []
+        for column, weight in weights.items():
+            check_choice(column, f"targets[{name!r}] column", columns)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)):
+                raise TypeError(f"`targets[{name!r}][{column!r}]` must be a number; "
+                                f"got {weight!r}.")
+            if not np.isfinite(float(weight)):
+                raise ValueError(f"`targets[{name!r}][{column!r}]` must be finite; "
+                                 f"got {weight}.")
+            pairs.append((str(column), float(weight)))
+        out.append(Target(name, weights=tuple(pairs), design=design.name))
+    names = [t.name for t in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"`targets` names a target more than once: {names}.")
+    return tuple(out)
+
+
+def with_targets(design: Design, targets: tuple[Target, ...]) -> Design:
+    """The design testing ``targets`` instead of its default terms (fast engine)."""
+    if design.arrays is None or design.coefficients is None:
+        raise ValueError(f"`targets` are not available for the {design.name!r} design.")
+    return dataclasses.replace(
+        design,
+        terms=tuple(t.name for t in targets),
+        descriptions=tuple(t.describe() for t in targets),
+        fit_fast=ContrastFit(design.arrays, design.columns, targets),
+        fit_public=_no_public_fit,
+        true_values=ContrastTruth(design.coefficients, design.columns, targets),
+    )

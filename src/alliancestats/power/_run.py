@@ -12,12 +12,17 @@ sits in, or whether the run was interrupted and resumed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
 import os
+import re
+import socket
 import tempfile
 import time
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +36,7 @@ from ._designs import Design, FitOutcome, Panel, Sizes, simulate_panel
 __all__ = [
     "CHECKPOINT_FORMAT",
     "Checkpoint",
+    "CheckpointLock",
     "ChunkTask",
     "assemble",
     "default_chunk_size",
@@ -78,6 +84,7 @@ class ChunkTask:
     start: int
     stop: int
     theta0: tuple[float, ...] | None = None
+    caseloads: tuple[int, ...] | None = None
 
     @property
     def size(self) -> int:
@@ -98,7 +105,8 @@ def fit_replicate(task: ChunkTask, panel: Panel) -> FitOutcome:
 def simulate_replicate(task: ChunkTask, replicate: int) -> Panel:
     """The simulated trial of one replicate (deterministic in the task's settings)."""
     seed = replicate_seed(task.entropy, task.root_key, task.sizes, replicate)
-    return simulate_panel(np.random.default_rng(seed), task.sizes, task.params, task.p_missing)
+    return simulate_panel(np.random.default_rng(seed), task.sizes, task.params, task.p_missing,
+                          task.caseloads)
 
 
 def one_blas_thread() -> Any:
@@ -126,6 +134,7 @@ def _run_chunk(task: ChunkTask) -> Chunk:
     status = np.empty(n, dtype="U16")
     message = np.empty(n, dtype=object)
     seconds = np.zeros((n, 2))
+    df = np.full((n, k), np.nan)
     for i, rep in enumerate(range(task.start, task.stop)):
         t0 = time.perf_counter()
         panel = simulate_replicate(task, rep)
@@ -133,6 +142,8 @@ def _run_chunk(task: ChunkTask) -> Chunk:
         out = fit_replicate(task, panel)
         seconds[i] = (t1 - t0, time.perf_counter() - t1)
         est[i], se[i], status[i], message[i] = out.estimate, out.std_error, out.status, out.message
+        if out.df is not None:
+            df[i] = out.df
     return {
         "sizes": np.array(
             [task.sizes.n_therapists, task.sizes.n_patients, task.sizes.n_sessions]
@@ -143,6 +154,7 @@ def _run_chunk(task: ChunkTask) -> Chunk:
         "status": status,
         "message": message.astype(str),
         "seconds": seconds,
+        "df": df,
     }
 
 
@@ -168,7 +180,7 @@ def plan_tasks(
                 ChunkTask(
                     template.design, sizes, template.params, template.p_missing,
                     template.engine, template.entropy, template.root_key, start, stop,
-                    theta0.get(sizes),
+                    theta0.get(sizes), template.caseloads,
                 )
             )
     return tasks
@@ -212,29 +224,127 @@ def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool) -> Non
         raise
 
 
+CHUNK_KEYS = ("sizes", "replicate", "estimate", "std_error", "status", "message", "seconds")
+LOCK = ".lock"
+QUARANTINE = "quarantine"
+_CHUNK_NAME = re.compile(r"reps-(\d{7})-(\d{7})\.npz")
+
+
+class CheckpointLock:
+    """Exclusive lock of a checkpoint directory for the whole of one run.
+
+    The lock is an advisory ``flock`` on ``<checkpoint>/.lock`` (``msvcrt.locking`` on
+    Windows), which the operating system releases when the process ends, however it
+    ends: a killed run never leaves a stale lock. The file records the holder's process
+    id, host and start time, so a second run on the same directory fails at once with
+    a message naming the first.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._handle: Any = None
+
+    def __enter__(self) -> CheckpointLock:
+        path = self.path
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"`checkpoint` {str(path)!r} exists and is not a directory.")
+        if path.is_dir() and not (path / MANIFEST).exists() and not (path / LOCK).exists():
+            _refuse_foreign(path)
+        path.mkdir(parents=True, exist_ok=True)
+        handle = (path / LOCK).open("a+")  # held open (and locked) for the whole run
+        if not _try_lock(handle):
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise BlockingIOError(
+                f"`checkpoint` directory {str(path)!r} is in use by another power run "
+                f"({holder}); wait for it to finish, or give another directory."
+            )
+        handle.seek(0)
+        handle.truncate()
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}, started {started}")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            _unlock(self._handle)
+            self._handle.close()
+            self._handle = None
+
+
+def _try_lock(handle: Any) -> bool:
+    """Take an exclusive lock on an open file without waiting; False if it is held."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        try:
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(handle: Any) -> None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        handle.seek(0)
+        with contextlib.suppress(OSError):
+            msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Refuse a non-empty directory that is not a checkpoint (never write into it).
+
+    The lock file and leftovers of a write cut short (``.tmp-*``, e.g. a run killed
+    while writing its manifest) do not count: such a directory is a checkpoint that
+    never got its manifest.
+    """
+    if any(p.name != LOCK and not p.name.startswith(".tmp-") for p in path.iterdir()):
+        raise ValueError(
+            f"`checkpoint` directory {str(path)!r} is not empty and has no "
+            f"{MANIFEST}; give an empty or new directory."
+        )
+
+
 class Checkpoint:
     """A directory of finished chunks plus a manifest of the settings that made them.
 
-    Layout: ``manifest.json`` and one ``<cell>/reps-<start>-<stop>.npz`` per chunk.
-    ``settings`` holds only what determines a replicate's numbers (design, parameters,
-    missingness, engine, seed), so a checkpoint can be extended with more replicates or
-    more grid cells, and re-summarised at another ``alpha``.
+    Layout: ``manifest.json``, ``.lock`` and one ``<cell>/reps-<start>-<stop>.npz`` per
+    chunk; damaged chunks are moved to ``quarantine/``. ``settings`` holds only what
+    determines a replicate's numbers (design, parameters, missingness, engine, seed), so
+    a checkpoint can be extended with more replicates or more grid cells, and
+    re-summarised at another ``alpha``. Open it while holding its
+    :class:`CheckpointLock`.
     """
 
     def __init__(self, path: str | os.PathLike[str], settings: Mapping[str, Any]) -> None:
         self.path = Path(path)
         self.settings = dict(settings)
         self.key = settings_hash(self.settings)
+        self.quarantined: list[str] = []
+        self._stored: dict[Sizes, set[int]] = {}
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"`checkpoint` {str(self.path)!r} exists and is not a directory.")
         manifest = read_manifest(self.path)
         if manifest is None:
             self.path.mkdir(parents=True, exist_ok=True)
-            if any(self.path.iterdir()):
-                raise ValueError(
-                    f"`checkpoint` directory {str(self.path)!r} is not empty and has no "
-                    f"{MANIFEST}; give an empty or new directory."
-                )
+            _refuse_foreign(self.path)
             body = {"format": CHECKPOINT_FORMAT, "hash": self.key, "settings": self.settings}
             _atomic_write(
                 self.path / MANIFEST,
@@ -265,37 +375,126 @@ class Checkpoint:
         return self.path / sizes.label() / f"reps-{start:07d}-{stop:07d}.npz"
 
     def save(self, chunk: Chunk) -> None:
-        """Store one finished chunk atomically."""
+        """Store one finished chunk atomically; a replicate is never stored twice."""
         sizes = Sizes(*(int(v) for v in chunk["sizes"]))
-        reps = chunk["replicate"]
-        target = self._file(sizes, int(reps[0]), int(reps[-1]) + 1)
+        reps = {int(r) for r in chunk["replicate"]}
+        stored = self._stored.setdefault(sizes, set())
+        if reps & stored:
+            raise RuntimeError(
+                f"replicates {sorted(reps & stored)[:5]} of cell {sizes.label()} are "
+                f"already stored in the checkpoint; refusing to store them twice."
+            )
+        target = self._file(sizes, min(reps), max(reps) + 1)
         target.parent.mkdir(exist_ok=True)
         _atomic_write(target, lambda h: np.savez(h, **chunk), binary=True)  # type: ignore[arg-type]
+        stored |= reps
 
-    def load(self, cells: Iterable[Sizes]) -> dict[Sizes, list[Chunk]]:
-        """Every stored chunk of the given cells (leftover temporary files are ignored)."""
+    def load(self, cells: Iterable[Sizes], n_terms: int) -> dict[Sizes, list[Chunk]]:
+        """Every valid stored chunk of the given cells.
+
+        Leftover temporary files are ignored. A chunk that cannot be read, lacks an
+        array, has arrays of the wrong shape or type, does not match its file name, or
+        repeats replicates of a chunk already accepted is moved to ``quarantine/``
+        (listed in :attr:`quarantined`, with the reason); its replicates are then
+        missing and are computed again.
+        """
         found: dict[Sizes, list[Chunk]] = {}
         for sizes in cells:
             folder = self.path / sizes.label()
             files = sorted(folder.glob("reps-*.npz")) if folder.is_dir() else []
-            chunks = []
+            chunks: list[Chunk] = []
+            seen: set[int] = set()
             for file in files:
-                with np.load(file, allow_pickle=False) as data:
-                    chunks.append({name: data[name] for name in data.files})
+                chunk, problem = _read_chunk(file, sizes, n_terms)
+                if chunk is not None and seen & {int(r) for r in chunk["replicate"]}:
+                    chunk, problem = None, "repeats replicates stored in another chunk"
+                if chunk is None:
+                    self._quarantine(file, problem)
+                    continue
+                seen |= {int(r) for r in chunk["replicate"]}
+                chunks.append(chunk)
             found[sizes] = chunks
+            self._stored[sizes] = seen
         return found
+
+    def _quarantine(self, file: Path, problem: str) -> None:
+        folder = self.path / QUARANTINE
+        folder.mkdir(exist_ok=True)
+        target = folder / f"{file.parent.name}-{file.name}"
+        k = 1
+        while target.exists():
+            target = folder / f"{file.parent.name}-{file.stem}-{k}{file.suffix}"
+            k += 1
+        os.replace(file, target)
+        self.quarantined.append(f"{file.parent.name}/{file.name}: {problem}")
+
+
+def _read_chunk(file: Path, sizes: Sizes, n_terms: int) -> tuple[Chunk | None, str]:
+    """A stored chunk, checked against its cell and file name; or None and the reason."""
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            missing = [k for k in CHUNK_KEYS if k not in data.files]
+            if missing:
+                return None, f"no array {missing[0]!r}"
+            chunk = {name: data[name] for name in CHUNK_KEYS}
+            if "df" in data.files:  # optional: absent in chunks of Wald z runs
+                chunk["df"] = data["df"]
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        return None, f"unreadable ({type(exc).__name__}: {exc})"
+    name = _CHUNK_NAME.fullmatch(file.name)
+    if name is None:
+        return None, "file name is not reps-<start>-<stop>.npz"
+    reps, cell = chunk["replicate"], chunk["sizes"]
+    n = reps.shape[0] if reps.ndim == 1 else 0
+    if not (cell.shape == (3,) and cell.dtype.kind in "iu"
+            and tuple(int(v) for v in cell) == dataclasses.astuple(sizes)):
+        return None, f"sizes do not match its cell {sizes.label()}"
+    if n == 0 or reps.dtype.kind not in "iu":
+        return None, "replicate indices missing or not integers"
+    shapes = {"estimate": (n, n_terms), "std_error": (n, n_terms), "status": (n,),
+              "message": (n,), "seconds": (n, 2),
+              **({"df": (n, n_terms)} if "df" in chunk else {})}
+    checks = [
+        (np.array_equal(reps, np.arange(int(name.group(1)), int(name.group(2)))),
+         "replicate indices do not match the file name"),
+        (all(chunk[k].shape == s for k, s in shapes.items()), "arrays of the wrong shape"),
+        (all(chunk[k].dtype.kind == "f" for k in ("estimate", "std_error", "seconds")
+             if k in chunk) and ("df" not in chunk or chunk["df"].dtype.kind == "f"),
+         "numbers are not floating point"),
+        (chunk["status"].dtype.kind == "U" and chunk["message"].dtype.kind == "U"
+         and bool(np.isin(chunk["status"], STATUSES).all()), "unknown fit status"),
+    ]
+    for ok, problem in checks:
+        if not ok:
+            return None, problem
+    return chunk, ""
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The manifest of a checkpoint directory, or None when there is none."""
+    """The manifest of a checkpoint directory, or None when there is none.
+
+    Raises ValueError when the file is not a checkpoint manifest (invalid JSON, not an
+    object, no settings with a seed).
+    """
     file = Path(path) / MANIFEST
     if not file.is_file():
         return None
     try:
         with file.open() as handle:
-            manifest: dict[str, Any] = json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"`checkpoint` manifest {str(file)!r} is not valid JSON: {exc}.") from exc
+            manifest = json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(
+            f"`checkpoint` manifest {str(file)!r} is not valid JSON ({exc}); the "
+            f"checkpoint cannot be resumed: use a new directory."
+        ) from exc
+    settings = manifest.get("settings") if isinstance(manifest, dict) else None
+    if not isinstance(settings, dict) or not {"entropy", "root_key"} <= set(settings):
+        kind = type(manifest).__name__ if not isinstance(manifest, dict) else "object"
+        raise ValueError(
+            f"`checkpoint` manifest {str(file)!r} is damaged (a JSON {kind} without the "
+            f"run's settings and seed); the checkpoint cannot be resumed: use a new "
+            f"directory."
+        )
     return manifest
 
 
@@ -333,6 +532,7 @@ def assemble(chunks: Sequence[Chunk], n_sims: int, n_terms: int) -> Chunk:
     status = np.full(n_sims, "", dtype="U16")
     message = np.full(n_sims, "", dtype=object)
     seconds = np.zeros((n_sims, 2))
+    df = np.full((n_sims, n_terms), np.nan)
     seen = np.zeros(n_sims, dtype=bool)
     for chunk in chunks:
         for i, rep in enumerate(chunk["replicate"]):
@@ -347,6 +547,8 @@ def assemble(chunks: Sequence[Chunk], n_sims: int, n_terms: int) -> Chunk:
             est[rep], se[rep] = chunk["estimate"][i], chunk["std_error"][i]
             status[rep], message[rep] = chunk["status"][i], chunk["message"][i]
             seconds[rep] = chunk["seconds"][i]
+            if "df" in chunk:  # chunks stored before df existed are Wald z tests
+                df[rep] = chunk["df"][i]
     if not seen.all():
         raise RuntimeError(f"replicates missing after the run: {np.flatnonzero(~seen)[:10]}")
     return {
@@ -355,14 +557,11 @@ def assemble(chunks: Sequence[Chunk], n_sims: int, n_terms: int) -> Chunk:
         "status": status,
         "message": message.astype(str),
         "seconds": seconds,
+        "df": df,
     }
 
 
 # --------------------------------------------------------------------------- backends
-
-
-def _after_chunk(chunk: Chunk) -> None:
-    """Hook called in the main process after each chunk is stored (used by tests)."""
 
 
 def execute(

@@ -1,14 +1,15 @@
-"""Response surface analysis: single-level, multilevel, lagged, by group, the model family."""
+"""Response surface analysis: single-level, multilevel, lagged, by group, the model family.
 
-from ._api import (
-           MODELS,
-           CongruenceTest,
-           RSABootstrap,
-           RSAResults,
-           compare_rsa,
-           fit_lagged_rsa,
-           fit_rsa,
-)
+Modules: :mod:`~alliancestats.rsa.fit` (``fit_rsa``, ``fit_lagged_rsa``, ``compare_rsa``
+and the estimation behind them), :mod:`~alliancestats.rsa.results` (``RSAResults``),
+:mod:`~alliancestats.rsa.family` (the model family and the surface geometry) and
+:mod:`~alliancestats.rsa.bootstrap` (cluster bootstrap, congruence-test records).
+"""
+
+from .bootstrap import CongruenceTest, RSABootstrap
+from .family import MODELS
+from .fit import compare_rsa, fit_lagged_rsa, fit_rsa
+from .results import RSAResults
 
 __all__ = ["MODELS", "CongruenceTest", "RSABootstrap", "RSAResults", "compare_rsa",
            "fit_lagged_rsa", "fit_rsa"]

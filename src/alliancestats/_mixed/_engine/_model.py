@@ -136,6 +136,14 @@ def _group_codes(groups: Any, n: int) -> tuple[list[IntArray], list[pd.Index]]:
     return codes, labels
 
 
+@dataclass(frozen=True)
+class _Codes:
+    """Validated unit codes per level and their labels (:meth:`NestedLMM.from_codes`)."""
+
+    codes: list[IntArray]
+    labels: list[pd.Index]
+
+
 def _checked_codes(codes: Any, n: int) -> list[IntArray]:
     """Validate :meth:`NestedLMM.from_codes` codes: used, nested and parent-ordered."""
     arr = np.asarray(codes)
@@ -223,7 +231,10 @@ class NestedLMM:
         residual_units: Any = None,
     ) -> None:
         Xa = _as_matrix(X, "X", None)
-        codes, labels = _group_codes(groups, Xa.shape[0])
+        if isinstance(groups, _Codes):  # from_codes: checked codes and their labels
+            codes, labels = groups.codes, groups.labels
+        else:
+            codes, labels = _group_codes(groups, Xa.shape[0])
         self._setup(Xa, codes, labels, Z, reml, fe_names, re_names, level_names, independent)
         self._set_residual(residual, time, rater, residual_units)
 
@@ -272,11 +283,9 @@ residual_units
         Xa = _as_matrix(X, "X", None)
         cols = _checked_codes(codes, Xa.shape[0])
         labels: list[pd.Index] = [pd.RangeIndex(int(c.max()) + 1) for c in cols]
-        model = cls.__new__(cls)
-        model._setup(
-            Xa, cols, labels, Z, reml, fe_names, re_names, level_names, independent)
-        model._set_residual(residual, time, rater, residual_units)
-        return model
+        return cls(Xa, _Codes(cols, labels), Z, reml=reml, fe_names=fe_names,
+                   re_names=re_names, level_names=level_names, independent=independent,
+                   residual=residual, time=time, rater=rater, residual_units=residual_units)
 
     def _setup(self, Xa: FloatArray, codes: list[IntArray], labels: list[pd.Index],
                Z: Sequence[Any], reml: bool, fe_names: Sequence[str] | None,

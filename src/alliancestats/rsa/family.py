@@ -1,17 +1,29 @@
-"""The RSA model family and the geometry of a quadratic surface (private).
+"""The RSA model family and the geometry of a quadratic surface.
 
-Every model of the family is a linear map from its free surface parameters to
-(b1, ..., b5) of ``Z = b0 + b1 X + b2 Y + b3 X^2 + b4 XY + b5 Y^2``: ``b = T theta``.
-The constraints of R's RSA package (``nicebread/RSA:R/RSA.R``, METHODS §2.4) are thus
-satisfied exactly by substitution, and the design of the constrained fit is ``P @ T``
-with ``P = [X, Y, X^2, XY, Y^2]``. The two rank-one models (SRRR, SRSQD) need one
-nonlinear parameter, the angle ``phi`` of the direction ``u = cos(phi) Y - sin(phi) X``:
-their quadratic part is ``g u^2`` (so ``b4^2 = 4 b3 b5`` holds exactly, for either sign of
-curvature), and for a fixed ``phi`` they are linear again, ``T = T(phi)``. Fitting profiles
-``phi`` over the compact interval [0, pi) (see :func:`profile_angle`).
+Every model of the family is a linear map from its free surface parameters to the
+coefficients of the general surface
+
+    Z = b0 + b1 X + b2 Y + b3 X^2 + b4 XY + b5 Y^2
+           + b6 X^3 + b7 X^2 Y + b8 X Y^2 + b9 Y^3 + w1 W + w2 W X + w3 W Y,
+
+``W = sign(X - Y)`` (R's RSA package, ``nicebread/RSA:R/RSA.R`` and ``R/helpers.R``):
+``coef = T theta`` with ``T`` a 12 x m matrix over (b1..b9, w1..w3). The equality
+constraints of the package are thus satisfied exactly by substitution, and the design of a
+constrained fit is ``P @ T`` with ``P`` the 12 basis columns (:func:`basis`). The two
+rank-one models (SRRR, SRSQD) need one nonlinear parameter, the angle ``phi`` of the
+direction ``u = cos(phi) Y - sin(phi) X``: their quadratic part is ``g u^2`` (so
+``b4^2 = 4 b3 b5`` holds exactly, for either sign of curvature), and for a fixed ``phi``
+they are linear again, ``T = T(phi)``. Fitting profiles ``phi`` over the compact interval
+[0, pi) (see :func:`profile_angle`).
+
+Models with inequality constraints (``weak``: b3 b5 > 0; ``strong``: b3 b5 > 1e-6 on the
+rank-one SRSQD surface) and SRSQD, whose feasible set in the package also contains the
+piece b4 = b5 = 0 that the rank-one parameterisation does not reach, are fitted as the
+best of their :attr:`FamilyModel.pieces` (see ``fit.py``).
 
 The geometry functions (stationary point, principal axes, lateral shifts) follow
-METHODS §2.3 and return messages instead of warning, so that callers decide when to warn.
+Edwards & Parry (1993) and the package's ``:=`` definitions, and return messages instead
+of warning, so that callers decide when to warn.
 """
 
 from __future__ import annotations
@@ -25,11 +37,15 @@ import numpy as np
 from scipy import optimize
 
 __all__ = [
+    "COEF_NAMES",
+    "CUBIC_MODELS",
+    "CUBIC_WEIGHTS",
     "MODELS",
     "NONLINEAR_MODELS",
     "SURFACE_WEIGHTS",
     "FamilyModel",
     "axes_and_point",
+    "basis",
     "family_model",
     "lateral_shifts",
     "model_parameters",
@@ -40,32 +56,78 @@ __all__ = [
 MODELS = (
     "full", "IA", "additive", "diff", "mean", "onlyx", "onlyy", "onlyx2", "onlyy2",
     "SQD", "SSQD", "RR", "SRR", "SRRR", "SRSQD", "null",
+    "weak", "strong", "absdiff", "absunc", "cubic", "CA", "CL", "RRCA", "RRCL",
 )
-NONLINEAR_MODELS = ("SRRR", "SRSQD")
+NONLINEAR_MODELS = ("SRRR", "SRSQD", "strong")
+CUBIC_MODELS = ("cubic", "CA", "CL", "RRCA", "RRCL")
+ABS_MODELS = ("absdiff", "absunc")
 
-#: Rows a1..a5, columns b0..b5 (R RSA's ``:=`` definitions; METHODS §2.2).
-SURFACE_WEIGHTS = np.array(
-    [
-        [0, 1, 1, 0, 0, 0],
-        [0, 0, 0, 1, 1, 1],
-        [0, 1, -1, 0, 0, 0],
-        [0, 0, 0, 1, -1, 1],
-        [0, 0, 0, 1, 0, -1],
-    ],
-    dtype=float,
-)
+#: Coefficient slots: b0, then the 12 basis terms.
+COEF_NAMES = ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9", "w1", "w2", "w3")
+N_BASIS = 12
 
-# Columns of T over (b1, b2, b3, b4, b5) with the label template of the free parameter.
-_X = ("{x}", (1, 0, 0, 0, 0))
-_Y = ("{y}", (0, 1, 0, 0, 0))
-_X2 = ("{x}^2", (0, 0, 1, 0, 0))
-_XY = ("{x}:{y}", (0, 0, 0, 1, 0))
-_Y2 = ("{y}^2", (0, 0, 0, 0, 1))
-_DIFF = ("({x} - {y})", (1, -1, 0, 0, 0))
-_MEAN = ("({x} + {y})", (1, 1, 0, 0, 0))
-_SQD = ("({x} - {y})^2", (0, 0, 1, -2, 1))
+#: Rows a1..a5, columns b0..w3 (R RSA's ``:=`` definitions).
+SURFACE_WEIGHTS = np.zeros((5, 13))
+SURFACE_WEIGHTS[:, :6] = [
+    [0, 1, 1, 0, 0, 0],
+    [0, 0, 0, 1, 1, 1],
+    [0, 1, -1, 0, 0, 0],
+    [0, 0, 0, 1, -1, 1],
+    [0, 0, 0, 1, 0, -1],
+]
+#: Rows u1, u2, u3 (line of congruence) and v1, v2, v3 (line of incongruence) of a cubic
+#: surface (R RSA's cubic models; Humberg et al. 2022): Z(t, t) = b0 + u1 t + u2 t^2 +
+#: u3 t^3 and Z(t, -t) = b0 + v1 t + v2 t^2 + v3 t^3.
+CUBIC_WEIGHTS = np.zeros((6, 13))
+CUBIC_WEIGHTS[:, 1:10] = [
+    [1, 1, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 1, 1, 1, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 1, 1, 1, 1],
+    [1, -1, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 1, -1, 1, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 1, -1, 1, -1],
+]
+CUBIC_NAMES = ("u1", "u2", "u3", "v1", "v2", "v3")
 
-_LINEAR: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {
+
+def basis(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The 12 basis columns X, Y, X^2, XY, Y^2, X^3, X^2 Y, X Y^2, Y^3, W, W X, W Y.
+
+    ``W = sign(X - Y)`` (1, -1, or 0 when X == Y), as R's ``add.variables``.
+    """
+    w = np.sign(x - y)
+    return np.column_stack([x, y, x * x, x * y, y * y, x**3, x * x * y, x * y * y, y**3,
+                            w, w * x, w * y])
+
+
+def _vec(**coefs: float) -> tuple[float, ...]:
+    out = [0.0] * N_BASIS
+    for name, value in coefs.items():
+        out[COEF_NAMES.index(name) - 1] = value
+    return tuple(out)
+
+
+# Columns of T over the basis with the label template of the free parameter.
+_X = ("{x}", _vec(b1=1))
+_Y = ("{y}", _vec(b2=1))
+_X2 = ("{x}^2", _vec(b3=1))
+_XY = ("{x}:{y}", _vec(b4=1))
+_Y2 = ("{y}^2", _vec(b5=1))
+_X3 = ("{x}^3", _vec(b6=1))
+_X2Y = ("{x}^2:{y}", _vec(b7=1))
+_XY2 = ("{x}:{y}^2", _vec(b8=1))
+_Y3 = ("{y}^3", _vec(b9=1))
+_DIFF = ("({x} - {y})", _vec(b1=1, b2=-1))
+_MEAN = ("({x} + {y})", _vec(b1=1, b2=1))
+_SQD = ("({x} - {y})^2", _vec(b3=1, b4=-2, b5=1))
+_CA = ("({x} - {y})^3", _vec(b6=1, b7=-3, b8=3, b9=-1))
+_CL = ("({x} + {y})({x} - {y})^2", _vec(b6=1, b7=-1, b8=-1, b9=1))
+_W = ("W", _vec(w1=1))
+_WX = ("W:{x}", _vec(w2=1))
+_WY = ("W:{y}", _vec(w3=1))
+_ABS = ("|{x} - {y}|", _vec(w2=1, w3=-1))
+
+_LINEAR: dict[str, tuple[tuple[str, tuple[float, ...]], ...]] = {
     "full": (_X, _Y, _X2, _XY, _Y2),
     "IA": (_X, _Y, _XY),
     "additive": (_X, _Y),
@@ -80,6 +142,28 @@ _LINEAR: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {
     "RR": (_MEAN, _SQD),
     "SRR": (_X, _Y, _SQD),
     "null": (),
+    "cubic": (_X, _Y, _X2, _XY, _Y2, _X3, _X2Y, _XY2, _Y3),
+    "CA": (_SQD, _CA),
+    "CL": (_SQD, _CL),
+    "RRCA": (_MEAN, _SQD, _CA),
+    "RRCL": (_MEAN, _SQD, _CL),
+    "absdiff": (_ABS,),
+    "absunc": (_X, _Y, _WX, _WY),
+    # pieces of the models fitted as the best of several parameterisations
+    "weak": (_X, _Y, _X2, _XY, _Y2),
+    "SRSQD:b4=b5=0": (_X, _Y, _X2),
+    "weak:b3=0": (_X, _Y, _XY, _Y2),
+    "weak:b5=0": (_X, _Y, _X2, _XY),
+}
+
+#: Free surface weights of each model (R's ``k`` without controls: free.max - df).
+_K = {"SRRR": 4, "SRSQD": 3, "weak": 5, "strong": 3}
+
+#: Models fitted as the best of several pieces: (piece, feasibility check of b).
+_PIECES: dict[str, tuple[str, ...]] = {
+    "SRSQD": ("SRSQD:rank-one", "SRSQD:b4=b5=0"),
+    "weak": ("full", "weak:b3=0", "weak:b5=0"),
+    "strong": ("strong",),
 }
 
 # Model-specific intercept of the ridge/valley line Y = S X + C (R RSA's parameter `C`).
@@ -88,20 +172,26 @@ _SHIFT_INTERCEPT: dict[str, Callable[[np.ndarray], float]] = {
     "SRR": lambda b: (b[1] - b[2]) / (4 * b[3]),
     "SRRR": lambda b: (-2 * b[1] * b[5] - b[2] * b[4]) / (4 * b[4] * b[5]),
     "SRSQD": lambda b: -0.5 * b[2] / b[5],
+    "strong": lambda b: -0.5 * b[2] / b[5],
 }
+
+#: Smallest b3 b5 of R's ``strong`` model ("b3*b5 > 0.000001").
+STRONG_BOUND = 1e-6
 
 
 @dataclass(frozen=True)
 class FamilyModel:
-    """One member of the RSA model family as a (possibly angle-dependent) map b = T theta.
+    """One member (or one piece of a member) of the RSA model family as a map
+    coef = T theta, possibly depending on the angle ``phi``.
 
     Attributes
     ----------
     name : str
+        The model's name (R RSA's), or ``"model:piece"`` for a piece.
     templates : tuple of str
         Labels of the free surface parameters, with ``{x}``/``{y}`` placeholders.
     nonlinear : bool
-        Whether ``T`` depends on the angle ``phi`` (SRRR, SRSQD).
+        Whether ``T`` depends on the angle ``phi`` (SRRR, SRSQD, strong).
     """
 
     name: str
@@ -109,34 +199,82 @@ class FamilyModel:
     nonlinear: bool
 
     @property
+    def model(self) -> str:
+        """The family member this is (a piece's model)."""
+        return self.name.split(":")[0]
+
+    @property
     def k(self) -> int:
         """Number of free regression weights of the surface (R's ``k``, angle included)."""
-        return len(self.templates) + int(self.nonlinear)
+        return _K.get(self.model, len(self.templates) + int(self.nonlinear))
+
+    @property
+    def order(self) -> str:
+        """"cubic" for third-order models, "abs" for the piecewise models, else "quadratic"."""
+        if self.model in CUBIC_MODELS:
+            return "cubic"
+        return "abs" if self.model in ABS_MODELS else "quadratic"
+
+    @property
+    def coef_names(self) -> tuple[str, ...]:
+        """Names of the coefficients this model reports (b0..b5, b0..b9 or b0..b2, w1..w3)."""
+        if self.order == "cubic":
+            return COEF_NAMES[:10]
+        if self.order == "abs":
+            return (*COEF_NAMES[:3], *COEF_NAMES[10:])
+        return COEF_NAMES[:6]
+
+    @property
+    def pieces(self) -> tuple[FamilyModel, ...]:
+        """Parameterisations whose best feasible fit is this model's fit."""
+        if ":" in self.name:
+            return (self,)
+        return tuple(_member(p) for p in _PIECES.get(self.name, (self.name,)))
+
+    def accepts(self, piece: FamilyModel, b: np.ndarray) -> bool:
+        """Whether the fit of ``piece`` (coefficients b0..w3) lies in this model.
+
+        Only ``weak`` has a piece that can leave the model: its unconstrained (full) fit
+        counts when b3 b5 > 0; otherwise the optimum lies on b3 = 0 or b5 = 0.
+        """
+        if self.name == "weak" and piece.name == "full":
+            return bool(b[3] * b[5] > 0)
+        return True
 
     def labels(self, x: str, y: str) -> list[str]:
         """Names of the free parameters for columns ``x`` and ``y``."""
         return [t.format(x=x, y=y) for t in self.templates]
 
     def transform(self, phi: float | None = None) -> np.ndarray:
-        """``T`` (5 x len(templates)): b1..b5 = T theta."""
-        if self.name in _LINEAR:
+        """``T`` (12 x len(templates)): b1..w3 = T theta."""
+        if not self.nonlinear:
             cols = [c for _, c in _LINEAR[self.name]]
-            return np.array(cols, dtype=float).T.reshape(5, len(cols))
+            return np.array(cols, dtype=float).T.reshape(N_BASIS, len(cols))
         if phi is None:
             raise ValueError(f"Model {self.name!r} needs the angle `phi`.")
         s, c = np.sin(phi), np.cos(phi)
-        quad = [0.0, 0.0, s * s, -2 * s * c, c * c]  # u^2 = s^2 X^2 - 2 s c XY + c^2 Y^2
+        quad = _vec(b3=s * s, b4=-2 * s * c, b5=c * c)  # u^2 = s^2 X^2 - 2sc XY + c^2 Y^2
         if self.name == "SRRR":
-            return np.array([[1.0, 0, 0, 0, 0], [0, 1.0, 0, 0, 0], quad]).T
-        return np.array([[-s, c, 0, 0, 0], quad]).T  # SRSQD: h u + g u^2
+            return np.array([_vec(b1=1), _vec(b2=1), quad]).T
+        return np.array([_vec(b1=-s, b2=c), quad]).T  # SRSQD, strong: h u + g u^2
 
     def dtransform(self, phi: float) -> np.ndarray:
         """Derivative of ``T(phi)`` with respect to ``phi`` (nonlinear models only)."""
         s, c = np.sin(phi), np.cos(phi)
-        dquad = [0.0, 0.0, 2 * s * c, -2 * (c * c - s * s), -2 * s * c]
+        dquad = _vec(b3=2 * s * c, b4=-2 * (c * c - s * s), b5=-2 * s * c)
         if self.name == "SRRR":
-            return np.array([[0.0] * 5, [0.0] * 5, dquad]).T
-        return np.array([[-c, -s, 0, 0, 0], dquad]).T
+            return np.array([_vec(), _vec(), dquad]).T
+        return np.array([_vec(b1=-c, b2=-s), dquad]).T
+
+
+def _member(name: str) -> FamilyModel:
+    if name == "SRRR":
+        return FamilyModel(name, ("{x}", "{y}", "g"), nonlinear=True)
+    if name in ("SRSQD", "SRSQD:rank-one", "strong"):
+        return FamilyModel(name, ("h", "g"), nonlinear=True)
+    if name == "weak":
+        return FamilyModel(name, tuple(t for t, _ in _LINEAR["full"]), nonlinear=False)
+    return FamilyModel(name, tuple(t for t, _ in _LINEAR[name]), nonlinear=False)
 
 
 def family_model(name: object) -> FamilyModel:
@@ -150,11 +288,7 @@ def family_model(name: object) -> FamilyModel:
         raise ValueError(
             f"`model` must be one of {', '.join(MODELS)}; got {name!r}.{hint}"
         )
-    if name == "SRRR":
-        return FamilyModel(name, ("{x}", "{y}", "g"), nonlinear=True)
-    if name == "SRSQD":
-        return FamilyModel(name, ("h", "g"), nonlinear=True)
-    return FamilyModel(name, tuple(t for t, _ in _LINEAR[name]), nonlinear=False)
+    return _member(name)
 
 
 def profile_angle(objective: Callable[[float], float], n_grid: int = 72) -> float:
@@ -207,7 +341,7 @@ def axes_and_point(b: np.ndarray) -> tuple[dict[str, float], list[str]]:
     which is reported as the first principal axis (p10 its intercept). ``b4 = 0``: the
     axes are parallel to the X and Y axes (slope 0, or inf with an undefined intercept).
     """
-    b0, b1, b2, b3, b4, b5 = (float(v) for v in b)
+    b0, b1, b2, b3, b4, b5 = (float(v) for v in np.asarray(b)[:6])
     msgs: list[str] = []
     p11, p21 = _axis_slopes(b3, b4, b5)
     if b4 == 0:
@@ -276,7 +410,7 @@ def model_parameters(b: np.ndarray, model: str) -> dict[str, float]:
     a4_rescaled = b3/S^2 - b4/S + b5, and SRRR's ``meaneffect`` = (b2 b4 - 2 b1 b5)/b4."""
     if model not in NONLINEAR_MODELS:
         return {}
-    _, b1, b2, b3, b4, b5 = (float(v) for v in b)
+    _, b1, b2, b3, b4, b5 = (float(v) for v in np.asarray(b)[:6])
     with np.errstate(divide="ignore", invalid="ignore"):
         S = -b4 / (2 * b5)
         out = {"S": S, "a4_rescaled": b3 / S**2 - b4 / S + b5}

@@ -1,52 +1,30 @@
-r"""Polynomial response surface analysis (RSA): single-level, multilevel, lagged, by group.
+"""The results of a response surface fit: :class:`RSAResults`.
 
-The model (Edwards & Parry 1993; R package RSA, ``nicebread/RSA:R/RSA.R``) is
-
-.. math::
-
-    Z = b_0 + b_1 X + b_2 Y + b_3 X^2 + b_4 XY + b_5 Y^2 \;(+\, c' \text{controls}) + e,
-
-with X and Y centred on one common constant (their pooled grand mean by default), so that
-X = Y keeps meaning numerical agreement. Without ``groups`` it is fitted by OLS
-(statsmodels); with ``groups`` as a nested linear mixed model with random intercepts
-(:func:`alliancestats._mixed.fit_mixed`). The surface parameters of R's RSA package,
+The surface parameters of R's RSA package,
 
     a1 = b1 + b2, a2 = b3 + b4 + b5, a3 = b1 - b2, a4 = b3 - b4 + b5, a5 = b3 - b5,
 
-are exact linear contrasts of the coefficients. The stationary point, the principal axes
-and the lateral shifts are nonlinear; their SEs come from the delta method (or
-:meth:`RSAResults.bootstrap`).
-
-Which reference this reproduces: the OLS fit equals R's ``lm`` on the polynomial
-(unbiased residual variance, t tests with n - p df). R's ``RSA()`` with its defaults uses
-lavaan's MLR estimator (robust SEs, z tests) and removes outliers; with
-``estimator="ML", se="standard", out.rm=FALSE`` it gives the same estimates as ``lm`` and
-SEs smaller by exactly sqrt((n - p)/n). ``cov_type="HC0"`` is the closest analogue of MLR.
+are exact linear contrasts of the coefficients (and u1..u3, v1..v3 along the lines of
+congruence and incongruence of a third-order surface). The stationary point, the
+principal axes and the lateral shifts are nonlinear; their SEs come from the delta method
+(or :meth:`RSAResults.bootstrap`).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy import stats
 
-from .._mixed import ENGINES
-from .._validation import (
-    as_column_list,
-    as_generator,
-    check_choice,
-    require_columns,
-    require_frame,
-)
-from ..data import add_lags
+from .._validation import as_generator, check_choice
 from ..exceptions import AllianceStatsWarning
 from ..results import EFFECT_COLUMNS, ModelResults, linear_combination
-from ._bootstrap import (
+from .bootstrap import (
     CongruenceTest,
     RSABootstrap,
     boot_labels,
@@ -56,21 +34,23 @@ from ._bootstrap import (
     surface_quantities,
     warn_failures,
 )
-from ._family import (
-    MODELS,
+from .family import (
+    COEF_NAMES,
+    CUBIC_NAMES,
+    CUBIC_WEIGHTS,
     SURFACE_WEIGHTS,
     axes_and_point,
-    family_model,
+    basis,
     lateral_shifts,
     model_parameters,
 )
-from ._fit import COV_TYPES, Design, Estimate, Spec, estimate, prepare
 
-__all__ = ["MODELS", "CongruenceTest", "RSABootstrap", "RSAResults", "compare_rsa",
-           "fit_lagged_rsa", "fit_rsa"]
+if TYPE_CHECKING:
+    from .fit import Design, Estimate, Spec
+
+__all__ = ["RSAResults"]
 
 _A_NAMES = ["a1", "a2", "a3", "a4", "a5"]
-_B_NAMES = ["b0", "b1", "b2", "b3", "b4", "b5"]
 _INTERVAL_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
 
 
@@ -79,23 +59,33 @@ class RSAResults(ModelResults):
 
     Besides the :class:`~alliancestats.results.ModelResults` interface (``params`` are the
     estimated free parameters of the chosen model), it offers the surface: ``coefs``
-    (b0..b5), ``surface`` (a1..a5), ``stationary_point``, ``principal_axes``,
-    ``lateral_shift``, ``predict``, ``discrepancy_table``, ``congruence_test``,
-    ``surface_differences`` (with ``by``) and ``bootstrap``.
+    (b0..b5; b0..b9 for third-order models; b0..b2, w1..w3 for the piecewise ones),
+    ``surface`` (a1..a5), ``cubic_surface`` (u1..u3, v1..v3 of third-order models),
+    ``stationary_point``, ``principal_axes``, ``lateral_shift``, ``predict``,
+    ``discrepancy_table``, ``congruence_test``, ``surface_differences`` (with ``by``),
+    ``bootstrap`` and ``observations`` (the analysed data).
     """
 
     def __init__(self, *, est: Estimate, design: Design, spec: Spec, formula: str,
+                 refit: Callable[[Design, Spec], Estimate],
                  lag_info: dict[str, Any] | None = None, extra_notes: Sequence[str] = ()
                  ) -> None:
         self._est = est
         self._design = design
         self._spec = spec
+        self._refit = refit
         self._lag_info = dict(lag_info or {})
-        self._model_name = f"Response surface analysis (model '{spec.family.name}')"
-        labels = [_B_NAMES[j] if lev is None else f"{lev}:{_B_NAMES[j]}"
-                  for lev in design.levels for j in range(6)]
+        self._model_name = f"Response surface analysis (model '{spec.family.model}')"
+        self._coef_names = list(spec.family.coef_names)
+        pos = [COEF_NAMES.index(c) for c in self._coef_names]
+        rows = [lev_i * len(COEF_NAMES) + j for lev_i in range(len(design.levels))
+                for j in pos]
+        self._coef_pos = pos
+        labels = [c if lev is None else f"{lev}:{c}"
+                  for lev in design.levels for c in self._coef_names]
         self._b_labels = labels
-        bjac = est.bjac
+        bjac = est.bjac[rows]
+        self._bjac = bjac
         full_cov = est.cov.to_numpy()
         self._b_cov = pd.DataFrame(bjac @ full_cov @ bjac.T, index=labels, columns=labels)
         names = design.names
@@ -114,7 +104,8 @@ class RSAResults(ModelResults):
 
     @property
     def levels(self) -> list[Any]:
-        """Levels of ``by`` (``[None]`` without ``by``)."""
+        """The surfaces of the fit: levels of ``by``, ``["within", "between"]`` with
+        ``decompose="unit"``, else ``[None]``."""
         return list(self._design.levels)
 
     @property
@@ -133,44 +124,112 @@ class RSAResults(ModelResults):
         return dict(self._lag_info)
 
     @property
+    def random_pca(self) -> pd.DataFrame:
+        """Principal components of each level's random-effects covariance relative to the
+        residual SD (lme4 ``rePCA``): level, component, sd, proportion, cumulative and
+        loadings (term -> weight). Components with ~0 variance show a singular
+        structure and which terms span it. Empty for single-level fits."""
+        pca = self._est.random_pca
+        if pca is None:
+            return pd.DataFrame(columns=["level", "component", "sd", "proportion",
+                                         "cumulative", "loadings"])
+        return pca.copy()
+
+    @property
     def angle(self) -> float | None:
         """Profiled angle phi of the rank-one models SRRR/SRSQD (None otherwise)."""
         return self._est.phi
 
     def _b_series(self) -> pd.Series:
-        return pd.Series(self._est.B.ravel(), index=self._b_labels)
+        return pd.Series(self._est.B[:, self._coef_pos].ravel(), index=self._b_labels)
 
     @property
     def coefs(self) -> pd.Series:
-        """b0..b5 implied by the fit (indexed (level, b) with ``by``)."""
-        values = self._est.B.ravel()
+        """b0..b5 implied by the fit (b0..b9 for third-order models, b0..b2 and w1..w3
+        for the piecewise ones; indexed (level, b) with ``by``)."""
+        values = self._est.B[:, self._coef_pos].ravel()
         if self._design.levels == (None,):
-            return pd.Series(values, index=_B_NAMES, name="estimate")
-        index = pd.MultiIndex.from_product([self.levels, _B_NAMES], names=["level", "term"])
+            return pd.Series(values, index=self._coef_names, name="estimate")
+        index = pd.MultiIndex.from_product([self.levels, self._coef_names],
+                                           names=["level", "term"])
         return pd.Series(values, index=index, name="estimate")
 
     def cov_coefs(self) -> pd.DataFrame:
-        """Covariance of b0..b5 (all levels): J V J' with J = db/dparams."""
+        """Covariance of the coefficients in :attr:`coefs` (all levels): J V J' with
+        J = db/dparams."""
         return self._b_cov.copy()
 
     def _level_weights(self, rows: np.ndarray, names: list[str]) -> pd.DataFrame:
         frames = []
+        sub = rows[:, self._coef_pos]
         for lev in self._design.levels:
-            cols = [_B_NAMES[j] if lev is None else f"{lev}:{_B_NAMES[j]}" for j in range(6)]
+            cols = [c if lev is None else f"{lev}:{c}" for c in self._coef_names]
             idx = names if lev is None else pd.MultiIndex.from_product(
                 [[lev], names], names=["level", "term"])
-            frames.append(pd.DataFrame(rows, index=idx, columns=cols))
+            frames.append(pd.DataFrame(sub, index=idx, columns=cols))
         return pd.concat(frames).fillna(0.0)
 
     def _surface_table(self, alpha: float) -> pd.DataFrame:
         weights = self._level_weights(SURFACE_WEIGHTS, _A_NAMES)
-        return linear_combination(self._b_series(), self._b_cov, weights, alpha=alpha,
-                                  df=self.df_resid)
+        table = linear_combination(self._b_series(), self._b_cov, weights, alpha=alpha,
+                                   df=self.df_resid)
+        if self._spec.family.order == "abs":  # not a polynomial: a1..a5 are undefined
+            table.loc[:, :] = np.nan
+        return table
 
     @property
     def surface(self) -> pd.DataFrame:
-        """a1..a5 with SE, test and CI (exact linear contrasts of b; by level with ``by``)."""
+        """a1..a5 with SE, test and CI (exact linear contrasts of b; by level with ``by``).
+
+        For third-order models these are the first- and second-order coefficients along
+        the lines of congruence and incongruence at the origin (see also
+        :attr:`cubic_surface`); for the piecewise models (absdiff, absunc) they are
+        undefined (NaN), as in R's RSA package.
+        """
         return self._surface_table(0.05)
+
+    @property
+    def cubic_surface(self) -> pd.DataFrame:
+        """u1, u2, u3 and v1, v2, v3 of a third-order surface, with SE, test and CI.
+
+        Along the line of congruence ``Z(t, t) = b0 + u1 t + u2 t^2 + u3 t^3``; along the
+        line of incongruence ``Z(t, -t) = b0 + v1 t + v2 t^2 + v3 t^3`` (R RSA's cubic
+        models; Humberg, Schönbrodt, Back & Nestler 2022). Exact linear contrasts of
+        b1..b9.
+
+        Raises
+        ------
+        ValueError
+            For models that are not third order.
+        """
+        if self._spec.family.order != "cubic":
+            raise ValueError(f"cubic_surface needs a third-order model (cubic, CA, CL, RRCA, "
+                             f"RRCL); this fit is {self.model!r}.")
+        weights = self._level_weights(CUBIC_WEIGHTS, list(CUBIC_NAMES))
+        return linear_combination(self._b_series(), self._b_cov, weights, alpha=0.05,
+                                  df=self.df_resid)
+
+    @property
+    def observations(self) -> pd.DataFrame:
+        """The analysed rows on the original scale: x, y, outcome and level (the ``by``
+        level, None without ``by``), one row per observation used in the fit."""
+        d = self._design
+        return pd.DataFrame({"x": d.x_raw, "y": d.y_raw, "outcome": d.endog,
+                             "level": [d.levels[c] if d.has_by else None for c in d.codes]})
+
+    def level_mask(self, level: Any = None) -> np.ndarray:
+        """Boolean mask of the analysed rows (as in :attr:`observations`) of ``level``.
+
+        Raises
+        ------
+        ValueError
+            If ``level`` is not one of the ``by`` levels (or given without ``by``).
+        """
+        d = self._design
+        index = self._level_index(level)
+        if not d.has_by:  # one surface, or the within/between parts of every row
+            return np.ones(d.nobs, dtype=bool)
+        return np.asarray(d.codes == index)
 
     def surface_at(self, alpha: float = 0.05) -> pd.DataFrame:
         """:attr:`surface` with (1 - alpha) confidence intervals."""
@@ -204,8 +263,8 @@ class RSAResults(ModelResults):
                 up, down = theta.copy(), theta.copy()
                 up[j] += h
                 down[j] -= h
-                f_up = fun(est.bfun(up).reshape(-1, 6)[lev_i])
-                f_down = fun(est.bfun(down).reshape(-1, 6)[lev_i])
+                f_up = fun(est.bfun(up).reshape(-1, len(COEF_NAMES))[lev_i])
+                f_down = fun(est.bfun(down).reshape(-1, len(COEF_NAMES))[lev_i])
                 grad[:, j] = [(f_up[k] - f_down[k]) / (2 * h) for k in keys]
             with np.errstate(invalid="ignore"):
                 se = np.sqrt(np.einsum("ij,jk,ik->i", grad, V, grad))
@@ -219,6 +278,10 @@ class RSAResults(ModelResults):
         return pd.concat(frames)
 
     def _geometry_messages(self) -> list[str]:
+        order = self._spec.family.order
+        if order != "quadratic":
+            return [f"Model {self.model!r} is not a second-order surface: the stationary "
+                    f"point and principal axes are not defined."]
         msgs: list[str] = []
         for lev_i, lev in enumerate(self._design.levels):
             where = "" if lev is None else f"level {lev!r}: "
@@ -230,15 +293,21 @@ class RSAResults(ModelResults):
             warnings.warn(msg, AllianceStatsWarning, stacklevel=3)
 
     def _point_table(self, alpha: float) -> pd.DataFrame:
+        quadratic = self._spec.family.order == "quadratic"
+
         def fun(b: np.ndarray) -> dict[str, float]:
             geo = axes_and_point(b)[0]
+            if not quadratic:
+                return {"X0": np.nan, "Y0": np.nan}
             return {"X0": geo["X0"], "Y0": geo["Y0"]}
         return self._delta_table(fun, alpha)
 
     def _axes_table(self, alpha: float) -> pd.DataFrame:
+        quadratic = self._spec.family.order == "quadratic"
+
         def fun(b: np.ndarray) -> dict[str, float]:
             geo = axes_and_point(b)[0]
-            return {k: geo[k] for k in ("p10", "p11", "p20", "p21")}
+            return {k: geo[k] if quadratic else np.nan for k in ("p10", "p11", "p20", "p21")}
         table = self._delta_table(fun, alpha)
         for lev_i, _ in enumerate(self._design.levels):  # b4 = 0: derivative undefined
             if self._est.B[lev_i, 4] == 0:
@@ -285,6 +354,8 @@ class RSAResults(ModelResults):
 
         Controls are at 0 (a centred prior outcome at its mean). ``grid=True`` evaluates
         every combination (``np.meshgrid(x, y)``) and returns shape (len(y), len(x)).
+        With ``decompose="unit"``, ``level="between"`` takes unit means on the original
+        scale, ``level="within"`` deviations from the unit's means (not shifted).
 
         Examples
         --------
@@ -300,10 +371,56 @@ class RSAResults(ModelResults):
         xv, yv = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         if grid:
             xv, yv = np.meshgrid(np.ravel(xv), np.ravel(yv))
+        xv, yv = np.broadcast_arrays(xv, yv)
         c = self._design.centering
-        xs = (xv - c["x_shift"]) / c["x_scale"]
-        ys = (yv - c["y_shift"]) / c["y_scale"]
-        return b[0] + b[1] * xs + b[2] * ys + b[3] * xs**2 + b[4] * xs * ys + b[5] * ys**2
+        within = self._design.parts is not None and level == "within"
+        xs = (xv - (0.0 if within else c["x_shift"])) / c["x_scale"]
+        ys = (yv - (0.0 if within else c["y_shift"])) / c["y_scale"]
+        terms = basis(xs.ravel(), ys.ravel())
+        return np.asarray(b[0] + terms @ b[1:]).reshape(xs.shape)
+
+    def predict_interval(self, x: Any, y: Any, *, level: Any = None,
+                         alpha: float = 0.05) -> pd.DataFrame:
+        """Predicted outcome at points (x, y) with SE and confidence interval.
+
+        The prediction is a linear combination of the coefficients, so its SE is exact
+        (``g' cov_coefs() g``); ``df_resid`` t quantiles for OLS, normal ones for mixed
+        fits. x and y as in :meth:`predict` (one point per pair, no grid).
+
+        Returns
+        -------
+        DataFrame
+            Columns x, y, estimate, std_error, conf_low, conf_high.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from alliancestats import fit_rsa
+        >>> rng = np.random.default_rng(1)
+        >>> df = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)})
+        >>> df["z"] = df.x - df.y + rng.normal(size=60)
+        >>> table = fit_rsa(df, outcome="z", x="x", y="y").predict_interval([0, 1], [0, 1])
+        >>> list(table.columns)
+        ['x', 'y', 'estimate', 'std_error', 'conf_low', 'conf_high']
+        """
+        if not 0 < alpha < 1:
+            raise ValueError(f"`alpha` must be between 0 and 1; got {alpha!r}.")
+        li = self._level_index(level)
+        xv, yv = np.broadcast_arrays(np.asarray(x, dtype=float).ravel(),
+                                     np.asarray(y, dtype=float).ravel())
+        c = self._design.centering
+        within = self._design.parts is not None and level == "within"
+        xs = (xv - (0.0 if within else c["x_shift"])) / c["x_scale"]
+        ys = (yv - (0.0 if within else c["y_shift"])) / c["y_scale"]
+        terms = np.column_stack([np.ones(len(xs)), basis(xs, ys)])[:, self._coef_pos]
+        k = len(self._coef_pos)
+        cov = self._b_cov.to_numpy()[li * k:(li + 1) * k, li * k:(li + 1) * k]
+        est = self._est.B[li, self._coef_pos]
+        value = terms @ est
+        se = np.sqrt(np.einsum("ij,jk,ik->i", terms, cov, terms))
+        crit = self._crit(alpha)
+        return pd.DataFrame({"x": xv, "y": yv, "estimate": value, "std_error": se,
+                             "conf_low": value - crit * se, "conf_high": value + crit * se})
 
     def _level_index(self, level: Any) -> int:
         levels = self._design.levels
@@ -336,7 +453,7 @@ class RSAResults(ModelResults):
             zy = (yr - yr.mean()) / yr.std(ddof=1)
         cats = pd.cut(zy - zx, [-np.inf, -0.5, 0.5, np.inf], right=True,
                       labels=["x > y", "x ~ y", "x < y"])
-        if self._design.levels == (None,):
+        if not self._design.has_by:
             counts = pd.Series(cats).value_counts(sort=False).rename("n").to_frame()
             counts.index.name = "category"
             counts["share"] = counts["n"] / counts["n"].sum()
@@ -370,6 +487,9 @@ class RSAResults(ModelResults):
         """
         check_choice(variant, "variant", ("strict", "a5"))
         check_choice(direction, "direction", ("maximum", "minimum"))
+        if self._spec.family.order != "quadratic":
+            raise ValueError(f"congruence_test() checks the conditions of a second-order "
+                             f"surface; model {self.model!r} is not one (fit e.g. 'full').")
         li = self._level_index(level)
         lev = self._design.levels[li]
         pick = (lambda t: t) if lev is None else (lambda t: t.xs(lev, level="level"))
@@ -413,6 +533,37 @@ class RSAResults(ModelResults):
         return CongruenceTest(table, bool(table["met"].all()), variant, direction, lev,
                               interval)
 
+    def congruence_table(self, *, variant: str = "strict", direction: str = "maximum",
+                         alpha: float = 0.05) -> pd.DataFrame:
+        """:meth:`congruence_test` for every surface of the fit in one table.
+
+        One row per surface (the ``by`` levels, "within"/"between" with
+        ``decompose="unit"``, or the single surface) and condition: quantity, estimate,
+        conf_low, conf_high, p_value, requirement, met, and the surface's ``verdict``
+        (every condition met).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from alliancestats import fit_rsa
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300),
+        ...                    "g": np.repeat(["a", "b"], 150)})
+        >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(scale=0.5, size=300)
+        >>> table = fit_rsa(df, outcome="z", x="x", y="y", by="g").congruence_table()
+        >>> table.groupby("surface")["verdict"].first().tolist()
+        [True, True]
+        """
+        frames = []
+        for lev in self._design.levels:
+            test = self.congruence_test(variant=variant, direction=direction, alpha=alpha,
+                                        level=lev)
+            frame = test.table.reset_index()
+            frame.insert(0, "surface", "all" if lev is None else lev)
+            frame["verdict"] = test.verdict
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
     # -- by-group differences ------------------------------------------------------------
     def _difference_weights(self, rows: np.ndarray, names: list[str]) -> pd.DataFrame:
         levels = self._design.levels
@@ -423,8 +574,8 @@ class RSAResults(ModelResults):
         for lev in levels[1:]:
             w = pd.DataFrame(0.0, index=pd.MultiIndex.from_product(
                 [[lev], names], names=["level", "term"]), columns=self._b_labels)
-            w[[f"{lev}:{b}" for b in _B_NAMES]] = rows
-            w[[f"{ref}:{b}" for b in _B_NAMES]] -= rows
+            w[[f"{lev}:{b}" for b in self._coef_names]] = rows[:, self._coef_pos]
+            w[[f"{ref}:{b}" for b in self._coef_names]] -= rows[:, self._coef_pos]
             frames.append(w)
         return pd.concat(frames)
 
@@ -439,8 +590,9 @@ class RSAResults(ModelResults):
     def surface_equality(self) -> pd.Series:
         """Joint Wald test that b1..b5 (equivalently a1..a5) are equal in all levels
         (F with ``df_resid`` for OLS, chi-square for mixed models)."""
-        weights = self._difference_weights(np.eye(6)[1:], _B_NAMES[1:])
-        jac = pd.DataFrame(self._est.bjac, index=self._b_labels, columns=self.params.index)
+        eye = np.eye(len(COEF_NAMES))[self._coef_pos[1:]]
+        weights = self._difference_weights(eye, self._coef_names[1:])
+        jac = pd.DataFrame(self._bjac, index=self._b_labels, columns=self.params.index)
         return self.wald_test(weights @ jac)
 
     # -- bootstrap ------------------------------------------------------------------------
@@ -471,7 +623,7 @@ class RSAResults(ModelResults):
         gens = as_generator(rng).spawn(int(n))
         n_chunks = 1 if n_jobs == 1 else 4 * max(1, abs(int(n_jobs)))
         parts = Parallel(n_jobs=n_jobs)(
-            delayed(replicate_chunk)(self._design, self._spec, chunk)
+            delayed(replicate_chunk)(self._design, self._spec, chunk, self._refit)
             for chunk in chunked(gens, n_chunks)
         )
         results = [r for part in parts for r in part]
@@ -491,11 +643,17 @@ class RSAResults(ModelResults):
 
     def _summary_tables(self, alpha: float) -> list[tuple[str, pd.DataFrame]]:
         tables = super()._summary_tables(alpha)
-        tables.append(("Surface parameters (a1..a5)", self._surface_table(alpha)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AllianceStatsWarning)
-            tables.append(("Stationary point (delta method)", self._point_table(alpha)))
-            tables.append(("Principal axes (delta method)", self._axes_table(alpha)))
+        order = self._spec.family.order
+        if order != "abs":
+            tables.append(("Surface parameters (a1..a5)", self._surface_table(alpha)))
+        if order == "cubic":
+            tables.append(("Cubic surface parameters (u: line of congruence, v: line of "
+                           "incongruence)", self.cubic_surface))
+        if order == "quadratic":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AllianceStatsWarning)
+                tables.append(("Stationary point (delta method)", self._point_table(alpha)))
+                tables.append(("Principal axes (delta method)", self._axes_table(alpha)))
         if self._design.levels != (None,):
             tables.append((f"Surface differences vs level {self._design.levels[0]!r}",
                            self.surface_differences))
@@ -516,301 +674,3 @@ def _contains(low: float, high: float, value: float) -> bool:
         return False
     tol = 1e-9 * max(1.0, abs(value), abs(low), abs(high))
     return bool(low - tol <= value <= high + tol)
-
-
-def _formula(est: Estimate, design: Design, spec: Spec) -> str:
-    terms = [t for t in est.params.index if t not in ("Intercept", "phi")]
-    rhs = " + ".join(terms) if terms else "1"
-    if est.phi is not None:
-        rhs += "  [u = cos(phi) y - sin(phi) x]"
-    groups = design.names["groups"]
-    for i in range(len(groups)):
-        rhs += " + (1 | " + ":".join(str(g) for g in groups[: i + 1]) + ")"
-    return f"{design.names['outcome']} ~ {rhs}"
-
-
-def _build(design: Design, spec: Spec, lag_info: dict[str, Any] | None = None) -> RSAResults:
-    est = estimate(design, spec)
-    notes = []
-    c = design.centering
-    if c["center"] is not None or c["scale"] is not None:
-        notes.append(f"x and y centred ({c['center']}) and scaled ({c['scale']}) before "
-                     f"forming squares; b, a, X0, Y0, p10 refer to that scale.")
-    return RSAResults(est=est, design=design, spec=spec, formula=_formula(est, design, spec),
-                      lag_info=lag_info, extra_notes=notes)
-
-
-def _make_spec(model: Any, random: Any, reml: Any, engine: Any, cov_type: Any,
-               groups: Any) -> Spec:
-    family = family_model(model)
-    check_choice(cov_type, "cov_type", COV_TYPES)
-    check_choice(engine, "engine", ENGINES)
-    if groups is not None and cov_type != "nonrobust":
-        raise ValueError(f"cov_type={cov_type!r} is only available for single-level fits "
-                         f"(groups=None); mixed models use model-based SEs.")
-    if not isinstance(reml, bool):
-        raise TypeError(f"`reml` must be True or False; got {reml!r}.")
-    return Spec(family, random, reml, engine, cov_type)
-
-
-def fit_rsa(
-    data: pd.DataFrame,
-    *,
-    outcome: Hashable,
-    x: Hashable,
-    y: Hashable,
-    groups: Hashable | Sequence[Hashable] | None = None,
-    controls: Hashable | Sequence[Hashable] | None = None,
-    by: Hashable | None = None,
-    model: str = "full",
-    random: Any = "intercept",
-    center: Any = "pooled",
-    scale: str | None = None,
-    reml: bool = True,
-    missing: str = "drop",
-    engine: str = "fast",
-    cov_type: str = "nonrobust",
-) -> RSAResults:
-    r"""Fit a polynomial response surface, single-level (OLS) or multilevel.
-
-    Parameters
-    ----------
-    data : DataFrame
-    outcome, x, y : column names
-        Outcome Z and the two commensurate predictors (e.g. therapist- and patient-rated
-        alliance).
-    groups : column name or list, optional
-        Grouping columns outer -> inner (e.g. ``["therapist", "patient"]``): a mixed model
-        with a random intercept at every level (lme4 ``(1|therapist) +
-        (1|therapist:patient)``). None: single-level OLS.
-    controls : column name or list, optional
-        Covariates entering linearly (categorical ones as dummies), not interacted.
-    by : column name, optional
-        One surface per level in one model: intercept and polynomial terms per level,
-        controls and variance components pooled. See ``surface_differences``.
-    model : str
-        Member of the model family (R RSA's constraints, substituted exactly): ``full``,
-        ``IA``, ``additive``, ``diff``, ``mean``, ``onlyx``, ``onlyy``, ``onlyx2``,
-        ``onlyy2``, ``SQD``, ``SSQD``, ``RR``, ``SRR``, ``SRRR``, ``SRSQD``, ``null``.
-    random : {"intercept", "slopes"} or mapping
-        Random effects of mixed fits: intercepts at every level; "slopes" adds correlated
-        random x and y slopes at the innermost level; or {level: [design columns]}.
-    center : "pooled", "variablewise", None or number
-        Subtract the pooled grand mean of stacked x and y (default), each variable's own
-        mean (warns), nothing, or a given constant such as the scale midpoint.
-    scale : None, "pooled" or "variablewise"
-        Optionally divide by the pooled SD of the centred, stacked x and y.
-    reml : bool
-        REML (default) or ML for mixed fits.
-    missing : {"drop", "raise"}
-    engine : {"fast", "statsmodels"}
-        Mixed-model engine.
-    cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3"}
-        Single-level covariance of the coefficients.
-
-    Returns
-    -------
-    RSAResults
-
-    Raises
-    ------
-    ValueError
-        Unknown columns or model name, x identical to y, constant predictors, too few
-        observations, a rank-deficient design, missing values with ``missing="raise"``.
-
-    Notes
-    -----
-    Constrained models are fitted on the substituted design (e.g. SQD is
-    ``Z ~ (X - Y)^2``) and mapped back to b1..b5 with the implied covariance. SRRR and
-    SRSQD are fitted in the exact rank-one reparameterisation
-    ``g (cos(phi) Y - sin(phi) X)^2`` by profiling the angle (nonlinear least squares
-    single-level; profile ML for mixed fits, SEs conditional on the angle).
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
-    >>> from alliancestats import fit_rsa
-    >>> rng = np.random.default_rng(0)
-    >>> df = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
-    >>> df["z"] = 1 - (df.x - df.y) ** 2 + rng.normal(scale=0.5, size=200)
-    >>> res = fit_rsa(df, outcome="z", x="x", y="y", center=None)
-    >>> bool(abs(res.surface.loc["a4", "estimate"] + 4) < 0.3)
-    True
-    >>> res.congruence_test().verdict
-    True
-    """
-    spec = _make_spec(model, random, reml, engine, cov_type, groups)
-    design = prepare(data, outcome=outcome, x=x, y=y, groups=groups, controls=controls,
-                     by=by, center=center, scale=scale, missing=missing)
-    return _build(design, spec)
-
-
-def fit_lagged_rsa(
-    data: pd.DataFrame,
-    *,
-    outcome: Hashable,
-    x: Hashable,
-    y: Hashable,
-    time: Hashable,
-    unit: Hashable | Sequence[Hashable],
-    groups: Hashable | Sequence[Hashable] | None,
-    lag: int = 1,
-    prior_outcome: bool = True,
-    **fit_rsa_kwargs: Any,
-) -> RSAResults:
-    """Lagged RSA: outcome at t on the surface of x and y at t - lag.
-
-    Lags are looked up by time with :func:`alliancestats.add_lags`: a missed session
-    yields no lagged pair (gaps are never bridged). Rows without lagged x and y (first
-    sessions, sessions after a gap; with ``prior_outcome`` also without the lagged
-    outcome) are structurally excluded, counted in ``lag_info`` and not warned about.
-    The lagged outcome enters as a covariate centred on its grand mean over the analysed
-    rows (residualised change; METHODS §3.5).
-
-    Parameters
-    ----------
-    data : DataFrame
-        Long data, one row per unit and time point.
-    outcome, x, y : column names
-    time : column name
-        Integer session number.
-    unit : column name or list
-        Identifies the series (e.g. ``["therapist", "patient"]`` or ``"patient"``).
-    groups : column name, list or None
-        As in :func:`fit_rsa`.
-    lag : int
-    prior_outcome : bool
-        Add the lagged outcome as a covariate.
-    **fit_rsa_kwargs
-        Passed to :func:`fit_rsa` (``controls``, ``by``, ``model``, ``center``, ...).
-
-    Returns
-    -------
-    RSAResults
-        ``lag_info`` records the lag structure and row counts.
-
-    Examples
-    --------
-    >>> from alliancestats import fit_lagged_rsa
-    >>> from alliancestats.simulate import simulate_prn
-    >>> df = simulate_prn(rng=1)
-    >>> res = fit_lagged_rsa(df, outcome="wellbeing", x="alliance_therapist",
-    ...                      y="alliance_patient", time="session",
-    ...                      unit=["therapist", "patient"], groups=None)
-    >>> res.lag_info["rows_used"] == res.nobs
-    True
-    """
-    data = require_frame(data)
-    units = as_column_list(unit, "unit")
-    require_columns(data, {"outcome": outcome, "x": x, "y": y, "time": time, "unit": units})
-    for key in ("x", "y", "outcome", "center_controls"):
-        if key in fit_rsa_kwargs:
-            raise TypeError(f"fit_lagged_rsa() got an unexpected keyword argument {key!r}.")
-    lag_cols = [x, y, outcome] if prior_outcome else [x, y]
-    lagged = add_lags(data, lag_cols, by=units, time=time, lag=lag)
-    xl, yl, zl = (f"{c}_lag{lag}" for c in (x, y, outcome))
-    has_pair = lagged[[xl, yl]].notna().all(axis=1)
-    keep = has_pair & (lagged[zl].notna() if prior_outcome else True)
-    if not keep.any():
-        raise ValueError(f"No row has its {time!r} - {lag} values of x and y for the same "
-                         f"unit; check `time`, `unit` and `lag`.")
-    info = {"time": time, "unit": units, "lag": lag, "rows_in": len(data),
-            "rows_without_lagged_xy": int((~has_pair).sum()),
-            "rows_without_lagged_outcome": int((has_pair & ~keep).sum()),
-            "prior_outcome": zl if prior_outcome else None}
-    kwargs = dict(fit_rsa_kwargs)
-    spec = _make_spec(kwargs.pop("model", "full"), kwargs.pop("random", "intercept"),
-                      kwargs.pop("reml", True), kwargs.pop("engine", "fast"),
-                      kwargs.pop("cov_type", "nonrobust"), groups)
-    controls = as_column_list(kwargs.pop("controls", None), "controls")
-    if prior_outcome:
-        controls.append(zl)
-    design = prepare(lagged.loc[keep], outcome=outcome, x=xl, y=yl, groups=groups,
-                     controls=controls, center_controls=[zl] if prior_outcome else [],
-                     by=kwargs.pop("by", None), center=kwargs.pop("center", "pooled"),
-                     scale=kwargs.pop("scale", None), missing=kwargs.pop("missing", "drop"))
-    if kwargs:
-        raise TypeError(f"fit_lagged_rsa() got unexpected keyword arguments {sorted(kwargs)}.")
-    info["rows_used"] = design.nobs
-    return _build(design, spec, lag_info=info)
-
-
-def compare_rsa(
-    data: pd.DataFrame,
-    *,
-    models: Sequence[str] = ("full", "SRRR", "SRR", "RR", "SQD", "SSQD", "SRSQD", "IA",
-                             "additive", "onlyx2", "onlyy2", "onlyx", "onlyy", "null"),
-    **fit_rsa_kwargs: Any,
-) -> pd.DataFrame:
-    """Fit several members of the RSA model family and compare them (R's ``RSA::compare``
-    and ``aictab``).
-
-    Mixed models are compared by ML: with ``reml=True`` (the default of :func:`fit_rsa`)
-    each model is refitted by ML, as likelihoods of REML fits with different fixed
-    effects are not comparable; ``attrs["notes"]`` says so.
-
-    Returns
-    -------
-    DataFrame
-        One row per model (ordered by k): ``k`` (free surface weights), ``n_params``
-        (all estimated parameters, incl. intercept, controls and variances), ``logLik``,
-        ``AIC``, ``AICc`` (K = n_params), ``BIC``, ``delta_AICc``, ``aic_weight``,
-        ``aicc_weight``, ``r_squared`` (OLS), the likelihood-ratio test against the full
-        model (``chi2``, ``df``, ``p_value``), ``method`` and ``converged``.
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
-    >>> from alliancestats import compare_rsa
-    >>> rng = np.random.default_rng(0)
-    >>> df = pd.DataFrame({"x": rng.normal(size=100), "y": rng.normal(size=100)})
-    >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(size=100)
-    >>> table = compare_rsa(df, outcome="z", x="x", y="y", models=("full", "SQD", "null"))
-    >>> table["model"].tolist()
-    ['null', 'SQD', 'full']
-    """
-    if isinstance(models, str):
-        models = (models,)
-    for m in models:
-        family_model(m)
-    kwargs = dict(fit_rsa_kwargs)
-    notes = []
-    if kwargs.get("groups") is not None and kwargs.get("reml", True):
-        notes.append("Mixed models refitted by ML (reml=False) for the comparison.")
-    kwargs["reml"] = False
-    kwargs.pop("model", None)
-    fits: dict[str, RSAResults] = {}
-    seen: set[str] = set()
-    for m in dict.fromkeys([*models, "full"]):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fits[m] = fit_rsa(data, model=m, **kwargs)
-        for w in caught:  # re-emit each distinct message once (e.g. dropped rows)
-            if str(w.message) not in seen:
-                seen.add(str(w.message))
-                warnings.warn(w.message, stacklevel=2)
-    full = fits["full"]
-    rows = []
-    for m in models:
-        res = fits[m]
-        K, n = res.df_model, res.nobs
-        chi2 = 2 * (full.llf - res.llf)
-        ddf = full.df_model - K
-        rows.append({
-            "model": m, "k": family_model(m).k, "n_params": K, "logLik": res.llf,
-            "AIC": res.aic, "AICc": res.aic + 2 * K * (K + 1) / (n - K - 1) if n > K + 1
-            else np.nan, "BIC": res.bic, "r_squared": res.rsquared,
-            "chi2": chi2 if ddf > 0 else np.nan, "df": ddf if ddf > 0 else np.nan,
-            "p_value": stats.chi2.sf(max(chi2, 0.0), ddf) if ddf > 0 else np.nan,
-            "method": res.method, "converged": res.converged,
-        })
-    table = pd.DataFrame(rows).sort_values(["n_params", "model"], kind="stable")
-    for crit in ("AIC", "AICc"):
-        delta = table[crit] - table[crit].min()
-        w = np.exp(-delta / 2)
-        table[f"{crit.lower()}_weight"] = w / w.sum()
-        if crit == "AICc":
-            table["delta_AICc"] = delta
-    table = table.reset_index(drop=True)
-    table.attrs["notes"] = notes
-    return table

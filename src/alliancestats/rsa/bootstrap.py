@@ -1,19 +1,25 @@
-"""Cluster bootstrap and congruence-test records for response surface analysis (private)."""
+"""Cluster bootstrap and congruence-test records for response surface analysis."""
 
 from __future__ import annotations
 
 import itertools
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ..exceptions import ConvergenceWarning
-from ._family import SURFACE_WEIGHTS, axes_and_point
-from ._fit import Design, Spec, estimate
+from .family import SURFACE_WEIGHTS, axes_and_point
+
+if TYPE_CHECKING:
+    from .fit import Design, Estimate, Spec
+
+__all__ = ["BOOT_QUANTITIES", "CongruenceTest", "RSABootstrap", "boot_labels", "chunked",
+           "collect", "replicate_chunk", "surface_quantities", "warn_failures"]
 
 #: Quantities recomputed in every bootstrap replicate, per level.
 BOOT_QUANTITIES = ("a1", "a2", "a3", "a4", "a5", "X0", "Y0", "p10", "p11", "p20", "p21")
@@ -51,15 +57,17 @@ def _resample(design: Design, gen: np.random.Generator) -> Design:
 
 
 def replicate_chunk(
-    design: Design, spec: Spec, gens: list[np.random.Generator]
+    design: Design, spec: Spec, gens: list[np.random.Generator],
+    refit: Callable[[Design, Spec], Estimate],
 ) -> list[np.ndarray | str]:
-    """Refit the model on one resample per generator; a failure yields its message."""
+    """Refit the model (``refit``, the estimator of the original fit) on one resample per
+    generator; a failure yields its message."""
     out: list[np.ndarray | str] = []
     for gen in gens:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                est = estimate(_resample(design, gen), spec)
+                est = refit(_resample(design, gen), spec)
             out.append(surface_quantities(est.B))
         except (ValueError, np.linalg.LinAlgError, ArithmeticError) as err:
             out.append(f"{type(err).__name__}: {str(err).splitlines()[0][:120]}")
@@ -81,8 +89,8 @@ class RSABootstrap:
         Replicates asked for and those whose refit failed (excluded from ``draws``).
     failures : dict
         Failure message -> count.
-    unit : str
-        What was resampled (a grouping column, or "rows").
+    cluster : str
+        What was resampled (the outermost grouping column, or "rows").
     alpha : float
     """
 
@@ -91,8 +99,16 @@ class RSABootstrap:
     n_requested: int
     n_failed: int
     failures: dict[str, int]
-    unit: str
+    cluster: str
     alpha: float = 0.05
+
+    @property
+    def unit(self) -> str:
+        """Deprecated name of :attr:`cluster` (``unit`` means the repeated-measures unit
+        everywhere else); removed in the next release."""
+        warnings.warn("RSABootstrap.unit is deprecated; use RSABootstrap.cluster.",
+                      FutureWarning, stacklevel=2)
+        return self.cluster
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """Estimate, bootstrap SE, percentile CI and two-sided bootstrap p-value.
@@ -121,7 +137,7 @@ class RSABootstrap:
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def __repr__(self) -> str:
-        return (f"<RSABootstrap: {self.n_requested} replicates resampling {self.unit}, "
+        return (f"<RSABootstrap: {self.n_requested} replicates resampling {self.cluster}, "
                 f"{self.n_failed} failed>\n{self.conf_int().round(4).to_string()}")
 
 
