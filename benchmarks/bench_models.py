@@ -19,6 +19,7 @@ fit), which moves much less.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -41,6 +42,7 @@ from alliancestats import (
     stack_raters,
 )
 
+AUTO = inspect.signature(fit_truth_bias).parameters["random"].default == "auto"
 RATINGS = {"therapist": "alliance_therapist", "patient": "alliance_patient"}
 GROUPS = ["therapist", "patient"]
 TB = {"judgment": "alliance_therapist", "truth": "alliance_patient", "groups": GROUPS}
@@ -53,14 +55,18 @@ RSA = {"outcome": "wellbeing", "x": "alliance_therapist", "y": "alliance_patient
 def cases(df: Any, long: Any, engine: str) -> dict[str, Callable[[], Any]]:
     """The timed calls (the statsmodels engine only where MixedLM can fit the model)."""
     mods = {"moderators": ["condition", "session"]}
+    ri = {"random": "intercept"}
     out = {
-        "T&B intercept": lambda: fit_truth_bias(df, **TB, engine=engine),
-        "T&B condition x session": lambda: fit_truth_bias(df, **TB, **mods, engine=engine),
+        "T&B intercept": lambda: fit_truth_bias(df, **TB, **ri, engine=engine),
+        "T&B condition x session": lambda: fit_truth_bias(df, **TB, **mods, **ri,
+                                                          engine=engine),
         "lagged RSA by condition": lambda: fit_lagged_rsa(df, **RSA, engine=engine),
     }
     if engine == "fast":
         out["T&B slopes"] = lambda: fit_truth_bias(df, **TB, **mods, random="slopes")
         out["growth slopes"] = lambda: fit_growth(long, **GR)
+        if AUTO:  # the default structure: slopes, simplified while singular (no lme4 twin)
+            out["T&B default random"] = lambda: fit_truth_bias(df, **TB, **mods)
     return out
 
 
