@@ -32,7 +32,7 @@ from alliancestats import (
     stack_raters,
     synthesis,
 )
-from alliancestats.exceptions import DataWarning
+from alliancestats.exceptions import BoundaryFitWarning, DataWarning
 from alliancestats.plotting import (
     agreement_predictions,
     observed_means,
@@ -76,9 +76,8 @@ def lagged(prn: pd.DataFrame) -> object:
 
 def _inside_hull_values(result: object, level: object, n_grid: int = 40) -> np.ndarray:
     """Fitted values at the plot grid's points inside the convex hull of the level's data."""
-    d = result._design
-    rows = d.codes == d.levels.index(level)
-    pts = np.column_stack([d.x_raw[rows], d.y_raw[rows]])
+    obs = result.observations[result.level_mask(level)]
+    pts = obs[["x", "y"]].to_numpy(float)
     hull = ConvexHull(pts)
     grid = np.linspace(pts.min(), pts.max(), n_grid)
     xx, yy = np.meshgrid(grid, grid)
@@ -110,9 +109,9 @@ class TestPlotSurface:
 
     def test_range_is_observed_range(self, single: object) -> None:
         ax = plot_surface(single, kind="contour")
-        d = single._design
-        lo = min(d.x_raw.min(), d.y_raw.min())
-        hi = max(d.x_raw.max(), d.y_raw.max())
+        obs = single.observations
+        lo = min(obs.x.min(), obs.y.min())
+        hi = max(obs.x.max(), obs.y.max())
         np.testing.assert_allclose(ax.get_xlim(), (lo, hi))
         np.testing.assert_allclose(ax.get_ylim(), (lo, hi))
 
@@ -209,8 +208,8 @@ class TestLaggedAgreement:
         np.testing.assert_allclose(table["conf_low"], ref["mean_ci_lower"], rtol=1e-8)
 
     def test_default_low_high_are_mean_pm_sd(self, single: object) -> None:
-        d = single._design
-        both = np.concatenate([d.x_raw, d.y_raw])
+        obs = single.observations
+        both = np.concatenate([obs.x, obs.y])
         table = agreement_predictions(single)
         assert table.attrs["low"] == pytest.approx(both.mean() - both.std(ddof=1))
         assert table.attrs["high"] == pytest.approx(both.mean() + both.std(ddof=1))
@@ -222,6 +221,85 @@ class TestLaggedAgreement:
             plot_lagged_agreement(single, alpha=2)
         with pytest.raises(TypeError, match="fit_rsa"):
             plot_lagged_agreement("result")
+
+
+@pytest.fixture(scope="module")
+def long_rsa() -> pd.DataFrame:
+    """Repeated sessions of 30 patients of 10 therapists, a curved surface."""
+    rng = np.random.default_rng(11)
+    ther = np.repeat(np.arange(10), 18)
+    pat = np.repeat(np.arange(30), 6)
+    x = rng.normal(5, 1, 180) + rng.normal(0, 0.7, 30)[pat]
+    y = rng.normal(5, 1, 180) + rng.normal(0, 0.7, 30)[pat]
+    z = (2 - (x - y) ** 2 + 0.2 * (x - 5) ** 3 + rng.normal(0, 1.5, 10)[ther]
+         + rng.normal(0, 0.7, 30)[pat]
+         + rng.normal(0, 0.5, 180))
+    return pd.DataFrame({"therapist": ther, "patient": pat, "x": x, "y": y, "z": z})
+
+
+class TestOtherSurfaces:
+    """Cubic, piecewise and within/between surfaces."""
+
+    @pytest.mark.parametrize("model", ["cubic", "absunc", "CA"])
+    def test_agreement_predictions_follow_predict_interval(
+            self, long_rsa: pd.DataFrame, model: str) -> None:
+        res = fit_rsa(long_rsa[["x", "y", "z"]], outcome="z", x="x", y="y", model=model)
+        table = agreement_predictions(res, low=4.0, high=6.0)
+        ref = res.predict_interval(table["x"], table["y"])
+        np.testing.assert_allclose(table["estimate"], res.predict(table["x"], table["y"]))
+        np.testing.assert_allclose(table["std_error"], ref["std_error"])
+        # an independent check of the SE: the prediction's gradient over b and cov(b)
+        if model == "cubic":
+            xc = table["x"].to_numpy() - res.centering["x_shift"]
+            yc = table["y"].to_numpy() - res.centering["y_shift"]
+            g = np.column_stack([np.ones(4), xc, yc, xc**2, xc * yc, yc**2, xc**3,
+                                 xc**2 * yc, xc * yc**2, yc**3])
+            V = res.cov_coefs().to_numpy()
+            np.testing.assert_allclose(table["std_error"],
+                                       np.sqrt(np.einsum("ij,jk,ik->i", g, V, g)))
+        assert plot_lagged_agreement(res).get_ylabel() == "predicted z"
+
+    def test_cubic_surface_draws(self, long_rsa: pd.DataFrame) -> None:
+        res = fit_rsa(long_rsa[["x", "y", "z"]], outcome="z", x="x", y="y", model="cubic")
+        ax = plot_surface(res, kind="contour")
+        labels = {ln.get_label() for ln in ax.get_lines()}
+        assert "first principal axis" not in labels  # undefined for a cubic surface
+        assert "line of congruence (X = Y)" in labels
+
+    def test_mixed_intervals_use_the_fits_df(self, long_rsa: pd.DataFrame) -> None:
+        res = fit_rsa(long_rsa, outcome="z", x="x", y="y", groups=["therapist", "patient"])
+        table = agreement_predictions(res)
+        ref = res.predict_interval(table["x"], table["y"])
+        np.testing.assert_allclose(table["conf_low"], ref["conf_low"])
+        z = stats.norm.ppf(0.975)
+        assert (table["estimate"] - table["conf_low"] > z * table["std_error"]).all()
+
+    def test_decomposed_fit_draws_within_and_between_panels(
+            self, long_rsa: pd.DataFrame) -> None:
+        with warnings.catch_warnings():  # the patient variance is 0 here: not the point
+            warnings.simplefilter("ignore", BoundaryFitWarning)
+            res = fit_rsa(long_rsa, outcome="z", x="x", y="y",
+                          groups=["therapist", "patient"], decompose="unit")
+        fig = plot_surface(res, kind="contour", points=True)
+        titles = [a.get_title() for a in fig.axes if a.get_title()]
+        assert titles == ["within-unit surface", "between-unit surface"]
+        obs = res.observations
+        # within panel: deviations from the patient means; between panel: the means
+        means = long_rsa.groupby("patient")["x"].transform("mean").to_numpy()
+        np.testing.assert_allclose(obs["x_within"], long_rsa["x"] - means, atol=1e-10)
+        np.testing.assert_allclose(obs["x_between"], means, atol=1e-10)
+        within_ax = fig.axes[0]
+        lo, hi = within_ax.get_xlim()
+        assert lo == pytest.approx(min(obs.x_within.min(), obs.y_within.min()))
+        assert hi == pytest.approx(max(obs.x_within.max(), obs.y_within.max()))
+        loic = _line(within_ax, "line of incongruence (X = −Y)")  # through (0, 0)
+        np.testing.assert_allclose(loic[:, 0], -loic[:, 1], atol=1e-12)
+        ax = plot_surface(res, kind="contour", level="between")
+        assert ax.get_title() == "between-unit surface"
+        with pytest.raises(ValueError, match="within- and between-unit surfaces"):
+            plot_surface(res, kind="contour", ax=plt.gca())
+        with pytest.raises(ValueError, match="decompose='unit'"):
+            agreement_predictions(res)
 
 
 class TestTruthBias:

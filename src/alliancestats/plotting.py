@@ -85,26 +85,39 @@ def _require_rsa(result: Any, func: str) -> None:
 
 
 def _check_level(result: Any, level: Any) -> None:
-    """``level`` must be one of the fit's ``by`` levels (message lists them)."""
+    """``level`` must be one of the fit's surfaces (message lists them)."""
     levels = list(result.levels)
     if levels == [None]:
-        raise ValueError("`level` is only used with fits that have `by`.")
+        raise ValueError("`level` is only used with fits that have `by` or "
+                         "decompose='unit'.")
     if level not in levels:
-        raise ValueError(f"`level` must be one of the `by` levels {levels}; got {level!r}.")
+        what = "surfaces" if result.decomposed else "`by` levels"
+        raise ValueError(f"`level` must be one of the {what} {levels}; got {level!r}.")
 
 
-def _level_rows(result: Any, level: Any) -> np.ndarray:
-    """Boolean mask of the analysed rows that belong to ``level`` (all rows without by)."""
-    design = result._design
-    if design.levels == (None,):
-        return np.ones(design.nobs, dtype=bool)
-    return np.asarray(design.codes == design.levels.index(level))
-
-
-def _to_raw(result: Any, xc: np.ndarray, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Map the fit's centred (and scaled) coordinates back to the data scale."""
+def _scales(result: Any, level: Any) -> tuple[float, float, float, float]:
+    """x shift, y shift, x scale, y scale from the plotted coordinates of ``level`` to
+    the fit's centred scale (the within-unit surface of ``decompose="unit"`` is drawn
+    over deviations from the unit means, which are not shifted)."""
     c = result.centering
-    return xc * c["x_scale"] + c["x_shift"], yc * c["y_scale"] + c["y_shift"]
+    if result.decomposed and level == "within":
+        return 0.0, 0.0, c["x_scale"], c["y_scale"]
+    return c["x_shift"], c["y_shift"], c["x_scale"], c["y_scale"]
+
+
+def _to_raw(result: Any, level: Any, xc: np.ndarray, yc: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Map the fit's centred (and scaled) coordinates back to the plotted scale."""
+    mx, my, sx, sy = _scales(result, level)
+    return xc * sx + mx, yc * sy + my
+
+
+def _panel_data(result: Any, level: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed x, y and outcome of one surface on its plotted coordinates."""
+    obs = result.observations[result.level_mask(level)]
+    xcol, ycol = ("x", "y") if not result.decomposed else (f"x_{level}", f"y_{level}")
+    return (obs[xcol].to_numpy(float), obs[ycol].to_numpy(float),
+            obs["outcome"].to_numpy(float))
 
 
 def _geometry(result: Any, level: Any) -> tuple[float, float, float, float]:
@@ -121,13 +134,12 @@ def _geometry(result: Any, level: Any) -> tuple[float, float, float, float]:
 
 def _panel_grid(result: Any, level: Any, n_grid: int) -> dict[str, Any]:
     """Observed points of one level and the fitted surface on a square grid over them."""
-    rows = _level_rows(result, level)
-    xr, yr = result._design.x_raw[rows], result._design.y_raw[rows]
+    xr, yr, zr = _panel_data(result, level)
     # One common range for X and Y keeps the line of congruence on the diagonal.
     lo, hi = float(min(xr.min(), yr.min())), float(max(xr.max(), yr.max()))
     grid = np.linspace(lo, hi, n_grid)
     zz = result.predict(grid, grid, level=level, grid=True)
-    return {"level": level, "rows": rows, "xr": xr, "yr": yr, "lo": lo, "hi": hi,
+    return {"level": level, "zr": zr, "xr": xr, "yr": yr, "lo": lo, "hi": hi,
             "grid": grid, "zz": zz}
 
 
@@ -182,16 +194,16 @@ def _draw_surface(kind: str, ax: Any, panel: Mapping[str, Any], opts: Mapping[st
 def _surface_panel(result: Any, kind: str, ax: Any, panel: Mapping[str, Any],
                    opts: dict[str, Any], kwargs: dict[str, Any]) -> None:
     level, lo, hi, grid = panel["level"], panel["lo"], panel["hi"], panel["grid"]
-    xr, yr, rows = panel["xr"], panel["yr"], panel["rows"]
-    c = result.centering
+    xr, yr, zr = panel["xr"], panel["yr"], panel["zr"]
+    mx, my, sx_, sy_ = _scales(result, level)
     # X = -Y on the centred scale, i.e. through the centre with slope -sy/sx.
-    loic = c["y_shift"] - c["y_scale"] / c["x_scale"] * (grid - c["x_shift"])
+    loic = my - sy_ / sx_ * (grid - mx)
     lines = [(grid, grid, "line of congruence (X = Y)", "k", "-"),
              (grid, loic, "line of incongruence (X = −Y)", "k", "--")]
     x0, y0, p10, p11 = _geometry(result, level)
     if opts["principal_axis"] and np.isfinite(p10) and np.isfinite(p11):
-        xc = (grid - c["x_shift"]) / c["x_scale"]
-        lines.append((grid, _to_raw(result, xc, p10 + p11 * xc)[1],
+        xc = (grid - mx) / sx_
+        lines.append((grid, _to_raw(result, level, xc, p10 + p11 * xc)[1],
                       "first principal axis", "tab:red", ":"))
     _draw_surface(kind, ax, panel, opts, kwargs)
     for gx, gy, label, color, style in lines:
@@ -202,12 +214,12 @@ def _surface_panel(result: Any, kind: str, ax: Any, panel: Mapping[str, Any],
         else:
             ax.plot(gx[keep], gy[keep], color=color, linestyle=style, label=label)
     if opts["stationary_point"] and np.isfinite(x0) and np.isfinite(y0):
-        sx, sy = _to_raw(result, np.array([x0]), np.array([y0]))
+        sx, sy = _to_raw(result, level, np.array([x0]), np.array([y0]))
         if lo <= sx[0] <= hi and lo <= sy[0] <= hi:
             extra = [result.predict(sx, sy, level=level)] if kind == "3d" else []
             ax.scatter(sx, sy, *extra, color="tab:red", marker="X", s=60,
                        label="stationary point", zorder=5)
-    _surface_data(result, kind, ax, level, xr, yr, rows, opts)
+    _surface_data(result, kind, ax, level, xr, yr, zr, opts)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel(opts["xlabel"])
@@ -221,16 +233,16 @@ def _surface_panel(result: Any, kind: str, ax: Any, panel: Mapping[str, Any],
     else:
         ax.set_aspect("equal")
     if level is not None:
-        ax.set_title(f"{result.roles['by']} = {level}")
+        ax.set_title(f"{level}-unit surface" if result.decomposed
+                     else f"{result.roles['by']} = {level}")
 
 
 def _surface_data(result: Any, kind: str, ax: Any, level: Any, xr: np.ndarray,
-                  yr: np.ndarray, rows: np.ndarray, opts: dict[str, Any]) -> None:
+                  yr: np.ndarray, zr: np.ndarray, opts: dict[str, Any]) -> None:
     """Observed (X, Y) points and their convex hull, if asked for."""
     if opts["points"]:
         if kind == "3d":
-            ax.scatter(xr, yr, result._design.endog[rows], color="0.2", s=6, alpha=0.4,
-                       label="observations")
+            ax.scatter(xr, yr, zr, color="0.2", s=6, alpha=0.4, label="observations")
         else:
             ax.scatter(xr, yr, color="0.2", s=6, alpha=0.4, label="observations")
     if opts["hull"]:
@@ -283,8 +295,11 @@ def plot_surface(
         From :func:`~alliancestats.fit_rsa` or :func:`~alliancestats.fit_lagged_rsa`.
     kind : {"3d", "contour"}
     level : optional
-        One level of ``by``. With ``by`` and ``level=None`` every level gets a panel and a
-        :class:`~matplotlib.figure.Figure` is returned.
+        One level of ``by`` (or ``"within"`` / ``"between"`` of a ``decompose="unit"``
+        fit). With several surfaces and ``level=None`` every surface gets a panel and a
+        :class:`~matplotlib.figure.Figure` is returned. The within-unit surface is drawn
+        over the deviations from the unit's means (``observations["x_within"]``), the
+        between-unit surface over the unit means.
     ax : matplotlib Axes, optional
         For ``kind="3d"`` a 3-D Axes (``fig.add_subplot(projection="3d")``). A new figure
         is made when None.
@@ -313,7 +328,7 @@ def plot_surface(
     ------
     ValueError
         Unknown ``kind``; a 2-D ``ax`` with ``kind="3d"`` (or a 3-D one with
-        ``"contour"``); ``ax`` given for a fit with ``by`` but no ``level``.
+        ``"contour"``); ``ax`` given for a fit with several surfaces but no ``level``.
 
     Examples
     --------
@@ -348,8 +363,10 @@ def plot_surface(
         _check_level(result, level)
     if levels != [None] and level is None:
         if ax is not None:
-            raise ValueError(f"The fit has one surface per level of {roles['by']!r}; pass "
-                             f"`level` (one of {levels}) to draw one of them on `ax`.")
+            what = ("within- and between-unit surfaces" if result.decomposed
+                    else f"one surface per level of {roles['by']!r}")
+            raise ValueError(f"The fit has {what}; pass `level` (one of {levels}) to draw "
+                             f"one of them on `ax`.")
         return _surface_figure(result, kind, levels, opts, kwargs, fig)
     if ax is None:
         fig = _plt().figure(figsize=(6.5, 5.5)) if fig is None else fig
@@ -398,8 +415,10 @@ def plot_lagged_agreement(
     (X, Y) = (high, high) "both high", (low, low) "both low", (high, low) "therapist
     higher" and (low, high) "patient higher" (X is the fit's ``x``, by convention the
     therapist's rating), with controls at their centre (a lagged outcome at its mean).
-    Intervals are Wald intervals from the fixed-effect covariance of b0..b5:
-    ``se = sqrt(g' V g)`` with ``g = (1, X, Y, X², XY, Y²)`` on the fit's centred scale.
+    Intervals are those of :meth:`RSAResults.predict_interval`: the prediction is a
+    linear combination ``g' b`` of the surface coefficients (``g = (1, X, Y, X², XY, Y²)``
+    on the fit's centred scale for second-order models, with the cubic or piecewise
+    terms for those models), ``se = sqrt(g' V g)``, t with the fit's df.
 
     Parameters
     ----------
@@ -425,7 +444,8 @@ def plot_lagged_agreement(
     >>> from alliancestats import datasets, fit_lagged_rsa, plot_lagged_agreement
     >>> res = fit_lagged_rsa(datasets.load("prn"), outcome="wellbeing",
     ...                      x="alliance_therapist", y="alliance_patient", time="session",
-    ...                      unit=["therapist", "patient"], groups=None, by="condition")
+    ...                      unit=["therapist", "patient"], groups=["therapist", "patient"],
+    ...                      by="condition")
     >>> ax = plot_lagged_agreement(res)
     >>> [t.get_text() for t in ax.get_xticklabels()]
     ['both high', 'both low', 'therapist higher', 'patient higher']
@@ -436,12 +456,13 @@ def plot_lagged_agreement(
     table = agreement_predictions(result, low=low, high=high, alpha=alpha)
     plt = _plt()
     ax = plt.gca() if ax is None else ax
-    levels = list(dict.fromkeys(table["level"]))
+    levels = list(result.levels)
     width = 0.6 / max(len(levels), 1)
     pos = np.arange(len(_PATTERNS))
     by = result.roles["by"]
-    for i, lev in enumerate(levels):
-        sub = table[table["level"] == lev].set_index("pattern").loc[list(_PATTERNS)]
+    n = len(_PATTERNS)
+    for i, lev in enumerate(levels):  # the table holds the levels in this order
+        sub = table.iloc[i * n:(i + 1) * n].set_index("pattern").loc[list(_PATTERNS)]
         err = np.vstack([sub["estimate"] - sub["conf_low"], sub["conf_high"] - sub["estimate"]])
         label = "all" if lev is None else _condition_label(by, lev)
         ax.errorbar(pos + (i - (len(levels) - 1) / 2) * width, sub["estimate"], yerr=err,
@@ -460,31 +481,48 @@ def plot_lagged_agreement(
 def agreement_predictions(result: Any, *, low: float | None = None,
                           high: float | None = None, alpha: float = 0.05) -> pd.DataFrame:
     """Table behind :func:`plot_lagged_agreement`: level, pattern, x, y, estimate,
-    std_error, conf_low, conf_high (``attrs`` holds ``low`` and ``high``)."""
+    std_error, conf_low, conf_high (``attrs`` holds ``low`` and ``high``).
+
+    Predictions and intervals come from :meth:`RSAResults.predict_interval`, so every
+    member of the model family works (second order, cubic, piecewise), and mixed fits use
+    the fit's small-sample df.
+
+    Raises
+    ------
+    ValueError
+        For fits with ``decompose="unit"`` (their surfaces are over unit means and
+        deviations from them, not over rating values: use ``predict_interval(level=...)``),
+        or ``high`` not above ``low``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from alliancestats import fit_rsa
+    >>> rng = np.random.default_rng(1)
+    >>> df = pd.DataFrame({"x": rng.normal(size=80), "y": rng.normal(size=80)})
+    >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(size=80)
+    >>> agreement_predictions(fit_rsa(df, outcome="z", x="x", y="y"))["pattern"].tolist()
+    ['both high', 'both low', 'therapist higher', 'patient higher']
+    """
     _require_rsa(result, "agreement_predictions")
-    design = result._design
-    both = np.concatenate([design.x_raw, design.y_raw])
+    if result.decomposed:
+        raise ValueError("agreement_predictions() evaluates the surface at rating values; "
+                         "a fit with decompose='unit' has within- and between-unit surfaces "
+                         "over deviations and unit means: use "
+                         "result.predict_interval(x, y, level='within' or 'between').")
+    obs = result.observations
+    both = np.concatenate([obs["x"].to_numpy(float), obs["y"].to_numpy(float)])
     low = float(both.mean() - both.std(ddof=1)) if low is None else float(low)
     high = float(both.mean() + both.std(ddof=1)) if high is None else float(high)
     if not high > low:
         raise ValueError(f"`high` ({high}) must be larger than `low` ({low}).")
     xs = np.array([high, low, high, low])
     ys = np.array([high, low, low, high])
-    c = result.centering
-    xc, yc = (xs - c["x_shift"]) / c["x_scale"], (ys - c["y_shift"]) / c["y_scale"]
-    g = np.column_stack([np.ones(4), xc, yc, xc**2, xc * yc, yc**2])
-    cov = result.cov_coefs()
-    df = result.df_resid
-    crit = float((stats.norm if df is None else stats.t(df)).ppf(1 - alpha / 2))
     frames = []
     for lev in result.levels:
-        names = [f"b{j}" if lev is None else f"{lev}:b{j}" for j in range(6)]
-        V = cov.loc[names, names].to_numpy()
-        est = result.predict(xs, ys, level=lev)
-        se = np.sqrt(np.einsum("ij,jk,ik->i", g, V, g))
-        frames.append(pd.DataFrame({"level": [lev] * 4, "pattern": _PATTERNS, "x": xs,
-                                    "y": ys, "estimate": est, "std_error": se,
-                                    "conf_low": est - crit * se, "conf_high": est + crit * se}))
+        table = result.predict_interval(xs, ys, level=lev, alpha=alpha)
+        frames.append(pd.DataFrame({"level": [lev] * 4, "pattern": _PATTERNS,
+                                    **{c: table[c].to_numpy() for c in table.columns}}))
     out = pd.concat(frames, ignore_index=True)
     out.attrs.update(low=low, high=high)
     return out

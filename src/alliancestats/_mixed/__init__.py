@@ -501,3 +501,44 @@ def residual_note(residual: str, groups: Sequence[Hashable], time: Hashable | No
                 f"{rater}), correlation = corCompSymm(form = ~ 1 | {unit}/{time}))."]
     return [f"Residuals: {rater_text}, times phi^|t_i - t_j| over {time} within {inner} "
             f"(rater covariance x AR(1), Kronecker form; no nlme twin)."]
+
+
+def deviance_at(
+    endog: pd.Series,
+    exog: pd.DataFrame,
+    groups: pd.DataFrame,
+    random: Mapping[str, Sequence[str]],
+    covariance: Any,
+    *,
+    reml: bool = False,
+    independent: Collection[Hashable] = (),
+    re_design: pd.DataFrame | None = None,
+    residual: str = "iid",
+    time: Any = None,
+    rater: Any = None,
+) -> float:
+    """Profiled deviance (-2 log-likelihood) of a design at fixed covariance parameters.
+
+    With the covariance parameters held at those of a fit (``np.r_[fit.theta, fit.psi]``,
+    lme4's θ followed by the residual parameters), this is the generalised least-squares
+    criterion of the fixed-effect design ``exog``: callers compare designs (e.g. profile
+    a nonlinear parameter of the design) without refitting the variance components. The
+    arguments are those of :func:`fit_mixed`.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> g = pd.DataFrame({"g": np.repeat(np.arange(10), 5)})
+    >>> X = pd.DataFrame({"Intercept": 1.0, "x": rng.normal(size=50)})
+    >>> y = pd.Series(X["x"] + rng.normal(size=10)[g["g"]] + rng.normal(size=50))
+    >>> fit = fit_mixed(y, X, g, {"g": ["Intercept"]}, reml=False)
+    >>> bool(np.isclose(deviance_at(y, X, g, {"g": ["Intercept"]}, fit.theta), -2 * fit.llf))
+    True
+    """
+    levels = levels_from_groups(groups, random, independent)
+    spec = _residual_spec(residual, groups, time, rater, len(endog))
+    with single_threaded_blas():
+        model = _engine_model(endog, exog, levels, reml, re_design, spec)
+        return float(model.deviance(endog.to_numpy(dtype=float),
+                                    np.asarray(covariance, float)))

@@ -6,7 +6,7 @@ import itertools
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -167,7 +167,16 @@ class CongruenceTest:
     direction : str
         "maximum" (congruence gives the highest outcome, a4 < 0) or "minimum".
     level : Any
-        The `by` level tested, or None.
+        The surface tested (a `by` level, "within"/"between"), or None.
+    interval : str
+        "delta" or "percentile bootstrap" (intervals of the principal axis).
+    reasons : tuple of str
+        One sentence per condition (what was tested, its outcome and meaning), the
+        verdict, and the descriptions of ``details``.
+    details : DataFrame
+        Not part of the verdict: a1 and a2 (``met`` = significant, i.e. a level effect
+        along the line of congruence) and the stationary point X0, Y0 (``met`` = inside
+        the observed data) and Y0 - X0 (``met`` = CI contains 0).
     """
 
     table: pd.DataFrame
@@ -176,18 +185,22 @@ class CongruenceTest:
     direction: str
     level: Any = None
     interval: str = "delta"
+    reasons: tuple[str, ...] = ()
+    details: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         where = "" if self.level is None else f" (level {self.level!r})"
         return (f"Congruence test{where}, variant {self.variant!r}, outcome "
                 f"{self.direction} on the line of congruence, {self.interval} intervals\n"
                 f"{self.table.round(4).to_string()}\nVerdict: "
-                f"{'congruence effect supported' if self.verdict else 'not supported'}")
+                f"{'congruence effect supported' if self.verdict else 'not supported'}"
+                + "".join(f"\n  - {r}" for r in self.reasons))
 
     def _repr_html_(self) -> str:
         verdict = "supported" if self.verdict else "not supported"
+        items = "".join(f"<li>{r}</li>" for r in self.reasons)
         return (f"<p>Congruence test ({self.variant}): <b>{verdict}</b></p>"
-                + self.table.to_html())
+                + self.table.to_html() + (f"<ul>{items}</ul>" if items else ""))
 
 
 def chunked(items: list[Any], n_chunks: int) -> list[list[Any]]:

@@ -317,7 +317,9 @@ def _is_rank_one(b: np.ndarray, rtol: float = 1e-9) -> bool:
 
 
 def _axis_slopes(b3: float, b4: float, b5: float) -> tuple[float, float]:
-    """p11, p21 by the formulas of METHODS §2.3 in a cancellation-free form."""
+    """p11, p21 (slopes of the principal axes, Edwards 2002, "Alternatives to difference
+    scores", eqs. for the eigenvectors of [[b3, b4/2], [b4/2, b5]]):
+    ``(b5 - b3 ± sqrt((b3 - b5)^2 + b4^2)) / b4``, in a cancellation-free form."""
     d = b5 - b3
     r = float(np.hypot(d, b4))
     if b4 == 0:

@@ -44,8 +44,16 @@ import pandas as pd
 from scipy import stats
 from statsmodels.regression.linear_model import OLS
 
-from .._mixed import ENGINES, INTERCEPT, MixedFit, fit_mixed, single_threaded_blas
-from .._mixed._engine import NestedLMM
+from .._mixed import (
+    ENGINES,
+    INTERCEPT,
+    RESIDUALS,
+    MixedFit,
+    deviance_at,
+    fit_mixed,
+    residual_note,
+    single_threaded_blas,
+)
 from .._validation import (
     as_column_list,
     check_choice,
@@ -61,7 +69,7 @@ from .._validation import (
 from ..data import add_lags, center_pooled
 from ..design import Moderator
 from ..exceptions import DataWarning
-from ..results import FitRecord
+from ..results import FitRecord, check_ddf
 from .family import (
     COEF_NAMES,
     CUBIC_MODELS,
@@ -107,6 +115,8 @@ class Design:
     # decompose="unit": basis terms of the within-unit deviations and of the unit means
     # (each n x 12); `levels` are then ("within", "between")
     parts: tuple[np.ndarray, ...] | None = None
+    # the `time` value of each row (None without `time`): AR(1) residuals use it
+    time_values: np.ndarray | None = None
 
     @property
     def nobs(self) -> int:
@@ -119,6 +129,7 @@ class Design:
             controls=self.controls[rows], groups=groups, x_raw=self.x_raw[rows],
             y_raw=self.y_raw[rows],
             parts=None if self.parts is None else tuple(p[rows] for p in self.parts),
+            time_values=None if self.time_values is None else self.time_values[rows],
         )
 
     @property
@@ -137,6 +148,8 @@ class Spec:
     reml: bool = True
     engine: str = "fast"
     cov_type: str = "nonrobust"
+    ddf: str = "satterthwaite"
+    residual: str = "iid"
 
 
 @dataclass(frozen=True)
@@ -400,6 +413,7 @@ def prepare(
                "controls": control_cols, "unit": unit_cols, "time": time,
                "decompose": decompose},
         centering=consts, dropped=dropped, parts=parts,
+        time_values=None if time is None else frame[time].to_numpy(float),
     )
 
 
@@ -779,10 +793,15 @@ def _positional(names: Sequence[str]) -> list[str]:
     return [f"c{j}" for j in range(len(names))]
 
 
-def _relabel(mfit: MixedFit, names: list[str], n_cov_params: int) -> FitRecord:
-    """The record of a mixed fit with the positional term names mapped back to labels."""
+def _relabel(mfit: MixedFit, names: list[str], n_cov_params: int,
+             ddf: str = "satterthwaite") -> FitRecord:
+    """The record of a mixed fit with the positional term names mapped back to labels
+    (in the record and in the mixed fit it holds, so that contrasts over the labels get
+    their small-sample df) and its degrees-of-freedom method ``ddf``."""
     lookup = dict(zip(_positional(names), names, strict=True))
-    record = FitRecord.from_mixed(mfit)
+    mfit = replace(mfit, fe_params=pd.Series(mfit.fe_params.to_numpy(), index=names),
+                   cov_fe=pd.DataFrame(mfit.cov_fe.to_numpy(), index=names, columns=names))
+    record = FitRecord.from_mixed(mfit, ddf=ddf)
     vc = record.variance_components
     if isinstance(vc, pd.DataFrame):
         vc = vc.assign(term=vc["term"].map(lambda t: lookup.get(t, t)))
@@ -818,7 +837,18 @@ def _mixed_fit(design: Design, spec: Spec, X: np.ndarray, names: list[str],
                     f"Use fewer random terms, e.g. random='linear' or 'intercept'."
                 )
     return fit_mixed(pd.Series(y, name="y"), pd.DataFrame(X, columns=internal),
-                     groups, random, reml=reml, engine=spec.engine)
+                     groups, random, reml=reml, engine=spec.engine,
+                     residual=spec.residual, time=_residual_time(design, spec))
+
+
+def _residual_time(design: Design, spec: Spec) -> np.ndarray | None:
+    """The session values of the rows for a residual structure (None for iid)."""
+    if spec.residual == "iid":
+        return None
+    if design.time_values is None:
+        raise ValueError(f"residual={spec.residual!r} needs `time`: name the session column "
+                         f"(e.g. time='session').")
+    return design.time_values
 
 
 def random_pca(mfit: MixedFit, names: list[str]) -> pd.DataFrame:
@@ -918,7 +948,7 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
     mfit = _mixed_fit(design, spec, X, names, rand, spec.reml, design.endog - offset)
     n_cov = (mfit.n_cov_params + int(family.nonlinear)
              + int(strong_g is not None))  # phi (and g fixed on strong's bound) count
-    record = _relabel(mfit, names, n_cov)
+    record = _relabel(mfit, names, n_cov, spec.ddf)
     params, cov = record.params, record.cov_params
     pca = random_pca(mfit, names)
     if mfit.is_singular:
@@ -938,28 +968,23 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
     )
 
 
-def _deviance_at(design: Design, rand: Mapping[str, list[int]], theta: np.ndarray,
-                 ) -> Callable[[np.ndarray, np.ndarray], float]:
-    """ML deviance of (X, y) at the fixed covariance parameters ``theta`` (the GLS
-    criterion of the fixed-effect design), evaluated by the nested engine."""
+def _deviance_at(design: Design, spec: Spec, rand: Mapping[str, list[int]],
+                 mfit: MixedFit) -> Callable[[np.ndarray, np.ndarray], float]:
+    """ML deviance of (X, y) at the covariance parameters of ``mfit`` (θ and the residual
+    parameters held fixed: the GLS criterion of the fixed-effect design)."""
     groups = design.groups
-    if groups is None:
+    if groups is None or mfit.theta is None:
         raise ValueError("A mixed model needs `groups`.")
-    # One code column per level with random terms (outer -> inner); an inner unit's code
-    # is that of its label together with all outer labels (lme4's therapist:patient).
-    levels, codes = [], []
-    for depth, col in enumerate(groups.columns):
-        if str(col) in rand:
-            levels.append(str(col))
-            key = pd.MultiIndex.from_frame(groups.iloc[:, : depth + 1])
-            codes.append(np.asarray(key.factorize(sort=True)[0]))
-    code_matrix = np.column_stack(codes)
+    groups = groups.set_axis([str(c) for c in groups.columns], axis=1)
+    covariance = np.r_[np.asarray(mfit.theta, dtype=float), np.asarray(mfit.psi, dtype=float)]
+    time = _residual_time(design, spec)
 
     def crit(X: np.ndarray, y: np.ndarray) -> float:
-        Z = [np.column_stack([np.ones(len(y)) if j == 0 else X[:, j]
-                              for j in rand[lvl]]) for lvl in levels]
-        model = NestedLMM(X, code_matrix, Z, reml=False)
-        return float(model.deviance(y, theta, reml=False))
+        internal = _positional([""] * X.shape[1])
+        random = {lvl: [INTERCEPT if j == 0 else internal[j] for j in pos]
+                  for lvl, pos in rand.items()}
+        return deviance_at(pd.Series(y), pd.DataFrame(X, columns=internal), groups, random,
+                           covariance, reml=False, residual=spec.residual, time=time)
 
     return crit
 
@@ -991,10 +1016,7 @@ def _profile_mixed_angle(
             if g is not None:
                 X, names, M, offset = _fix_quadratic(design, family, X, names, M, phi, g)
             mfit = _mixed_fit(design, spec, X, names, rand, False, design.endog - offset)
-            if mfit.theta is None:  # pragma: no cover - every engine records theta
-                raise ValueError("The mixed fit did not record its covariance parameters.")
-            theta = np.asarray(mfit.theta, dtype=float)
-            crit = _deviance_at(design, rand, theta)
+            crit = _deviance_at(design, spec, rand, mfit)
             if family.name == "strong":
                 new, g = _profile_strong(design, family, crit)
             else:
@@ -1042,21 +1064,40 @@ def _build(design: Design, spec: Spec, lag_info: dict[str, Any] | None = None) -
                      f"{':'.join(map(str, unit))} ({c['decompose']['n_units']} units), "
                      f"*_within the deviations from them; squares and products are formed "
                      f"within each part.")
+    if spec.residual != "iid":
+        notes += residual_note(spec.residual, design.names["groups"], design.names["time"])
     return RSAResults(est=est, design=design, spec=spec, formula=_formula(est, design),
                       refit=estimate, lag_info=lag_info, extra_notes=notes)
 
 
 def _make_spec(model: Any, random: Any, reml: Any, engine: Any, cov_type: Any,
-               groups: Any) -> Spec:
+               groups: Any, ddf: Any = "satterthwaite", residual: Any = "iid",
+               time: Hashable | None = None) -> Spec:
     family = family_model(model)
     check_choice(cov_type, "cov_type", COV_TYPES)
     check_choice(engine, "engine", ENGINES)
+    check_choice(residual, "residual", RESIDUALS)
     if groups is not None and cov_type != "nonrobust":
         raise ValueError(f"cov_type={cov_type!r} is only available for single-level fits "
                          f"(groups=None); mixed models use model-based SEs.")
     if not isinstance(reml, bool):
         raise TypeError(f"`reml` must be True or False; got {reml!r}.")
-    return Spec(family, random, reml, engine, cov_type)
+    check_ddf(ddf, reml if groups is not None else True, residual)
+    if groups is None and ddf != "satterthwaite":
+        raise ValueError(f"ddf={ddf!r} applies to mixed fits (with `groups`); a single-level "
+                         f"fit uses t tests with n - p residual df (as R's lm).")
+    if residual not in ("iid", "ar1"):
+        raise ValueError(f"residual={residual!r} needs rater-stacked data; response surfaces "
+                         f"take residual='iid' or 'ar1'.")
+    if residual != "iid":
+        if groups is None:
+            raise ValueError(f"residual={residual!r} models serial correlation within the "
+                             f"innermost `groups` unit: pass `groups` (e.g. ['therapist', "
+                             f"'patient']).")
+        if time is None:
+            raise ValueError(f"residual={residual!r} needs `time`: name the session column "
+                             f"(e.g. time='session').")
+    return Spec(family, random, reml, engine, cov_type, ddf, residual)
 
 
 def fit_rsa(
@@ -1079,6 +1120,8 @@ def fit_rsa(
     unit: Hashable | Sequence[Hashable] | None = None,
     time: Hashable | None = None,
     decompose: str | None = None,
+    ddf: str = "satterthwaite",
+    residual: str = "iid",
 ) -> RSAResults:
     r"""Fit a polynomial response surface, single-level (OLS) or multilevel.
 
@@ -1141,6 +1184,21 @@ def fit_rsa(
         ``surface_differences`` (between minus within) and ``surface_equality``. In lme4
         terms: ``z ~ Xw + Yw + I(Xw^2) + I(Xw*Yw) + I(Yw^2) + Xb + Yb + I(Xb^2) +
         I(Xb*Yb) + I(Yb^2) + (1 | therapist) + (1 | therapist:patient)``.
+    ddf : {"satterthwaite", "kenward-roger", "z"}
+        Degrees of freedom of the tests of mixed fits: Satterthwaite (default, as lmerTest
+        and SPSS/SAS MIXED), Kenward–Roger (REML fits; adjusted covariance and df, as
+        pbkrtest) or Wald z. Every linear quantity (coefficients, a1..a5, u1..v3, their
+        differences between levels, predictions) gets its own df (lmerTest
+        ``contest1D``); ``surface_equality`` is an F test with Satterthwaite
+        (Fai–Cornelius) or Kenward–Roger denominator df (``contestMD``). The stationary
+        point and the principal axes are nonlinear: delta-method z (or
+        :meth:`RSAResults.bootstrap`). Single-level fits use t with n - p df.
+    residual : {"iid", "ar1"}
+        Residuals of mixed fits: independent (default, lme4's model) or AR(1) over the
+        ``time`` values within the innermost ``groups`` unit (a patient), correlation
+        ``phi^|t_i - t_j|``, so that a missed session is a lag of 2 (nlme
+        ``corAR1(form = ~ session | therapist/patient)``); ``phi`` is in
+        ``result.residual_params``. Needs ``groups`` and ``time``; fast engine only.
 
     Returns
     -------
@@ -1185,23 +1243,42 @@ def fit_rsa(
     return _fit_rsa(data, outcome=outcome, x=x, y=y, groups=groups, controls=controls,
                     by=by, model=model, random=random, center=center, scale=scale,
                     reml=reml, missing=missing, engine=engine, cov_type=cov_type,
-                    unit=unit, time=time, decompose=decompose)
+                    unit=unit, time=time, decompose=decompose, ddf=ddf, residual=residual)
 
 
 def _fit_rsa(data: Any, *, outcome: Hashable, x: Hashable, y: Hashable, groups: Any,
              controls: Any, by: Hashable | None, model: Any, random: Any, center: Any,
              scale: Any, reml: Any, missing: str, engine: Any, cov_type: Any, unit: Any,
-             time: Hashable | None, decompose: str | None,
-             lag_info: dict[str, Any] | None = None,
+             time: Hashable | None, decompose: str | None, ddf: Any = "satterthwaite",
+             residual: Any = "iid", lag_info: dict[str, Any] | None = None,
              center_controls: Sequence[Hashable] = ()) -> RSAResults:
-    spec = _make_spec(model, random, reml, engine, cov_type, groups)
+    spec = _make_spec(model, random, reml, engine, cov_type, groups, ddf, residual, time)
     design = prepare(data, outcome=outcome, x=x, y=y, groups=groups, controls=controls,
                      by=by, center=_center_value(center), scale=scale, missing=missing,
                      unit=unit, time=time, center_controls=center_controls,
                      decompose=decompose)
+    if spec.residual != "iid":
+        _check_residual_units(design)
     if lag_info is not None:
         lag_info = {**lag_info, "rows_used": design.nobs}
     return _build(design, spec, lag_info)
+
+
+def _check_residual_units(design: Design) -> None:
+    """AR(1) residuals need one row per (innermost ``groups`` unit, time)."""
+    groups, time = design.groups, design.time_values
+    if groups is None or time is None:  # _make_spec requires both
+        raise ValueError("A residual structure needs `groups` and `time`.")
+    key = groups.assign(__time__=time)
+    dup = key.duplicated()
+    if dup.any():
+        row = key[dup].iloc[0]
+        raise ValueError(
+            f"residual='ar1' runs over `time` within the innermost `groups` unit, but the "
+            f"unit {tuple(row.iloc[:-1])} has two rows at {design.names['time']!r} = "
+            f"{row.iloc[-1]:g}. Give the unit of the repeated measures as the innermost "
+            f"grouping column (e.g. groups=['therapist', 'patient'])."
+        )
 
 
 def fit_lagged_rsa(
@@ -1243,7 +1320,10 @@ def fit_lagged_rsa(
         Add the lagged outcome as a covariate.
     **fit_rsa_kwargs
         Passed on to :func:`fit_rsa` (``controls``, ``by``, ``model``, ``center``,
-        ``reml``, ...), with its defaults.
+        ``reml``, ``ddf``, ``residual``, ...), with its defaults. With
+        ``residual="ar1"`` the AR(1) runs over the ``time`` values of the analysed rows:
+        a session dropped for lack of a lagged pair leaves a gap of 2 (nlme
+        ``corAR1(form = ~ session | therapist/patient)`` on the lagged data).
 
     Returns
     -------
@@ -1346,7 +1426,10 @@ def compare_rsa(
         Members of the family (see :func:`fit_rsa`); "all" is every model, "cubic" the
         second-order default set plus the third-order models (R's ``cubic=TRUE``).
     **fit_rsa_kwargs
-        Passed on to :func:`fit_rsa` (``outcome``, ``x``, ``y``, ``groups``, ...).
+        Passed on to :func:`fit_rsa` (``outcome``, ``x``, ``y``, ``groups``,
+        ``residual``, ...). ``ddf`` is accepted and validated, but the comparison rests on
+        likelihoods alone (likelihood-ratio tests, information criteria), so it does not
+        change the table.
 
     Returns
     -------
@@ -1382,6 +1465,7 @@ def compare_rsa(
     for m in models:
         family_model(m)
     kwargs = dict(fit_rsa_kwargs)
+    check_ddf(kwargs.pop("ddf", "satterthwaite"))  # the comparison uses likelihoods only
     notes = []
     if kwargs.get("groups") is not None and kwargs.get("reml", True):
         notes.append("Mixed models refitted by ML (reml=False) for the comparison.")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy import stats
+from scipy.spatial import ConvexHull, QhullError
 
 from .._validation import as_generator, check_choice
 from ..exceptions import AllianceStatsWarning
@@ -86,8 +87,8 @@ class RSAResults(ModelResults):
         self._b_labels = labels
         bjac = est.bjac[rows]
         self._bjac = bjac
-        full_cov = est.cov.to_numpy()
-        self._b_cov = pd.DataFrame(bjac @ full_cov @ bjac.T, index=labels, columns=labels)
+        # J = db/dparams: the coefficients' covariance is J V J'
+        self._J = pd.DataFrame(bjac, index=labels, columns=est.params.index)
         names = design.names
         roles = {"outcome": names["outcome"], "x": names["x"], "y": names["y"],
                  "groups": names["groups"], "controls": names["controls"], "by": names["by"]}
@@ -95,6 +96,15 @@ class RSAResults(ModelResults):
             est.record, formula=formula, roles=roles, centering=design.centering,
             dropped_rows=design.dropped, notes=[*est.notes, *extra_notes],
         )
+
+    @property
+    def _b_cov(self) -> pd.DataFrame:
+        """J V J' with V the covariance of inference (Kenward–Roger's adjusted one under
+        ``ddf="kenward-roger"``, else the fit's)."""
+        names = self._J.columns
+        V = self._inference_cov().loc[names, names].to_numpy()
+        J = self._J.to_numpy()
+        return pd.DataFrame(J @ V @ J.T, index=self._J.index, columns=self._J.index)
 
     # -- coefficients and surface parameters -------------------------------------------
     @property
@@ -169,10 +179,18 @@ class RSAResults(ModelResults):
             frames.append(pd.DataFrame(sub, index=idx, columns=cols))
         return pd.concat(frames).fillna(0.0)
 
+    def _b_combination(self, weights: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+        """Linear combinations ``weights`` of the coefficients b (columns as
+        :meth:`cov_coefs`) with each row's own df (lmerTest ``contest1D``; ``df_resid``
+        for least squares)."""
+        w = weights.reindex(columns=self._b_labels, fill_value=0.0)
+        df = self.contrast_df(w @ self._J)
+        return linear_combination(self._b_series(), self._b_cov, weights, alpha=alpha,
+                                  df=df)
+
     def _surface_table(self, alpha: float) -> pd.DataFrame:
         weights = self._level_weights(SURFACE_WEIGHTS, _A_NAMES)
-        table = linear_combination(self._b_series(), self._b_cov, weights, alpha=alpha,
-                                   df=self.df_resid)
+        table = self._b_combination(weights, alpha)
         if self._spec.family.order == "abs":  # not a polynomial: a1..a5 are undefined
             table.loc[:, :] = np.nan
         return table
@@ -206,24 +224,44 @@ class RSAResults(ModelResults):
             raise ValueError(f"cubic_surface needs a third-order model (cubic, CA, CL, RRCA, "
                              f"RRCL); this fit is {self.model!r}.")
         weights = self._level_weights(CUBIC_WEIGHTS, list(CUBIC_NAMES))
-        return linear_combination(self._b_series(), self._b_cov, weights, alpha=0.05,
-                                  df=self.df_resid)
+        return self._b_combination(weights)
 
     @property
     def observations(self) -> pd.DataFrame:
         """The analysed rows on the original scale: x, y, outcome and level (the ``by``
-        level, None without ``by``), one row per observation used in the fit."""
+        level, None without ``by``), one row per observation used in the fit.
+
+        With ``decompose="unit"`` also ``x_within``, ``y_within`` (deviations from the
+        unit's means, in the units of x and y) and ``x_between``, ``y_between`` (the
+        unit's means on the original scale): the coordinates of the within- and
+        between-unit surfaces (:meth:`predict` with ``level="within"`` / ``"between"``).
+        """
         d = self._design
-        return pd.DataFrame({"x": d.x_raw, "y": d.y_raw, "outcome": d.endog,
-                             "level": [d.levels[c] if d.has_by else None for c in d.codes]})
+        out = pd.DataFrame({"x": d.x_raw, "y": d.y_raw, "outcome": d.endog,
+                            "level": [d.levels[c] if d.has_by else None for c in d.codes]})
+        if d.parts is not None:
+            c = d.centering
+            within, between = d.parts
+            out["x_within"] = within[:, 0] * c["x_scale"]
+            out["y_within"] = within[:, 1] * c["y_scale"]
+            out["x_between"] = between[:, 0] * c["x_scale"] + c["x_shift"]
+            out["y_between"] = between[:, 1] * c["y_scale"] + c["y_shift"]
+        return out
+
+    @property
+    def decomposed(self) -> bool:
+        """Whether the fit has within- and between-unit surfaces (``decompose="unit"``)."""
+        return self._design.parts is not None
 
     def level_mask(self, level: Any = None) -> np.ndarray:
-        """Boolean mask of the analysed rows (as in :attr:`observations`) of ``level``.
+        """Boolean mask of the analysed rows (as in :attr:`observations`) of ``level``
+        (every row for a fit without ``by``, and for both the within- and the
+        between-unit surface of ``decompose="unit"``: each row has a part in both).
 
         Raises
         ------
         ValueError
-            If ``level`` is not one of the ``by`` levels (or given without ``by``).
+            If ``level`` is not one of :attr:`levels` (or given for a single surface).
         """
         d = self._design
         index = self._level_index(level)
@@ -246,7 +284,9 @@ class RSAResults(ModelResults):
         """Values of ``fun(b)`` per level with delta-method SEs.
 
         Differentiates through the model's parameterisation (params -> b), so that a
-        constrained model is perturbed only along its constraint (METHODS §2.3).
+        constrained model is perturbed only along its constraint (the delta method of
+        Edwards 2002 and of R's RSA package, which differentiates the auxiliary
+        parameters through the model's defined parameters).
         """
         est = self._est
         theta = est.params.to_numpy()[est.bidx]
@@ -318,6 +358,10 @@ class RSAResults(ModelResults):
     def stationary_point(self) -> pd.DataFrame:
         """X0, Y0 (centred scale of the fit) with delta-method SE and CI.
 
+        Nonlinear in the coefficients, so no small-sample df: the interval is
+        delta-method z for mixed fits (t with ``df_resid`` for OLS); use
+        :meth:`bootstrap` for percentile intervals.
+
         Undefined (NaN, with a warning) when D = 4 b3 b5 - b4² = 0.
         """
         self._warn_geometry()
@@ -325,7 +369,8 @@ class RSAResults(ModelResults):
 
     @property
     def principal_axes(self) -> pd.DataFrame:
-        """p10, p11 (first principal axis Y = p10 + p11 X) and p20, p21, delta-method CIs.
+        """p10, p11 (first principal axis Y = p10 + p11 X) and p20, p21, delta-method CIs
+        (z for mixed fits, t with ``df_resid`` for OLS; nonlinear, so no small-sample df).
 
         Special cases (warned): b4 = 0 gives slopes 0 and inf; D = 0 with a ridge line
         reports that line as the first axis (p20 undefined).
@@ -384,8 +429,10 @@ class RSAResults(ModelResults):
         """Predicted outcome at points (x, y) with SE and confidence interval.
 
         The prediction is a linear combination of the coefficients, so its SE is exact
-        (``g' cov_coefs() g``); ``df_resid`` t quantiles for OLS, normal ones for mixed
-        fits. x and y as in :meth:`predict` (one point per pair, no grid).
+        (``g' cov_coefs() g``); the interval uses t with ``df_resid`` for OLS and, for
+        mixed fits, t with each point's own df of the fit's ``ddf`` method (normal
+        quantiles under ``ddf="z"``). x and y as in :meth:`predict` (one point per pair,
+        no grid).
 
         Returns
         -------
@@ -414,13 +461,11 @@ class RSAResults(ModelResults):
         ys = (yv - (0.0 if within else c["y_shift"])) / c["y_scale"]
         terms = np.column_stack([np.ones(len(xs)), basis(xs, ys)])[:, self._coef_pos]
         k = len(self._coef_pos)
-        cov = self._b_cov.to_numpy()[li * k:(li + 1) * k, li * k:(li + 1) * k]
-        est = self._est.B[li, self._coef_pos]
-        value = terms @ est
-        se = np.sqrt(np.einsum("ij,jk,ik->i", terms, cov, terms))
-        crit = self._crit(alpha)
-        return pd.DataFrame({"x": xv, "y": yv, "estimate": value, "std_error": se,
-                             "conf_low": value - crit * se, "conf_high": value + crit * se})
+        weights = pd.DataFrame(terms, columns=self._b_labels[li * k:(li + 1) * k])
+        table = self._b_combination(weights, alpha)
+        return pd.DataFrame({"x": xv, "y": yv, **{c: table[c].to_numpy() for c in
+                                                  ("estimate", "std_error", "conf_low",
+                                                   "conf_high")}})
 
     def _level_index(self, level: Any) -> int:
         levels = self._design.levels
@@ -429,7 +474,8 @@ class RSAResults(ModelResults):
                 raise ValueError("`level` is only used with fits that have `by`.")
             return 0
         if level is None or level not in levels:
-            raise ValueError(f"`level` must be one of the `by` levels {list(levels)}; "
+            what = "surfaces" if self._design.parts is not None else "`by` levels"
+            raise ValueError(f"`level` must be one of the {what} {list(levels)}; "
                              f"got {level!r}.")
         return levels.index(level)
 
@@ -473,20 +519,62 @@ class RSAResults(ModelResults):
         level: Any = None,
         bootstrap: RSABootstrap | None = None,
     ) -> CongruenceTest:
-        """Test a congruence hypothesis with all its conditions and one verdict.
+        """The congruence checklist of Humberg, Nestler & Back (2019) with one verdict and
+        its reasons.
 
-        ``variant="strict"`` (Humberg, Nestler & Back 2019): the first principal axis is
-        the line of congruence (CI of p10 contains 0, CI of p11 contains 1), a3 is not
-        significant, and a4 is significant with the sign of ``direction`` ("maximum": the
-        outcome peaks at congruence, a4 < 0; "minimum": a4 > 0, and then the axis
-        conditions apply to the second principal axis, p20 and p21, along which a convex
-        surface is flattest). ``variant="a5"``
-        (Nestler, Humberg & Schönbrodt 2019) replaces the axis conditions by a5 not
-        significant. With ``bootstrap`` (from :meth:`bootstrap`), the p10/p11 intervals
-        are percentile intervals, as Humberg et al. recommend.
+        A congruence hypothesis ("the outcome is highest when x and y agree, and lower the
+        more they disagree") is supported when all of these conditions hold (the
+        ``table``):
+
+        1. the first principal axis is the line of congruence: the (1 - alpha) CI of its
+           intercept p10 contains 0 and that of its slope p11 contains 1;
+        2. a3 (slope along the line of incongruence at the origin) is not significant
+           (two-sided test);
+        3. a4 (curvature along the line of incongruence) is significantly negative: a
+           one-sided test at ``alpha``, as the hypothesis predicts its sign.
+
+        ``direction="minimum"`` ("the outcome is lowest at congruence") turns 3 into
+        a4 > 0 and applies 1 to the second principal axis (p20, p21), along which a
+        convex surface is flattest. ``variant="a5"`` (Nestler, Humberg & Schönbrodt
+        2019) replaces 1 by a5 not significant (two-sided). Conditions 1 and 2 are
+        necessary-condition checks, not evidence for the null values.
+
+        Beyond the verdict, ``details`` describes the surface along the line of congruence
+        (Humberg et al. 2019): a1 and a2 (two-sided tests; if neither is significant the
+        outcome at congruence does not depend on the level of x and y, the pattern of
+        the squared-difference model, else the congruence effect comes with a level
+        effect, as in the rising-ridge model) and the stationary point: X0, Y0, its
+        offset Y0 - X0 from the line of congruence (delta method) and whether it lies
+        within the observed data (inside their convex hull). A surface whose quadratic
+        part has rank one (a ridge) has no unique stationary point.
+
+        Tests of a1..a5 are t tests with the fit's df (``ddf``; ``df_resid`` for OLS);
+        the intervals of p10, p11 (and the stationary point) are delta-method z (t with
+        ``df_resid`` for OLS) or, with ``bootstrap`` (from :meth:`bootstrap`),
+        percentile intervals, as Humberg et al. recommend.
+
+        Returns
+        -------
+        CongruenceTest
+            ``table`` (conditions: quantity, estimate, conf_low, conf_high, df, p_value,
+            test, requirement, met), ``verdict``, ``reasons`` (one sentence per
+            condition and detail) and ``details``.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from alliancestats import fit_rsa
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300)})
+        >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(scale=0.5, size=300)
+        >>> test = fit_rsa(df, outcome="z", x="x", y="y").congruence_test()
+        >>> test.verdict, list(test.table.index)
+        (True, ['p10', 'p11', 'a3', 'a4'])
         """
         check_choice(variant, "variant", ("strict", "a5"))
         check_choice(direction, "direction", ("maximum", "minimum"))
+        if not 0 < alpha < 1:
+            raise ValueError(f"`alpha` must be between 0 and 1; got {alpha!r}.")
         if self._spec.family.order != "quadratic":
             raise ValueError(f"congruence_test() checks the conditions of a second-order "
                              f"surface; model {self.model!r} is not one (fit e.g. 'full').")
@@ -495,43 +583,93 @@ class RSAResults(ModelResults):
         pick = (lambda t: t) if lev is None else (lambda t: t.xs(lev, level="level"))
         surf = pick(self._surface_table(alpha))
         rows: list[dict[str, Any]] = []
-
-        def add(q: str, est: float, low: float, high: float, p: float, req: str,
-                met: bool) -> None:
-            rows.append({"quantity": q, "estimate": est, "conf_low": low, "conf_high": high,
-                         "p_value": p, "requirement": req, "met": bool(met)})
-
         interval = "delta"
-        # A peak runs along the first principal axis, a valley along the second (Edwards
-        # 2002): that axis must coincide with the line of congruence.
-        axis = "1" if direction == "maximum" else "2"
         if variant == "strict":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", AllianceStatsWarning)
-                axes = pick(self._axes_table(alpha))
-            if bootstrap is not None:
-                interval = "percentile bootstrap"
-                ci = bootstrap.conf_int(alpha)
-                prefix = "" if lev is None else f"{lev}:"
-                for q in (f"p{axis}0", f"p{axis}1"):
-                    axes.loc[q, ["conf_low", "conf_high"]] = ci.loc[
-                        prefix + q, ["conf_low", "conf_high"]].to_numpy(float)
-            for q, null in ((f"p{axis}0", 0.0), (f"p{axis}1", 1.0)):
-                r = axes.loc[q]
-                add(q, r.estimate, r.conf_low, r.conf_high, np.nan, f"CI contains {null:g}",
-                    _contains(r.conf_low, r.conf_high, null))
-        for q in ("a3", "a5") if variant == "a5" else ("a3",):
-            r = surf.loc[q]
-            add(q, r.estimate, r.conf_low, r.conf_high, r.p_value,
-                f"not significant at {alpha:g}", r.p_value >= alpha)
-        r = surf.loc["a4"]
-        sign = -1 if direction == "maximum" else 1
-        add("a4", r.estimate, r.conf_low, r.conf_high, r.p_value,
-            f"significant, {'< 0' if sign < 0 else '> 0'}",
-            r.p_value < alpha and np.sign(r.estimate) == sign)
+            interval = self._axis_conditions(rows, direction, alpha, lev, pick, bootstrap)
+        if variant == "a5":
+            rows.append(_two_sided(surf, "a5", alpha))
+        rows.append(_two_sided(surf, "a3", alpha))
+        rows.append(_one_sided(surf, -1 if direction == "maximum" else 1, alpha))
         table = pd.DataFrame(rows).set_index("quantity")
-        return CongruenceTest(table, bool(table["met"].all()), variant, direction, lev,
-                              interval)
+        details = self._congruence_details(surf, li, alpha)
+        verdict = bool(table["met"].all())
+        reasons = _congruence_reasons(table, details, verdict, direction)
+        return CongruenceTest(table, verdict, variant, direction, lev, interval,
+                              reasons=tuple(reasons), details=details)
+
+    def _axis_conditions(self, rows: list[dict[str, Any]], direction: str, alpha: float,
+                         lev: Any, pick: Callable[[pd.DataFrame], pd.DataFrame],
+                         bootstrap: RSABootstrap | None) -> str:
+        """Condition 1: the principal axis along which the surface is extreme is the line
+        of congruence (a peak runs along the first axis, a valley along the second;
+        Edwards 2002)."""
+        axis = "1" if direction == "maximum" else "2"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AllianceStatsWarning)
+            axes = pick(self._axes_table(alpha))
+        interval = "delta"
+        test = f"{100 * (1 - alpha):g}% CI, delta method"
+        if bootstrap is not None:
+            interval = "percentile bootstrap"
+            test = f"{100 * (1 - alpha):g}% CI, percentile bootstrap"
+            ci = bootstrap.conf_int(alpha)
+            prefix = "" if lev is None else f"{lev}:"
+            for q in (f"p{axis}0", f"p{axis}1"):
+                axes.loc[q, ["conf_low", "conf_high"]] = ci.loc[
+                    prefix + q, ["conf_low", "conf_high"]].to_numpy(float)
+        for q, null in ((f"p{axis}0", 0.0), (f"p{axis}1", 1.0)):
+            r = _values(axes, q)
+            rows.append({"quantity": q, **r, "df": np.nan, "p_value": np.nan,
+                         "test": test, "requirement": f"CI contains {null:g}",
+                         "met": _contains(r["conf_low"], r["conf_high"], null)})
+        return interval
+
+    def _congruence_details(self, surf: pd.DataFrame, li: int, alpha: float
+                            ) -> pd.DataFrame:
+        """a1, a2 and the stationary point's location (described, not tested for the
+        verdict)."""
+        rows = [_two_sided(surf, q, alpha) for q in ("a1", "a2")]
+        for row in rows:
+            row["requirement"] = "level effect along the line of congruence"
+            row["met"] = bool(row["p_value"] < alpha)  # here: "is there a level effect?"
+        lev = self._design.levels[li]
+
+        def offset(b: np.ndarray) -> dict[str, float]:
+            geo = axes_and_point(b)[0]
+            return {"X0": geo["X0"], "Y0": geo["Y0"], "Y0 - X0": geo["Y0"] - geo["X0"]}
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AllianceStatsWarning)
+            point = self._delta_table(offset, alpha)
+        if lev is not None:
+            point = pd.DataFrame(point.xs(lev, level="level"))
+        test = f"{100 * (1 - alpha):g}% CI, delta method"
+        inside = self._inside_data(li, _values(point, "X0")["estimate"],
+                                   _values(point, "Y0")["estimate"])
+        for q, req in (("X0", "inside the observed data"), ("Y0", "inside the observed data"),
+                       ("Y0 - X0", "on the line of congruence (CI contains 0)")):
+            r = _values(point, q)
+            met = inside if q != "Y0 - X0" else _contains(r["conf_low"], r["conf_high"], 0.0)
+            rows.append({"quantity": q, **r, "df": np.nan, "p_value": np.nan,
+                         "test": test, "requirement": req,
+                         "met": bool(met) if np.isfinite(r["estimate"]) else False})
+        return pd.DataFrame(rows).set_index("quantity")
+
+    def _inside_data(self, li: int, x0: float, y0: float) -> bool:
+        """Whether (x0, y0) on the fit's centred scale lies in the convex hull of the
+        level's analysed (x, y) pairs."""
+        if not (np.isfinite(x0) and np.isfinite(y0)):
+            return False
+        d = self._design
+        pts = (d.parts[li] if d.parts is not None else d.P)[:, :2]
+        if d.has_by:
+            pts = pts[d.codes == li]
+        try:
+            hull = ConvexHull(np.unique(pts, axis=0))
+        except (QhullError, ValueError):  # degenerate data: no area
+            return False
+        scale = float(np.abs(pts).max()) or 1.0
+        return bool(np.all(hull.equations @ np.array([x0, y0, 1.0]) <= 1e-12 * scale))
 
     def congruence_table(self, *, variant: str = "strict", direction: str = "maximum",
                          alpha: float = 0.05) -> pd.DataFrame:
@@ -584,16 +722,17 @@ class RSAResults(ModelResults):
         """a1..a5 of each level minus those of the first (reference) level, with SE,
         test and CI (exact contrasts; the model pools the variance components)."""
         weights = self._difference_weights(SURFACE_WEIGHTS, _A_NAMES)
-        return linear_combination(self._b_series(), self._b_cov, weights, df=self.df_resid)
+        return self._b_combination(weights)
 
     @property
     def surface_equality(self) -> pd.Series:
-        """Joint Wald test that b1..b5 (equivalently a1..a5) are equal in all levels
-        (F with ``df_resid`` for OLS, chi-square for mixed models)."""
+        """Joint test that b1..b5 (equivalently a1..a5) are equal in all levels: F with
+        ``df_resid`` for OLS; for mixed models F with Satterthwaite (Fai–Cornelius) or
+        Kenward–Roger denominator df (lmerTest ``contestMD``), chi-square under
+        ``ddf="z"`` (statistic, df, df_denom, p_value)."""
         eye = np.eye(len(COEF_NAMES))[self._coef_pos[1:]]
         weights = self._difference_weights(eye, self._coef_names[1:])
-        jac = pd.DataFrame(self._bjac, index=self._b_labels, columns=self.params.index)
-        return self.wald_test(weights @ jac)
+        return self.wald_test(weights @ self._J)
 
     # -- bootstrap ------------------------------------------------------------------------
     def bootstrap(
@@ -650,10 +789,13 @@ class RSAResults(ModelResults):
             tables.append(("Cubic surface parameters (u: line of congruence, v: line of "
                            "incongruence)", self.cubic_surface))
         if order == "quadratic":
+            ref = "z" if self.df_resid is None else f"t({self.df_resid:g})"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AllianceStatsWarning)
-                tables.append(("Stationary point (delta method)", self._point_table(alpha)))
-                tables.append(("Principal axes (delta method)", self._axes_table(alpha)))
+                tables.append((f"Stationary point (delta method, {ref})",
+                               self._point_table(alpha)))
+                tables.append((f"Principal axes (delta method, {ref})",
+                               self._axes_table(alpha)))
         if self._design.levels != (None,):
             tables.append((f"Surface differences vs level {self._design.levels[0]!r}",
                            self.surface_differences))
@@ -666,6 +808,79 @@ class RSAResults(ModelResults):
         if self._lag_info:
             out.notes.append("Lags: " + ", ".join(f"{k}={v}" for k, v in self._lag_info.items()))
         return out
+
+
+_INTERVAL = ("estimate", "conf_low", "conf_high")
+
+
+def _values(table: pd.DataFrame, name: str,
+            columns: Sequence[str] = _INTERVAL) -> dict[str, float]:
+    """The numbers of row ``name`` of a table as floats."""
+    values = table.loc[[name], list(columns)].to_numpy(dtype=float)[0]
+    return dict(zip(columns, values.tolist(), strict=True))
+
+
+def _two_sided(surf: pd.DataFrame, name: str, alpha: float) -> dict[str, Any]:
+    """A condition "not significant" from a row of a linear-combination table."""
+    r = _values(surf, name, (*_INTERVAL, "df", "p_value"))
+    return {"quantity": name, **r, "test": f"two-sided {'z' if np.isinf(r['df']) else 't'}",
+            "requirement": f"not significant at {alpha:g}", "met": bool(r["p_value"] >= alpha)}
+
+
+def _one_sided(surf: pd.DataFrame, sign: int, alpha: float) -> dict[str, Any]:
+    """a4 with the sign the hypothesis predicts: one-sided test at ``alpha`` (p from the
+    t (or z) distribution in the predicted direction)."""
+    r = _values(surf, "a4", (*_INTERVAL, "df", "std_error"))
+    se = r.pop("std_error")
+    t = r["estimate"] / se if se > 0 else np.nan
+    p = float(stats.t.sf(sign * t, r["df"])) if np.isfinite(t) else np.nan
+    return {"quantity": "a4", **r, "p_value": p,
+            "test": f"one-sided {'z' if np.isinf(r['df']) else 't'}",
+            "requirement": f"significant, {'< 0' if sign < 0 else '> 0'} (one-sided, "
+                           f"alpha = {alpha:g})",
+            "met": bool(np.isfinite(p) and p < alpha)}
+
+
+def _congruence_reasons(table: pd.DataFrame, details: pd.DataFrame, verdict: bool,
+                        direction: str) -> list[str]:
+    """One sentence per condition of the checklist and per detail."""
+    meaning = {
+        "p10": "the principal axis passes through the origin", "p20": "the principal "
+        "axis passes through the origin", "p11": "the principal axis has slope 1",
+        "p21": "the principal axis has slope 1",
+        "a3": "no linear effect along the line of incongruence at the origin",
+        "a5": "no asymmetry of the curvature (the axes are parallel to the lines of "
+              "(in)congruence)",
+        "a4": f"the surface is curved {'downward' if direction == 'maximum' else 'upward'} "
+              f"along the line of incongruence",
+    }
+    out = []
+    for q, r in table.iterrows():
+        what = (f"p = {r.p_value:.3g}" if np.isfinite(r.p_value)
+                else f"CI [{r.conf_low:.3g}, {r.conf_high:.3g}]")
+        state = "met" if r.met else "NOT met"
+        out.append(f"{q} = {r.estimate:.3g} ({what}; {r.test}): {r.requirement} -> "
+                   f"{state} ({meaning[str(q)]}).")
+    out.append("Verdict: congruence effect " + ("supported" if verdict else "not supported")
+               + " (every condition must be met; Humberg, Nestler & Back 2019).")
+    level = details.loc[["a1", "a2"], "met"]
+    if level.any():
+        sig = ", ".join(str(q) for q in level.index[level])
+        out.append(f"Level effect along the line of congruence ({sig} significant): the "
+                   f"outcome at agreement also depends on the level of x and y.")
+    else:
+        out.append("No level effect along the line of congruence (a1, a2 not "
+                   "significant).")
+    x0, y0 = _values(details, "X0")["estimate"], _values(details, "Y0")["estimate"]
+    if not (np.isfinite(x0) and np.isfinite(y0)):
+        out.append("No unique stationary point (the quadratic part has rank one: a ridge "
+                   "or valley line, or no stationary point).")
+    else:
+        where = "inside" if details.loc["X0", "met"] else "outside"
+        on = "on" if details.loc["Y0 - X0", "met"] else "off"
+        out.append(f"Stationary point (X0, Y0) = ({x0:.3g}, {y0:.3g}) on the centred scale, "
+                   f"{on} the line of congruence, {where} the observed data.")
+    return out
 
 
 def _contains(low: float, high: float, value: float) -> bool:
