@@ -315,12 +315,19 @@ def check_nested(data: pd.DataFrame, outer: Any, inner: Any) -> None:
     labels look globally unique but one appears under two therapists, that is more often a
     data-entry error than intended reuse, so say so.
     """
-    per_inner = data.groupby(inner, observed=True)[outer].nunique()
-    shared = per_inner[per_inner > 1]
+    # distinct outer labels per inner label (as groupby(inner)[outer].nunique(): missing
+    # inner labels dropped, missing outer labels not counted), from codes
+    inner_code, inner_labels = pd.factorize(data[inner], sort=True)
+    outer_code, outer_labels = pd.factorize(data[outer])
+    keep = (inner_code >= 0) & (outer_code >= 0)
+    pairs = np.unique(inner_code[keep].astype(np.int64) * max(len(outer_labels), 1)
+                      + outer_code[keep])
+    per_inner = np.bincount(pairs // max(len(outer_labels), 1), minlength=len(inner_labels))
+    shared = np.flatnonzero(per_inner > 1)
     if len(shared) and len(shared) < 0.5 * len(per_inner):
         warnings.warn(
             f"{len(shared)} `{inner}` label(s) occur under more than one `{outer}` "
-            f"(e.g. {_fmt(shared.index[:3], 3)}); they are treated as different units "
+            f"(e.g. {_fmt(inner_labels[shared[:3]], 3)}); they are treated as different units "
             f"(nested coding, {outer}:{inner}). Check the data if that is not intended.",
             DataWarning,
             stacklevel=3,

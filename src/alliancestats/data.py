@@ -122,16 +122,57 @@ def add_lags(
     clash = [n for n in new_names if n in data.columns]
     if clash:
         raise ValueError(f"Lag column(s) {clash} already exist in `data`; drop or rename them.")
-    # Shift the time of a copy forward by `lag`, then merge on (unit, time): exact lookup.
-    source = data[[*units, time, *cols]].copy()
-    source[time] = source[time] + lag
-    source.columns = [*units, time, *new_names]
-    keys = data[[*units, time]].reset_index(drop=True)
-    lagged = keys.merge(source, on=[*units, time], how="left", validate="one_to_one")
     out = data.copy()
+    if all(_plain_numeric(data[c]) for c in cols) and _small_time_range(times, len(data)):
+        # numeric columns: look the rows up by (unit, time) codes, no frame merge
+        source = _lag_rows(data, units, times, lag)
+        found = source >= 0
+        for col, name in zip(cols, new_names, strict=True):
+            values = data[col].to_numpy(dtype=float)
+            out[name] = np.where(found, values[np.where(found, source, 0)], np.nan)
+        return out
+    # Shift the time of a copy forward by `lag`, then merge on (unit, time): exact lookup.
+    source_frame = data[[*units, time, *cols]].copy()
+    source_frame[time] = source_frame[time] + lag
+    source_frame.columns = [*units, time, *new_names]
+    keys = data[[*units, time]].reset_index(drop=True)
+    lagged = keys.merge(source_frame, on=[*units, time], how="left", validate="one_to_one")
     for name in new_names:
         out[name] = lagged[name].to_numpy()
     return out
+
+
+def _plain_numeric(column: pd.Series) -> bool:
+    """A numpy integer or float column (lagged values become float64 with NaN, as a
+    merge makes them)."""
+    return isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf"
+
+
+def _small_time_range(times: pd.Series, n: int) -> bool:
+    """(unit, time) fits one int64 code (e.g. not times in nanoseconds)."""
+    return float(times.max() - times.min()) * (n + 1) < 2.0 ** 60
+
+
+def _lag_rows(data: pd.DataFrame, units: list[Hashable], times: pd.Series,
+              lag: int) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """Per row, the row of the same unit at ``time - lag`` (-1 if absent). Units are
+    compared as a merge compares them (missing labels form a unit of their own);
+    (unit, time) rows are unique (checked by the caller)."""
+    unit = np.zeros(len(data), dtype=np.int64)
+    for col in units:
+        code, uniq = pd.factorize(data[col], use_na_sentinel=False)
+        unit = unit * max(len(uniq), 1) + code
+        unit = np.unique(unit, return_inverse=True)[1].ravel().astype(np.int64)
+    t = np.round(times.to_numpy(dtype=float)).astype(np.int64)
+    t = t - t.min()
+    span = int(t.max()) + lag + 1
+    key = unit * span + t
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    want = key - lag  # same unit: t - lag >= -lag stays inside the unit's span
+    pos = np.minimum(np.searchsorted(sorted_key, want), len(key) - 1)
+    hit = (sorted_key[pos] == want) & (t >= lag)
+    return np.where(hit, order[pos], -1)
 
 
 def stack_raters(

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._mixed import single_threaded_blas
 from ._mixed._spec import nested_codes
 from ._validation import (
     as_column_list,
@@ -415,7 +416,8 @@ def check_roles(roles: Mapping[str, Any]) -> None:
 
 
 def check_rank(exog: pd.DataFrame) -> None:
-    rank = np.linalg.matrix_rank(exog.to_numpy(dtype=float))
+    with single_threaded_blas():  # an SVD of n x p: BLAS threads only cost here
+        rank = np.linalg.matrix_rank(exog.to_numpy(dtype=float))
     if rank < exog.shape[1]:
         _, r = np.linalg.qr(exog.to_numpy(dtype=float))
         tol = np.abs(np.diag(r)).max() * 1e-10

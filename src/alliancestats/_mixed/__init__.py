@@ -19,6 +19,8 @@ log-likelihood on lme4's scale are evaluated at them. A fit is singular, as lme4
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import warnings
 from collections.abc import Collection, Hashable, Mapping, Sequence
@@ -38,7 +40,7 @@ from ._statsmodels import diagonal_positions, fit_mixedlm
 
 __all__ = ["DDF_CHOICES", "ENGINES", "INTERCEPT", "RESIDUALS", "SINGULAR_MESSAGE",
            "SINGULAR_TOL", "DdfSource", "MixedFit", "fit_mixed", "residual_note",
-           "satterthwaite_df"]
+           "satterthwaite_df", "single_threaded_blas"]
 
 #: ``engine=`` choices; the first is the default.
 ENGINES = ("fast", "statsmodels")
@@ -50,6 +52,36 @@ RESIDUAL_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
 SINGULAR_MESSAGE = ("boundary (singular) fit: a random-effect variance is ~0 or a "
                     "correlation is ~ +/-1 (lme4 isSingular); consider a simpler "
                     "random-effects structure.")
+
+
+@functools.cache
+def _thread_controller() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # inspecting the loaded libraries costs ~1 ms: once
+
+
+def single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
+    """A context in which BLAS/LAPACK run on one thread (restored on exit).
+
+    A mixed-model fit works on small matrices (``p × p`` systems, stacks of ``q × q``
+    blocks, one rank check of the ``n × p`` design), where a multithreaded BLAS only adds
+    the cost of waking its threads, and on a busy machine waiting for them can cost far
+    more than the arithmetic (measured: 15 ms instead of 0.1 ms for the rank of a
+    1,260 × 8 design on 2 loaded cores). lme4 computes on one thread as well. The limit
+    is process-wide while it holds (threadpoolctl), so it is held only around a fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with single_threaded_blas():
+    ...     rank = int(np.linalg.matrix_rank(np.eye(3)))
+    >>> rank
+    3
+    """
+    limit: contextlib.AbstractContextManager[Any] = _thread_controller().limit(
+        limits=1, user_api="blas")
+    return limit
 
 
 @dataclass(frozen=True)
@@ -419,7 +451,8 @@ def fit_mixed(
             term_values(term, exog, re_design)
     spec = _residual_spec(residual, groups, time, rater, len(endog))
     if engine == "fast":
-        return _fit_fast(endog, exog, levels, reml, re_design, spec)
+        with single_threaded_blas():
+            return _fit_fast(endog, exog, levels, reml, re_design, spec)
     if spec.kind != "iid":
         raise ValueError(
             f"statsmodels MixedLM cannot fit residual={residual!r} (its residuals are "
@@ -505,5 +538,7 @@ def deviance_at(
     """
     levels = levels_from_groups(groups, random, independent)
     spec = _residual_spec(residual, groups, time, rater, len(endog))
-    model = _engine_model(endog, exog, levels, reml, re_design, spec)
-    return float(model.deviance(endog.to_numpy(dtype=float), np.asarray(covariance, float)))
+    with single_threaded_blas():
+        model = _engine_model(endog, exog, levels, reml, re_design, spec)
+        return float(model.deviance(endog.to_numpy(dtype=float),
+                                    np.asarray(covariance, float)))

@@ -48,21 +48,36 @@ def nested_codes(groups: pd.DataFrame) -> tuple[list[IntArray], list[IntArray]]:
     >>> [c.tolist() for c in codes]
     [[1, 0, 0, 1], [2, 0, 1, 2]]
     """
+    codes, first, _ = _nested_codes(groups)
+    return codes, first
+
+
+def _nested_codes(groups: pd.DataFrame) -> tuple[list[IntArray], list[IntArray],
+                                                  list[tuple[IntArray, pd.Index]]]:
+    """:func:`nested_codes` and, per column, its label codes and sorted labels."""
     n = len(groups)
     key = np.zeros(n, dtype=np.int64)
-    codes, first = [], []
+    codes, first, columns = [], [], []
     for depth in range(groups.shape[1]):
         col, uniq = pd.factorize(groups.iloc[:, depth], sort=True)
         if (col < 0).any():
             raise ValueError(f"`groups` column {groups.columns[depth]!r} has missing labels; "
                              f"drop those rows first.")
+        columns.append((col, pd.Index(np.asarray(uniq))))
         # mixed radix: sorted outer codes, then this level's sorted label codes
         key = key * max(len(uniq), 1) + col
-        units, index, inverse = np.unique(key, return_index=True, return_inverse=True)
-        key = np.arange(len(units), dtype=np.int64)[inverse]
+        if depth == 0:
+            # the labels' codes are already the units, sorted
+            index = np.full(len(uniq), n, dtype=np.intp)
+            np.minimum.at(index, col, np.arange(n))
+            inverse = np.asarray(col, dtype=np.intp)
+            key = inverse.astype(np.int64)
+        else:
+            units, index, inverse = np.unique(key, return_index=True, return_inverse=True)
+            key = np.arange(len(units), dtype=np.int64)[inverse]
         codes.append(np.asarray(inverse, dtype=np.intp).ravel())
         first.append(np.asarray(index, dtype=np.intp))
-    return codes, first
+    return codes, first, columns
 
 
 def levels_from_groups(
@@ -81,7 +96,7 @@ def levels_from_groups(
         )
     spec = {str(k): tuple(v) for k, v in random.items()}
     indep = {str(k) for k in independent}
-    all_codes, firsts = nested_codes(groups)
+    all_codes, firsts, labels = _nested_codes(groups)
     out = []
     for depth, name in enumerate(columns):
         terms = spec.get(name, ())
@@ -90,11 +105,14 @@ def levels_from_groups(
         rows = firsts[depth]
         index: pd.Index
         if depth == 0:
-            index = pd.Index(groups.iloc[rows, 0].to_numpy(), name=name)
+            index = labels[0][1].rename(name)
         else:
-            index = pd.MultiIndex.from_arrays(
-                [groups.iloc[rows, d].to_numpy() for d in range(depth + 1)],
-                names=columns[: depth + 1])
+            # the units' labels from the per-column codes of their first rows (no
+            # factorisation of label arrays again)
+            levels: list[Any] = [labels[d][1] for d in range(depth + 1)]
+            unit_codes: list[Any] = [labels[d][0][rows] for d in range(depth + 1)]
+            index = pd.MultiIndex(levels=levels, codes=unit_codes,
+                                  names=columns[: depth + 1], verify_integrity=False)
         out.append(Level(name, terms, name not in indep or len(terms) == 1,
                          all_codes[depth], index))
     if not out:

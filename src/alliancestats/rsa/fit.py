@@ -52,6 +52,7 @@ from .._mixed import (
     deviance_at,
     fit_mixed,
     residual_note,
+    single_threaded_blas,
 )
 from .._validation import (
     as_column_list,
@@ -495,7 +496,9 @@ def _check_rank(X: np.ndarray, names: list[str], design: Design, family: FamilyM
                 f"Level {label!r} of `by` column {design.names['by']!r} has {n_lev} rows; "
                 f"model {family.model!r} needs more than {family.k + 1} per level."
             )
-    if np.linalg.matrix_rank(X) == p:
+    with single_threaded_blas():  # an SVD of n x p: BLAS threads only cost here
+        full = np.linalg.matrix_rank(X) == p
+    if full:
         return
     rank = 0
     for j in range(p):  # find the first column that adds nothing

@@ -44,11 +44,26 @@ batch of small Cholesky factorisations), sums the Schur complements into the par
 fixed-pattern sparse product for the innermost level, ``np.add.reduceat`` over units
 sorted by ancestry above it), and repeats level by level up to the ``(p+1) × (p+1)``
 system of ``[X | y]``, whose Cholesky factor gives ``R_X`` and ``r²``. Time and memory
-are linear in the number of units; no ``n × n`` or ``n × Σq`` matrix is formed. ``θ`` is
-optimised by bounded SLSQP (forward-difference gradients; from a warm start over
+are linear in the number of units; no ``n × n`` or ``n × Σq`` matrix is formed.
+
+Gradient and optimisation
+-------------------------
+The gradient of the profiled deviance in ``θ`` is exact and costs about one more
+evaluation: a reverse pass through the same elimination (``_core.gradient``). With the
+final system's adjoint ``Ḡ_F = (N/r²)[ββ', −β; −β', 1] + [R_X'R_X]⁻¹`` (the last term
+for REML; ``N = n`` or ``n − p``), each level's elimination per unit,
+``S = M22 − M12' H M12`` with ``H = Λ B⁻¹ Λ'``, ``B = Λ'M11Λ + I``, and ``log|B|``, passes
+``Ḡ_H = −M12 Ḡ M12'`` and ``K = B⁻¹ − B⁻¹Λ'Ḡ_HΛB⁻¹`` to
+``∂/∂Λ = 2 Σ_units (M11 Λ K + Ḡ_H Λ B⁻¹)`` and hands its inner units the adjoint
+``[ΛKΛ', −H M12 Ḡ; −Ḡ M12' H, Ḡ]``. It holds at the boundary too (``Λ`` singular), where
+the deviance is even in a zero diagonal element, so its derivative there is 0. Residual
+parameters ``ψ`` are differenced forward (each step re-whitens the data).
+
+``θ`` is optimised by bounded SLSQP with this gradient (from a warm start over
 curvature-scaled coordinates), with restarts from boundary points so singular optima are
-found as lme4 finds them. :meth:`NestedLMM.from_codes` skips the label handling for
-callers that already hold sorted integer codes (e.g. a power simulation).
+found as lme4 finds them; a restart runs first to a loose tolerance and is polished only
+if it ends lower. :meth:`NestedLMM.from_codes` skips the label handling for callers that
+already hold sorted integer codes (e.g. a power simulation).
 
 References
 ----------

@@ -161,8 +161,9 @@ def prepare(struct: Structure, full: FloatArray,
     return Prepared(np.ascontiguousarray(full[:, :k, :k]), c12, outer, rest, agg)
 
 
-def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float]:
-    """``H = Λ (Λ'M11Λ + I)⁻¹ Λ'`` per unit and ``Σ log det(Λ'M11Λ + I)``.
+def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float, FloatArray]:
+    """``H = Λ (Λ'M11Λ + I)⁻¹ Λ'`` per unit, ``Σ log det(Λ'M11Λ + I)`` and the inverses
+    ``(Λ'M11Λ + I)⁻¹`` (kept for the gradient).
 
     With ``H`` the elimination works in unscaled coordinates: the Schur complement of the
     scaled system is ``D'(M22 − M21 H M12)D``. Sizes 1 and 2 use closed forms because on
@@ -172,21 +173,38 @@ def _shrink(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float]:
     if k == 1:
         l2 = lam[0, 0] ** 2
         a = l2 * m11[:, 0, 0] + 1.0
-        return (l2 / a)[:, None, None], float(np.log(a).sum())
-    A = lam.T @ m11 @ lam
+        binv = (1.0 / a)[:, None, None]
+        return l2 * binv, float(np.log(a).sum()), binv
     if k == 2:
-        a, b, c = A[:, 0, 0] + 1.0, A[:, 0, 1], A[:, 1, 1] + 1.0
-        det = a * c - b * b  # > 0: Λ'M11Λ + I is positive definite
-        inv = np.empty_like(A)
-        inv[:, 0, 0] = c / det
-        inv[:, 1, 1] = a / det
-        inv[:, 0, 1] = inv[:, 1, 0] = -b / det
-        logdet = float(np.log(det).sum())
-    else:
-        A = A + np.eye(k)
-        inv = np.asarray(np.linalg.inv(A), dtype=float)
-        logdet = float(np.sum(np.linalg.slogdet(A)[1]))
-    return lam @ inv @ lam.T, logdet
+        return _shrink_2(m11, lam)
+    A = lam.T @ m11 @ lam + np.eye(k)
+    inv = np.asarray(np.linalg.inv(A), dtype=float)
+    logdet = float(np.sum(np.linalg.slogdet(A)[1]))
+    return lam @ inv @ lam.T, logdet, inv
+
+
+def _shrink_2(m11: FloatArray, lam: FloatArray) -> tuple[FloatArray, float, FloatArray]:
+    """:func:`_shrink` for two terms, elementwise (``Λ`` lower triangular or diagonal)."""
+    a, b, d = lam[0, 0], lam[1, 0], lam[1, 1]
+    m00, m01, m11_ = m11[:, 0, 0], m11[:, 0, 1], m11[:, 1, 1]
+    # B = Λ'M11Λ + I
+    b00 = a * a * m00 + 2.0 * a * b * m01 + b * b * m11_ + 1.0
+    b01 = d * (a * m01 + b * m11_)
+    b11 = d * d * m11_ + 1.0
+    det = b00 * b11 - b01 * b01  # > 0: B is positive definite
+    i00, i01, i11 = b11 / det, -b01 / det, b00 / det
+    inv = np.empty_like(m11)
+    inv[:, 0, 0] = i00
+    inv[:, 1, 1] = i11
+    inv[:, 0, 1] = inv[:, 1, 0] = i01
+    # H = Λ B⁻¹ Λ' with P = Λ B⁻¹
+    p00, p01 = a * i00, a * i01
+    p10, p11 = b * i00 + d * i01, b * i01 + d * i11
+    H = np.empty_like(m11)
+    H[:, 0, 0] = a * p00
+    H[:, 0, 1] = H[:, 1, 0] = b * p00 + d * p01
+    H[:, 1, 1] = b * p10 + d * p11
+    return H, float(np.log(det).sum()), inv
 
 
 @dataclass
@@ -199,6 +217,9 @@ class Factor:
     reduced: FloatArray  # the reduced [X | y] system; its X block is X'V⁻¹X up to σ²
     hs: list[FloatArray]  # per level (outer -> inner): H per unit
     m12s: list[FloatArray]  # per level: unscaled cross products of its block with the rest
+    m11s: list[FloatArray] = field(default_factory=list)  # per level: its own block
+    binvs: list[FloatArray] = field(default_factory=list)  # per level: (Λ'M11Λ + I)⁻¹
+    lambdas: list[FloatArray] = field(default_factory=list)
     _beta: FloatArray | None = field(default=None, repr=False)
 
     @property
@@ -219,18 +240,21 @@ class Factor:
 def factorize(struct: Structure, prep: Prepared, lambdas: list[FloatArray]) -> Factor:
     """Blocked elimination innermost -> outermost; the final ``[X | y]`` system."""
     p = struct.p
-    H, logdet = _shrink(prep.c11, lambdas[-1])
+    H, logdet, binv = _shrink(prep.c11, lambdas[-1])
     r = prep.c12.shape[2]
     prep.agg.data[:] = H.ravel()
     M = prep.rest - (prep.agg @ prep.outer).reshape(-1, r, r)
-    hs, m12s = [H], [prep.c12]
+    hs, m12s, m11s, binvs = [H], [prep.c12], [prep.c11], [binv]
     for level in range(struct.n_levels - 2, -1, -1):
         k = struct.q[level]
-        H, ld = _shrink(M[:, :k, :k], lambdas[level])
+        m11 = M[:, :k, :k]
+        H, ld, binv = _shrink(m11, lambdas[level])
         logdet += ld
         m12 = M[:, :k, k:]
         hs.append(H)
         m12s.append(m12)
+        m11s.append(m11)
+        binvs.append(binv)
         if level == 0:
             # the last Schur complements are only needed summed: one (r-k) x (r-k) product
             rk = r - k
@@ -249,7 +273,140 @@ def factorize(struct: Structure, prep: Prepared, lambdas: list[FloatArray]) -> F
         raise np.linalg.LinAlgError("the [X | y] system is not positive definite")
     diag = np.diagonal(chol)
     logdet_rx = 2.0 * float(np.log(diag[:p]).sum())
-    return Factor(logdet, logdet_rx, float(diag[p] ** 2), F, hs[::-1], m12s[::-1])
+    return Factor(logdet, logdet_rx, float(diag[p] ** 2), F, hs[::-1], m12s[::-1],
+                  m11s=m11s[::-1], binvs=binvs[::-1], lambdas=list(lambdas))
+
+
+def gradient(struct: Structure, f: Factor, reml: bool) -> FloatArray:
+    r"""Gradient of :func:`objective` in ``θ`` (lme4's order) from a factorisation.
+
+    Reverse-mode differentiation of the blocked elimination. The objective depends on
+    the final ``[X | y]`` system ``F`` through ``log|F_XX|`` (REML) and
+    ``N log r²`` with ``r² = F_yy − F_yX F_XX⁻¹ F_Xy`` (``N = n`` or ``n − p``), so its
+    adjoint is ``Ḡ_F = (N/r²)[ββ', −β; −β', 1] + [F_XX⁻¹, 0; 0, 0]``. Going back
+    through one level's elimination (per unit ``S = M22 − M12' H M12`` summed into the
+    parent, ``H = Λ B⁻¹ Λ'``, ``B = Λ'M11Λ + I``, plus ``log|B|``) with the parent's
+    adjoint ``Ḡ``:
+
+    .. math::
+
+        Ḡ_H = −M12 Ḡ M12', \quad K = B⁻¹ − B⁻¹Λ'Ḡ_HΛB⁻¹, \quad
+        ∂/∂Λ = 2 Σ_units (M11 Λ K + Ḡ_H Λ B⁻¹),
+
+    and the unit's own adjoint, passed to the level inside it, is
+    ``[ΛKΛ', −H M12 Ḡ; −Ḡ M12' H, Ḡ]``. One pass costs about one deviance evaluation,
+    and it is exact at the boundary (``Λ`` singular) as well.
+    """
+    p, L = struct.p, struct.n_levels
+    beta = f.beta
+    c = (struct.n - p if reml else struct.n) / f.pwrss
+    gF = np.empty((p + 1, p + 1))
+    gF[:p, :p] = c * np.outer(beta, beta)
+    gF[:p, p] = gF[p, :p] = -c * beta
+    gF[p, p] = c
+    if reml:
+        gF[:p, :p] += np.linalg.inv(f.rxx)
+    out = []
+    gbar = gF[None]
+    for level in range(L):
+        lam, H, m12 = f.lambdas[level], f.hs[level], f.m12s[level]
+        m11, binv = f.m11s[level], f.binvs[level]
+        gs = gbar if level == 0 else gbar[struct.parent[level - 1]]
+        k = lam.shape[0]
+        if k == 1:
+            gh, lk = _level_grad_1(lam[0, 0], m11[:, 0, 0], binv[:, 0, 0], m12[:, 0], gs)
+            grad = np.array([[lk]])
+        else:
+            gh, grad = _level_grad(lam, m11, binv, m12, gs)
+        rows, cols = _free_indices(k, bool(struct.diag[level]) if struct.diag else False)
+        out.append(grad[rows, cols])
+        if level < L - 1:
+            gbar = _unit_adjoint(lam, H, binv, m12, gs, gh)
+    return np.concatenate(out)
+
+
+def _quad(m12: FloatArray, gs: FloatArray) -> FloatArray:
+    """``M12 Ḡ M12'`` per unit (``gs`` one shared matrix or one per unit)."""
+    n, k, r = m12.shape
+    t = ((m12.reshape(-1, r) @ gs[0]).reshape(n, k, r) if gs.shape[0] == 1
+         else m12 @ gs)
+    return t @ m12.transpose(0, 2, 1)
+
+
+def _level_grad_1(lam: float, m11: FloatArray, binv: FloatArray, m12: FloatArray,
+                  gs: FloatArray) -> tuple[FloatArray, float]:
+    """Scalar ``Λ``: ``Ḡ_H`` per unit and ``∂/∂λ``."""
+    t = m12 @ gs[0] if gs.shape[0] == 1 else np.einsum("ni,nij->nj", m12, gs)
+    gh = -np.einsum("ni,ni->n", t, m12)
+    kk = binv - binv * binv * lam * lam * gh
+    return gh, float(2.0 * lam * (m11 @ kk + gh @ binv))
+
+
+def _level_grad(lam: FloatArray, m11: FloatArray, binv: FloatArray, m12: FloatArray,
+                gs: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``Ḡ_H`` per unit and ``∂/∂Λ`` (full matrix) for a level of ``k > 1`` terms."""
+    gh = -_quad(m12, gs)
+    if lam.shape[0] == 2:
+        return gh, _level_grad_2(lam, m11, binv, gh)
+    bl = binv @ lam.T  # B⁻¹Λ'
+    blt = bl.transpose(0, 2, 1)
+    kk = binv - bl @ gh @ blt
+    grad = 2.0 * ((m11 @ lam) @ kk + gh @ blt).sum(axis=0)
+    return gh, grad
+
+
+def _level_grad_2(lam: FloatArray, m11: FloatArray, binv: FloatArray,
+                  gh: FloatArray) -> FloatArray:
+    """:func:`_level_grad`'s ``∂/∂Λ`` for two terms, elementwise (all per-unit matrices
+    symmetric but ``U = ΛB⁻¹``)."""
+    a, b, d = lam[0, 0], lam[1, 0], lam[1, 1]
+    i00, i01, i11 = binv[:, 0, 0], binv[:, 0, 1], binv[:, 1, 1]
+    g00, g01, g11 = gh[:, 0, 0], gh[:, 0, 1], gh[:, 1, 1]
+    m00, m01, m11_ = m11[:, 0, 0], m11[:, 0, 1], m11[:, 1, 1]
+    # U = Λ B⁻¹
+    u00, u01 = a * i00, a * i01
+    u10, u11 = b * i00 + d * i01, b * i01 + d * i11
+    # V = Ḡ_H U
+    v00, v01 = g00 * u00 + g01 * u10, g00 * u01 + g01 * u11
+    v10, v11 = g01 * u00 + g11 * u10, g01 * u01 + g11 * u11
+    # K = B⁻¹ − U' V
+    k00 = i00 - (u00 * v00 + u10 * v10)
+    k01 = i01 - (u00 * v01 + u10 * v11)
+    k11 = i11 - (u01 * v01 + u11 * v11)
+    # W = M11 Λ
+    w00, w01 = m00 * a + m01 * b, m01 * d
+    w10, w11 = m01 * a + m11_ * b, m11_ * d
+    out = np.empty((2, 2))
+    out[0, 0] = (w00 * k00 + w01 * k01 + v00).sum()
+    out[0, 1] = (w00 * k01 + w01 * k11 + v01).sum()
+    out[1, 0] = (w10 * k00 + w11 * k01 + v10).sum()
+    out[1, 1] = (w10 * k01 + w11 * k11 + v11).sum()
+    return 2.0 * out
+
+
+def _unit_adjoint(lam: FloatArray, H: FloatArray, binv: FloatArray, m12: FloatArray,
+                  gs: FloatArray, gh: FloatArray) -> FloatArray:
+    """The adjoint of each unit's ``M`` (before eliminating its own block)."""
+    k = lam.shape[0]
+    n, _, rk = m12.shape
+    G = np.empty((n, k + rk, k + rk))
+    if k == 1:
+        l2 = lam[0, 0] ** 2
+        b = binv[:, 0, 0]
+        G[:, 0, 0] = l2 * (b - b * b * l2 * gh)
+        t = m12[:, 0] @ gs[0] if gs.shape[0] == 1 else np.einsum("ni,nij->nj", m12[:, 0], gs)
+        g12 = -H[:, 0, 0, None] * t
+        G[:, 0, 1:] = g12
+        G[:, 1:, 0] = g12
+    else:
+        bl = binv @ lam.T
+        kk = binv - bl @ gh @ bl.transpose(0, 2, 1)
+        G[:, :k, :k] = lam @ kk @ lam.T
+        g12 = -(H @ m12) @ (gs[0] if gs.shape[0] == 1 else gs)
+        G[:, :k, k:] = g12
+        G[:, k:, :k] = g12.transpose(0, 2, 1)
+    G[:, k:, k:] = gs
+    return G
 
 
 def deviance(struct: Structure, prep: Prepared, theta: FloatArray, reml: bool) -> float:

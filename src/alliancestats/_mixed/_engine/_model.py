@@ -136,6 +136,14 @@ def _group_codes(groups: Any, n: int) -> tuple[list[IntArray], list[pd.Index]]:
     return codes, labels
 
 
+@dataclass(frozen=True)
+class _Codes:
+    """Validated unit codes per level and their labels (:meth:`NestedLMM.from_codes`)."""
+
+    codes: list[IntArray]
+    labels: list[pd.Index]
+
+
 def _checked_codes(codes: Any, n: int) -> list[IntArray]:
     """Validate :meth:`NestedLMM.from_codes` codes: used, nested and parent-ordered."""
     arr = np.asarray(codes)
@@ -223,7 +231,10 @@ class NestedLMM:
         residual_units: Any = None,
     ) -> None:
         Xa = _as_matrix(X, "X", None)
-        codes, labels = _group_codes(groups, Xa.shape[0])
+        if isinstance(groups, _Codes):  # from_codes: checked codes and their labels
+            codes, labels = groups.codes, groups.labels
+        else:
+            codes, labels = _group_codes(groups, Xa.shape[0])
         self._setup(Xa, codes, labels, Z, reml, fe_names, re_names, level_names, independent)
         self._set_residual(residual, time, rater, residual_units)
 
@@ -272,11 +283,9 @@ residual_units
         Xa = _as_matrix(X, "X", None)
         cols = _checked_codes(codes, Xa.shape[0])
         labels: list[pd.Index] = [pd.RangeIndex(int(c.max()) + 1) for c in cols]
-        model = cls.__new__(cls)
-        model._setup(
-            Xa, cols, labels, Z, reml, fe_names, re_names, level_names, independent)
-        model._set_residual(residual, time, rater, residual_units)
-        return model
+        return cls(Xa, _Codes(cols, labels), Z, reml=reml, fe_names=fe_names,
+                   re_names=re_names, level_names=level_names, independent=independent,
+                   residual=residual, time=time, rater=rater, residual_units=residual_units)
 
     def _setup(self, Xa: FloatArray, codes: list[IntArray], labels: list[pd.Index],
                Z: Sequence[Any], reml: bool, fe_names: Sequence[str] | None,
@@ -429,6 +438,30 @@ residual_units
         t = self._params(theta, psi)
         use_reml = self.reml if reml is None else bool(reml)
         return self._objective(ya[:, 0], use_reml)(t)
+
+    def gradient(self, y: Any, theta: Any, *, psi: Any = None,
+                 reml: bool | None = None) -> FloatArray:
+        """Gradient of :meth:`deviance` in ``θ`` (then ``ψ``) at a given ``θ``.
+
+        Analytic in ``θ`` (a reverse pass through the blocked factorisation, exact also
+        where ``Λ`` is singular); forward differences in the residual parameters ``ψ``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> g = np.column_stack([np.repeat(np.arange(10), 6), np.tile([0, 0, 1, 1, 2, 2], 10)])
+        >>> X = np.ones((60, 1)); y = np.random.default_rng(0).normal(size=60)
+        >>> model = NestedLMM(X, g, [X, X])
+        >>> model.gradient(y, [1.0, 1.0]).shape
+        (2,)
+        """
+        s = self._struct
+        ya = _as_matrix(y, "y", s.n)
+        t = self._params(theta, psi)
+        use_reml = self.reml if reml is None else bool(reml)
+        obj = self._objective(ya[:, 0], use_reml)
+        value, factor = obj.evaluate(t)
+        return obj.gradient(t, value, factor)
 
     def evaluate(self, y: Any, theta: Any, *, psi: Any = None, reml: bool | None = None,
                  random_effects: bool = True) -> EngineFit:
@@ -607,11 +640,32 @@ class _Objective:
         if self.layout is None:
             assert self._prep is not None
             return _core.deviance(self.struct, self._prep, params, self.reml)
+        return self.evaluate(params)[0]
+
+    def evaluate(self, params: FloatArray) -> tuple[float, _core.Factor | None]:
+        """The deviance at ``params`` and its factorisation (None where infinite)."""
         try:
             f, logdet = self.factor(params)
         except np.linalg.LinAlgError:
-            return np.inf
-        return _core.objective(f, self.struct.n, self.struct.p, self.reml) + logdet
+            return np.inf, None
+        return _core.objective(f, self.struct.n, self.struct.p, self.reml) + logdet, f
+
+    def gradient(self, params: FloatArray, value: float,
+                 f: _core.Factor | None) -> FloatArray:
+        """The deviance's gradient at ``params`` (``value`` and ``f`` from
+        :meth:`evaluate` there): analytic in ``θ``
+        (:func:`~alliancestats._mixed._engine._core.gradient`), forward differences in
+        ``ψ`` (each step re-whitens the data)."""
+        s = self.struct
+        if f is None or not np.isfinite(value):
+            return np.full(params.size, np.nan)
+        out = np.empty(params.size)
+        out[:s.n_theta] = _core.gradient(s, f, self.reml)
+        for j in range(s.n_theta, params.size):
+            step = params.copy()
+            step[j] += _REL_STEP * max(1.0, abs(params[j]))
+            out[j] = (self(step) - value) / (step[j] - params[j])
+        return out
 
 
 def _build_structure(X: FloatArray, codes: list[IntArray], Zs: list[FloatArray],
@@ -656,7 +710,7 @@ def _unit_cross(W: FloatArray, unit_starts: IntArray, chunk: int = 20000) -> Flo
     return out
 
 
-def _optimise(s: Structure, deviance: Any, start: Any,
+def _optimise(s: Structure, deviance: _Objective, start: Any,
               psi0: FloatArray) -> tuple[FloatArray, int, bool, str]:
     """Bounded minimisation of the profiled deviance over θ, with boundary restarts.
 
@@ -690,22 +744,16 @@ def _optimise(s: Structure, deviance: Any, start: Any,
     # deviance's curvature about 1 per coordinate, makes its first steps nearly Newton
     # steps: fewer iterations, same optimum. From lme4's default start, far from the
     # optimum, the curvature there is no guide (measured: more iterations), so no scaling.
-    f0 = fun(theta0)
-    scale = np.ones(size) if start is None else _curvature_scale(fun, theta0, f0)
+    scale = np.ones(size) if start is None else _curvature_scale(fun, theta0, fun(theta0))
+    grad = _Gradient(deviance, scale, s.n)
 
-    def scaled(phi: FloatArray) -> float:
-        return fun(phi * scale)
-
-    grad = _ForwardGradient(scaled)
-    grad.remember(theta0 / scale, f0)  # SLSQP starts there: evaluate once
-
-    def run(t0: FloatArray) -> Any:
+    def run(t0: FloatArray, options: dict[str, Any]) -> Any:
         res = optimize.minimize(grad.value, t0 / scale, jac=grad, method=_METHOD,
-                                bounds=bounds, options=_OPTIONS)
+                                bounds=bounds, options=options)
         res.x = res.x * scale
         return res
 
-    best = run(theta0)
+    best = run(theta0, _OPTIONS)
     n_iter = int(best.nit)
     for _ in range(_MAX_RESTARTS):
         trials = []
@@ -723,8 +771,16 @@ def _optimise(s: Structure, deviance: Any, start: Any,
                 trials.append(trial)
         improved = False
         for trial in trials:
-            alt = run(trial)
+            # a restart first runs to a loose tolerance: most come back to the optimum
+            # already found (no need to polish that one again); one that ends lower is
+            # polished to the full tolerance and then compared
+            alt = run(trial, _SCREEN_OPTIONS)
             n_iter += int(alt.nit)
+            if alt.fun < best.fun - 1e-12:
+                alt_nit = int(alt.nit)
+                alt = run(alt.x, _OPTIONS)
+                n_iter += int(alt.nit)
+                alt.nit = alt_nit + int(alt.nit)
             if alt.fun < best.fun - 1e-12:
                 best, improved = alt, True
         if not improved:
@@ -776,44 +832,40 @@ _CURV_STEP = 1e-2
 _SCALE_MIN, _SCALE_MAX = 1e-2, 1e2
 
 
-class _ForwardGradient:
-    """Forward differences of ``fun`` with scipy's default step, reusing ``fun(x)``.
+_REL_STEP = float(np.sqrt(np.finfo(float).eps))  # forward-difference step (relative)
 
-    SLSQP asks for ``fun(x)`` and then the gradient at the same ``x``; remembering the
-    last value saves one deviance per iteration, and calling ``fun`` directly skips the
-    generic bookkeeping of scipy's ``approx_derivative`` (a large share of a small fit).
-    Steps go up (``θ`` has only lower bounds, so ``x + h`` is always feasible).
+
+class _Gradient:
+    """The deviance / n over scaled coordinates ``θ / scale``, and its gradient.
+
+    SLSQP asks for ``fun(x)`` and then the gradient at the same ``x``: the value keeps
+    its factorisation, and the gradient is one reverse pass through it
+    (:meth:`_Objective.gradient`), about the cost of one more deviance, instead of one
+    deviance per parameter by finite differences.
     """
 
-    _REL_STEP = float(np.sqrt(np.finfo(float).eps))
-
-    def __init__(self, fun: Any) -> None:
-        self.fun = fun
+    def __init__(self, obj: _Objective, scale: FloatArray, n: int) -> None:
+        self.obj, self.scale, self.n = obj, scale, n
         self._x: FloatArray | None = None
         self._f = 0.0
-
-    def remember(self, x: FloatArray, f: float) -> None:
-        """Record a known value ``fun(x)``."""
-        self._x, self._f = np.array(x, dtype=float), float(f)
+        self._factor: _core.Factor | None = None
 
     def value(self, x: FloatArray) -> float:
         if self._x is None or not np.array_equal(x, self._x):
-            self._x, self._f = np.array(x, dtype=float), float(self.fun(x))
-        return self._f
+            self._x = np.array(x, dtype=float)
+            self._f, self._factor = self.obj.evaluate(self._x * self.scale)
+        return self._f / self.n
 
     def __call__(self, x: FloatArray) -> FloatArray:
-        f0 = self.value(x)
-        x0 = np.array(x, dtype=float)
-        g = np.empty(x0.size)
-        for j in range(x0.size):
-            step = x0.copy()
-            step[j] += self._REL_STEP * max(1.0, abs(x0[j]))
-            g[j] = (self.fun(step) - f0) / (step[j] - x0[j])
-        return g
+        self.value(x)
+        assert self._x is not None
+        g = self.obj.gradient(self._x * self.scale, self._f, self._factor)
+        return g * self.scale / self.n
 
 
 _METHOD = "SLSQP"
 _OPTIONS = {"ftol": 1e-13, "maxiter": 1000}
+_SCREEN_OPTIONS = {"ftol": 1e-8, "maxiter": 1000}  # restarts, before polishing
 _MAX_RESTARTS = 3
 _SADDLE = 1e-4  # a bounded θ element below this is re-examined from the interior
 _INTERIOR = 0.5  # restart value: a relative SD of half the residual SD
