@@ -559,3 +559,22 @@ class TestTruthBiasDefaults:
         with pytest.raises(ValueError, match=r"`hue` 'condition' is not a moderator of the "
                                              r"fit; its moderators are \['Group', 'Sess'\]"):
             plot_truth_bias(lab_fit, x="Sess")
+
+
+def test_observed_range_uses_the_hull_of_all_observations() -> None:
+    # the colour range is the surface over grid points inside the data's convex hull:
+    # triangulating the hull's corners must give the same points as all observations
+    from scipy.spatial import Delaunay
+
+    from alliancestats.plotting import _observed_z_range
+
+    rng = np.random.default_rng(3)
+    xr, yr = np.round(rng.normal(size=(2, 4000)), 1)  # many tied, rounded ratings
+    grid = np.linspace(-4, 4, 50)
+    xx, yy = np.meshgrid(grid, grid)
+    zz = xx ** 2 - yy
+    inside = Delaunay(np.column_stack([xr, yr])).find_simplex(
+        np.column_stack([xx.ravel(), yy.ravel()])) >= 0
+    expected = (zz.ravel()[inside].min(), zz.ravel()[inside].max())
+    panel = {"grid": grid, "zz": zz, "xr": xr, "yr": yr}
+    assert _observed_z_range(panel) == pytest.approx(expected)

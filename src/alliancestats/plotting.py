@@ -152,7 +152,10 @@ def _observed_z_range(panel: Mapping[str, Any]) -> tuple[float, float]:
     xx, yy = np.meshgrid(panel["grid"], panel["grid"])
     zz = panel["zz"]
     try:
-        tri = Delaunay(np.column_stack([panel["xr"], panel["yr"]]))
+        points = np.column_stack([panel["xr"], panel["yr"]])
+        # triangulating the hull's corners gives the same region as all points, and
+        # point location in it stays fast with many (often tied, rounded) ratings
+        tri = Delaunay(points[ConvexHull(points).vertices])
         keep = tri.find_simplex(np.column_stack([xx.ravel(), yy.ravel()])) >= 0
     except (QhullError, ValueError):  # degenerate data: use the whole grid
         keep = np.ones(zz.size, dtype=bool)
