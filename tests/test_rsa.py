@@ -505,3 +505,15 @@ def test_other_bad_arguments(df) -> None:
         res.surface_differences
     with pytest.raises(ValueError, match="`n` must be an integer >= 2"):
         res.bootstrap(1)
+
+
+def test_summary_says_not_scaled_and_rounds_centring_constants() -> None:
+    # a summary never prints "scaled (None)" nor constants at full float precision
+    df = pd.DataFrame({"x": np.arange(20.0) % 7, "y": np.arange(20.0) % 5,
+                       "z": np.arange(20.0) % 3})
+    text = str(fit_rsa(df, outcome="z", x="x", y="y").summary())
+    assert "scaled (None)" not in text
+    assert "not scaled" in text
+    centring = next(line for line in text.splitlines() if line.startswith("Centring"))
+    assert all(len(part.split("=")[1].split(".")[-1]) <= 6
+               for part in centring.split(":", 1)[1].split(", ") if "." in part)

@@ -757,7 +757,8 @@ class ModelResults(SummaryMixin):
             detail = ", ".join(f"{k}: {v}" for k, v in self._dropped_rows.items())
             header.append(("Missing dropped", detail))
         if self._centering:
-            header.append(("Centring", ", ".join(f"{k}={v}" for k, v in self._centering.items())))
+            header.append(("Centring", ", ".join(f"{k}={_shown(v)}"
+                                                 for k, v in self._centering.items())))
         header.append(("Engine", f"{self._fit.engine}; converged: {self._fit.converged}; "
                                   f"singular: {self._fit.is_singular}"))
         return header
@@ -831,6 +832,14 @@ class ModelComparison(SummaryMixin):
         """The comparison table with its notes."""
         return Summary(f"Likelihood-ratio test of nested models ({self.criterion})", [],
                        [("Models", self.table)], notes=self.notes)
+
+
+def _shown(value: Any) -> str:
+    """A centring constant for the summary header: floats to 6 significant digits (the
+    full values are in ``result.centering``)."""
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.6g}"
+    return str(value)
 
 
 def _record(res: ModelResults) -> FitRecord:

@@ -1056,8 +1056,10 @@ def _build(design: Design, spec: Spec, lag_info: dict[str, Any] | None = None) -
     notes = []
     c = design.centering
     if c["center"] is not None or c["scale"] is not None:
-        notes.append(f"x and y centred ({c['center']}) and scaled ({c['scale']}) before "
-                     f"forming squares; b, a, X0, Y0, p10 refer to that scale.")
+        centred = "not centred" if c["center"] is None else f"centred ({c['center']})"
+        scaled = "not scaled" if c["scale"] is None else f"scaled ({c['scale']})"
+        notes.append(f"x and y {centred} and {scaled} before forming squares; b, a, X0, "
+                     f"Y0, p10 refer to that scale.")
     if design.parts is not None:
         unit = c["decompose"]["unit"]
         notes.append(f"decompose='unit': *_between are the means of x and y per "
