@@ -360,7 +360,17 @@ residual_units
         return [] if self._layout is None else self._layout.psi_names
 
     def _objective(self, y: FloatArray, reml: bool) -> _Objective:
-        return _Objective(self._struct, self._layout, self._Wpad, y, reml)
+        """The criterion of ``y``; the last one is reused for the same response, so a
+        sequence of evaluations at many θ (derivatives for small-sample df, likelihood
+        comparisons) prepares the θ-independent cross products once."""
+        key = (reml, y.tobytes())
+        last = getattr(self, "_last_objective", None)
+        if last is not None and last[0] == key:
+            objective: _Objective = last[1]
+            return objective
+        objective = _Objective(self._struct, self._layout, self._Wpad, y, reml)
+        self._last_objective = (key, objective)
+        return objective
 
     def _params(self, theta: Any, psi: Any = None) -> FloatArray:
         t = np.asarray(theta, dtype=float).ravel()
