@@ -1,12 +1,14 @@
-"""Wall time and peak memory of each section of ``alliancestats report``.
+"""Wall time, CPU time and peak memory of each section of ``alliancestats report``.
 
 Runs :func:`alliancestats.report.run_report` on the bundled data set (1x: 40 therapists,
 117 patients, 6 sessions) and on simulated PRN data sets 10x and 100x that size
 (``simulate_prn(400, 1170, 6)``, ``simulate_prn(4000, 11700, 6)``; issue target: the 100x
 report in at most 60 s on 2 cores). Section times are read from the report's progress
-lines; memory is sampled (``VmRSS`` from ``/proc/self/status``, Linux) every 10 ms on a
-background thread, and each section's peak is the largest sample between its progress
-lines minus the resident size when it started. Plain script:
+lines, with the process CPU time (``time.process_time``, all threads) beside the wall
+time, since on a shared machine the wall time depends on its load; memory is sampled
+(``VmRSS`` from ``/proc/self/status``, Linux) every 10 ms on a background thread, and each
+section's peak is the largest sample between its progress lines minus the resident size
+when it started. Plain script:
 
     python benchmarks/bench_report.py            # 1x and 10x
     python benchmarks/bench_report.py --sizes 1 10 100
@@ -61,7 +63,7 @@ class _Lines(io.TextIOBase):
     def write(self, text: str) -> int:
         for line in text.splitlines():
             if line.strip():
-                self.lines.append((time.perf_counter(), line))
+                self.lines.append((time.perf_counter(), time.process_time(), line))
         return len(text)
 
 
@@ -71,7 +73,7 @@ def run(size: int) -> dict[str, Any]:
     sampler, lines = _Sampler(), _Lines()
     sampler.start()
     old, sys.stderr = sys.stderr, lines
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         with warnings.catch_warnings(), tempfile.TemporaryDirectory() as out:
             warnings.simplefilter("ignore")
@@ -79,18 +81,19 @@ def run(size: int) -> dict[str, Any]:
     finally:
         sys.stderr = old
         total = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
         sampler.stop.set()
         sampler.join()
-    marks = [(t, m.group(1)) for t, line in lines.lines
+    marks = [(t, c, m.group(1)) for t, c, line in lines.lines
              if (m := re.match(r"alliancestats report: (.*?) \.\.\.$", line))]
-    ends = [t for t, line in lines.lines if re.search(r": .* \(\d+\.\d s\)$", line)]
+    ends = [(t, c) for t, c, line in lines.lines if re.search(r": .* \(\d+\.\d s\)$", line)]
     rows = []
-    for (t0, title), t1 in zip(marks, ends, strict=False):
+    for (t0, c0, title), (t1, c1) in zip(marks, ends, strict=False):
         inside = [rss for t, rss in sampler.samples if t0 <= t <= t1]
         before = max((rss for t, rss in sampler.samples if t <= t0), default=_rss_mb())
-        rows.append((title, t1 - t0, max(inside, default=before) - before,
+        rows.append((title, t1 - t0, c1 - c0, max(inside, default=before) - before,
                      max(inside, default=before)))
-    return {"size": size, "rows": len(data), "total": total, "sections": rows,
+    return {"size": size, "rows": len(data), "total": total, "cpu": cpu, "sections": rows,
             "ok": report.ok, "statuses": report.sections}
 
 
@@ -103,10 +106,11 @@ def main() -> None:
           f"{os.cpu_count()} CPUs")
     for size in args.sizes:
         res = run(size)
-        print(f"\n{size}x ({res['rows']} rows): {res['total']:.1f} s, ok={res['ok']}")
-        print(f"  {'section':<70} {'seconds':>8} {'+MB':>8} {'peak MB':>8}")
-        for title, secs, grow, peak in res["sections"]:
-            print(f"  {title[:70]:<70} {secs:8.1f} {grow:8.0f} {peak:8.0f}")
+        print(f"\n{size}x ({res['rows']} rows): {res['total']:.1f} s wall, "
+              f"{res['cpu']:.1f} s CPU, ok={res['ok']}")
+        print(f"  {'section':<62} {'wall s':>7} {'CPU s':>7} {'+MB':>7} {'peak MB':>8}")
+        for title, secs, cpu, grow, peak in res["sections"]:
+            print(f"  {title[:62]:<62} {secs:7.1f} {cpu:7.1f} {grow:7.0f} {peak:8.0f}")
         for title, status in res["statuses"]:
             if status != "done":
                 print(f"  status: {title}: {status}")

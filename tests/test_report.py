@@ -391,6 +391,184 @@ def test_no_script_or_handler_is_live(hostile_report: Path) -> None:
     assert parser.live == []
 
 
+class _Chromium:
+    """Headless Chromium driven over the DevTools protocol on a pipe (no extra package).
+
+    With ``--remote-debugging-pipe`` the browser reads NUL-terminated JSON commands on file
+    descriptor 3 and writes replies and events on descriptor 4.
+    """
+
+    FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--disable-extensions", "--remote-debugging-pipe")
+    WATCHED = ("Page.javascriptDialogOpening", "Runtime.consoleAPICalled",
+               "Runtime.exceptionThrown")
+
+    def __init__(self, executable: str, profile: Path, timeout: float = 60.0) -> None:
+        import os
+        import subprocess
+
+        self.timeout = timeout
+        child_in, self._to_browser = os.pipe()
+        self._from_browser, child_out = os.pipe()
+
+        def as_fds_3_and_4() -> None:  # dup first: either end may already sit on 3 or 4
+            read, write = os.dup(child_in), os.dup(child_out)
+            os.dup2(read, 3)
+            os.dup2(write, 4)
+
+        self.proc = subprocess.Popen(
+            [executable, *self.FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=as_fds_3_and_4, pass_fds=(3, 4))
+        os.close(child_in)
+        os.close(child_out)
+        self._buffer = b""
+        self._last_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        import json
+        import os
+
+        self._last_id += 1
+        message: dict[str, Any] = {"id": self._last_id, "method": method, "params": params}
+        if session is not None:
+            message["sessionId"] = session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        wanted = self._last_id
+        reply = self._next(lambda m: m.get("id") == wanted)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply.get("result", {})
+
+    def _next(self, match: Any) -> dict[str, Any]:
+        """The next message that ``match`` accepts; events on the way are kept."""
+        import json
+        import os
+        import select
+        import time
+
+        deadline = time.monotonic() + self.timeout
+        while True:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                message = json.loads(raw)
+                if "method" in message:
+                    self.events.append(message)
+                if match(message):
+                    return message
+            left = deadline - time.monotonic()
+            ready = select.select([self._from_browser], [], [], max(left, 0))[0]
+            if not ready:
+                raise TimeoutError(f"Chromium did not answer within {self.timeout} s")
+            chunk = os.read(self._from_browser, 1 << 16)
+            if not chunk:
+                raise RuntimeError("Chromium exited")
+            self._buffer += chunk
+
+    def open(self, url: str) -> dict[str, Any]:
+        """Load ``url``; return what ran (dialogs, console, errors) and the live DOM."""
+        import json
+        import time
+
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.send("Page.enable", session)
+        self.send("Runtime.enable", session)
+        first = len(self.events)
+        self.send("Page.navigate", session, url=url)
+        while True:  # an open alert blocks the page: accept it (it is recorded) and go on
+            event = self._next(lambda m: m.get("sessionId") == session and m.get("method") in
+                               ("Page.loadEventFired", "Page.javascriptDialogOpening"))
+            if event["method"] == "Page.loadEventFired":
+                break
+            self.send("Page.handleJavaScriptDialog", session, accept=True)
+        time.sleep(0.5)  # let timers and late image errors fire
+        dom = self.send("Runtime.evaluate", session, expression=_DOM_PROBE,
+                        returnByValue=True)["result"]["value"]
+        self.send("Target.closeTarget", targetId=target)
+        ran = [e["method"] for e in self.events[first:]
+               if e.get("sessionId") == session and e["method"] in self.WATCHED]
+        return {"ran": ran, **json.loads(dom)}
+
+    def close(self) -> None:
+        import contextlib
+        import os
+        import subprocess
+
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError):
+            self.send("Browser.close")
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+
+# Everything in the live DOM that can run script, and the text a reader sees.
+_DOM_PROBE = r"""JSON.stringify({
+  live: Array.from(document.querySelectorAll('*')).flatMap(el => {
+    const found = [];
+    if (['SCRIPT', 'IFRAME', 'FRAME', 'OBJECT', 'EMBED'].includes(el.tagName)) {
+      found.push(el.tagName);
+    }
+    for (const a of el.attributes) {
+      if (a.name.toLowerCase().startsWith('on')) found.push(`${el.tagName}[${a.name}]`);
+      if (/^\s*javascript:/i.test(a.value)) found.push(`${el.tagName}[${a.name}]=${a.value}`);
+    }
+    return found;
+  }),
+  text: document.body.innerText,
+})"""
+
+
+def _chromium_executable() -> str | None:
+    import os
+    import shutil
+
+    for name in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser"):
+        if name and (found := shutil.which(name)):
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    executable = _chromium_executable()
+    if executable is None:
+        pytest.skip("headless Chromium not found (Debian: apt-get install chromium; "
+                    "or set CHROMIUM to its path)")
+    browser = _Chromium(executable, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+def test_the_browser_check_sees_live_script(chromium: _Chromium, tmp_path: Path) -> None:
+    """The check below would fail on a page whose payloads are live."""
+    page = tmp_path / "live.html"
+    page.write_text("<p>ok</p><img src=x onerror=alert(1)><script>console.log(2)</script>"
+                    "<a href='javascript:alert(3)'>a</a>", encoding="utf-8")
+    seen = chromium.open(page.as_uri())
+    assert "Page.javascriptDialogOpening" in seen["ran"]
+    assert "Runtime.consoleAPICalled" in seen["ran"]
+    assert seen["live"] == ["IMG[onerror]", "SCRIPT", "A[href]=javascript:alert(3)"]
+
+
+def test_no_script_runs_in_the_browser(chromium: _Chromium, hostile_report: Path) -> None:
+    seen = chromium.open(hostile_report.as_uri())
+    assert seen["ran"] == []
+    assert seen["live"] == []
+    # the payloads are shown to the reader as text
+    for text in (HOSTILE["therapist"], HOSTILE["session"], "<b onmouseover=alert(2)>usual</b>",
+                 "<script>alert('file')</script>.csv"):
+        assert text in seen["text"]
+
+
 def test_long_labels_are_shortened_in_html_and_figures(hostile_report: Path) -> None:
     page = hostile_report.read_text(encoding="utf-8")
     assert "w" * 200 not in page
