@@ -16,16 +16,5 @@ source("tests/reference/r/lme4_common.R")
 formula <- alliance ~ 0 + rater + rater:time + rater:condition + rater:time:condition +
   (1 | therapist) + (0 + rater | therapist:patient)
 
-header <- reference_header("tests/reference/r/growth_rater_intercepts_reference.R")
-out <- c(header[1], list(formula = paste(deparse(formula, width.cutoff = 500L),
-                                          collapse = " ")),
-         header[-1], list(datasets = list()))
-
-for (name in c("small", "medium", "nearsingular")) {
-  long <- growth_data(read.csv(sprintf("tests/reference/data/tb_%s.csv", name)))
-  out$datasets[[name]] <- fit_both(formula, long)
-}
-
-write_json(out, "tests/reference/results/growth_rater_intercepts.json", digits = NA,
-           auto_unbox = TRUE, pretty = TRUE)
-cat("wrote tests/reference/results/growth_rater_intercepts.json\n")
+write_growth_reference(formula, "tests/reference/r/growth_rater_intercepts_reference.R",
+                       "tests/reference/results/growth_rater_intercepts.json")

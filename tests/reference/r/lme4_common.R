@@ -1,6 +1,7 @@
 # Shared pieces of the lme4 reference scripts (sourced, not run on its own):
 # the optimiser settings, what is frozen from each fit, REML + ML fitting, the
-# rater-stacked growth data exactly as alliancestats builds it, and the version header.
+# rater-stacked growth data exactly as alliancestats builds it, the version header, and the
+# whole run of a rater-growth reference (one formula over the three growth data sets).
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
 
 ctrl <- lmerControl(optimizer = "bobyqa", check.conv.singular = "ignore",
@@ -48,4 +49,20 @@ reference_header <- function(script) {
     matrix_version = as.character(packageVersion("Matrix")),
     jsonlite_version = as.character(packageVersion("jsonlite"))
   )
+}
+
+# Fits `formula` (REML and ML) to the rater-stacked growth data of each reference data set
+# tests/reference/data/tb_{small,medium,nearsingular}.csv and writes the values, under the
+# version header of `script`, to `path`.
+write_growth_reference <- function(formula, script, path) {
+  header <- reference_header(script)
+  out <- c(header[1], list(formula = paste(deparse(formula, width.cutoff = 500L),
+                                            collapse = " ")),
+           header[-1], list(datasets = list()))
+  for (name in c("small", "medium", "nearsingular")) {
+    long <- growth_data(read.csv(sprintf("tests/reference/data/tb_%s.csv", name)))
+    out$datasets[[name]] <- fit_both(formula, long)
+  }
+  write_json(out, path, digits = NA, auto_unbox = TRUE, pretty = TRUE)
+  cat(sprintf("wrote %s\n", path))
 }
