@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -179,16 +180,40 @@ def level_covariances(res: GrowthResults) -> dict[str, np.ndarray]:
     return out
 
 
+def assert_rater_covariances(res: GrowthResults, ref: dict[str, Any]) -> None:
+    """Every random-effect variance and covariance against ``as.data.frame(VarCorr(fit))``:
+    ``vcov`` of every pair (and the ``variance`` column), ``sdcor`` of the correlations
+    with a level's first term where both variances are away from zero."""
+    covs = level_covariances(res)
+    vc = res.variance_components.set_index(["level", "term"])
+    for row in ref["varcorr"].values():
+        if row["grp"] == "Residual":
+            continue  # checked by assert_fit_statistics
+        level = row["grp"].split(":")[-1]
+        terms = list(vc.loc[level].index)
+        i = terms.index(to_python(row["var1"]))
+        j = i if row["var2"] is None else terms.index(to_python(row["var2"]))
+        np.testing.assert_allclose(covs[level][i, j], row["vcov"], rtol=1e-3, atol=1e-6)
+        if row["var2"] is None:
+            np.testing.assert_allclose(vc.loc[(level, terms[i]), "variance"], row["vcov"],
+                                       rtol=1e-3, atol=1e-6)
+        elif i == 0 and min(covs[level][i, i], covs[level][j, j]) > 1e-6:
+            np.testing.assert_allclose(vc.loc[(level, terms[j]), "corr"], row["sdcor"],
+                                       atol=2e-3)
+
+
 @pytest.mark.reference
 @pytest.mark.parametrize("method", ["REML", "ML"])
 @pytest.mark.parametrize("dataset", ["small", "medium", "nearsingular"])
-def test_rater_slopes_matches_lme4(dataset: str, method: str) -> None:
+def test_rater_slopes_matches_lme4(
+    dataset: str, method: str, stacked_reference_data: Callable[[str], pd.DataFrame]
+) -> None:
     # R: lmer(alliance ~ 0 + rater + rater:time + rater:condition + rater:time:condition +
     #         (1 | therapist) + (0 + rater + rater:time | therapist:patient), REML = ...),
     #    time = session - 1; see growth_rater_reference.R. All six fits are singular in lme4
     #    (the two raters' slopes correlate ~ +/-1), which the engine must reproduce.
     ref = R_RATER["datasets"][dataset][method]
-    data = stack_raters(pd.read_csv(REF / "data" / f"tb_{dataset}.csv"), ratings=RATINGS)
+    data = stacked_reference_data(dataset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # medium: rows with a missing rating
         with pytest.warns(BoundaryFitWarning):
@@ -200,24 +225,7 @@ def test_rater_slopes_matches_lme4(dataset: str, method: str) -> None:
     # the formula runs as printed: time enters as session - 1
     assert "(0 + rater + rater:I(session - 1) | therapist:patient)" in res.formula
     assert_fixed_effects(res, ref, to_python)
-    covs = level_covariances(res)
-    vc = res.variance_components.set_index(["level", "term"])
-    for row in ref["varcorr"].values():
-        if row["grp"] == "Residual":
-            continue  # checked by assert_fit_statistics
-        level = row["grp"].split(":")[-1]
-        terms = list(vc.loc[level].index)
-        i = terms.index(to_python(row["var1"]))
-        j = i if row["var2"] is None else terms.index(to_python(row["var2"]))
-        # as.data.frame(VarCorr(fit))$vcov: variances and covariances of every pair
-        np.testing.assert_allclose(covs[level][i, j], row["vcov"], rtol=1e-3, atol=1e-6)
-        if row["var2"] is None:
-            np.testing.assert_allclose(vc.loc[(level, terms[i]), "variance"], row["vcov"],
-                                       rtol=1e-3, atol=1e-6)
-        elif i == 0 and min(covs[level][i, i], covs[level][j, j]) > 1e-6:
-            # as.data.frame(VarCorr(fit))$sdcor: correlation with the level's first term
-            np.testing.assert_allclose(vc.loc[(level, terms[j]), "corr"], row["sdcor"],
-                                       atol=2e-3)
+    assert_rater_covariances(res, ref)
     assert_fit_statistics(res, ref)
 
 
@@ -228,13 +236,15 @@ R_RATER_INTERCEPTS = json.loads(
 @pytest.mark.reference
 @pytest.mark.parametrize("method", ["REML", "ML"])
 @pytest.mark.parametrize("dataset", ["small", "medium", "nearsingular"])
-def test_rater_intercepts_matches_lme4(dataset: str, method: str) -> None:
+def test_rater_intercepts_matches_lme4(
+    dataset: str, method: str, stacked_reference_data: Callable[[str], pd.DataFrame]
+) -> None:
     # R: lmer(alliance ~ 0 + rater + rater:time + rater:condition + rater:time:condition +
     #         (1 | therapist) + (0 + rater | therapist:patient), REML = ...),
     #    time = session - 1; see growth_rater_intercepts_reference.R. lme4 finds the
     #    nearsingular fits singular and the others not; the engine must agree.
     ref = R_RATER_INTERCEPTS["datasets"][dataset][method]
-    data = stack_raters(pd.read_csv(REF / "data" / f"tb_{dataset}.csv"), ratings=RATINGS)
+    data = stacked_reference_data(dataset)
     res = fit_quietly(data, outcome="alliance", time="session", groups=GROUPS,
                       rater="rater", moderators="condition", random="rater_intercepts",
                       reml=method == "REML")
@@ -245,18 +255,9 @@ def test_rater_intercepts_matches_lme4(dataset: str, method: str) -> None:
     assert_fixed_effects(res, ref, to_python)
     # logLik(fit) to 1e-6 (relative)
     assert res.llf == pytest.approx(ref["logLik"], rel=1e-6)
-    covs = level_covariances(res)
     vc = res.variance_components.set_index(["level", "term"])
     assert list(vc.loc["patient"].index) == ["rater[therapist]", "rater[patient]"]
-    for row in ref["varcorr"].values():
-        if row["grp"] == "Residual":
-            continue  # checked by assert_fit_statistics
-        level = row["grp"].split(":")[-1]
-        terms = list(vc.loc[level].index)
-        i = terms.index(to_python(row["var1"]))
-        j = i if row["var2"] is None else terms.index(to_python(row["var2"]))
-        # as.data.frame(VarCorr(fit))$vcov: variances and the raters' covariance
-        np.testing.assert_allclose(covs[level][i, j], row["vcov"], rtol=1e-3, atol=1e-6)
+    assert_rater_covariances(res, ref)
     assert_fit_statistics(res, ref)
 
 
