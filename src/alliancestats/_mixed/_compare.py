@@ -24,18 +24,27 @@ from ._ddf import DdfSource, FloatArray
 __all__ = ["bootstrap_lrt", "log_likelihood", "simulate_response"]
 
 
+def _example_fit() -> Any:
+    """The fit of this module's examples: random intercepts of 10 simulated groups of 6."""
+    import pandas as pd
+
+    from . import fit_mixed
+
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(10), 6)
+    X = pd.DataFrame({"Intercept": np.ones(60)})
+    y = pd.Series(rng.normal(size=10)[g] + rng.normal(size=60))
+    return fit_mixed(y, X, pd.DataFrame({"g": g}), {"g": ["Intercept"]})
+
+
 def log_likelihood(source: DdfSource, reml: bool) -> float:
     """Log-likelihood of the fit under REML or ML (refitting if the criterion differs).
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from alliancestats._mixed import fit_mixed
-    >>> rng = np.random.default_rng(0)
-    >>> g = np.repeat(np.arange(10), 6)
-    >>> X = pd.DataFrame({"Intercept": np.ones(60)})
-    >>> y = pd.Series(rng.normal(size=10)[g] + rng.normal(size=60))
-    >>> fit = fit_mixed(y, X, pd.DataFrame({"g": g}), {"g": ["Intercept"]})
+    >>> import numpy as np
+    >>> from alliancestats._mixed._compare import _example_fit
+    >>> fit = _example_fit()  # random intercepts, 10 groups of 6 rows
     >>> bool(np.isclose(log_likelihood(fit.ddf_source, True), fit.llf))
     True
     """
@@ -52,13 +61,9 @@ def simulate_response(source: DdfSource, rng: np.random.Generator) -> FloatArray
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from alliancestats._mixed import fit_mixed
-    >>> rng = np.random.default_rng(0)
-    >>> g = np.repeat(np.arange(10), 6)
-    >>> X = pd.DataFrame({"Intercept": np.ones(60)})
-    >>> y = pd.Series(rng.normal(size=10)[g] + rng.normal(size=60))
-    >>> fit = fit_mixed(y, X, pd.DataFrame({"g": g}), {"g": ["Intercept"]})
+    >>> import numpy as np
+    >>> from alliancestats._mixed._compare import _example_fit
+    >>> fit = _example_fit()  # random intercepts, 10 groups of 6 rows
     >>> simulate_response(fit.ddf_source, np.random.default_rng(1)).shape
     (60,)
     """
