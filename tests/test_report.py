@@ -467,6 +467,17 @@ class _Chromium:
                 raise RuntimeError("Chromium exited")
             self._buffer += chunk
 
+    def _event(self, session: str, methods: tuple[str, ...], start: int) -> int:
+        """Index in ``events`` of the first of ``methods`` in ``session`` from ``start`` on
+        (it may have arrived while waiting for a reply), reading on until one comes."""
+        while True:
+            for index in range(start, len(self.events)):
+                event = self.events[index]
+                if event.get("sessionId") == session and event["method"] in methods:
+                    return index
+            start = len(self.events)
+            self._next(lambda m: "method" in m)
+
     def open(self, url: str) -> dict[str, Any]:
         """Load ``url``; return what ran (dialogs, console, errors) and the live DOM."""
         import json
@@ -478,12 +489,14 @@ class _Chromium:
         self.send("Runtime.enable", session)
         first = len(self.events)
         self.send("Page.navigate", session, url=url)
+        at = first
         while True:  # an open alert blocks the page: accept it (it is recorded) and go on
-            event = self._next(lambda m: m.get("sessionId") == session and m.get("method") in
-                               ("Page.loadEventFired", "Page.javascriptDialogOpening"))
-            if event["method"] == "Page.loadEventFired":
+            at = self._event(session, ("Page.loadEventFired", "Page.javascriptDialogOpening"),
+                             start=at)
+            if self.events[at]["method"] == "Page.loadEventFired":
                 break
             self.send("Page.handleJavaScriptDialog", session, accept=True)
+            at += 1
         time.sleep(0.5)  # let timers and late image errors fire
         dom = self.send("Runtime.evaluate", session, expression=_DOM_PROBE,
                         returnByValue=True)["result"]["value"]
