@@ -556,6 +556,11 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Any:
                     "or set CHROMIUM to its path)")
     browser = _Chromium(executable, tmp_path_factory.mktemp("chromium-profile"))
     try:
+        browser.send("Browser.getVersion")
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        browser.close()
+        pytest.skip(f"{executable} does not start headless: {exc}")
+    try:
         yield browser
     finally:
         browser.close()
