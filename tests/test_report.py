@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
+import os
 import re
+import select
+import shutil
+import subprocess
+import time
 import warnings
 from html.parser import HTMLParser
 from pathlib import Path
@@ -405,9 +412,6 @@ class _Chromium:
                "Runtime.exceptionThrown")
 
     def __init__(self, executable: str, profile: Path, timeout: float = 60.0) -> None:
-        import os
-        import subprocess
-
         self.timeout = timeout
         child_in, self._to_browser = os.pipe()
         self._from_browser, child_out = os.pipe()
@@ -428,9 +432,6 @@ class _Chromium:
         self.events: list[dict[str, Any]] = []
 
     def send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
-        import json
-        import os
-
         self._last_id += 1
         message: dict[str, Any] = {"id": self._last_id, "method": method, "params": params}
         if session is not None:
@@ -444,11 +445,6 @@ class _Chromium:
 
     def _next(self, match: Any) -> dict[str, Any]:
         """The next message that ``match`` accepts; events on the way are kept."""
-        import json
-        import os
-        import select
-        import time
-
         deadline = time.monotonic() + self.timeout
         while True:
             while b"\0" in self._buffer:
@@ -480,9 +476,6 @@ class _Chromium:
 
     def open(self, url: str) -> dict[str, Any]:
         """Load ``url``; return what ran (dialogs, console, errors) and the live DOM."""
-        import json
-        import time
-
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self.send("Page.enable", session)
@@ -506,10 +499,6 @@ class _Chromium:
         return {"ran": ran, **json.loads(dom)}
 
     def close(self) -> None:
-        import contextlib
-        import os
-        import subprocess
-
         with contextlib.suppress(OSError, RuntimeError, TimeoutError):
             self.send("Browser.close")
         try:
@@ -539,9 +528,6 @@ _DOM_PROBE = r"""JSON.stringify({
 
 
 def _chromium_executable() -> str | None:
-    import os
-    import shutil
-
     for name in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser"):
         if name and (found := shutil.which(name)):
             return found
