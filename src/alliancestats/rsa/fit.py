@@ -184,6 +184,21 @@ class Estimate:
 
 
 # ----------------------------------------------------------------------------- prepare
+def _plain_frame(data: Any) -> pd.DataFrame:
+    """``data`` checked to be a frame, as a shallow view without ``attrs``.
+
+    pandas deep-copies ``attrs`` (e.g. a data set's description) into every frame and
+    column derived from it, which would cost more than the model fit; the caller's frame
+    is left untouched.
+    """
+    data = require_frame(data)
+    if not data.attrs:
+        return data
+    view = data.copy(deep=False)
+    view.attrs = {}
+    return view
+
+
 def _center_value(center: Any) -> Any:
     """``center`` with old spellings mapped (``"none"`` -> None, with a FutureWarning)."""
     if isinstance(center, str) and center.lower() == "none":
@@ -325,7 +340,7 @@ def prepare(
     decompose: str | None = None,
 ) -> Design:
     """Validate ``data`` and build the :class:`Design` (see ``fit_rsa``)."""
-    data = require_frame(data)
+    data = _plain_frame(data)
     if decompose is not None:
         check_choice(decompose, "decompose", ("unit",))
         if groups is None:
@@ -1350,7 +1365,7 @@ def fit_lagged_rsa(
     >>> res.lag_info["rows_used"] == res.nobs
     True
     """
-    data = require_frame(data)
+    data = _plain_frame(data)
     units = as_column_list(unit, "unit")
     require_columns(data, {"outcome": outcome, "x": x, "y": y, "time": time, "unit": units})
     for key in ("x", "y", "outcome"):
