@@ -66,7 +66,7 @@ from .._validation import (
     require_frame,
     require_numeric,
 )
-from ..data import add_lags, center_pooled
+from ..data import lagged_values
 from ..design import Moderator
 from ..exceptions import DataWarning
 from ..results import FitRecord, check_ddf
@@ -208,9 +208,8 @@ def _center_value(center: Any) -> Any:
     return center
 
 
-def _centre_constants(
-    frame: pd.DataFrame, x: Hashable, y: Hashable, center: Any, scale: Any
-) -> dict[str, Any]:
+def _centre_constants(xv: np.ndarray, yv: np.ndarray, center: Any, scale: Any
+                      ) -> dict[str, Any]:
     """Shift and scale of x and y (R RSA's ``center``/``scale``); squares come after."""
     if isinstance(center, bool) or not (
         center is None or isinstance(center, Real) or center in _CENTER_WORDS
@@ -221,10 +220,8 @@ def _centre_constants(
         )
     if not (scale is None or scale in _CENTER_WORDS):
         raise ValueError(f"`scale` must be None, 'pooled' or 'variablewise'; got {scale!r}.")
-    xv, yv = frame[x].to_numpy(float), frame[y].to_numpy(float)
-    if center == "pooled":
-        _, c = center_pooled(pd.DataFrame({"x": xv, "y": yv}), ["x", "y"])
-        mx = my = c["center"]
+    if center == "pooled":  # the mean of all values, as center_pooled
+        mx = my = float(np.column_stack([xv, yv]).ravel().mean())
     elif center == "variablewise":
         mx, my = float(xv.mean()), float(yv.mean())
     else:
@@ -269,26 +266,46 @@ def _distinct_labels(series: pd.Series, role: str) -> list[Any]:
         return sorted(values, key=str)
 
 
-def _control_matrix(frame: pd.DataFrame, controls: list[Any]) -> tuple[np.ndarray, list[str]]:
+def _control_matrix(frame: pd.DataFrame, controls: list[Any],
+                    center_controls: Sequence[Hashable], consts: dict[str, Any]
+                    ) -> tuple[np.ndarray, list[str]]:
     """Controls by the design layer's one dummy-coding rule (numeric as given,
-    categorical as treatment dummies against the first level)."""
-    blocks: list[pd.DataFrame] = []
+    categorical as treatment dummies against the first level); ``center_controls`` are
+    centred on their mean (recorded in ``consts``)."""
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
     for col in controls:
-        if not pd.api.types.is_numeric_dtype(frame[col]):
-            _distinct_labels(frame[col], "controls")  # refuse labels that print alike
-        blocks.append(Moderator.from_data(frame, col).columns(frame))
+        series = frame[col]
+        if col in center_controls:  # e.g. the prior outcome of a lagged fit
+            mean = float(series.mean())
+            consts[f"{col}_shift"] = mean
+            blocks.append((series - mean).to_numpy(dtype=float)[:, None])
+            names.append(str(col))
+            continue
+        if not pd.api.types.is_numeric_dtype(series):
+            _distinct_labels(series, "controls")  # refuse labels that print alike
+        moderator = Moderator.from_data(frame, col)
+        if moderator.categorical:
+            table = moderator.columns(frame)
+            blocks.append(table.to_numpy(dtype=float))
+            names.extend(str(c) for c in table.columns)
+        else:
+            blocks.append(series.to_numpy(dtype=float)[:, None])
+            names.append(str(col))
     if not blocks:
         return np.empty((len(frame), 0)), []
-    table = pd.concat(blocks, axis=1)
-    return table.to_numpy(dtype=float), [str(c) for c in table.columns]
+    return np.column_stack(blocks), names
 
 
 def _check_repeated_units(data: pd.DataFrame, frame: pd.DataFrame, *, units: list[Any],
-                          time: Any, groups: list[Any], used: list[Any]) -> None:
+                          time: Any, groups: list[Any], used: list[Any],
+                          codes: _LabelCodes) -> None:
     """Duplicated (unit, time) rows raise; exact duplicate rows and repeated units of a
     single-level fit warn (the rows are then not independent)."""
     if time is not None and units:
-        check_unique_rows(frame, [*units, time], "time")
+        key = codes.key([*units, time])
+        if len(key) and key.max() + 1 < len(key):  # some (unit, time) repeats
+            check_unique_rows(frame, [*units, time], "time")
     elif time is None:
         try:
             n_dup = int(data.duplicated().sum())
@@ -373,28 +390,28 @@ def prepare(
     columns = list(dict.fromkeys([outcome, x, y, *control_cols, *group_cols,
                                   *([by] if by is not None else []), *unit_cols,
                                   *([time] if time is not None else [])]))
-    frame, dropped = handle_missing(data, columns, missing, stacklevel=5)
-    frame = frame.reset_index(drop=True)
-    for role, col in (("x", x), ("y", y), ("outcome", outcome)):
-        check_variance(frame, col, role)
-    if np.array_equal(frame[x].to_numpy(float), frame[y].to_numpy(float)):
+    frame, dropped = _complete_rows(data, columns, missing)
+    xv, yv = frame[x].to_numpy(dtype=float), frame[y].to_numpy(dtype=float)
+    endog = frame[outcome].to_numpy(dtype=float)
+    for role, col, values in (("x", x, xv), ("y", y, yv), ("outcome", outcome, endog)):
+        if not values.min() < values.max():
+            check_variance(frame, col, role)  # raises, naming the column
+    if np.array_equal(xv, yv):
         raise ValueError(
             f"`x` ({x!r}) and `y` ({y!r}) are identical on every analysed row: X^2, XY and "
             f"Y^2 coincide, so the surface is not identified."
         )
+    codes = _LabelCodes(frame)
     if group_cols:
-        check_groups(frame, group_cols)
-        for outer, inner in itertools.pairwise(group_cols):
-            check_nested(frame, outer, inner)
+        _check_group_columns(frame, group_cols, codes)
     _check_repeated_units(data, frame, units=units, time=time, groups=group_cols,
-                          used=columns)
-    consts = _centre_constants(frame, x, y, center, scale)
-    xc = (frame[x].to_numpy(float) - consts["x_shift"]) / consts["x_scale"]
-    yc = (frame[y].to_numpy(float) - consts["y_shift"]) / consts["y_scale"]
+                          used=columns, codes=codes)
+    consts = _centre_constants(xv, yv, center, scale)
+    xc = (xv - consts["x_shift"]) / consts["x_scale"]
+    yc = (yv - consts["y_shift"]) / consts["y_scale"]
     parts: tuple[np.ndarray, ...] | None = None
     if decompose is not None:
-        key = pd.MultiIndex.from_frame(frame[units]) if len(units) > 1 else frame[units[0]]
-        unit_codes = pd.factorize(key)[0]
+        unit_codes = codes.key(units)
         counts = np.bincount(unit_codes)
         xm = (np.bincount(unit_codes, xc) / counts)[unit_codes]
         ym = (np.bincount(unit_codes, yc) / counts)[unit_codes]
@@ -402,34 +419,86 @@ def prepare(
         consts["decompose"] = {"unit": list(units), "n_units": len(counts)}
     levels: tuple[Any, ...]
     if decompose is not None:
-        codes, levels = np.zeros(len(frame), dtype=int), ("within", "between")
+        level_codes, levels = np.zeros(len(frame), dtype=int), ("within", "between")
     elif by is None:
-        codes, levels = np.zeros(len(frame), dtype=int), (None,)
+        level_codes, levels = np.zeros(len(frame), dtype=int), (None,)
     else:
-        labels = _distinct_labels(frame[by], "by")
-        if len(labels) < 2:
-            raise ValueError(f"`by` column {by!r} has a single level "
-                             f"({labels[0]!r}); it needs at least two.")
-        lookup = {lev: i for i, lev in enumerate(labels)}
-        codes = np.array([lookup[v] for v in frame[by]], dtype=int)
-        levels = tuple(labels)
-    ctrl_frame = frame[control_cols].copy()
-    for col in center_controls:  # e.g. the prior outcome of a lagged fit
-        mean = float(ctrl_frame[col].mean())
-        consts[f"{col}_shift"] = mean
-        ctrl_frame[col] = ctrl_frame[col] - mean
-    ctrl, ctrl_names = _control_matrix(ctrl_frame, control_cols)
+        level_codes, levels = _by_codes(frame[by], by)
+    ctrl, ctrl_names = _control_matrix(frame, control_cols, center_controls, consts)
     return Design(
-        endog=frame[outcome].to_numpy(float), P=basis(xc, yc), codes=codes, levels=levels,
+        endog=endog, P=basis(xc, yc), codes=level_codes, levels=levels,
         controls=ctrl, control_names=tuple(ctrl_names),
         groups=frame[group_cols].reset_index(drop=True) if group_cols else None,
-        x_raw=frame[x].to_numpy(float), y_raw=frame[y].to_numpy(float),
+        x_raw=xv, y_raw=yv,
         names={"outcome": outcome, "x": x, "y": y, "by": by, "groups": group_cols,
                "controls": control_cols, "unit": unit_cols, "time": time,
                "decompose": decompose},
         centering=consts, dropped=dropped, parts=parts,
-        time_values=None if time is None else frame[time].to_numpy(float),
+        time_values=None if time is None else frame[time].to_numpy(dtype=float),
     )
+
+
+def _complete_rows(data: pd.DataFrame, columns: list[Hashable], missing: str
+                   ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows without missing values in ``columns`` (RangeIndex) and the counts of
+    missing values (``handle_missing``; the frame itself when nothing is missing)."""
+    check_choice(missing, "missing", ("drop", "raise"))
+    if any(data[c].hasnans for c in columns):
+        frame, dropped = handle_missing(data, columns, missing, stacklevel=6)
+        return frame.reset_index(drop=True), dropped
+    if isinstance(data.index, pd.RangeIndex) and data.index.start == 0 \
+            and data.index.step == 1:
+        return data, {}
+    return data.reset_index(drop=True), {}
+
+
+class _LabelCodes:
+    """Integer codes of label columns (sorted labels), each factorised once."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+        self._codes: dict[Hashable, tuple[np.ndarray, int]] = {}
+
+    def of(self, column: Hashable) -> tuple[np.ndarray, int]:
+        """The codes of ``column`` and its number of distinct labels."""
+        if column not in self._codes:
+            code, uniq = pd.factorize(self._frame[column], sort=True)
+            self._codes[column] = (np.asarray(code, dtype=np.int64), len(uniq))
+        return self._codes[column]
+
+    def key(self, columns: Sequence[Hashable]) -> np.ndarray:
+        """One code per distinct combination of ``columns`` (0, 1, ... by first row)."""
+        key = np.zeros(len(self._frame), dtype=np.int64)
+        for col in columns:
+            code, n = self.of(col)
+            key = pd.factorize(key * max(n, 1) + code)[0].astype(np.int64)
+        return key
+
+
+def _check_group_columns(frame: pd.DataFrame, group_cols: list[Any],
+                         codes: _LabelCodes) -> None:
+    """``check_groups`` and ``check_nested`` on codes (their messages when they fail)."""
+    if any(codes.of(col)[1] < 2 for col in group_cols):
+        check_groups(frame, group_cols)  # raises, naming the column
+    for outer, inner in itertools.pairwise(group_cols):
+        inner_code, n_inner = codes.of(inner)
+        outer_code, n_outer = codes.of(outer)
+        pairs = np.unique(inner_code * max(n_outer, 1) + outer_code)
+        per_inner = np.bincount(pairs // max(n_outer, 1), minlength=n_inner)
+        shared = int((per_inner > 1).sum())
+        if shared and shared < 0.5 * len(per_inner):
+            check_nested(frame, outer, inner)  # the warning, worded there
+
+
+def _by_codes(series: pd.Series, by: Hashable) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """Level of each row (positions in the sorted distinct labels) and the labels."""
+    labels = _distinct_labels(series, "by")
+    if len(labels) < 2:
+        raise ValueError(f"`by` column {by!r} has a single level "
+                         f"({labels[0]!r}); it needs at least two.")
+    lookup = {lev: i for i, lev in enumerate(labels)}
+    code, uniq = pd.factorize(series)
+    return np.array([lookup[v] for v in uniq], dtype=int)[code], tuple(labels)
 
 
 # ------------------------------------------------------------------------------ design
@@ -1371,28 +1440,27 @@ def fit_lagged_rsa(
     for key in ("x", "y", "outcome"):
         if key in fit_rsa_kwargs:
             raise TypeError(f"fit_lagged_rsa() got an unexpected keyword argument {key!r}.")
-    try:
-        check_unique_rows(data, [*units, time], "time")
-    except ValueError as err:
-        raise ValueError(
-            f"{err} If ids restart within an outer unit (patient 1 of every therapist), "
-            f"name the whole key, e.g. unit=['therapist', 'patient']."
-        ) from None
     lag_cols = [x, y, outcome] if prior_outcome else [x, y]
-    lagged = add_lags(data, lag_cols, by=units, time=time, lag=lag)
+    lagged = lagged_values(
+        data, lag_cols, by=units, time=time, lag=lag,
+        duplicate_hint=" If ids restart within an outer unit (patient 1 of every "
+                       "therapist), name the whole key, e.g. unit=['therapist', 'patient'].")
     xl, yl, zl = (f"{c}_lag{lag}" for c in (x, y, outcome))
-    has_pair = lagged[[xl, yl]].notna().all(axis=1)
-    keep = has_pair & (lagged[zl].notna() if prior_outcome else True)
+    has_pair = pd.notna(lagged[xl]) & pd.notna(lagged[yl])
+    keep = has_pair & pd.notna(lagged[zl]) if prior_outcome else has_pair
     if not keep.any():
         raise ValueError(f"No row has its {time!r} - {lag} values of x and y for the same "
                          f"unit; check `time`, `unit` and `lag`.")
+    rows = np.flatnonzero(keep)
+    analysed = data.iloc[rows].assign(**{str(name): values[rows]
+                                         for name, values in lagged.items()})
     info = {"time": time, "unit": units, "lag": lag, "rows_in": len(data),
             "rows_without_lagged_xy": int((~has_pair).sum()),
             "rows_without_lagged_outcome": int((has_pair & ~keep).sum()),
             "prior_outcome": zl if prior_outcome else None}
     try:
         bound = inspect.signature(fit_rsa).bind(
-            lagged.loc[keep], outcome=outcome, x=xl, y=yl, groups=groups, unit=units,
+            analysed, outcome=outcome, x=xl, y=yl, groups=groups, unit=units,
             time=time, **fit_rsa_kwargs)
     except TypeError as err:
         raise TypeError(f"fit_lagged_rsa(): {err} (the keyword arguments are passed on to "
