@@ -908,18 +908,6 @@ def _mixed_fit(design: Design, spec: Spec, X: np.ndarray, names: list[str],
         raise ValueError("A mixed model needs `groups`.")
     # levels are named by their text (any hashable column name works)
     groups = design.groups.set_axis([str(c) for c in design.groups.columns], axis=1)
-    n_re = 0
-    for depth, col in enumerate(groups.columns):
-        if col in random:
-            n_units = len(groups.iloc[:, : depth + 1].drop_duplicates())
-            n_re += n_units * len(random[col])
-            if len(y) <= n_re:
-                raise ValueError(
-                    f"The random effects up to level {col!r} ({n_re}) are as many as or more "
-                    f"than the observations ({len(y)}): the variance components and the "
-                    f"residual variance are not identified (lme4 refuses such a model). "
-                    f"Use fewer random terms, e.g. random='linear' or 'intercept'."
-                )
     return fit_mixed(pd.Series(y, name="y"), pd.DataFrame(X, columns=internal),
                      groups, random, reml=reml, engine=spec.engine,
                      residual=spec.residual, time=_residual_time(design, spec))
