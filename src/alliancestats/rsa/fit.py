@@ -29,6 +29,7 @@ which part in the model.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import re
@@ -180,7 +181,13 @@ class Estimate:
     phi: float | None = None
     notes: tuple[str, ...] = ()
     piece: str = ""
-    random_pca: pd.DataFrame | None = None
+    # the mixed fit, from which random_pca is computed on use
+    mixed: MixedFit | None = field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def random_pca(self) -> pd.DataFrame | None:
+        """lme4's ``rePCA`` of a mixed fit (see :func:`random_pca`); None for OLS."""
+        return None if self.mixed is None else random_pca(self.mixed)
 
 
 # ----------------------------------------------------------------------------- prepare
@@ -873,42 +880,31 @@ def _nls_covariance(
 
 # -- mixed models ----------------------------------------------------------------------
 def _positional(names: Sequence[str]) -> list[str]:
-    """Internal column names of the design handed to the mixed-model layer."""
+    """Internal column names of a design handed to the mixed-model layer by position."""
     return [f"c{j}" for j in range(len(names))]
 
 
-def _relabel(mfit: MixedFit, names: list[str], n_cov_params: int,
-             ddf: str = "satterthwaite") -> FitRecord:
-    """The record of a mixed fit with the positional term names mapped back to labels
-    (in the record and in the mixed fit it holds, so that contrasts over the labels get
-    their small-sample df) and its degrees-of-freedom method ``ddf``."""
-    lookup = dict(zip(_positional(names), names, strict=True))
-    mfit = replace(mfit, fe_params=pd.Series(mfit.fe_params.to_numpy(), index=names),
-                   cov_fe=pd.DataFrame(mfit.cov_fe.to_numpy(), index=names, columns=names))
-    record = FitRecord.from_mixed(mfit, ddf=ddf)
-    vc = record.variance_components
-    if isinstance(vc, pd.DataFrame):
-        vc = vc.assign(term=vc["term"].map(lambda t: lookup.get(t, t)))
-    effects = {lvl: tab.rename(columns=lambda t: lookup.get(t, t))
-               for lvl, tab in record.random_effects.items()}
-    return replace(
-        record, params=pd.Series(record.params.to_numpy(), index=names),
-        cov_params=pd.DataFrame(record.cov_params.to_numpy(), index=names, columns=names),
-        variance_components=vc, random_effects=effects, n_cov_params=n_cov_params)
+def _mixed_record(mfit: MixedFit, n_cov_params: int, ddf: str = "satterthwaite"
+                  ) -> FitRecord:
+    """The record of a mixed fit (its terms carry the design's labels, so that
+    contrasts over the labels get their small-sample df) with the count of covariance
+    parameters ``n_cov_params`` and the degrees-of-freedom method ``ddf``."""
+    return replace(FitRecord.from_mixed(mfit, ddf=ddf), n_cov_params=n_cov_params)
 
 
 def _mixed_fit(design: Design, spec: Spec, X: np.ndarray, names: list[str],
                rand: Mapping[str, list[int]], reml: bool, endog: np.ndarray | None = None
                ) -> Any:
-    internal = _positional(names)
-    random = {lvl: [INTERCEPT if j == 0 else internal[j] for j in pos]
+    # The design's labels name the terms: they are distinct (_check_names), and the
+    # first column is the intercept, so random term 0 is the intercept either way.
+    random = {lvl: [INTERCEPT if j == 0 else names[j] for j in pos]
               for lvl, pos in rand.items()}
     y = design.endog if endog is None else endog
     if design.groups is None:  # estimate() routes single-level designs to OLS
         raise ValueError("A mixed model needs `groups`.")
     # levels are named by their text (any hashable column name works)
     groups = design.groups.set_axis([str(c) for c in design.groups.columns], axis=1)
-    return fit_mixed(pd.Series(y, name="y"), pd.DataFrame(X, columns=internal),
+    return fit_mixed(pd.Series(y, name="y"), pd.DataFrame(X, columns=names),
                      groups, random, reml=reml, engine=spec.engine,
                      residual=spec.residual, time=_residual_time(design, spec))
 
@@ -923,10 +919,9 @@ def _residual_time(design: Design, spec: Spec) -> np.ndarray | None:
     return design.time_values
 
 
-def random_pca(mfit: MixedFit, names: list[str]) -> pd.DataFrame:
+def random_pca(mfit: MixedFit) -> pd.DataFrame:
     """Principal components of each level's random effects, relative to the residual SD
     (lme4 ``rePCA``): level, component, sd, proportion, cumulative and the loadings."""
-    lookup = dict(zip(_positional(names), names, strict=True))
     vc = mfit.variance_components
     sigma2 = float(vc.loc[vc["level"] == "Residual", "variance"].iloc[0])
     rows = []
@@ -935,7 +930,7 @@ def random_pca(mfit: MixedFit, names: list[str]) -> pd.DataFrame:
         order = np.argsort(evals)[::-1]
         evals, evecs = np.clip(evals[order], 0.0, None), evecs[:, order]
         total = float(evals.sum()) or 1.0
-        terms = [lookup.get(t, t) for t in cov.index]
+        terms = list(cov.index)
         for k, (value, vec) in enumerate(zip(evals, evecs.T, strict=True)):
             rows.append({"level": level, "component": k + 1, "sd": float(np.sqrt(value)),
                          "proportion": float(value / total),
@@ -946,8 +941,7 @@ def random_pca(mfit: MixedFit, names: list[str]) -> pd.DataFrame:
                                        "cumulative", "loadings"])
 
 
-def _singular_advice(pca: pd.DataFrame, mfit: MixedFit, names: list[str],
-                     tol: float = 1e-4) -> list[str]:
+def _singular_advice(pca: pd.DataFrame, mfit: MixedFit, tol: float = 1e-4) -> list[str]:
     """Which random terms to drop when a level's covariance is (nearly) rank-deficient.
 
     Greedy and basis-free: while the (reduced) relative covariance has principal
@@ -956,14 +950,13 @@ def _singular_advice(pca: pd.DataFrame, mfit: MixedFit, names: list[str],
     and never the intercept (Nestler, Humberg & Schönbrodt 2019 drop quadratic, then
     linear random slopes).
     """
-    lookup = dict(zip(_positional(names), names, strict=True))
     notes = []
     for level, table in pca.groupby("level", sort=False):
         n_null = int((table["proportion"] < tol).sum())
         cov = mfit.random_cov[str(level)]
         if n_null == 0 or len(table) < 2:
             continue
-        terms = [lookup.get(t, t) for t in cov.index]
+        terms = list(cov.index)
         sub = cov.to_numpy(dtype=float)
         keep = list(range(len(terms)))
         drop: list[str] = []
@@ -997,7 +990,7 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
     groups = design.groups
     if groups is None:  # estimate() routes single-level designs to OLS
         raise ValueError("A mixed model needs `groups`.")
-    _X, names, _, _ = exog_matrix(design, family, 0.0 if family.nonlinear else None)
+    X, names, M, _ = exog_matrix(design, family, 0.0 if family.nonlinear else None)
     rand = random_spec(spec.random, list(groups.columns), names, family,
                        design.names["x"], design.names["y"])
     phi: float | None = None
@@ -1011,7 +1004,8 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
             f"conditional on phi (use bootstrap() for intervals that include its "
             f"uncertainty). AIC/BIC count phi as a parameter."
         )
-    X, names, M, _ = exog_matrix(design, family, phi)
+    if family.nonlinear:
+        X, names, M, _ = exog_matrix(design, family, phi)
     offset = np.zeros(design.nobs)
     if strong_g is not None:
         X, names, M, offset = _fix_quadratic(design, family, X, names, M, phi, strong_g)
@@ -1020,11 +1014,10 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
     mfit = _mixed_fit(design, spec, X, names, rand, spec.reml, design.endog - offset)
     n_cov = (mfit.n_cov_params + int(family.nonlinear)
              + int(strong_g is not None))  # phi (and g fixed on strong's bound) count
-    record = _relabel(mfit, names, n_cov, spec.ddf)
+    record = _mixed_record(mfit, n_cov, spec.ddf)
     params, cov = record.params, record.cov_params
-    pca = random_pca(mfit, names)
     if mfit.is_singular:
-        notes += _singular_advice(pca, mfit, names)
+        notes += _singular_advice(random_pca(mfit), mfit)
     idx = np.arange(len(names))
     bfun = _bfun_linear(M, idx)
     if strong_g is not None:
@@ -1036,7 +1029,7 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
         params=params, cov=cov, B=B, bjac=M, bfun=bfun,
         bidx=idx, llf=float(mfit.llf), nobs=design.nobs, df_resid=None,
         n_cov_params=n_cov, record=record, phi=phi, notes=tuple(notes),
-        piece=family.name, random_pca=pca,
+        piece=family.name, mixed=mfit,
     )
 
 
@@ -1355,6 +1348,11 @@ def _check_residual_units(design: Design) -> None:
         )
 
 
+@functools.cache
+def _fit_rsa_signature() -> inspect.Signature:
+    return inspect.signature(fit_rsa)
+
+
 def fit_lagged_rsa(
     data: pd.DataFrame,
     *,
@@ -1440,14 +1438,14 @@ def fit_lagged_rsa(
         raise ValueError(f"No row has its {time!r} - {lag} values of x and y for the same "
                          f"unit; check `time`, `unit` and `lag`.")
     rows = np.flatnonzero(keep)
-    analysed = data.iloc[rows].assign(**{str(name): values[rows]
-                                         for name, values in lagged.items()})
+    analysed = pd.DataFrame({**{c: data[c].array.take(rows) for c in data.columns},
+                             **{name: values[rows] for name, values in lagged.items()}})
     info = {"time": time, "unit": units, "lag": lag, "rows_in": len(data),
             "rows_without_lagged_xy": int((~has_pair).sum()),
             "rows_without_lagged_outcome": int((has_pair & ~keep).sum()),
             "prior_outcome": zl if prior_outcome else None}
     try:
-        bound = inspect.signature(fit_rsa).bind(
+        bound = _fit_rsa_signature().bind(
             analysed, outcome=outcome, x=xl, y=yl, groups=groups, unit=units,
             time=time, **fit_rsa_kwargs)
     except TypeError as err:
