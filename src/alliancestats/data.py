@@ -202,7 +202,7 @@ def _lag_rows(data: pd.DataFrame, units: list[Hashable], times: np.ndarray[Any, 
     for col in units:
         code, uniq = pd.factorize(data[col], use_na_sentinel=False)
         unit = unit * max(len(uniq), 1) + code
-        unit = np.unique(unit, return_inverse=True)[1].ravel().astype(np.int64)
+        unit = pd.factorize(unit)[0].astype(np.int64)
     t = np.round(times).astype(np.int64)
     t = t - t.min()
     span = int(t.max()) + lag + 1

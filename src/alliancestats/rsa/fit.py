@@ -201,9 +201,7 @@ def _plain_frame(data: Any) -> pd.DataFrame:
     data = require_frame(data)
     if not data.attrs:
         return data
-    view = data.copy(deep=False)
-    view.attrs = {}
-    return view
+    return pd.DataFrame(data)  # shares the columns; the constructor leaves attrs empty
 
 
 def _center_value(center: Any) -> Any:
@@ -273,7 +271,7 @@ def _distinct_labels(series: pd.Series, role: str) -> list[Any]:
         return sorted(values, key=str)
 
 
-def _control_matrix(frame: pd.DataFrame, controls: list[Any],
+def _control_matrix(frame: pd.DataFrame, cols: _Columns, controls: list[Any],
                     center_controls: Sequence[Hashable], consts: dict[str, Any]
                     ) -> tuple[np.ndarray, list[str]]:
     """Controls by the design layer's one dummy-coding rule (numeric as given,
@@ -282,7 +280,7 @@ def _control_matrix(frame: pd.DataFrame, controls: list[Any],
     blocks: list[np.ndarray] = []
     names: list[str] = []
     for col in controls:
-        series = frame[col]
+        series = cols[col]
         if col in center_controls:  # e.g. the prior outcome of a lagged fit
             mean = float(series.mean())
             consts[f"{col}_shift"] = mean
@@ -297,7 +295,7 @@ def _control_matrix(frame: pd.DataFrame, controls: list[Any],
             blocks.append(table.to_numpy(dtype=float))
             names.extend(str(c) for c in table.columns)
         else:
-            blocks.append(series.to_numpy(dtype=float)[:, None])
+            blocks.append(cols.values(col)[:, None])
             names.append(str(col))
     if not blocks:
         return np.empty((len(frame), 0)), []
@@ -306,7 +304,7 @@ def _control_matrix(frame: pd.DataFrame, controls: list[Any],
 
 def _check_repeated_units(data: pd.DataFrame, frame: pd.DataFrame, *, units: list[Any],
                           time: Any, groups: list[Any], used: list[Any],
-                          codes: _LabelCodes) -> None:
+                          codes: _Columns) -> None:
     """Duplicated (unit, time) rows raise; exact duplicate rows and repeated units of a
     single-level fit warn (the rows are then not independent)."""
     if time is not None and units:
@@ -385,21 +383,22 @@ def prepare(
         raise ValueError(f"`x` and `y` both name column {x!r}; the surface needs two "
                          f"different predictors.")
     used = [outcome, x, y]
-    for role, cols in (("controls", control_cols), ("groups", group_cols), ("by", [by]),
-                       ("unit", unit_cols), ("time", [time])):
-        clash = [c for c in cols if c is not None and c in used]
+    for role, role_cols in (("controls", control_cols), ("groups", group_cols),
+                            ("by", [by]), ("unit", unit_cols), ("time", [time])):
+        clash = [c for c in role_cols if c is not None and c in used]
         if clash:
             raise ValueError(f"`{role}` column {clash[0]!r} is already used as outcome, x or y.")
-    require_numeric(data, {"outcome": outcome, "x": x, "y": y})
-    if time is not None:
-        require_numeric(data, {"time": time})
+    given = _Columns(data)
+    numeric = {"outcome": outcome, "x": x, "y": y, **({} if time is None else {"time": time})}
+    if not all(given.plain_numeric(col) for col in numeric.values()):
+        require_numeric(data, numeric)  # raises, naming the column
     units = unit_cols or group_cols
     columns = list(dict.fromkeys([outcome, x, y, *control_cols, *group_cols,
                                   *([by] if by is not None else []), *unit_cols,
                                   *([time] if time is not None else [])]))
-    frame, dropped = _complete_rows(data, columns, missing)
-    xv, yv = frame[x].to_numpy(dtype=float), frame[y].to_numpy(dtype=float)
-    endog = frame[outcome].to_numpy(dtype=float)
+    frame, dropped = _complete_rows(data, columns, missing, given)
+    cols = given if frame is data else _Columns(frame)
+    xv, yv, endog = cols.values(x), cols.values(y), cols.values(outcome)
     for role, col, values in (("x", x, xv), ("y", y, yv), ("outcome", outcome, endog)):
         if not values.min() < values.max():
             check_variance(frame, col, role)  # raises, naming the column
@@ -408,17 +407,16 @@ def prepare(
             f"`x` ({x!r}) and `y` ({y!r}) are identical on every analysed row: X^2, XY and "
             f"Y^2 coincide, so the surface is not identified."
         )
-    codes = _LabelCodes(frame)
     if group_cols:
-        _check_group_columns(frame, group_cols, codes)
+        _check_group_columns(frame, group_cols, cols)
     _check_repeated_units(data, frame, units=units, time=time, groups=group_cols,
-                          used=columns, codes=codes)
+                          used=columns, codes=cols)
     consts = _centre_constants(xv, yv, center, scale)
     xc = (xv - consts["x_shift"]) / consts["x_scale"]
     yc = (yv - consts["y_shift"]) / consts["y_scale"]
     parts: tuple[np.ndarray, ...] | None = None
     if decompose is not None:
-        unit_codes = codes.key(units)
+        unit_codes = cols.key(units)
         counts = np.bincount(unit_codes)
         xm = (np.bincount(unit_codes, xc) / counts)[unit_codes]
         ym = (np.bincount(unit_codes, yc) / counts)[unit_codes]
@@ -430,8 +428,8 @@ def prepare(
     elif by is None:
         level_codes, levels = np.zeros(len(frame), dtype=int), (None,)
     else:
-        level_codes, levels = _by_codes(frame[by], by)
-    ctrl, ctrl_names = _control_matrix(frame, control_cols, center_controls, consts)
+        level_codes, levels = _by_codes(cols[by], by)
+    ctrl, ctrl_names = _control_matrix(frame, cols, control_cols, center_controls, consts)
     return Design(
         endog=endog, P=basis(xc, yc), codes=level_codes, levels=levels,
         controls=ctrl, control_names=tuple(ctrl_names),
@@ -441,16 +439,16 @@ def prepare(
                "controls": control_cols, "unit": unit_cols, "time": time,
                "decompose": decompose},
         centering=consts, dropped=dropped, parts=parts,
-        time_values=None if time is None else frame[time].to_numpy(dtype=float),
+        time_values=None if time is None else cols.values(time),
     )
 
 
-def _complete_rows(data: pd.DataFrame, columns: list[Hashable], missing: str
-                   ) -> tuple[pd.DataFrame, dict[str, int]]:
+def _complete_rows(data: pd.DataFrame, columns: list[Hashable], missing: str,
+                   cols: _Columns) -> tuple[pd.DataFrame, dict[str, int]]:
     """The rows without missing values in ``columns`` (RangeIndex) and the counts of
     missing values (``handle_missing``; the frame itself when nothing is missing)."""
     check_choice(missing, "missing", ("drop", "raise"))
-    if any(data[c].hasnans for c in columns):
+    if any(cols[c].hasnans for c in columns):
         frame, dropped = handle_missing(data, columns, missing, stacklevel=6)
         return frame.reset_index(drop=True), dropped
     if isinstance(data.index, pd.RangeIndex) and data.index.start == 0 \
@@ -459,17 +457,38 @@ def _complete_rows(data: pd.DataFrame, columns: list[Hashable], missing: str
     return data.reset_index(drop=True), {}
 
 
-class _LabelCodes:
-    """Integer codes of label columns (sorted labels), each factorised once."""
+class _Columns:
+    """The columns of a frame, each taken out once: as Series, as float arrays, and as
+    integer codes of labels (in order of appearance)."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
+        self._series: dict[Hashable, pd.Series] = {}
+        self._values: dict[Hashable, np.ndarray] = {}
         self._codes: dict[Hashable, tuple[np.ndarray, int]] = {}
+
+    def __getitem__(self, column: Hashable) -> pd.Series:
+        if column not in self._series:
+            self._series[column] = self._frame[column]
+        return self._series[column]
+
+    def values(self, column: Hashable) -> np.ndarray:
+        """The column as float64 (missing values as NaN)."""
+        if column not in self._values:
+            self._values[column] = self[column].to_numpy(dtype=float, na_value=np.nan)
+        return self._values[column]
+
+    def plain_numeric(self, column: Hashable) -> bool:
+        """Numeric, not complex, no infinite values (else ``require_numeric`` raises)."""
+        series = self[column]
+        return (pd.api.types.is_numeric_dtype(series)
+                and not pd.api.types.is_complex_dtype(series)
+                and not np.isinf(self.values(column)).any())
 
     def of(self, column: Hashable) -> tuple[np.ndarray, int]:
         """The codes of ``column`` and its number of distinct labels."""
         if column not in self._codes:
-            code, uniq = pd.factorize(self._frame[column], sort=True)
+            code, uniq = pd.factorize(self[column])
             self._codes[column] = (np.asarray(code, dtype=np.int64), len(uniq))
         return self._codes[column]
 
@@ -483,7 +502,7 @@ class _LabelCodes:
 
 
 def _check_group_columns(frame: pd.DataFrame, group_cols: list[Any],
-                         codes: _LabelCodes) -> None:
+                         codes: _Columns) -> None:
     """``check_groups`` and ``check_nested`` on codes (their messages when they fail)."""
     if any(codes.of(col)[1] < 2 for col in group_cols):
         check_groups(frame, group_cols)  # raises, naming the column
