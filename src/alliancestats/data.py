@@ -149,7 +149,9 @@ def lagged_values(
         )
     new_names = [f"{col}_lag{lag}" for col in cols]
     clash = [n for n in new_names if n in data.columns]
-    fast = all(_plain_numeric(data[c]) for c in cols) and _small_time_range(times, len(data))
+    series = {c: data[c] for c in cols}
+    fast = (all(_plain_numeric(v) for v in series.values())
+            and _small_time_range(time_values, len(data)))
     source = _lag_rows(data, units, time_values, lag) if fast else None
     if source is None or source.duplicated:
         _check_unique_with_hint(data, [*units, time], duplicate_hint)
@@ -159,7 +161,7 @@ def lagged_values(
         # numeric columns: look the rows up by (unit, time) codes, no frame merge
         found = source.rows >= 0
         take = np.where(found, source.rows, 0)
-        return {name: np.where(found, data[col].to_numpy(dtype=float)[take], np.nan)
+        return {name: np.where(found, series[col].to_numpy(dtype=float)[take], np.nan)
                 for col, name in zip(cols, new_names, strict=True)}
     # Shift the time of a copy forward by `lag`, then merge on (unit, time): exact lookup.
     source_frame = data[[*units, time, *cols]].copy()
@@ -183,7 +185,7 @@ def _plain_numeric(column: pd.Series) -> bool:
     return isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf"
 
 
-def _small_time_range(times: pd.Series, n: int) -> bool:
+def _small_time_range(times: np.ndarray[Any, Any], n: int) -> bool:
     """(unit, time) fits one int64 code (e.g. not times in nanoseconds)."""
     return float(times.max() - times.min()) * (n + 1) < 2.0 ** 60
 
