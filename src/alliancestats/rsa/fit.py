@@ -448,7 +448,7 @@ def _complete_rows(data: pd.DataFrame, columns: list[Hashable], missing: str,
     """The rows without missing values in ``columns`` (RangeIndex) and the counts of
     missing values (``handle_missing``; the frame itself when nothing is missing)."""
     check_choice(missing, "missing", ("drop", "raise"))
-    if any(cols[c].hasnans for c in columns):
+    if any(cols.has_missing(c) for c in columns):
         frame, dropped = handle_missing(data, columns, missing, stacklevel=6)
         return frame.reset_index(drop=True), dropped
     if isinstance(data.index, pd.RangeIndex) and data.index.start == 0 \
@@ -477,6 +477,11 @@ class _Columns:
         if column not in self._values:
             self._values[column] = self[column].to_numpy(dtype=float, na_value=np.nan)
         return self._values[column]
+
+    def has_missing(self, column: Hashable) -> bool:
+        if column in self._values:
+            return bool(np.isnan(self._values[column]).any())
+        return bool(self[column].hasnans)
 
     def plain_numeric(self, column: Hashable) -> bool:
         """Numeric, not complex, no infinite values (else ``require_numeric`` raises)."""
@@ -921,8 +926,10 @@ def _mixed_fit(design: Design, spec: Spec, X: np.ndarray, names: list[str],
     y = design.endog if endog is None else endog
     if design.groups is None:  # estimate() routes single-level designs to OLS
         raise ValueError("A mixed model needs `groups`.")
-    # levels are named by their text (any hashable column name works)
-    groups = design.groups.set_axis([str(c) for c in design.groups.columns], axis=1)
+    groups = design.groups
+    if not all(isinstance(c, str) for c in groups.columns):
+        # levels are named by their text (any hashable column name works)
+        groups = groups.set_axis([str(c) for c in groups.columns], axis=1)
     return fit_mixed(pd.Series(y, name="y"), pd.DataFrame(X, columns=names),
                      groups, random, reml=reml, engine=spec.engine,
                      residual=spec.residual, time=_residual_time(design, spec))
