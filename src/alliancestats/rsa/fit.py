@@ -538,7 +538,8 @@ def exog_matrix(
 ) -> tuple[np.ndarray, list[str], np.ndarray, list[int]]:
     """Fixed-effect design ``[1, level dummies, P_l @ T per level, controls]``.
 
-    Returns the matrix, its column labels (for display only: the design is positional),
+    Returns the matrix, its column labels (distinct, see ``_check_names``; they name the
+    terms, while which column plays which part is decided by position),
     the linear map M (13L x p) from the parameters to b0..w3 of each level, and the
     positions of the surface terms per level.
     """
