@@ -137,9 +137,14 @@ def lagged_values(
     if isinstance(lag, bool) or not isinstance(lag, int | np.integer) or lag < 1:
         raise ValueError(f"`lag` must be a positive integer; got {lag!r}.")
     require_columns(data, {"columns": cols, "by": units, "time": time})
-    require_numeric(data, {"time": time})
     times = data[time]
-    time_values = times.to_numpy(dtype=float, na_value=np.nan)
+    if not (isinstance(times.dtype, np.dtype) and times.dtype.kind in "iuf"):
+        require_numeric(data, {"time": time})  # raises unless numeric (e.g. nullable)
+        time_values = times.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        time_values = times.to_numpy(dtype=float)
+        if np.isinf(time_values).any():
+            require_numeric(data, {"time": time})  # raises, naming the column
     if np.isnan(time_values).any():
         raise ValueError(f"`time` column {time!r} has missing values; drop those rows first.")
     if not np.allclose(time_values, np.round(time_values)):

@@ -475,7 +475,7 @@ class _Columns:
     def values(self, column: Hashable) -> np.ndarray:
         """The column as float64 (missing values as NaN)."""
         if column not in self._values:
-            self._values[column] = self[column].to_numpy(dtype=float, na_value=np.nan)
+            self._values[column] = _float_values(self[column])
         return self._values[column]
 
     def has_missing(self, column: Hashable) -> bool:
@@ -504,6 +504,13 @@ class _Columns:
             code, n = self.of(col)
             key = pd.factorize(key * max(n, 1) + code)[0].astype(np.int64)
         return key
+
+
+def _float_values(series: pd.Series) -> np.ndarray:
+    """A numeric column as float64, missing values as NaN (numpy columns directly)."""
+    if isinstance(series.dtype, np.dtype):
+        return series.to_numpy(dtype=float)
+    return series.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _check_group_columns(frame: pd.DataFrame, group_cols: list[Any],
