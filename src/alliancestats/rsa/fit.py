@@ -304,10 +304,10 @@ def _control_matrix(frame: pd.DataFrame, cols: _Columns, controls: list[Any],
 
 def _check_repeated_units(data: pd.DataFrame, frame: pd.DataFrame, *, units: list[Any],
                           time: Any, groups: list[Any], used: list[Any],
-                          codes: _Columns) -> None:
+                          codes: _Columns, unique_checked: bool = False) -> None:
     """Duplicated (unit, time) rows raise; exact duplicate rows and repeated units of a
     single-level fit warn (the rows are then not independent)."""
-    if time is not None and units:
+    if time is not None and units and not unique_checked:
         key = codes.key([*units, time])
         if len(key) and key.max() + 1 < len(key):  # some (unit, time) repeats
             check_unique_rows(frame, [*units, time], "time")
@@ -360,8 +360,13 @@ def prepare(
     time: Hashable | None = None,
     center_controls: Sequence[Hashable] = (),
     decompose: str | None = None,
+    unique_rows_checked: bool = False,
 ) -> Design:
-    """Validate ``data`` and build the :class:`Design` (see ``fit_rsa``)."""
+    """Validate ``data`` and build the :class:`Design` (see ``fit_rsa``).
+
+    ``unique_rows_checked``: the caller has checked that (``unit``, ``time``) rows are
+    unique (``fit_lagged_rsa``, on all rows of its data).
+    """
     data = _plain_frame(data)
     if decompose is not None:
         check_choice(decompose, "decompose", ("unit",))
@@ -410,7 +415,7 @@ def prepare(
     if group_cols:
         _check_group_columns(frame, group_cols, cols)
     _check_repeated_units(data, frame, units=units, time=time, groups=group_cols,
-                          used=columns, codes=cols)
+                          used=columns, codes=cols, unique_checked=unique_rows_checked)
     consts = _centre_constants(xv, yv, center, scale)
     xc = (xv - consts["x_shift"]) / consts["x_scale"]
     yc = (yv - consts["y_shift"]) / consts["y_scale"]
@@ -1357,7 +1362,7 @@ def _fit_rsa(data: Any, *, outcome: Hashable, x: Hashable, y: Hashable, groups: 
     design = prepare(data, outcome=outcome, x=x, y=y, groups=groups, controls=controls,
                      by=by, center=_center_value(center), scale=scale, missing=missing,
                      unit=unit, time=time, center_controls=center_controls,
-                     decompose=decompose)
+                     decompose=decompose, unique_rows_checked=lag_info is not None)
     if spec.residual != "iid":
         _check_residual_units(design)
     if lag_info is not None:
