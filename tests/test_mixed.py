@@ -142,3 +142,16 @@ def test_unknown_levels_and_terms_raise() -> None:
         fit_mixed(df["y"], X, df[["t", "p"]], {"t": ["z"]})
     with pytest.raises(ValueError, match="engine"):
         fit_mixed(df["y"], X, df[["t", "p"]], {"t": ["Intercept"]}, engine="lme4")
+
+
+def test_as_many_random_effects_as_observations_is_refused() -> None:
+    # lme4 (checkZdims): "number of observations (=144) <= number of random effects
+    # (=144) for term (1 + x | p)"; every model that fits through fit_mixed refuses it
+    df = _nested()
+    X = pd.DataFrame({"Intercept": 1.0, "x": df["x"]})
+    groups = df[["t", "p"]].assign(p=np.arange(72).repeat(2))  # 72 patients x 2 terms
+    with pytest.raises(ValueError, match=r"`random`: level 'p' has 144 random effects"):
+        fit_mixed(df["y"], X, groups, {"t": ["Intercept"], "p": ["Intercept", "x"]})
+    # one term fewer at that level: 72 < 144 random effects, fitted as lme4 fits it
+    fit = fit_mixed(df["y"], X, groups, {"t": ["Intercept"], "p": ["Intercept"]})
+    assert fit.nobs == 144

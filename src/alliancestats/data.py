@@ -12,7 +12,7 @@ import re
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -99,6 +99,35 @@ def add_lags(
     [nan, 10.0, nan]
     """
     data = require_frame(data)
+    lagged = lagged_values(data, columns, by=by, time=time, lag=lag)
+    out = data.copy()
+    for name, values in lagged.items():
+        out[name] = values
+    return out
+
+
+def lagged_values(
+    data: pd.DataFrame,
+    columns: Hashable | Sequence[Hashable],
+    *,
+    by: Hashable | Sequence[Hashable],
+    time: Hashable,
+    lag: int = 1,
+    duplicate_hint: str = "",
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The lagged columns of :func:`add_lags` as arrays, ``{f"{col}_lag{lag}": values}``
+    (aligned with the rows of ``data``), without copying the frame.
+
+    Checks as :func:`add_lags`; ``duplicate_hint`` is appended to the message about
+    duplicated (unit, time) rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"id": [1, 1, 1], "t": [1, 2, 4], "x": [10.0, 20.0, 40.0]})
+    >>> lagged_values(df, "x", by="id", time="t")["x_lag1"].tolist()
+    [nan, 10.0, nan]
+    """
     cols = as_column_list(columns, "columns")
     units = as_column_list(by, "by")
     if not cols:
@@ -108,38 +137,51 @@ def add_lags(
     if isinstance(lag, bool) or not isinstance(lag, int | np.integer) or lag < 1:
         raise ValueError(f"`lag` must be a positive integer; got {lag!r}.")
     require_columns(data, {"columns": cols, "by": units, "time": time})
-    require_numeric(data, {"time": time})
     times = data[time]
-    if times.isna().any():
+    if not (isinstance(times.dtype, np.dtype) and times.dtype.kind in "iuf"):
+        require_numeric(data, {"time": time})  # raises unless numeric (e.g. nullable)
+        time_values = times.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        time_values = times.to_numpy(dtype=float)
+        if np.isinf(time_values).any():
+            require_numeric(data, {"time": time})  # raises, naming the column
+    if np.isnan(time_values).any():
         raise ValueError(f"`time` column {time!r} has missing values; drop those rows first.")
-    if not np.allclose(times, np.round(times)):
+    if not np.allclose(time_values, np.round(time_values)):
         raise ValueError(
             f"`time` column {time!r} must hold whole numbers (session numbers); "
             f"got e.g. {times[times != np.round(times)].iloc[0]!r}."
         )
-    check_unique_rows(data, [*units, time], "time")
     new_names = [f"{col}_lag{lag}" for col in cols]
     clash = [n for n in new_names if n in data.columns]
+    series = {c: data[c] for c in cols}
+    fast = (all(_plain_numeric(v) for v in series.values())
+            and _small_time_range(time_values, len(data)))
+    source = _lag_rows(data, units, time_values, lag) if fast else None
+    if source is None or source.duplicated:
+        _check_unique_with_hint(data, [*units, time], duplicate_hint)
     if clash:
         raise ValueError(f"Lag column(s) {clash} already exist in `data`; drop or rename them.")
-    out = data.copy()
-    if all(_plain_numeric(data[c]) for c in cols) and _small_time_range(times, len(data)):
+    if source is not None:
         # numeric columns: look the rows up by (unit, time) codes, no frame merge
-        source = _lag_rows(data, units, times, lag)
-        found = source >= 0
-        for col, name in zip(cols, new_names, strict=True):
-            values = data[col].to_numpy(dtype=float)
-            out[name] = np.where(found, values[np.where(found, source, 0)], np.nan)
-        return out
+        found = source.rows >= 0
+        take = np.where(found, source.rows, 0)
+        return {name: np.where(found, series[col].to_numpy(dtype=float)[take], np.nan)
+                for col, name in zip(cols, new_names, strict=True)}
     # Shift the time of a copy forward by `lag`, then merge on (unit, time): exact lookup.
     source_frame = data[[*units, time, *cols]].copy()
     source_frame[time] = source_frame[time] + lag
     source_frame.columns = [*units, time, *new_names]
     keys = data[[*units, time]].reset_index(drop=True)
     lagged = keys.merge(source_frame, on=[*units, time], how="left", validate="one_to_one")
-    for name in new_names:
-        out[name] = lagged[name].to_numpy()
-    return out
+    return {name: lagged[name].to_numpy() for name in new_names}
+
+
+def _check_unique_with_hint(data: pd.DataFrame, keys: list[Hashable], hint: str) -> None:
+    try:
+        check_unique_rows(data, keys, "time")
+    except ValueError as err:
+        raise ValueError(f"{err}{hint}") from None
 
 
 def _plain_numeric(column: pd.Series) -> bool:
@@ -148,22 +190,27 @@ def _plain_numeric(column: pd.Series) -> bool:
     return isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf"
 
 
-def _small_time_range(times: pd.Series, n: int) -> bool:
+def _small_time_range(times: np.ndarray[Any, Any], n: int) -> bool:
     """(unit, time) fits one int64 code (e.g. not times in nanoseconds)."""
     return float(times.max() - times.min()) * (n + 1) < 2.0 ** 60
 
 
-def _lag_rows(data: pd.DataFrame, units: list[Hashable], times: pd.Series,
-              lag: int) -> np.ndarray[Any, np.dtype[np.intp]]:
-    """Per row, the row of the same unit at ``time - lag`` (-1 if absent). Units are
-    compared as a merge compares them (missing labels form a unit of their own);
-    (unit, time) rows are unique (checked by the caller)."""
+class _LagSource(NamedTuple):
+    rows: np.ndarray[Any, np.dtype[np.intp]]
+    duplicated: bool
+
+
+def _lag_rows(data: pd.DataFrame, units: list[Hashable], times: np.ndarray[Any, Any],
+              lag: int) -> _LagSource:
+    """Per row, the row of the same unit at ``time - lag`` (-1 if absent), and whether
+    some (unit, time) key repeats. Units are compared as a merge compares them (missing
+    labels form a unit of their own)."""
     unit = np.zeros(len(data), dtype=np.int64)
     for col in units:
         code, uniq = pd.factorize(data[col], use_na_sentinel=False)
         unit = unit * max(len(uniq), 1) + code
-        unit = np.unique(unit, return_inverse=True)[1].ravel().astype(np.int64)
-    t = np.round(times.to_numpy(dtype=float)).astype(np.int64)
+        unit = pd.factorize(unit)[0].astype(np.int64)
+    t = np.round(times).astype(np.int64)
     t = t - t.min()
     span = int(t.max()) + lag + 1
     key = unit * span + t
@@ -172,7 +219,8 @@ def _lag_rows(data: pd.DataFrame, units: list[Hashable], times: pd.Series,
     want = key - lag  # same unit: t - lag >= -lag stays inside the unit's span
     pos = np.minimum(np.searchsorted(sorted_key, want), len(key) - 1)
     hit = (sorted_key[pos] == want) & (t >= lag)
-    return np.where(hit, order[pos], -1)
+    return _LagSource(np.where(hit, order[pos], -1),
+                      bool((sorted_key[1:] == sorted_key[:-1]).any()))
 
 
 def stack_raters(

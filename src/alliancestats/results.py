@@ -408,10 +408,11 @@ class ModelResults(SummaryMixin):
         if not isinstance(fit, FitRecord):
             raise TypeError(f"`fit` must be a FitRecord; got {type(fit).__name__}.")
         params = fit.params.astype(float)
-        self._fit = replace(
-            fit, params=params,
-            cov_params=fit.cov_params.loc[params.index, params.index].astype(float),
-            notes=(*fit.notes, *notes))
+        cov = fit.cov_params
+        if not (cov.index.equals(params.index) and cov.columns.equals(params.index)):
+            cov = cov.loc[params.index, params.index]
+        self._fit = replace(fit, params=params, cov_params=cov.astype(float),
+                            notes=(*fit.notes, *notes))
         self._formula = formula
         self._roles = dict(roles or {})
         self._centering = dict(centering or {})

@@ -355,6 +355,22 @@ def _onto_boundary(model: NestedLMM, y: np.ndarray[Any, Any], theta: np.ndarray[
     return out
 
 
+def _check_random_effect_count(levels: Sequence[Level], nobs: int) -> None:
+    """lme4's refusal (``checkZdims``): a level with at least as many random effects
+    (units x terms) as observations leaves the variance components and the residual
+    variance unidentified."""
+    for lvl in levels:
+        n_re = len(lvl.labels) * len(lvl.terms)
+        if n_re >= nobs:
+            raise ValueError(
+                f"`random`: level {lvl.name!r} has {n_re} random effects ({len(lvl.labels)} "
+                f"units x {len(lvl.terms)} terms), as many as or more than the "
+                f"observations ({nobs}): the variance components and the residual variance "
+                f"are not identified (lme4 refuses such a model). Use fewer random terms at "
+                f"that level."
+            )
+
+
 def fit_mixed(
     endog: pd.Series,
     exog: pd.DataFrame,
@@ -449,6 +465,7 @@ def fit_mixed(
     for lvl in levels:
         for term in lvl.terms:
             term_values(term, exog, re_design)
+    _check_random_effect_count(levels, len(endog))
     spec = _residual_spec(residual, groups, time, rater, len(endog))
     if engine == "fast":
         with single_threaded_blas():

@@ -29,6 +29,7 @@ which part in the model.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import re
@@ -66,7 +67,7 @@ from .._validation import (
     require_frame,
     require_numeric,
 )
-from ..data import add_lags, center_pooled
+from ..data import lagged_values
 from ..design import Moderator
 from ..exceptions import DataWarning
 from ..results import FitRecord, check_ddf
@@ -180,10 +181,29 @@ class Estimate:
     phi: float | None = None
     notes: tuple[str, ...] = ()
     piece: str = ""
-    random_pca: pd.DataFrame | None = None
+    # the mixed fit, from which random_pca is computed on use
+    mixed: MixedFit | None = field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def random_pca(self) -> pd.DataFrame | None:
+        """lme4's ``rePCA`` of a mixed fit (see :func:`random_pca`); None for OLS."""
+        return None if self.mixed is None else random_pca(self.mixed)
 
 
 # ----------------------------------------------------------------------------- prepare
+def _plain_frame(data: Any) -> pd.DataFrame:
+    """``data`` checked to be a frame, as a shallow view without ``attrs``.
+
+    pandas deep-copies ``attrs`` (e.g. a data set's description) into every frame and
+    column derived from it, which would cost more than the model fit; the caller's frame
+    is left untouched.
+    """
+    data = require_frame(data)
+    if not data.attrs:
+        return data
+    return pd.DataFrame(data)  # shares the columns; the constructor leaves attrs empty
+
+
 def _center_value(center: Any) -> Any:
     """``center`` with old spellings mapped (``"none"`` -> None, with a FutureWarning)."""
     if isinstance(center, str) and center.lower() == "none":
@@ -193,9 +213,8 @@ def _center_value(center: Any) -> Any:
     return center
 
 
-def _centre_constants(
-    frame: pd.DataFrame, x: Hashable, y: Hashable, center: Any, scale: Any
-) -> dict[str, Any]:
+def _centre_constants(xv: np.ndarray, yv: np.ndarray, center: Any, scale: Any
+                      ) -> dict[str, Any]:
     """Shift and scale of x and y (R RSA's ``center``/``scale``); squares come after."""
     if isinstance(center, bool) or not (
         center is None or isinstance(center, Real) or center in _CENTER_WORDS
@@ -206,10 +225,8 @@ def _centre_constants(
         )
     if not (scale is None or scale in _CENTER_WORDS):
         raise ValueError(f"`scale` must be None, 'pooled' or 'variablewise'; got {scale!r}.")
-    xv, yv = frame[x].to_numpy(float), frame[y].to_numpy(float)
-    if center == "pooled":
-        _, c = center_pooled(pd.DataFrame({"x": xv, "y": yv}), ["x", "y"])
-        mx = my = c["center"]
+    if center == "pooled":  # the mean of all values, as center_pooled
+        mx = my = float(np.column_stack([xv, yv]).ravel().mean())
     elif center == "variablewise":
         mx, my = float(xv.mean()), float(yv.mean())
     else:
@@ -254,26 +271,46 @@ def _distinct_labels(series: pd.Series, role: str) -> list[Any]:
         return sorted(values, key=str)
 
 
-def _control_matrix(frame: pd.DataFrame, controls: list[Any]) -> tuple[np.ndarray, list[str]]:
+def _control_matrix(frame: pd.DataFrame, cols: _Columns, controls: list[Any],
+                    center_controls: Sequence[Hashable], consts: dict[str, Any]
+                    ) -> tuple[np.ndarray, list[str]]:
     """Controls by the design layer's one dummy-coding rule (numeric as given,
-    categorical as treatment dummies against the first level)."""
-    blocks: list[pd.DataFrame] = []
+    categorical as treatment dummies against the first level); ``center_controls`` are
+    centred on their mean (recorded in ``consts``)."""
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
     for col in controls:
-        if not pd.api.types.is_numeric_dtype(frame[col]):
-            _distinct_labels(frame[col], "controls")  # refuse labels that print alike
-        blocks.append(Moderator.from_data(frame, col).columns(frame))
+        series = cols[col]
+        if col in center_controls:  # e.g. the prior outcome of a lagged fit
+            mean = float(series.mean())
+            consts[f"{col}_shift"] = mean
+            blocks.append((series - mean).to_numpy(dtype=float)[:, None])
+            names.append(str(col))
+            continue
+        if not pd.api.types.is_numeric_dtype(series):
+            _distinct_labels(series, "controls")  # refuse labels that print alike
+        moderator = Moderator.from_data(frame, col)
+        if moderator.categorical:
+            table = moderator.columns(frame)
+            blocks.append(table.to_numpy(dtype=float))
+            names.extend(str(c) for c in table.columns)
+        else:
+            blocks.append(cols.values(col)[:, None])
+            names.append(str(col))
     if not blocks:
         return np.empty((len(frame), 0)), []
-    table = pd.concat(blocks, axis=1)
-    return table.to_numpy(dtype=float), [str(c) for c in table.columns]
+    return np.column_stack(blocks), names
 
 
 def _check_repeated_units(data: pd.DataFrame, frame: pd.DataFrame, *, units: list[Any],
-                          time: Any, groups: list[Any], used: list[Any]) -> None:
+                          time: Any, groups: list[Any], used: list[Any],
+                          codes: _Columns, unique_checked: bool = False) -> None:
     """Duplicated (unit, time) rows raise; exact duplicate rows and repeated units of a
     single-level fit warn (the rows are then not independent)."""
-    if time is not None and units:
-        check_unique_rows(frame, [*units, time], "time")
+    if time is not None and units and not unique_checked:
+        key = codes.key([*units, time])
+        if len(key) and key.max() + 1 < len(key):  # some (unit, time) repeats
+            check_unique_rows(frame, [*units, time], "time")
     elif time is None:
         try:
             n_dup = int(data.duplicated().sum())
@@ -323,9 +360,14 @@ def prepare(
     time: Hashable | None = None,
     center_controls: Sequence[Hashable] = (),
     decompose: str | None = None,
+    unique_rows_checked: bool = False,
 ) -> Design:
-    """Validate ``data`` and build the :class:`Design` (see ``fit_rsa``)."""
-    data = require_frame(data)
+    """Validate ``data`` and build the :class:`Design` (see ``fit_rsa``).
+
+    ``unique_rows_checked``: the caller has checked that (``unit``, ``time``) rows are
+    unique (``fit_lagged_rsa``, on all rows of its data).
+    """
+    data = _plain_frame(data)
     if decompose is not None:
         check_choice(decompose, "decompose", ("unit",))
         if groups is None:
@@ -346,40 +388,40 @@ def prepare(
         raise ValueError(f"`x` and `y` both name column {x!r}; the surface needs two "
                          f"different predictors.")
     used = [outcome, x, y]
-    for role, cols in (("controls", control_cols), ("groups", group_cols), ("by", [by]),
-                       ("unit", unit_cols), ("time", [time])):
-        clash = [c for c in cols if c is not None and c in used]
+    for role, role_cols in (("controls", control_cols), ("groups", group_cols),
+                            ("by", [by]), ("unit", unit_cols), ("time", [time])):
+        clash = [c for c in role_cols if c is not None and c in used]
         if clash:
             raise ValueError(f"`{role}` column {clash[0]!r} is already used as outcome, x or y.")
-    require_numeric(data, {"outcome": outcome, "x": x, "y": y})
-    if time is not None:
-        require_numeric(data, {"time": time})
+    given = _Columns(data)
+    numeric = {"outcome": outcome, "x": x, "y": y, **({} if time is None else {"time": time})}
+    if not all(given.plain_numeric(col) for col in numeric.values()):
+        require_numeric(data, numeric)  # raises, naming the column
     units = unit_cols or group_cols
     columns = list(dict.fromkeys([outcome, x, y, *control_cols, *group_cols,
                                   *([by] if by is not None else []), *unit_cols,
                                   *([time] if time is not None else [])]))
-    frame, dropped = handle_missing(data, columns, missing, stacklevel=5)
-    frame = frame.reset_index(drop=True)
-    for role, col in (("x", x), ("y", y), ("outcome", outcome)):
-        check_variance(frame, col, role)
-    if np.array_equal(frame[x].to_numpy(float), frame[y].to_numpy(float)):
+    frame, dropped = _complete_rows(data, columns, missing, given)
+    cols = given if frame is data else _Columns(frame)
+    xv, yv, endog = cols.values(x), cols.values(y), cols.values(outcome)
+    for role, col, values in (("x", x, xv), ("y", y, yv), ("outcome", outcome, endog)):
+        if not values.min() < values.max():
+            check_variance(frame, col, role)  # raises, naming the column
+    if np.array_equal(xv, yv):
         raise ValueError(
             f"`x` ({x!r}) and `y` ({y!r}) are identical on every analysed row: X^2, XY and "
             f"Y^2 coincide, so the surface is not identified."
         )
     if group_cols:
-        check_groups(frame, group_cols)
-        for outer, inner in itertools.pairwise(group_cols):
-            check_nested(frame, outer, inner)
+        _check_group_columns(frame, group_cols, cols)
     _check_repeated_units(data, frame, units=units, time=time, groups=group_cols,
-                          used=columns)
-    consts = _centre_constants(frame, x, y, center, scale)
-    xc = (frame[x].to_numpy(float) - consts["x_shift"]) / consts["x_scale"]
-    yc = (frame[y].to_numpy(float) - consts["y_shift"]) / consts["y_scale"]
+                          used=columns, codes=cols, unique_checked=unique_rows_checked)
+    consts = _centre_constants(xv, yv, center, scale)
+    xc = (xv - consts["x_shift"]) / consts["x_scale"]
+    yc = (yv - consts["y_shift"]) / consts["y_scale"]
     parts: tuple[np.ndarray, ...] | None = None
     if decompose is not None:
-        key = pd.MultiIndex.from_frame(frame[units]) if len(units) > 1 else frame[units[0]]
-        unit_codes = pd.factorize(key)[0]
+        unit_codes = cols.key(units)
         counts = np.bincount(unit_codes)
         xm = (np.bincount(unit_codes, xc) / counts)[unit_codes]
         ym = (np.bincount(unit_codes, yc) / counts)[unit_codes]
@@ -387,34 +429,119 @@ def prepare(
         consts["decompose"] = {"unit": list(units), "n_units": len(counts)}
     levels: tuple[Any, ...]
     if decompose is not None:
-        codes, levels = np.zeros(len(frame), dtype=int), ("within", "between")
+        level_codes, levels = np.zeros(len(frame), dtype=int), ("within", "between")
     elif by is None:
-        codes, levels = np.zeros(len(frame), dtype=int), (None,)
+        level_codes, levels = np.zeros(len(frame), dtype=int), (None,)
     else:
-        labels = _distinct_labels(frame[by], "by")
-        if len(labels) < 2:
-            raise ValueError(f"`by` column {by!r} has a single level "
-                             f"({labels[0]!r}); it needs at least two.")
-        lookup = {lev: i for i, lev in enumerate(labels)}
-        codes = np.array([lookup[v] for v in frame[by]], dtype=int)
-        levels = tuple(labels)
-    ctrl_frame = frame[control_cols].copy()
-    for col in center_controls:  # e.g. the prior outcome of a lagged fit
-        mean = float(ctrl_frame[col].mean())
-        consts[f"{col}_shift"] = mean
-        ctrl_frame[col] = ctrl_frame[col] - mean
-    ctrl, ctrl_names = _control_matrix(ctrl_frame, control_cols)
+        level_codes, levels = _by_codes(cols[by], by)
+    ctrl, ctrl_names = _control_matrix(frame, cols, control_cols, center_controls, consts)
     return Design(
-        endog=frame[outcome].to_numpy(float), P=basis(xc, yc), codes=codes, levels=levels,
+        endog=endog, P=basis(xc, yc), codes=level_codes, levels=levels,
         controls=ctrl, control_names=tuple(ctrl_names),
         groups=frame[group_cols].reset_index(drop=True) if group_cols else None,
-        x_raw=frame[x].to_numpy(float), y_raw=frame[y].to_numpy(float),
+        x_raw=xv, y_raw=yv,
         names={"outcome": outcome, "x": x, "y": y, "by": by, "groups": group_cols,
                "controls": control_cols, "unit": unit_cols, "time": time,
                "decompose": decompose},
         centering=consts, dropped=dropped, parts=parts,
-        time_values=None if time is None else frame[time].to_numpy(float),
+        time_values=None if time is None else cols.values(time),
     )
+
+
+def _complete_rows(data: pd.DataFrame, columns: list[Hashable], missing: str,
+                   cols: _Columns) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows without missing values in ``columns`` (RangeIndex) and the counts of
+    missing values (``handle_missing``; the frame itself when nothing is missing)."""
+    check_choice(missing, "missing", ("drop", "raise"))
+    if any(cols.has_missing(c) for c in columns):
+        frame, dropped = handle_missing(data, columns, missing, stacklevel=6)
+        return frame.reset_index(drop=True), dropped
+    if isinstance(data.index, pd.RangeIndex) and data.index.start == 0 \
+            and data.index.step == 1:
+        return data, {}
+    return data.reset_index(drop=True), {}
+
+
+class _Columns:
+    """The columns of a frame, each taken out once: as Series, as float arrays, and as
+    integer codes of labels (in order of appearance)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+        self._series: dict[Hashable, pd.Series] = {}
+        self._values: dict[Hashable, np.ndarray] = {}
+        self._codes: dict[Hashable, tuple[np.ndarray, int]] = {}
+
+    def __getitem__(self, column: Hashable) -> pd.Series:
+        if column not in self._series:
+            self._series[column] = self._frame[column]
+        return self._series[column]
+
+    def values(self, column: Hashable) -> np.ndarray:
+        """The column as float64 (missing values as NaN)."""
+        if column not in self._values:
+            self._values[column] = _float_values(self[column])
+        return self._values[column]
+
+    def has_missing(self, column: Hashable) -> bool:
+        if column in self._values:
+            return bool(np.isnan(self._values[column]).any())
+        return bool(self[column].hasnans)
+
+    def plain_numeric(self, column: Hashable) -> bool:
+        """Numeric, not complex, no infinite values (else ``require_numeric`` raises)."""
+        series = self[column]
+        return (pd.api.types.is_numeric_dtype(series)
+                and not pd.api.types.is_complex_dtype(series)
+                and not np.isinf(self.values(column)).any())
+
+    def of(self, column: Hashable) -> tuple[np.ndarray, int]:
+        """The codes of ``column`` and its number of distinct labels."""
+        if column not in self._codes:
+            code, uniq = pd.factorize(self[column])
+            self._codes[column] = (np.asarray(code, dtype=np.int64), len(uniq))
+        return self._codes[column]
+
+    def key(self, columns: Sequence[Hashable]) -> np.ndarray:
+        """One code per distinct combination of ``columns`` (0, 1, ... by first row)."""
+        key = np.zeros(len(self._frame), dtype=np.int64)
+        for col in columns:
+            code, n = self.of(col)
+            key = pd.factorize(key * max(n, 1) + code)[0].astype(np.int64)
+        return key
+
+
+def _float_values(series: pd.Series) -> np.ndarray:
+    """A numeric column as float64, missing values as NaN (numpy columns directly)."""
+    if isinstance(series.dtype, np.dtype):
+        return series.to_numpy(dtype=float)
+    return series.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _check_group_columns(frame: pd.DataFrame, group_cols: list[Any],
+                         codes: _Columns) -> None:
+    """``check_groups`` and ``check_nested`` on codes (their messages when they fail)."""
+    if any(codes.of(col)[1] < 2 for col in group_cols):
+        check_groups(frame, group_cols)  # raises, naming the column
+    for outer, inner in itertools.pairwise(group_cols):
+        inner_code, n_inner = codes.of(inner)
+        outer_code, n_outer = codes.of(outer)
+        pairs = np.unique(inner_code * max(n_outer, 1) + outer_code)
+        per_inner = np.bincount(pairs // max(n_outer, 1), minlength=n_inner)
+        shared = int((per_inner > 1).sum())
+        if shared and shared < 0.5 * len(per_inner):
+            check_nested(frame, outer, inner)  # the warning, worded there
+
+
+def _by_codes(series: pd.Series, by: Hashable) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """Level of each row (positions in the sorted distinct labels) and the labels."""
+    labels = _distinct_labels(series, "by")
+    if len(labels) < 2:
+        raise ValueError(f"`by` column {by!r} has a single level "
+                         f"({labels[0]!r}); it needs at least two.")
+    lookup = {lev: i for i, lev in enumerate(labels)}
+    code, uniq = pd.factorize(series)
+    return np.array([lookup[v] for v in uniq], dtype=int)[code], tuple(labels)
 
 
 # ------------------------------------------------------------------------------ design
@@ -423,7 +550,8 @@ def exog_matrix(
 ) -> tuple[np.ndarray, list[str], np.ndarray, list[int]]:
     """Fixed-effect design ``[1, level dummies, P_l @ T per level, controls]``.
 
-    Returns the matrix, its column labels (for display only: the design is positional),
+    Returns the matrix, its column labels (distinct, see ``_check_names``; they name the
+    terms, while which column plays which part is decided by position),
     the linear map M (13L x p) from the parameters to b0..w3 of each level, and the
     positions of the surface terms per level.
     """
@@ -789,54 +917,33 @@ def _nls_covariance(
 
 # -- mixed models ----------------------------------------------------------------------
 def _positional(names: Sequence[str]) -> list[str]:
-    """Internal column names of the design handed to the mixed-model layer."""
+    """Internal column names of a design handed to the mixed-model layer by position."""
     return [f"c{j}" for j in range(len(names))]
 
 
-def _relabel(mfit: MixedFit, names: list[str], n_cov_params: int,
-             ddf: str = "satterthwaite") -> FitRecord:
-    """The record of a mixed fit with the positional term names mapped back to labels
-    (in the record and in the mixed fit it holds, so that contrasts over the labels get
-    their small-sample df) and its degrees-of-freedom method ``ddf``."""
-    lookup = dict(zip(_positional(names), names, strict=True))
-    mfit = replace(mfit, fe_params=pd.Series(mfit.fe_params.to_numpy(), index=names),
-                   cov_fe=pd.DataFrame(mfit.cov_fe.to_numpy(), index=names, columns=names))
-    record = FitRecord.from_mixed(mfit, ddf=ddf)
-    vc = record.variance_components
-    if isinstance(vc, pd.DataFrame):
-        vc = vc.assign(term=vc["term"].map(lambda t: lookup.get(t, t)))
-    effects = {lvl: tab.rename(columns=lambda t: lookup.get(t, t))
-               for lvl, tab in record.random_effects.items()}
-    return replace(
-        record, params=pd.Series(record.params.to_numpy(), index=names),
-        cov_params=pd.DataFrame(record.cov_params.to_numpy(), index=names, columns=names),
-        variance_components=vc, random_effects=effects, n_cov_params=n_cov_params)
+def _mixed_record(mfit: MixedFit, n_cov_params: int, ddf: str = "satterthwaite"
+                  ) -> FitRecord:
+    """The record of a mixed fit (its terms carry the design's labels, so that
+    contrasts over the labels get their small-sample df) with the count of covariance
+    parameters ``n_cov_params`` and the degrees-of-freedom method ``ddf``."""
+    return replace(FitRecord.from_mixed(mfit, ddf=ddf), n_cov_params=n_cov_params)
 
 
 def _mixed_fit(design: Design, spec: Spec, X: np.ndarray, names: list[str],
                rand: Mapping[str, list[int]], reml: bool, endog: np.ndarray | None = None
                ) -> Any:
-    internal = _positional(names)
-    random = {lvl: [INTERCEPT if j == 0 else internal[j] for j in pos]
+    # The design's labels name the terms: they are distinct (_check_names), and the
+    # first column is the intercept, so random term 0 is the intercept either way.
+    random = {lvl: [INTERCEPT if j == 0 else names[j] for j in pos]
               for lvl, pos in rand.items()}
     y = design.endog if endog is None else endog
     if design.groups is None:  # estimate() routes single-level designs to OLS
         raise ValueError("A mixed model needs `groups`.")
-    # levels are named by their text (any hashable column name works)
-    groups = design.groups.set_axis([str(c) for c in design.groups.columns], axis=1)
-    n_re = 0
-    for depth, col in enumerate(groups.columns):
-        if col in random:
-            n_units = len(groups.iloc[:, : depth + 1].drop_duplicates())
-            n_re += n_units * len(random[col])
-            if len(y) <= n_re:
-                raise ValueError(
-                    f"The random effects up to level {col!r} ({n_re}) are as many as or more "
-                    f"than the observations ({len(y)}): the variance components and the "
-                    f"residual variance are not identified (lme4 refuses such a model). "
-                    f"Use fewer random terms, e.g. random='linear' or 'intercept'."
-                )
-    return fit_mixed(pd.Series(y, name="y"), pd.DataFrame(X, columns=internal),
+    groups = design.groups
+    if not all(isinstance(c, str) for c in groups.columns):
+        # levels are named by their text (any hashable column name works)
+        groups = groups.set_axis([str(c) for c in groups.columns], axis=1)
+    return fit_mixed(pd.Series(y, name="y"), pd.DataFrame(X, columns=names),
                      groups, random, reml=reml, engine=spec.engine,
                      residual=spec.residual, time=_residual_time(design, spec))
 
@@ -851,10 +958,9 @@ def _residual_time(design: Design, spec: Spec) -> np.ndarray | None:
     return design.time_values
 
 
-def random_pca(mfit: MixedFit, names: list[str]) -> pd.DataFrame:
+def random_pca(mfit: MixedFit) -> pd.DataFrame:
     """Principal components of each level's random effects, relative to the residual SD
     (lme4 ``rePCA``): level, component, sd, proportion, cumulative and the loadings."""
-    lookup = dict(zip(_positional(names), names, strict=True))
     vc = mfit.variance_components
     sigma2 = float(vc.loc[vc["level"] == "Residual", "variance"].iloc[0])
     rows = []
@@ -863,7 +969,7 @@ def random_pca(mfit: MixedFit, names: list[str]) -> pd.DataFrame:
         order = np.argsort(evals)[::-1]
         evals, evecs = np.clip(evals[order], 0.0, None), evecs[:, order]
         total = float(evals.sum()) or 1.0
-        terms = [lookup.get(t, t) for t in cov.index]
+        terms = list(cov.index)
         for k, (value, vec) in enumerate(zip(evals, evecs.T, strict=True)):
             rows.append({"level": level, "component": k + 1, "sd": float(np.sqrt(value)),
                          "proportion": float(value / total),
@@ -874,8 +980,7 @@ def random_pca(mfit: MixedFit, names: list[str]) -> pd.DataFrame:
                                        "cumulative", "loadings"])
 
 
-def _singular_advice(pca: pd.DataFrame, mfit: MixedFit, names: list[str],
-                     tol: float = 1e-4) -> list[str]:
+def _singular_advice(pca: pd.DataFrame, mfit: MixedFit, tol: float = 1e-4) -> list[str]:
     """Which random terms to drop when a level's covariance is (nearly) rank-deficient.
 
     Greedy and basis-free: while the (reduced) relative covariance has principal
@@ -884,14 +989,13 @@ def _singular_advice(pca: pd.DataFrame, mfit: MixedFit, names: list[str],
     and never the intercept (Nestler, Humberg & Schönbrodt 2019 drop quadratic, then
     linear random slopes).
     """
-    lookup = dict(zip(_positional(names), names, strict=True))
     notes = []
     for level, table in pca.groupby("level", sort=False):
         n_null = int((table["proportion"] < tol).sum())
         cov = mfit.random_cov[str(level)]
         if n_null == 0 or len(table) < 2:
             continue
-        terms = [lookup.get(t, t) for t in cov.index]
+        terms = list(cov.index)
         sub = cov.to_numpy(dtype=float)
         keep = list(range(len(terms)))
         drop: list[str] = []
@@ -925,7 +1029,7 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
     groups = design.groups
     if groups is None:  # estimate() routes single-level designs to OLS
         raise ValueError("A mixed model needs `groups`.")
-    _X, names, _, _ = exog_matrix(design, family, 0.0 if family.nonlinear else None)
+    X, names, M, _ = exog_matrix(design, family, 0.0 if family.nonlinear else None)
     rand = random_spec(spec.random, list(groups.columns), names, family,
                        design.names["x"], design.names["y"])
     phi: float | None = None
@@ -939,7 +1043,8 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
             f"conditional on phi (use bootstrap() for intervals that include its "
             f"uncertainty). AIC/BIC count phi as a parameter."
         )
-    X, names, M, _ = exog_matrix(design, family, phi)
+    if family.nonlinear:
+        X, names, M, _ = exog_matrix(design, family, phi)
     offset = np.zeros(design.nobs)
     if strong_g is not None:
         X, names, M, offset = _fix_quadratic(design, family, X, names, M, phi, strong_g)
@@ -948,11 +1053,10 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
     mfit = _mixed_fit(design, spec, X, names, rand, spec.reml, design.endog - offset)
     n_cov = (mfit.n_cov_params + int(family.nonlinear)
              + int(strong_g is not None))  # phi (and g fixed on strong's bound) count
-    record = _relabel(mfit, names, n_cov, spec.ddf)
+    record = _mixed_record(mfit, n_cov, spec.ddf)
     params, cov = record.params, record.cov_params
-    pca = random_pca(mfit, names)
     if mfit.is_singular:
-        notes += _singular_advice(pca, mfit, names)
+        notes += _singular_advice(random_pca(mfit), mfit)
     idx = np.arange(len(names))
     bfun = _bfun_linear(M, idx)
     if strong_g is not None:
@@ -964,7 +1068,7 @@ def _estimate_mixed(design: Design, spec: Spec) -> Estimate:
         params=params, cov=cov, B=B, bjac=M, bfun=bfun,
         bidx=idx, llf=float(mfit.llf), nobs=design.nobs, df_resid=None,
         n_cov_params=n_cov, record=record, phi=phi, notes=tuple(notes),
-        piece=family.name, random_pca=pca,
+        piece=family.name, mixed=mfit,
     )
 
 
@@ -1258,7 +1362,7 @@ def _fit_rsa(data: Any, *, outcome: Hashable, x: Hashable, y: Hashable, groups: 
     design = prepare(data, outcome=outcome, x=x, y=y, groups=groups, controls=controls,
                      by=by, center=_center_value(center), scale=scale, missing=missing,
                      unit=unit, time=time, center_controls=center_controls,
-                     decompose=decompose)
+                     decompose=decompose, unique_rows_checked=lag_info is not None)
     if spec.residual != "iid":
         _check_residual_units(design)
     if lag_info is not None:
@@ -1281,6 +1385,11 @@ def _check_residual_units(design: Design) -> None:
             f"{row.iloc[-1]:g}. Give the unit of the repeated measures as the innermost "
             f"grouping column (e.g. groups=['therapist', 'patient'])."
         )
+
+
+@functools.cache
+def _fit_rsa_signature() -> inspect.Signature:
+    return inspect.signature(fit_rsa)
 
 
 def fit_lagged_rsa(
@@ -1350,34 +1459,33 @@ def fit_lagged_rsa(
     >>> res.lag_info["rows_used"] == res.nobs
     True
     """
-    data = require_frame(data)
+    data = _plain_frame(data)
     units = as_column_list(unit, "unit")
     require_columns(data, {"outcome": outcome, "x": x, "y": y, "time": time, "unit": units})
     for key in ("x", "y", "outcome"):
         if key in fit_rsa_kwargs:
             raise TypeError(f"fit_lagged_rsa() got an unexpected keyword argument {key!r}.")
-    try:
-        check_unique_rows(data, [*units, time], "time")
-    except ValueError as err:
-        raise ValueError(
-            f"{err} If ids restart within an outer unit (patient 1 of every therapist), "
-            f"name the whole key, e.g. unit=['therapist', 'patient']."
-        ) from None
     lag_cols = [x, y, outcome] if prior_outcome else [x, y]
-    lagged = add_lags(data, lag_cols, by=units, time=time, lag=lag)
+    lagged = lagged_values(
+        data, lag_cols, by=units, time=time, lag=lag,
+        duplicate_hint=" If ids restart within an outer unit (patient 1 of every "
+                       "therapist), name the whole key, e.g. unit=['therapist', 'patient'].")
     xl, yl, zl = (f"{c}_lag{lag}" for c in (x, y, outcome))
-    has_pair = lagged[[xl, yl]].notna().all(axis=1)
-    keep = has_pair & (lagged[zl].notna() if prior_outcome else True)
+    has_pair = pd.notna(lagged[xl]) & pd.notna(lagged[yl])
+    keep = has_pair & pd.notna(lagged[zl]) if prior_outcome else has_pair
     if not keep.any():
         raise ValueError(f"No row has its {time!r} - {lag} values of x and y for the same "
                          f"unit; check `time`, `unit` and `lag`.")
+    rows = np.flatnonzero(keep)
+    analysed = pd.DataFrame({**{c: data[c].array.take(rows) for c in data.columns},
+                             **{name: values[rows] for name, values in lagged.items()}})
     info = {"time": time, "unit": units, "lag": lag, "rows_in": len(data),
             "rows_without_lagged_xy": int((~has_pair).sum()),
             "rows_without_lagged_outcome": int((has_pair & ~keep).sum()),
             "prior_outcome": zl if prior_outcome else None}
     try:
-        bound = inspect.signature(fit_rsa).bind(
-            lagged.loc[keep], outcome=outcome, x=xl, y=yl, groups=groups, unit=units,
+        bound = _fit_rsa_signature().bind(
+            analysed, outcome=outcome, x=xl, y=yl, groups=groups, unit=units,
             time=time, **fit_rsa_kwargs)
     except TypeError as err:
         raise TypeError(f"fit_lagged_rsa(): {err} (the keyword arguments are passed on to "
