@@ -896,3 +896,118 @@ def with_targets(design: Design, targets: tuple[Target, ...]) -> Design:
         fit_public=_no_public_fit,
         true_values=ContrastTruth(design.coefficients, design.columns, targets),
     )
+
+
+# ------------------------------------------------------ growth of one rating (powerlmm)
+
+GROWTH_SINGLE_COLUMNS = _column_names((None, "session"), CONDITION)
+GROWTH_SINGLE_TERMS = ("time:condition",)
+
+
+def growth_single_arrays(panel: Panel) -> ModelArrays:
+    """Three-level growth model of therapist-rated alliance alone (one outcome).
+
+    ``alliance_therapist ~ session * condition + (1 + session | therapist) +
+    (1 + session | therapist:patient)``, as :func:`~alliancestats.fit_growth` without
+    ``rater``; time is session minus the first analysed session (0, 1, ..., as powerlmm's
+    ``T_end`` coding). This is the model powerlmm's analytic power is computed for: with
+    ``gamma11 = gamma12 = gamma13 = 0`` and no random truth force the simulated
+    therapist ratings follow it exactly (see :func:`growth_single_components`).
+    """
+    pat, ses = observed_index(panel)
+    t = (ses - ses.min()).astype(float)
+    c = panel.condition[panel.therapist[pat]].astype(float)
+    bases: dict[str | None, FloatArray | None] = {None: None, "session": t}
+    X, names, _ = crossed_columns(bases, {"condition": c}, CONDITION, len(t))
+    pair = (0, names.index("session"))
+    return ModelArrays(panel.alliance_therapist[pat, ses], X, tuple(names),
+                       nested_groups(panel, pat), ("therapist", "patient"),
+                       {"therapist": pair, "patient": pair})
+
+
+GROWTH_SINGLE_CONTRAST = np.eye(len(GROWTH_SINGLE_COLUMNS))[
+    [GROWTH_SINGLE_COLUMNS.index("session:condition")]
+]
+
+
+def growth_single_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
+    return fit_arrays(growth_single_arrays(panel), GROWTH_SINGLE_CONTRAST, start)
+
+
+def growth_single_public(frame: pd.DataFrame) -> FitOutcome:
+    from ..growth import fit_growth
+
+    res, messages = quiet(lambda: fit_growth(
+        frame, outcome="alliance_therapist", time="session",
+        groups=["therapist", "patient"], moderators="condition", random="slopes",
+    ))
+    name = "session:condition"
+    return results_outcome(res, res.params[[name]], res.bse[[name]], messages)
+
+
+def growth_single_coefficients(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """Population coefficients of GROWTH_SINGLE_COLUMNS (the therapist-rated columns of
+    :func:`growth_coefficients`)."""
+    stacked = dict(zip(GROWTH_COLUMNS, growth_coefficients(params, sizes), strict=True))
+    return np.array([stacked["rater[therapist]" + ("" if c == "Intercept" else f":{c}")]
+                     for c in GROWTH_SINGLE_COLUMNS])
+
+
+def growth_single_truth(params: PRNParams, sizes: Sizes) -> FloatArray:
+    """Slope difference of therapist-rated alliance, as in :func:`growth_truth`."""
+    return growth_truth(params, sizes)[:1]
+
+
+def growth_single_components(params: PRNParams) -> dict[str, float]:
+    """Variance components of the therapist ratings' three-level growth model.
+
+    With ``gamma11 = gamma12 = gamma13 = 0`` and no random truth force, therapist-rated
+    alliance is ``mu + gamma00 + gamma01 c + (gamma02 + gamma03 c) s + gamma10 Y_dev +
+    w_k + z_jk + eps``, a linear growth model with independent random intercepts and
+    slopes at both levels; the SDs below are its parameters (powerlmm's
+    ``sigma_cluster_intercept``, ``sigma_cluster_slope``, ``sigma_subject_intercept``,
+    ``sigma_subject_slope`` and ``sigma_error``, with ``cor_cluster = cor_subject = 0``).
+
+    Examples
+    --------
+    >>> c = growth_single_components(PRNParams(gamma10=1.0, gamma13=0.0))
+    >>> round(c["sigma_error"] ** 2, 2)
+    0.32
+    """
+    p = params
+    g = p.gamma10
+    return {
+        "fixed_intercept": p.truth_mean + p.gamma00,
+        "fixed_slope": p.gamma02 + g * p.truth_growth,
+        "slope_difference": p.gamma03,
+        "sigma_cluster_intercept": float(np.hypot(p.sd_judgment_therapist,
+                                                  g * p.sd_truth_therapist)),
+        "sigma_cluster_slope": abs(g) * p.sd_truth_growth_therapist,
+        "sigma_subject_intercept": float(np.hypot(p.sd_judgment_patient,
+                                                  g * p.sd_truth_patient)),
+        "sigma_subject_slope": abs(g) * p.sd_truth_growth,
+        "sigma_error": float(np.hypot(p.sd_judgment_residual, g * p.sd_truth_residual)),
+    }
+
+
+DESIGNS["growth_single"] = Design(
+    name="growth_single",
+    model="three-level growth LMM of therapist-rated alliance alone, alliance_therapist "
+          "~ session * condition, correlated random intercepts and session slopes for "
+          "therapist and patient (powerlmm's model)",
+    terms=GROWTH_SINGLE_TERMS,
+    descriptions=("training effect on the growth of therapist-rated alliance (per session)",),
+    null={"gamma03": 0.0, "gamma11": 0.0, "gamma13": 0.0},
+    fit_fast=growth_single_fast,
+    fit_public=growth_single_public,
+    true_values=growth_single_truth,
+    arrays=growth_single_arrays,
+    columns=GROWTH_SINGLE_COLUMNS,
+    coefficients=growth_single_coefficients,
+)
+
+BUILTIN_TARGETS["growth_single"] = {
+    "time:condition": {"session:condition": 1.0},
+    "time": {"session": 1.0},
+    "condition": {"condition": 1.0},
+}

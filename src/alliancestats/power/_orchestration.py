@@ -368,8 +368,9 @@ def power(
 
     Parameters
     ----------
-    design : {"truth_bias", "growth", "lagged_rsa"}
-        The research question (see :mod:`alliancestats.power` for the tested terms).
+    design : {"truth_bias", "growth", "lagged_rsa", "growth_single"}
+        The research question (see :mod:`alliancestats.power` for the tested terms;
+        ``"growth_single"`` is powerlmm's model, see the guide page on powerlmm).
     effects : dict, PRNParams, "null" or None
         Simulator parameters: None for the documented :class:`~alliancestats.PRNParams`
         defaults, a dict overriding some of them by name, a full ``PRNParams``, or
