@@ -31,8 +31,8 @@ from ._format import format_table
 from ._mixed import DDF_CHOICES, MixedFit
 
 __all__ = ["EFFECT_COLUMNS", "FitRecord", "ModelComparison", "ModelResults",
-           "ResidualComparison", "Summary", "compare_residuals",
-           "SummaryMixin", "check_ddf", "compare_models", "linear_combination"]
+           "ResidualComparison", "Summary", "SummaryMixin", "check_ddf", "compare_models",
+           "compare_residuals", "linear_combination"]
 
 #: Columns of every table of derived effects (a1..a5, truth force, growth rates, ...);
 #: ``df`` is ``inf`` for z inference.
