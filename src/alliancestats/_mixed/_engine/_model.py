@@ -454,7 +454,7 @@ residual_units
         """Gradient of :meth:`deviance` in ``θ`` (then ``ψ``) at a given ``θ``.
 
         Analytic in ``θ`` (a reverse pass through the blocked factorisation, exact also
-        where ``Λ`` is singular); forward differences in the residual parameters ``ψ``.
+        where ``Λ`` is singular) and in the residual parameters ``ψ``.
 
         Examples
         --------
@@ -664,18 +664,17 @@ class _Objective:
                  f: _core.Factor | None) -> FloatArray:
         """The deviance's gradient at ``params`` (``value`` and ``f`` from
         :meth:`evaluate` there): analytic in ``θ``
-        (:func:`~alliancestats._mixed._engine._core.gradient`), forward differences in
-        ``ψ`` (each step re-whitens the data)."""
+        (:func:`~alliancestats._mixed._engine._core.gradient`) and in ``ψ``
+        (:func:`~alliancestats._mixed._engine._residual.psi_gradient`)."""
         s = self.struct
         if f is None or not np.isfinite(value):
             return np.full(params.size, np.nan)
-        out = np.empty(params.size)
-        out[:s.n_theta] = _core.gradient(s, f, self.reml)
-        for j in range(s.n_theta, params.size):
-            step = params.copy()
-            step[j] += _REL_STEP * max(1.0, abs(params[j]))
-            out[j] = (self(step) - value) / (step[j] - params[j])
-        return out
+        if self.layout is None:
+            return _core.gradient(s, f, self.reml)
+        # ψ re-weights the cross products: the same reverse pass continued into them
+        grad, adjoint = _core.inner_adjoint(s, f, self.reml)
+        psi = _residual.psi_gradient(self.layout, self._A, params[s.n_theta:], adjoint)
+        return np.r_[grad, psi]
 
 
 def _build_structure(X: FloatArray, codes: list[IntArray], Zs: list[FloatArray],
@@ -842,7 +841,6 @@ _CURV_STEP = 1e-2
 _SCALE_MIN, _SCALE_MAX = 1e-2, 1e2
 
 
-_REL_STEP = float(np.sqrt(np.finfo(float).eps))  # forward-difference step (relative)
 
 
 class _Gradient:
