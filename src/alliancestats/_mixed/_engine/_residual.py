@@ -108,7 +108,7 @@ class ResidualLayout:
 
     def natural(self, psi: FloatArray) -> dict[str, float]:
         """``ψ`` on the reported scale: ``phi``, ``sd_ratio[rater]``, ``rater_corr``."""
-        phi, ratios, rho = self._unpack(psi)
+        phi, ratios, rho = self.unpack(psi)
         out: dict[str, float] = {}
         if self.has_ar:
             out["phi"] = phi
@@ -118,7 +118,7 @@ class ResidualLayout:
             out["rater_corr"] = rho
         return out
 
-    def _unpack(self, psi: FloatArray) -> tuple[float, FloatArray, float]:
+    def unpack(self, psi: FloatArray) -> tuple[float, FloatArray, float]:
         pos = 0
         phi = 0.0
         if self.has_ar:
@@ -137,7 +137,7 @@ class ResidualLayout:
     def whiten(self, A: FloatArray, psi: FloatArray) -> tuple[FloatArray, float]:
         """``L_u⁻¹ A_u`` for every unit (``A`` of shape ``(U, m, c)``, zero in padding) and
         ``Σ_u log|C_u|``; ``inf`` log-determinant if some ``C_u`` is not positive definite."""
-        phi, ratios, rho = self._unpack(psi)
+        phi, ratios, rho = self.unpack(psi)
         if self.kind == "ar1":
             return _whiten_ar1(A, self.gap, self.mask, phi)
         if self.kind == "rater":
@@ -165,7 +165,7 @@ class ResidualLayout:
                                 shape=(self.pattern_rows.size, U))
 
     @functools.cached_property
-    def _pairs(self) -> tuple[FloatArray, FloatArray, np.ndarray[Any, Any], int]:
+    def pairs(self) -> tuple[FloatArray, FloatArray, np.ndarray[Any, Any], int]:
         """Two raters: per slot, whether it is the second rater, whether the first rater
         rated the same time (the slot before), and the number of such pairs."""
         second = self.mask & (self.rater == 1)
@@ -184,7 +184,7 @@ class ResidualLayout:
         v = 1.0 - rho * rho
         if v <= 0.0:
             return A, np.inf
-        second, partner, _, n_pairs = self._pairs
+        second, partner, _, n_pairs = self.pairs
         d1 = float(ratios[1])
         root = np.sqrt(v)
         scale = np.where(second > 0.0, 1.0 / d1, 1.0) / np.where(partner > 0.0, root, 1.0)
@@ -231,7 +231,7 @@ class ResidualLayout:
     def correlation_derivatives(self, psi: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``C(ψ)`` per distinct unit configuration and its derivatives in each ``ψ_j``
         (shape ``(n_psi, configurations, m, m)``, zero in the padding)."""
-        phi, ratios, rho = self._unpack(psi)
+        phi, ratios, rho = self.unpack(psi)
         C = self._correlation(phi, ratios, rho)
         rows = self.pattern_rows
         t, r, mask = self.time[rows], self.rater[rows], self.mask[rows]
@@ -300,6 +300,8 @@ def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
     if layout.engine_starts is not None:
         sizes = np.diff(np.r_[layout.engine_starts, Aw.shape[0]])
         G = G[np.repeat(np.arange(sizes.size), sizes)]
+    if layout.kind == "ar1" or (layout.kind == "rater" and layout.n_raters == 2):
+        return _closed_form_gradient(layout, A, Aw, G, psi)
     Q = np.matmul(np.matmul(Aw, G), Aw.transpose(0, 2, 1))  # (U, m, m)
     n_pat, m = layout.pattern_rows.size, Aw.shape[1]
     Qp = np.asarray(layout.pattern_sum @ Q.reshape(Q.shape[0], m * m))
@@ -311,6 +313,46 @@ def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
         trace = np.trace(P, axis1=1, axis2=2) @ layout.pattern_count
         out[j] = trace - float(np.sum(P.reshape(n_pat, -1) * Qp))
     return out
+
+
+def _closed_form_gradient(layout: ResidualLayout, A: FloatArray, Aw: FloatArray,
+                          G: FloatArray, psi: FloatArray) -> FloatArray:
+    r""":func:`psi_gradient` where the whitening is elementwise (AR(1), two raters):
+    ``A_w = s ∘ A − c ∘ A_prev`` by slot, so ``∂M = ∂A_w'A_w + A_w'∂A_w`` and
+    ``tr(Ḡ ∂M) = 2 ⟨A_w Ḡ, ∂A_w⟩``, plus the closed-form ``∂ log|C|``."""
+    AG = np.matmul(Aw, G)
+    prev = np.zeros_like(A)
+    prev[:, 1:, :] = A[:, :-1, :]
+    jac = natural_jacobian(layout, psi)
+    phi, ratios, rho = layout.unpack(psi)
+
+    def inner(d_scale: FloatArray, d_coef: FloatArray) -> float:
+        dAw = A * d_scale[:, :, None] - prev * d_coef[:, :, None]
+        return 2.0 * float(np.einsum("ijk,ijk->", AG, dAw))
+
+    if layout.kind == "ar1":
+        gap, first = layout.gap, layout.gap == 0.0
+        alpha = np.where(first, 0.0, _power(phi, gap))
+        d_alpha = np.where(first, 0.0,
+                           gap * _power(phi, np.where(first, 0.0, gap - 1.0)))
+        v = 1.0 - alpha * alpha
+        r = np.sqrt(v)
+        # A_w = (a − α a_prev) / sqrt(1 − α²)
+        d_scale = alpha * d_alpha / (v * r)
+        d_coef = d_alpha / r + alpha * alpha * d_alpha / (v * r)
+        d_logdet = float(np.sum(np.where(layout.mask, -2.0 * alpha * d_alpha / v, 0.0)))
+        return np.array([(inner(d_scale, d_coef) + d_logdet) * jac[0]])
+    second, partner, _, n_pairs = layout.pairs
+    d1, w = float(ratios[1]), 1.0 - rho * rho
+    root = float(np.sqrt(w))
+    scale = np.where(second > 0.0, 1.0 / d1, 1.0) / np.where(partner > 0.0, root, 1.0)
+    # ψ_1 = log δ_2: the second rater's scale is ∝ 1/δ_2
+    g_ratio = inner(-scale * second, np.zeros_like(scale)) + 2.0 * float(second.sum())
+    # ρ: scale ∝ 1/sqrt(1 − ρ²) at paired slots, coefficient ρ / sqrt(1 − ρ²)
+    d_scale = scale * partner * rho / w
+    d_coef = partner / (w * root)
+    g_rho = inner(d_scale, d_coef) - 2.0 * rho * n_pairs / w
+    return np.array([g_ratio, g_rho * jac[1]])
 
 
 def _power(phi: float, d: FloatArray) -> FloatArray:
