@@ -502,8 +502,9 @@ residual_units
 
         The covariance of ``ψ`` is ``2 H⁻¹`` of the profiled deviance's Hessian ``H`` in
         ``np.r_[θ, ψ]`` (central differences of the exact gradient) at the fit; standard
-        errors of the reported parameters by the delta method; ``1 − alpha`` intervals are Wald intervals on the
-        unconstrained scale mapped back, as nlme's ``intervals()``.
+        errors of the reported parameters by the delta method; ``1 − alpha`` intervals
+        are Wald intervals on the unconstrained scale mapped back, as nlme's
+        ``intervals()``.
 
         Returns
         -------
