@@ -370,7 +370,8 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
             "therapist and, per patient, an intercept and a growth rate for each rater, "
             "all correlated; a residual variance per rater, the two raters' residuals "
             "of a session correlated (the dyadic growth model the growth guide "
-            "recommends for ratings stacked by rater). β<sub>1r</sub> is the growth rate of rater r at "
+            "recommends for ratings stacked by rater). β<sub>1r</sub> is the growth "
+            "rate of rater r at "
             f"{html.escape(base)}, β<sub>3r</sub> the difference in it between the "
             "conditions.</p>")
         sec.parts.append(_fitted(res, "ratings"))
