@@ -40,3 +40,9 @@ def test_documented_growth_structure_covers_the_training_effect() -> None:
         covered += bool(row["conf_low"] <= PARAMS.gamma03 <= row["conf_high"])
     # 400 trials: Monte-Carlo SE of a 95 % coverage is 1.1 percentage points
     assert 0.93 <= covered / n <= 0.97, covered / n
+
+
+def test_report_fits_the_calibrated_structure() -> None:
+    from alliancestats.report import GROWTH_RANDOM, GROWTH_RESIDUAL
+
+    assert (GROWTH_RANDOM, GROWTH_RESIDUAL) == (RANDOM, RESIDUAL)
