@@ -14,10 +14,12 @@ times with relabelled units for the cost-per-patient check). Models, REML:
   ``corAR1(form = ~ session | therapist/patient/rater)``);
 - ``growth_rater_ar1``: rater covariance x AR(1) (no nlme twin: engine only).
 
-Each cell: the median wall time of ``--reps`` complete fits through the public functions
+Each cell: the median CPU time (``time.process_time``; R's user + system time) of
+``--reps`` complete fits through the public functions
 (``fit_truth_bias`` / ``fit_growth``: validation, design, fit, the residual parameters'
 intervals), and nlme's ``lme`` on the same rows (Rscript, timed inside R with the same
-number of repetitions), and their ratio. Plain script (needs Rscript with nlme)::
+number of repetitions), and their ratio. CPU rather than wall time, because the machine
+may be shared. Plain script (needs Rscript with nlme)::
 
     python benchmarks/bench_residual.py
     python benchmarks/bench_residual.py --reps 5 --scales 1 4
@@ -67,7 +69,9 @@ fits <- list(
     correlation = corAR1(form = ~ session | therapist/patient/rater)))
 out <- lapply(fits, function(f) {
   f()
-  median(sapply(seq_len(reps), function(i) system.time(f())[["elapsed"]]))
+  median(sapply(seq_len(reps), function(i) {
+    st <- system.time(f()); st[["user.self"]] + st[["sys.self"]]
+  }))
 })
 cat(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA))
 """
@@ -85,9 +89,9 @@ def median_time(func: object, reps: int) -> float:
     func()  # type: ignore[operator]
     times = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         func()  # type: ignore[operator]
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return float(np.median(times))
 
 
@@ -101,7 +105,7 @@ def engine_times(d: pd.DataFrame, reps: int) -> dict[str, float]:
         "tb_ar1": lambda: fit_truth_bias(
             d, judgment="alliance_therapist", truth="alliance_patient",
             groups=["therapist", "patient"], moderators=["condition", "session"],
-            time="session", residual="ar1"),
+            time="session", random="intercept", residual="ar1"),
         "growth_rater": lambda: fit_growth(long, **growth, residual="rater"),
         "growth_ar1": lambda: fit_growth(long, **growth, residual="ar1"),
         "growth_rater_ar1": lambda: fit_growth(long, **growth, residual="rater_ar1"),

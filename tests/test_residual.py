@@ -358,3 +358,38 @@ def test_inputs_are_not_mutated() -> None:
     before = d.copy()
     quietly(fit_truth_bias, d, **TB, time="session", residual="ar1")
     pd.testing.assert_frame_equal(d, before)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize(("kind", "raters", "time_scale"), [
+    ("ar1", ("t",), 1.0), ("ar1", ("t",), 0.5), ("ar1", ("t", "p"), 1.0),
+    ("rater", ("t", "p"), 1.0), ("rater", ("t", "p", "o"), 1.0),
+    ("rater_ar1", ("t", "p"), 1.0)])
+def test_gradient_is_exact_in_theta_and_psi(kind: str, raters: tuple[str, ...],
+                                            time_scale: float, reml: bool) -> None:
+    # the analytic gradient (θ and the residual parameters ψ) against central differences
+    # of the deviance, at interior and boundary θ, with gaps, per-rater AR(1) units
+    # ("ar1" with two raters), three raters (the general block path) and fractional time
+    # (0 <= phi < 1)
+    rng = np.random.default_rng(5)
+    rows = [(th, f"{th}-{pa}", s * time_scale, r) for th in range(5) for pa in range(4)
+            for s in range(1, 6) for r in raters if rng.random() > 0.2]
+    d = pd.DataFrame(rows, columns=["ther", "pat", "time", "rater"])
+    n = len(d)
+    X = np.column_stack([np.ones(n), d["time"], rng.normal(size=n)])
+    y = rng.normal(size=n) + rng.normal(size=20)[d["pat"].str.split("-").str[1].astype(int)]
+    groups = d[["ther", "pat"]].to_numpy()
+    units = None
+    if kind == "ar1" and len(raters) > 1:
+        units = pd.factorize(d["pat"] + "/" + d["rater"])[0]
+    model = NestedLMM(X, groups, [X[:, :2], X[:, :1]], residual=kind,
+                      time=d["time"].to_numpy(),
+                      rater=d["rater"] if kind != "ar1" else None, residual_units=units)
+    for theta in ([0.6, 0.2, 0.4, 0.5], [0.6, 0.0, 0.0, 0.5], [0.0, 0.0, 0.0, 0.0]):
+        params = np.r_[theta, rng.normal(scale=0.4, size=model.n_psi)]
+        grad = model.gradient(y, params, reml=reml)
+        h = 1e-5
+        numeric = [(model.deviance(y, params + e, reml=reml)
+                    - model.deviance(y, params - e, reml=reml)) / (2 * h)
+                   for e in np.eye(params.size) * h]
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5)

@@ -24,7 +24,7 @@ from .plotting import (
     plot_truth_bias,
 )
 from .power import PowerResult, SizeSearch, find_size, null_effects, power
-from .results import ModelComparison, compare_models
+from .results import ModelComparison, ResidualComparison, compare_models, compare_residuals
 from .rsa import RSAResults, compare_rsa, fit_lagged_rsa, fit_rsa
 from .simulate import PRNParams, simulate_prn
 from .synthesis import BoxScoreResult, box_score, plot_box_score, vote_count_estimate
@@ -37,6 +37,7 @@ __all__ = [
     "PRNParams",
     "PowerResult",
     "RSAResults",
+    "ResidualComparison",
     "SizeSearch",
     "TruthBiasResults",
     "__version__",
@@ -46,6 +47,7 @@ __all__ = [
     "center_pooled",
     "center_within",
     "compare_models",
+    "compare_residuals",
     "compare_rsa",
     "datasets",
     "exceptions",

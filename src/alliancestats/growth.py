@@ -318,9 +318,12 @@ def fit_growth(
         ``"rater_slopes"`` (needs ``rater``): per unit of the innermost level, one
         intercept and one time slope per rater, all correlated, and a random intercept for
         each outer level (lme4 ``(1 | therapist) + (0 + rater + rater:time |
-        therapist:patient)``). Recommended for rater-stacked data: the rater-general
-        structures ignore the dyadic structure of the two ratings and give conservative
-        tests of growth contrasts in simulation (see the growth user guide).
+        therapist:patient)``). Recommended for rater-stacked data, with
+        ``residual="rater"``: the rater-general structures ignore the dyadic structure of
+        the two ratings and give conservative tests of growth contrasts in simulation;
+        this pair covered the training effect on growth in 93.5–97.5 % of simulated
+        trials (see the growth user guide). The default stays ``"slopes"`` because it
+        also serves a single series (no ``rater``).
         ``"rater_intercepts"`` (needs ``rater``): per unit of the innermost level one
         intercept per rater, correlated, and a random intercept for each outer level
         (lme4 ``(1 | therapist) + (0 + rater | therapist:patient)``): the two-intercept

@@ -333,9 +333,11 @@ def _fitted(res: Any, unit: str) -> str:
             f"({html.escape(res.method)}, {res.nobs} {unit}).</p>")
 
 
-#: Random structure of the report's growth model: the one the growth guide recommends for
-#: rater-stacked data (calibrated in simulation; the rater-general ones are conservative).
+#: Random and residual structure of the report's growth model: the one the growth guide
+#: recommends for rater-stacked data (calibrated in simulation; the rater-general ones are
+#: conservative).
 GROWTH_RANDOM = "rater_slopes"
+GROWTH_RESIDUAL = "rater"
 #: lme4's singularity tolerance on the diagonal of the relative covariance factors.
 _SINGULAR_TOL = 1e-4
 
@@ -353,7 +355,8 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
         co = roles["condition"]
         res = fit_growth(long, outcome="alliance", time=roles["session"],
                          groups=[roles["therapist"], roles["patient"]], rater="rater",
-                         moderators=[co], random=GROWTH_RANDOM)
+                         moderators=[co], random=GROWTH_RANDOM,
+                         residual=GROWTH_RESIDUAL)
         caught += list(res.warnings)
         ref = res.reference_levels.get(co)
         base = (f"{_shown(str(co))} = 0" if ref is None else
@@ -365,8 +368,10 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
             "+ u<sub>1rpj</sub> session<sub>t</sub> + e<sub>rtpj</sub>; rater r, session t "
             "(centred on the first), patient p, therapist j. A random intercept per "
             "therapist and, per patient, an intercept and a growth rate for each rater, "
-            "all correlated (the dyadic growth model the growth guide recommends for "
-            "ratings stacked by rater). β<sub>1r</sub> is the growth rate of rater r at "
+            "all correlated; a residual variance per rater, the two raters' residuals "
+            "of a session correlated (the dyadic growth model the growth guide "
+            "recommends for ratings stacked by rater). β<sub>1r</sub> is the growth "
+            "rate of rater r at "
             f"{html.escape(base)}, β<sub>3r</sub> the difference in it between the "
             "conditions.</p>")
         sec.parts.append(_fitted(res, "ratings"))

@@ -30,8 +30,9 @@ from scipy import stats
 from ._format import format_table
 from ._mixed import DDF_CHOICES, MixedFit
 
-__all__ = ["EFFECT_COLUMNS", "FitRecord", "ModelComparison", "ModelResults", "Summary",
-           "SummaryMixin", "check_ddf", "compare_models", "linear_combination"]
+__all__ = ["EFFECT_COLUMNS", "FitRecord", "ModelComparison", "ModelResults",
+           "ResidualComparison", "Summary", "SummaryMixin", "check_ddf", "compare_models",
+           "compare_residuals", "linear_combination"]
 
 #: Columns of every table of derived effects (a1..a5, truth force, growth rates, ...);
 #: ``df`` is ``inf`` for z inference.
@@ -971,3 +972,158 @@ def compare_models(a: ModelResults, b: ModelResults, *, bootstrap: int = 0, rng:
         table["bootstrap_mcse"] = [math.nan, mcse]
     return ModelComparison(table, "REML" if reml else "ML", stat, df, p, boot, p_boot, mcse,
                            tuple(notes))
+
+
+# -- likelihood-ratio tests of residual structures ---------------------------------------
+#: For each residual structure, the structures nested in it (its parameters at a null
+#: value give theirs: ``φ = 0``, SD ratios 1, rater correlation 0).
+_RESIDUAL_NESTED = {"iid": (), "ar1": ("iid",), "rater": ("iid",),
+                    "rater_ar1": ("iid", "ar1", "rater")}
+
+
+@dataclass(frozen=True)
+class ResidualComparison(SummaryMixin):
+    """Likelihood-ratio tests of residual structures of one model (:func:`compare_residuals`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        Indexed by residual structure, in the order given: npar, aic, bic, llf, deviance
+        and, for every structure after the first, the LR statistic against the first, its
+        df and chi-square p-value (nlme ``anova(m0, m1)``).
+    fits : dict
+        The fitted results by residual structure.
+    criterion : {"REML", "ML"}
+        The likelihood compared (the fits' own).
+    notes : tuple of str
+    """
+
+    table: pd.DataFrame
+    fits: Mapping[str, ModelResults]
+    criterion: str
+    notes: tuple[str, ...]
+
+    def summary(self) -> Summary:
+        """The comparison table with its notes."""
+        return Summary(f"Likelihood-ratio tests of residual structures ({self.criterion})",
+                       [], [("Residual structures", self.table)], notes=self.notes)
+
+
+def _check_residual_list(residuals: Any) -> list[str]:
+    from ._mixed import RESIDUALS
+
+    if isinstance(residuals, str) or not isinstance(residuals, Sequence):
+        raise TypeError("`residuals` must be a list of residual structures, e.g. "
+                        f"['iid', 'ar1']; got {residuals!r}.")
+    out = list(residuals)
+    bad = [r for r in out if r not in RESIDUALS]
+    if bad:
+        raise ValueError(f"`residuals` has unknown structure(s) {bad}; choose from "
+                         f"{RESIDUALS}.")
+    if len(out) < 2 or len(set(out)) != len(out):
+        raise ValueError(f"`residuals` needs at least two different structures; got {out}.")
+    base = out[0]
+    not_nested = [r for r in out[1:] if base not in _RESIDUAL_NESTED[r]]
+    if not_nested:
+        raise ValueError(f"the first structure, {base!r}, must be nested in every other "
+                         f"one to test against it; it is not in {not_nested}. Put the "
+                         f"simplest first (e.g. ['iid', 'ar1', 'rater']).")
+    return out
+
+
+def compare_residuals(fit: Any, data: pd.DataFrame, *, residuals: Sequence[str] = ("iid",
+                      "ar1"), **model: Any) -> ResidualComparison:
+    """Fit one model with several residual structures and test them against the first.
+
+    "Is there serial correlation?" in one call: ``fit(data, residual=r, **model)`` for
+    every ``r`` in ``residuals``, then likelihood-ratio tests of each structure against the
+    first (which must be nested in it, e.g. ``"iid"``), with AIC and BIC, as nlme's
+    ``anova(m0, m1)``. The fixed and random effects are the same in every fit, so REML
+    fits compare their REML likelihoods (valid: only the covariance differs).
+
+    The chi-square reference with df = the number of added residual parameters is the
+    usual large-sample one. Its null values are interior (``φ = 0`` when ``-1 < φ < 1``, SD
+    ratio 1, rater correlation 0), so no boundary correction applies — except for ``φ``
+    restricted to ``0 ≤ φ < 1`` (fractional time gaps, nlme ``corCAR1``), where the null is
+    on the boundary and the p-value is conservative (about twice the mixture's), as it is
+    when a structure's parameters are poorly identified against random slopes.
+
+    Parameters
+    ----------
+    fit : callable
+        A model function taking ``residual=``: :func:`~alliancestats.fit_truth_bias`,
+        :func:`~alliancestats.fit_growth`, :func:`~alliancestats.fit_rsa` (with groups) or
+        :func:`~alliancestats.fit_lagged_rsa`.
+    data : DataFrame
+        Passed to ``fit``.
+    residuals : sequence of str
+        Residual structures, the first nested in all others (default ``("iid", "ar1")``).
+    **model
+        The model's other arguments (roles, moderators, ``time``, ``rater``, ``random``,
+        ``reml``, ...), the same for every fit; not ``residual``.
+
+    Returns
+    -------
+    ResidualComparison
+
+    Raises
+    ------
+    TypeError
+        If ``fit`` is not callable or ``residuals`` is not a list of names.
+    ValueError
+        If a structure is unknown, repeated, or not nested as required, or ``residual`` is
+        passed in ``model``.
+
+    Examples
+    --------
+    >>> from alliancestats import compare_residuals, fit_truth_bias, simulate_prn
+    >>> df = simulate_prn(20, 60, rng=3)
+    >>> res = compare_residuals(fit_truth_bias, df, residuals=["iid", "ar1"],
+    ...                         judgment="alliance_therapist", truth="alliance_patient",
+    ...                         groups=["therapist", "patient"], time="session")
+    >>> res.criterion, int(res.table.loc["ar1", "df"])
+    ('REML', 1)
+    """
+    if not callable(fit):
+        raise TypeError("`fit` must be a model function such as fit_truth_bias or "
+                        f"fit_growth; got {type(fit).__name__}.")
+    if "residual" in model:
+        raise ValueError("pass the structures as `residuals=[...]`, not `residual=`.")
+    names = _check_residual_list(residuals)
+    fits = {r: fit(data, residual=r, **model) for r in names}
+    for r, res in fits.items():
+        _mixed_source(res, f"the {r!r} fit")
+    base = fits[names[0]]
+    criterion = base.method
+    llf = np.array([fits[r].llf for r in names])
+    k = np.array([fits[r].df_model for r in names], dtype=float)
+    stat = np.r_[math.nan, np.maximum(2.0 * (llf[1:] - llf[0]), 0.0)]
+    df = np.r_[math.nan, k[1:] - k[0]]
+    p = np.r_[math.nan, stats.chi2.sf(stat[1:], df[1:])]
+    table = pd.DataFrame(
+        {"npar": k.astype(int), "aic": [fits[r].aic for r in names],
+         "bic": [fits[r].bic for r in names], "llf": llf, "deviance": -2.0 * llf,
+         "statistic": stat, "df": df, "p_value": p},
+        index=pd.Index(names, name="residual"))
+    notes = [f"Each structure is tested against {names[0]!r} ({criterion} likelihoods: the "
+             f"fixed and random effects are the same in every fit), chi-square reference "
+             f"with df = added residual parameters."]
+    restricted = [r for r in names[1:] if r in ("ar1", "rater_ar1")
+                  and _fractional_time(data, model.get("time"))]
+    if restricted:
+        notes.append(f"{', '.join(map(repr, restricted))}: phi is restricted to [0, 1) "
+                     "(fractional time values), so its null value 0 is on the boundary "
+                     "and the chi-square p-value is conservative.")
+    if not all(fits[r].converged for r in names):
+        notes.append("Some fits did not converge: " + ", ".join(
+            r for r in names if not fits[r].converged) + ".")
+    return ResidualComparison(table, fits, criterion, tuple(notes))
+
+
+def _fractional_time(data: Any, time: Any) -> bool:
+    """Whether the time column has non-integer values (AR(1) then needs ``φ ≥ 0``)."""
+    try:
+        values = pd.to_numeric(pd.Series(data[time]), errors="coerce").dropna()
+    except (KeyError, TypeError, ValueError):
+        return False
+    return bool(len(values) and not np.all(values == np.round(values)))

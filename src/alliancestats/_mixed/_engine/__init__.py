@@ -57,7 +57,9 @@ for REML; ``N = n`` or ``n − p``), each level's elimination per unit,
 ``∂/∂Λ = 2 Σ_units (M11 Λ K + Ḡ_H Λ B⁻¹)`` and hands its inner units the adjoint
 ``[ΛKΛ', −H M12 Ḡ; −Ḡ M12' H, Ḡ]``. It holds at the boundary too (``Λ`` singular), where
 the deviance is even in a zero diagonal element, so its derivative there is 0. Residual
-parameters ``ψ`` are differenced forward (each step re-whitens the data).
+parameters ``ψ`` re-weight the per-unit cross products, so the same reverse pass,
+continued into the innermost units (``_core.inner_adjoint``), gives their exact
+derivatives too (``_residual.psi_gradient``).
 
 ``θ`` is optimised by bounded SLSQP with this gradient (from a warm start over
 curvature-scaled coordinates), with restarts from boundary points so singular optima are

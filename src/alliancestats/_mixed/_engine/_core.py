@@ -325,6 +325,41 @@ def gradient(struct: Structure, f: Factor, reml: bool) -> FloatArray:
     return np.concatenate(out)
 
 
+def inner_adjoint(struct: Structure, f: Factor, reml: bool) -> tuple[FloatArray, FloatArray]:
+    """:func:`gradient` and the adjoint of every innermost unit's ``[W | y]`` cross
+    products: ``Ḡ_u = ∂ objective / ∂ M_u`` of shape ``(n_inner, m, m)``.
+
+    The same reverse pass, continued one step into the innermost units (the adjoint
+    :func:`gradient` hands inner levels, here for the innermost level itself). With it
+    the derivative of the objective in anything that changes the cross products (the
+    residual parameters, which re-weight them) is ``Σ_u tr(Ḡ_u ∂M_u)``.
+    """
+    p, L = struct.p, struct.n_levels
+    beta = f.beta
+    c = (struct.n - p if reml else struct.n) / f.pwrss
+    gbar = np.empty((1, p + 1, p + 1))
+    gbar[0, :p, :p] = c * np.outer(beta, beta)
+    gbar[0, :p, p] = gbar[0, p, :p] = -c * beta
+    gbar[0, p, p] = c
+    if reml:
+        gbar[0, :p, :p] += np.linalg.inv(f.rxx)
+    out = []
+    for level in range(L):
+        lam, H, m12 = f.lambdas[level], f.hs[level], f.m12s[level]
+        m11, binv = f.m11s[level], f.binvs[level]
+        gs = gbar if level == 0 else gbar[struct.parent[level - 1]]
+        k = lam.shape[0]
+        if k == 1:
+            gh, lk = _level_grad_1(lam[0, 0], m11[:, 0, 0], binv[:, 0, 0], m12[:, 0], gs)
+            grad = np.array([[lk]])
+        else:
+            gh, grad = _level_grad(lam, m11, binv, m12, gs)
+        rows, cols = _free_indices(k, bool(struct.diag[level]) if struct.diag else False)
+        out.append(grad[rows, cols])
+        gbar = _unit_adjoint(lam, H, binv, m12, gs, gh)
+    return np.concatenate(out), gbar
+
+
 def _quad(m12: FloatArray, gs: FloatArray) -> FloatArray:
     """``M12 Ḡ M12'`` per unit (``gs`` one shared matrix or one per unit)."""
     n, k, r = m12.shape

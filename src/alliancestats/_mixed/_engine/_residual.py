@@ -33,6 +33,7 @@ The optimiser works on unconstrained ``ψ``: ``φ = tanh ψ`` (``|φ| < 1``) or
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +108,7 @@ class ResidualLayout:
 
     def natural(self, psi: FloatArray) -> dict[str, float]:
         """``ψ`` on the reported scale: ``phi``, ``sd_ratio[rater]``, ``rater_corr``."""
-        phi, ratios, rho = self._unpack(psi)
+        phi, ratios, rho = self.unpack(psi)
         out: dict[str, float] = {}
         if self.has_ar:
             out["phi"] = phi
@@ -117,7 +118,7 @@ class ResidualLayout:
             out["rater_corr"] = rho
         return out
 
-    def _unpack(self, psi: FloatArray) -> tuple[float, FloatArray, float]:
+    def unpack(self, psi: FloatArray) -> tuple[float, FloatArray, float]:
         pos = 0
         phi = 0.0
         if self.has_ar:
@@ -136,10 +137,12 @@ class ResidualLayout:
     def whiten(self, A: FloatArray, psi: FloatArray) -> tuple[FloatArray, float]:
         """``L_u⁻¹ A_u`` for every unit (``A`` of shape ``(U, m, c)``, zero in padding) and
         ``Σ_u log|C_u|``; ``inf`` log-determinant if some ``C_u`` is not positive definite."""
-        phi, ratios, rho = self._unpack(psi)
+        phi, ratios, rho = self.unpack(psi)
         if self.kind == "ar1":
             return _whiten_ar1(A, self.gap, self.mask, phi)
         if self.kind == "rater":
+            if self.n_raters == 2:
+                return self._whiten_pairs(A, ratios, rho)
             return self._whiten_blocks(A, ratios, rho)
         C = self._correlation(phi, ratios, rho)
         try:
@@ -150,6 +153,46 @@ class ResidualLayout:
                              @ self.pattern_count)
         Linv = np.linalg.inv(L)
         return np.matmul(Linv[self.pattern], A), logdet
+
+    @functools.cached_property
+    def pattern_sum(self) -> Any:
+        """Sparse (configurations × units) indicator: sums per-unit arrays by
+        configuration."""
+        from scipy import sparse
+
+        U = self.pattern.size
+        return sparse.csr_array((np.ones(U), (self.pattern, np.arange(U))),
+                                shape=(self.pattern_rows.size, U))
+
+    @functools.cached_property
+    def pairs(self) -> tuple[FloatArray, FloatArray, np.ndarray[Any, Any], int]:
+        """Two raters: per slot, whether it is the second rater, whether the first rater
+        rated the same time (the slot before), and the number of such pairs."""
+        second = self.mask & (self.rater == 1)
+        partner = np.zeros_like(second)
+        partner[:, 1:] = (second[:, 1:] & self.mask[:, :-1] & (self.rater[:, :-1] == 0)
+                          & (self.time[:, :-1] == self.time[:, 1:]))
+        return (second.astype(float), partner.astype(float), partner,
+                int(partner.sum()))
+
+    def _whiten_pairs(self, A: FloatArray, ratios: FloatArray,
+                      rho: float) -> tuple[FloatArray, float]:
+        """``"rater"`` with two raters in closed form: at a time both rated,
+        ``e_1 = a_1 / δ_1`` and ``e_2 = (a_2 / δ_2 − ρ a_1 / δ_1) / sqrt(1 − ρ²)`` (the
+        inverse Cholesky factor of the 2 × 2 block; the first rater's ``δ_1`` is 1),
+        a rater alone is scaled by its ``δ``; ``O(n)`` like AR(1)."""
+        v = 1.0 - rho * rho
+        if v <= 0.0:
+            return A, np.inf
+        second, partner, _, n_pairs = self.pairs
+        d1 = float(ratios[1])
+        root = np.sqrt(v)
+        scale = np.where(second > 0.0, 1.0 / d1, 1.0) / np.where(partner > 0.0, root, 1.0)
+        out = A * scale[:, :, None]
+        coef = partner[:, 1:] * (rho / root)
+        out[:, 1:, :] -= coef[:, :, None] * A[:, :-1, :]
+        logdet = 2.0 * np.log(d1) * float(second.sum()) + n_pairs * float(np.log(v))
+        return out, logdet
 
     def _whiten_blocks(self, A: FloatArray, ratios: FloatArray,
                        rho: float) -> tuple[FloatArray, float]:
@@ -185,6 +228,35 @@ class ResidualLayout:
         out[self.block_slots] = W  # absent raters write into the dropped last row
         return out[:-1].reshape(U, m, c), logdet
 
+    def correlation_derivatives(self, psi: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``C(ψ)`` per distinct unit configuration and its derivatives in each ``ψ_j``
+        (shape ``(n_psi, configurations, m, m)``, zero in the padding)."""
+        phi, ratios, rho = self.unpack(psi)
+        C = self._correlation(phi, ratios, rho)
+        rows = self.pattern_rows
+        t, r, mask = self.time[rows], self.rater[rows], self.mask[rows]
+        both = mask[:, :, None] & mask[:, None, :]
+        dt = np.abs(t[:, :, None] - t[:, None, :])
+        s = ratios[r]
+        scale = s[:, :, None] * s[:, None, :]
+        same = r[:, :, None] == r[:, None, :]
+        cross = np.where(same, 1.0, rho)
+        serial = _power(phi, dt) if self.has_ar else (dt == 0.0).astype(float)
+        jac = natural_jacobian(self, psi)
+        out = []
+        if self.has_ar:
+            d_serial = np.where(dt > 0.0, dt * _power(phi, np.where(dt > 0.0, dt - 1.0, 0.0)),
+                                0.0)
+            out.append(d_serial * cross * scale * jac[0])
+        if self.has_rater:
+            Cm = np.where(both, C, 0.0)
+            for level in range(1, self.n_raters):
+                hit = (r == level).astype(float)
+                out.append(Cm * (hit[:, :, None] + hit[:, None, :]))
+            out.append(serial * (~same) * scale * jac[-1])
+        dC = np.stack([np.where(both, d, 0.0) for d in out])
+        return C, dC
+
     def _correlation(self, phi: float, ratios: FloatArray, rho: float) -> FloatArray:
         """``C(ψ)`` per distinct unit configuration, identity in the padding."""
         rows = self.pattern_rows
@@ -201,6 +273,86 @@ class ResidualLayout:
         idx = np.arange(m)
         C[:, idx, idx] = np.where(pad, 1.0, C[:, idx, idx])
         return C
+
+
+def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
+                 adjoint: FloatArray) -> FloatArray:
+    r"""Exact derivative in ``ψ`` of the objective plus ``Σ_u log|C_u|``.
+
+    ``A`` is the padded ``[Z | X | y]`` (as :func:`unit_cross` takes it) and ``adjoint``
+    the objective's derivative in the whitened cross products ``M_e`` of each engine
+    innermost unit ``e`` (:func:`~alliancestats._mixed._engine._core.inner_adjoint`).
+    With ``W_u`` the whitening of residual unit ``u`` (``W_u'W_u = C_u⁻¹``) and
+    ``A_w = W_u A_u``, ``∂M_u = −A_w' P A_w`` for ``P = W_u ∂C_u W_u'``, and
+    ``∂ log|C_u| = tr P``, so
+
+    .. math::
+
+        ∂/∂ψ_j = Σ_u \operatorname{tr} P_{uj} − ⟨P_{uj}, A_w Ḡ_e A_w'⟩,
+
+    summed per distinct unit configuration (``P`` depends on the configuration only).
+    Costs about one whitening and one ``m × m`` product per unit: no extra deviance.
+    """
+    Aw, logdet = layout.whiten(A, psi)
+    if not np.isfinite(logdet):
+        return np.full(psi.size, np.nan)
+    G = adjoint
+    if layout.engine_starts is not None:
+        sizes = np.diff(np.r_[layout.engine_starts, Aw.shape[0]])
+        G = G[np.repeat(np.arange(sizes.size), sizes)]
+    if layout.kind == "ar1" or (layout.kind == "rater" and layout.n_raters == 2):
+        return _closed_form_gradient(layout, A, Aw, G, psi)
+    Q = np.matmul(np.matmul(Aw, G), Aw.transpose(0, 2, 1))  # (U, m, m)
+    n_pat, m = layout.pattern_rows.size, Aw.shape[1]
+    Qp = np.asarray(layout.pattern_sum @ Q.reshape(Q.shape[0], m * m))
+    C, dC = layout.correlation_derivatives(psi)
+    Linv = np.linalg.inv(np.linalg.cholesky(C))
+    out = np.empty(psi.size)
+    for j in range(psi.size):
+        P = np.matmul(np.matmul(Linv, dC[j]), Linv.transpose(0, 2, 1))
+        trace = np.trace(P, axis1=1, axis2=2) @ layout.pattern_count
+        out[j] = trace - float(np.sum(P.reshape(n_pat, -1) * Qp))
+    return out
+
+
+def _closed_form_gradient(layout: ResidualLayout, A: FloatArray, Aw: FloatArray,
+                          G: FloatArray, psi: FloatArray) -> FloatArray:
+    r""":func:`psi_gradient` where the whitening is elementwise (AR(1), two raters):
+    ``A_w = s ∘ A − c ∘ A_prev`` by slot, so ``∂M = ∂A_w'A_w + A_w'∂A_w`` and
+    ``tr(Ḡ ∂M) = 2 ⟨A_w Ḡ, ∂A_w⟩``, plus the closed-form ``∂ log|C|``."""
+    AG = np.matmul(Aw, G)
+    prev = np.zeros_like(A)
+    prev[:, 1:, :] = A[:, :-1, :]
+    jac = natural_jacobian(layout, psi)
+    phi, ratios, rho = layout.unpack(psi)
+
+    def inner(d_scale: FloatArray, d_coef: FloatArray) -> float:
+        dAw = A * d_scale[:, :, None] - prev * d_coef[:, :, None]
+        return 2.0 * float(np.einsum("ijk,ijk->", AG, dAw))
+
+    if layout.kind == "ar1":
+        gap, first = layout.gap, layout.gap == 0.0
+        alpha = np.where(first, 0.0, _power(phi, gap))
+        d_alpha = np.where(first, 0.0,
+                           gap * _power(phi, np.where(first, 0.0, gap - 1.0)))
+        v = 1.0 - alpha * alpha
+        r = np.sqrt(v)
+        # A_w = (a − α a_prev) / sqrt(1 − α²)
+        d_scale = alpha * d_alpha / (v * r)
+        d_coef = d_alpha / r + alpha * alpha * d_alpha / (v * r)
+        d_logdet = float(np.sum(np.where(layout.mask, -2.0 * alpha * d_alpha / v, 0.0)))
+        return np.array([(inner(d_scale, d_coef) + d_logdet) * jac[0]])
+    second, partner, _, n_pairs = layout.pairs
+    d1, w = float(ratios[1]), 1.0 - rho * rho
+    root = float(np.sqrt(w))
+    scale = np.where(second > 0.0, 1.0 / d1, 1.0) / np.where(partner > 0.0, root, 1.0)
+    # ψ_1 = log δ_2: the second rater's scale is ∝ 1/δ_2
+    g_ratio = inner(-scale * second, np.zeros_like(scale)) + 2.0 * float(second.sum())
+    # ρ: scale ∝ 1/sqrt(1 − ρ²) at paired slots, coefficient ρ / sqrt(1 − ρ²)
+    d_scale = scale * partner * rho / w
+    d_coef = partner / (w * root)
+    g_rho = inner(d_scale, d_coef) - 2.0 * rho * n_pairs / w
+    return np.array([g_ratio, g_rho * jac[1]])
 
 
 def _power(phi: float, d: FloatArray) -> FloatArray:
