@@ -167,8 +167,8 @@ class CongruenceTest:
     Attributes
     ----------
     table : DataFrame
-        One row per criterion (index ``quantity``): ``route`` ("equivalence",
-        "significance", "model comparison"), estimate, conf_low, conf_high (the
+        The checklist, one row per condition (index ``quantity``): ``route``
+        ("equivalence", "significance"), estimate, conf_low, conf_high (the
         (1 - alpha) interval), ``tost_low``/``tost_high`` (the (1 - 2 alpha) interval an
         equivalence test compares with its bounds), ``bound_low``/``bound_high``, df,
         p_value (TOST p-value for equivalence rows), test, requirement, met, outcome
@@ -210,6 +210,9 @@ class CongruenceTest:
     model_comparison : DataFrame
         AICc table of SQD, RR (congruent) against SSQD, SRR, SRRR, full (empty when not
         evaluated).
+    model_criterion : DataFrame
+        The model-comparison criterion as a row like those of ``table`` (see
+        :attr:`criteria`).
     """
 
     table: pd.DataFrame
@@ -225,6 +228,15 @@ class CongruenceTest:
     bounds: dict[str, float] = field(default_factory=dict)
     ridge: bool = False
     model_comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_criterion: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def criteria(self) -> pd.DataFrame:
+        """The verdict table: :attr:`table` (the checklist) plus the model-comparison
+        criterion (the summed AICc weight of SQD and RR), when it was evaluated."""
+        if self.model_criterion.empty:
+            return self.table.copy()
+        return pd.concat([self.table, self.model_criterion])
 
     @property
     def conclusion(self) -> str:
@@ -237,7 +249,8 @@ class CongruenceTest:
         where = "" if self.level is None else f" (level {self.level!r})"
         cols = ["route", "estimate", "tost_low", "tost_high", "bound_low", "bound_high",
                 "p_value", "met", "outcome"]
-        shown = self.table[[c for c in cols if c in self.table.columns]]
+        table = self.criteria
+        shown = table[[c for c in cols if c in table.columns]]
         return (f"Congruence test{where}, variant {self.variant!r}, outcome "
                 f"{self.direction} on the line of congruence, {self.interval} intervals\n"
                 f"{shown.round(4).to_string()}\nVerdict ({self.route} route): "
@@ -246,7 +259,7 @@ class CongruenceTest:
     def _repr_html_(self) -> str:
         items = "".join(f"<li>{r}</li>" for r in self.reasons)
         return (f"<p>Congruence test ({self.variant}, {self.route} route): "
-                f"<b>{self.conclusion}</b></p>" + self.table.to_html()
+                f"<b>{self.conclusion}</b></p>" + self.criteria.to_html()
                 + (f"<ul>{items}</ul>" if items else ""))
 
 

@@ -219,7 +219,7 @@ def model_weights(fits: Mapping[str, tuple[float, int, int]]) -> pd.DataFrame:
     --------
     >>> table = model_weights({"SQD": (-10.0, 3, 50), "full": (-9.0, 7, 50)})
     >>> table["weight"].round(3).tolist()
-    [0.976, 0.024]
+    [0.983, 0.017]
     """
     rows = []
     for name, (llf, k, n) in fits.items():

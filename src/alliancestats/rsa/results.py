@@ -621,8 +621,9 @@ class RSAResults(ModelResults):
         Returns
         -------
         CongruenceTest
-            ``table`` (one row per criterion: route, estimate, intervals, bounds, test,
-            requirement, met, outcome, can_show, cannot_show), ``verdict``,
+            ``table`` (the checklist: one row per condition with route, estimate,
+            intervals, bounds, test, requirement, met, outcome, can_show, cannot_show),
+            ``criteria`` (the table plus the model-comparison criterion), ``verdict``,
             ``conclusion``, ``routes``, ``bounds``, ``ridge``, ``model_comparison``,
             ``reasons`` and ``details``.
 
@@ -646,7 +647,7 @@ class RSAResults(ModelResults):
         >>> df = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300)})
         >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(scale=0.5, size=300)
         >>> test = fit_rsa(df, outcome="z", x="x", y="y").congruence_test(rng=1)
-        >>> test.conclusion, list(test.table.index)
+        >>> test.conclusion, list(test.criteria.index)
         ('conditions consistent with congruence', ['p10', 'p11', 'a3', 'a4', 'AICc weight'])
         """
         check_choice(variant, "variant", ("strict", "a5"))
@@ -689,15 +690,17 @@ class RSAResults(ModelResults):
         if compare_models and single:
             comparison = self._congruence_models()
             rows.append(_weight_row(comparison, min_weight))
-        table = pd.DataFrame(rows).set_index("quantity")
-        routes = _route_outcomes(table, single and compare_models)
+        criteria = pd.DataFrame(rows).set_index("quantity")
+        routes = _route_outcomes(criteria, single and compare_models)
         verdict = bool(routes[route])
-        reasons = _congruence_reasons(table, details, routes, route, direction, ridge,
+        reasons = _congruence_reasons(criteria, details, routes, route, direction, ridge,
                                       used)
-        return CongruenceTest(table, verdict, variant, direction, lev, used,
+        checklist = criteria["route"] != "model comparison"
+        return CongruenceTest(criteria[checklist], verdict, variant, direction, lev, used,
                               reasons=tuple(reasons), details=details, route=route,
                               routes=routes, bounds=bounds, ridge=ridge,
-                              model_comparison=comparison)
+                              model_comparison=comparison,
+                              model_criterion=criteria[~checklist])
 
     def _level_scales(self, li: int) -> dict[str, float]:
         """Pooled SD of the analysed x and y (stacked, fit scale) and the outcome's SD,
@@ -872,7 +875,7 @@ class RSAResults(ModelResults):
         for lev in self._design.levels:
             test = self.congruence_test(variant=variant, direction=direction, alpha=alpha,
                                         level=lev, **kwargs)
-            frame = test.table.reset_index()
+            frame = test.criteria.reset_index()
             frame.insert(0, "surface", "all" if lev is None else lev)
             frame["verdict"] = test.verdict
             frame["conclusion"] = test.conclusion
@@ -1020,6 +1023,8 @@ class RSAResults(ModelResults):
                                self._point_table(alpha)))
                 tables.append((f"Principal axes (delta method, {ref})",
                                self._axes_table(alpha)))
+                tables.append((f"Principal-axis curvatures and eigenvalues (delta "
+                               f"method, {ref})", self._curvature_table(alpha)))
         if self._design.levels != (None,):
             tables.append((f"Surface differences vs level {self._design.levels[0]!r}",
                            self.surface_differences))
