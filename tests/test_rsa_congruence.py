@@ -106,7 +106,7 @@ def test_tost_interval_and_p_value_of_a3() -> None:
 def test_tost_linear_decides_as_the_interval_does() -> None:
     for est in np.linspace(-0.5, 0.5, 21):
         low, high, p = tost_linear(est, 0.1, 30.0, 0.3, 0.05)
-        assert (p < 0.05) == (-0.3 < low and high < 0.3)
+        assert (p < 0.05) == (low > -0.3 and high < 0.3)
 
 
 def test_default_bounds_follow_the_analysed_scales() -> None:

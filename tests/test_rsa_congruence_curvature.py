@@ -85,4 +85,4 @@ def test_curvatures_need_a_second_order_surface() -> None:
         warnings.simplefilter("ignore")
         res = fit_rsa(df, outcome="z", x="x", y="y", model="cubic")
     with pytest.raises(ValueError, match="second-order surface"):
-        res.principal_curvatures  # noqa: B018
+        res.principal_curvatures

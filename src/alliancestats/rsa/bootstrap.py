@@ -246,7 +246,7 @@ class CongruenceTest:
                 else "congruence not established")
 
     def __repr__(self) -> str:
-        where = "" if self.level is None else f" (level {self.level!r})"
+        where = "" if self.level is None else f" (level {self.level})"
         cols = ["route", "estimate", "tost_low", "tost_high", "bound_low", "bound_high",
                 "p_value", "met", "outcome"]
         table = self.criteria

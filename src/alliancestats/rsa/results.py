@@ -738,10 +738,9 @@ class RSAResults(ModelResults):
         what = "ridge" if k == "1" else "valley"
         rows = []
         for q, null, bound in ((f"p{k}0", 0.0, bounds["p10"]), (f"p{k}1", 1.0, bounds["p11"])):
-            est = float(wide.loc[q, "estimate"])
-            low, high = (float(v) for v in wide.loc[q, ["conf_low", "conf_high"]])
-            tlow, thigh = (float(v) for v in narrow.loc[q, ["conf_low", "conf_high"]])
-            se = float(wide.loc[q, "std_error"])
+            w = _values(wide, q, ("estimate", "std_error", "conf_low", "conf_high"))
+            est, se, low, high = w["estimate"], w["std_error"], w["conf_low"], w["conf_high"]
+            tlow, thigh = (_values(narrow, q)[c] for c in ("conf_low", "conf_high"))
             df = np.inf if self.df_resid is None else float(self.df_resid)
             p = tost_linear(est - null, se, df, bound, alpha)[2]
             test = f"TOST, {100 * (1 - 2 * alpha):g}% CI, delta method"
@@ -749,13 +748,13 @@ class RSAResults(ModelResults):
                 col = ("" if lev is None else f"{lev}:") + names[q]
                 draws = boot.draws[col].to_numpy(float)
                 draws = draws[np.isfinite(draws)]
-                wide_b, narrow_b = boot.conf_int(alpha), boot.conf_int(2 * alpha)
-                low, high = (float(v) for v in wide_b.loc[col, ["conf_low", "conf_high"]])
-                tlow, thigh = (float(v) for v in narrow_b.loc[col, ["conf_low",
-                                                                    "conf_high"]])
+                wb = _values(boot.conf_int(alpha), col, ("std_error", "conf_low", "conf_high"))
+                nb = _values(boot.conf_int(2 * alpha), col)
+                low, high, tlow, thigh = (wb["conf_low"], wb["conf_high"], nb["conf_low"],
+                                          nb["conf_high"])
                 p = (max(float(np.mean(draws <= null - bound)),
                          float(np.mean(draws >= null + bound))) if len(draws) else np.nan)
-                se, df = float(wide_b.loc[col, "std_error"]), np.nan
+                se, df = wb["std_error"], np.nan
                 test = (f"TOST, {100 * (1 - 2 * alpha):g}% percentile cluster bootstrap "
                         f"({len(draws)} replicates resampling {boot.cluster})")
             met = tost_interval(tlow, thigh, null, bound)
@@ -1174,9 +1173,10 @@ def _congruence_reasons(table: pd.DataFrame, details: pd.DataFrame,
                "checklist, with equivalence tests).")
     if ridge:
         other = "p20" if direction == "maximum" else "p10"
+        d = _values(details, "D")
         out.append(f"Ridge / no stationary point: D = 4 b3 b5 - b4^2 = "
-                   f"{details.loc['D', 'estimate']:.3g} is indistinguishable from 0 (CI "
-                   f"[{details.loc['D', 'conf_low']:.3g}, {details.loc['D', 'conf_high']:.3g}"
+                   f"{d['estimate']:.3g} is indistinguishable from 0 (CI "
+                   f"[{d['conf_low']:.3g}, {d['conf_high']:.3g}"
                    f"]): the surface is (close to) a ridge or valley line, possibly rising, "
                    f"without an estimable stationary point. X0, Y0 and {other} are not "
                    f"used; the axis is located by its slope and the intercept of the "
