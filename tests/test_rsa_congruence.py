@@ -310,3 +310,16 @@ def test_bad_options_are_refused(kwargs, match: str) -> None:
     res = fit_rsa(_data(lambda x, y: -(x - y) ** 2, n=60), outcome="z", x="x", y="y")
     with pytest.raises(ValueError, match=match):
         res.congruence_test(**kwargs)
+
+
+def test_least_squares_bootstrap_equals_refitting(monkeypatch) -> None:
+    from alliancestats.rsa import bootstrap as rsa_bootstrap
+
+    df = _data(lambda x, y: 0.3 * x - 0.5 * x**2 + 0.4 * x * y - 0.3 * y**2, n=120, seed=6)
+    df["c"] = np.random.default_rng(2).normal(size=len(df))
+    res = fit_rsa(df, outcome="z", x="x", y="y", controls=["c"])
+    fast = res.bootstrap(40, rng=9)
+    monkeypatch.setattr(rsa_bootstrap, "_linear_ols", lambda design, spec: False)
+    refit = res.bootstrap(40, rng=9)  # every replicate through the model's estimator
+    np.testing.assert_allclose(fast.draws.to_numpy(), refit.draws.to_numpy(), rtol=1e-7,
+                               atol=1e-9)
