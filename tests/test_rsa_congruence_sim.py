@@ -5,7 +5,7 @@ A ridge 0.4 SD off the line of congruence (``z = -0.5 (x - y + 0.4)^2 + e``, a3 
 noise SD 1.5) must be judged "consistent with congruence" in at most 5% of samples of 40
 on the default (equivalence) route. Each condition is a TOST at alpha = 0.05 whose bound
 the true surface violates, so the rate is at most 5% by construction; the test guards the
-implementation. 100 samples, 200 bootstrap replicates each.
+implementation. 100 samples, the default 500 bootstrap replicates each.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _verdicts(shift: float, n: int, reps: int, seed: int) -> np.ndarray:
         res = fit_rsa(pd.DataFrame({"x": x, "y": y, "z": z}), outcome="z", x="x", y="y")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            test = res.congruence_test(n_boot=200, rng=boot_rng, compare_models=False)
+            test = res.congruence_test(rng=boot_rng, compare_models=False)
         out.append(test.verdict)
     return np.asarray(out)
 

@@ -736,6 +736,8 @@ class RSAResults(ModelResults):
             wide = pick(self._delta_table(fun, alpha))
             narrow = pick(self._delta_table(fun, 2 * alpha))
         what = "ridge" if k == "1" else "valley"
+        if boot is not None:
+            boot_wide, boot_narrow = boot.conf_int(alpha), boot.conf_int(2 * alpha)
         rows = []
         for q, null, bound in ((f"p{k}0", 0.0, bounds["p10"]), (f"p{k}1", 1.0, bounds["p11"])):
             w = _values(wide, q, ("estimate", "std_error", "conf_low", "conf_high"))
@@ -748,8 +750,8 @@ class RSAResults(ModelResults):
                 col = ("" if lev is None else f"{lev}:") + names[q]
                 draws = boot.draws[col].to_numpy(float)
                 draws = draws[np.isfinite(draws)]
-                wb = _values(boot.conf_int(alpha), col, ("std_error", "conf_low", "conf_high"))
-                nb = _values(boot.conf_int(2 * alpha), col)
+                wb = _values(boot_wide, col, ("std_error", "conf_low", "conf_high"))
+                nb = _values(boot_narrow, col)
                 low, high, tlow, thigh = (wb["conf_low"], wb["conf_high"], nb["conf_low"],
                                           nb["conf_high"])
                 p = (max(float(np.mean(draws <= null - bound)),
