@@ -757,7 +757,8 @@ class RSAResults(ModelResults):
                 p = (max(float(np.mean(draws <= null - bound)),
                          float(np.mean(draws >= null + bound))) if len(draws) else np.nan)
                 se, df = wb["std_error"], np.nan
-                test = (f"TOST, {100 * (1 - 2 * alpha):g}% percentile cluster bootstrap "
+                kind = "case" if boot.cluster == "rows" else "cluster"
+                test = (f"TOST, {100 * (1 - 2 * alpha):g}% percentile {kind} bootstrap "
                         f"({len(draws)} replicates resampling {boot.cluster})")
             met = tost_interval(tlow, thigh, null, bound)
             label = (f"intercept of the {what} line" if q.endswith("0")
