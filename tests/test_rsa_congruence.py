@@ -305,6 +305,7 @@ def test_by_fits_have_one_verdict_per_surface() -> None:
     ({"min_weight": 1.0}, "`min_weight` must be between 0 and 1"),
     ({"interval": "wald"}, "interval"),
     ({"route": "vote"}, "route"),
+    ({"route": "model comparison", "compare_models": False}, "needs compare_models=True"),
 ])
 def test_bad_options_are_refused(kwargs, match: str) -> None:
     res = fit_rsa(_data(lambda x, y: -(x - y) ** 2, n=60), outcome="z", x="x", y="y")

@@ -666,6 +666,8 @@ class RSAResults(ModelResults):
             raise ValueError("route='model comparison' needs a fit with one surface: the "
                              "constrained models apply to every surface of the fit at once. "
                              "Fit the level on its own, or use route='equivalence'.")
+        if route == "model comparison" and not compare_models:
+            raise ValueError("route='model comparison' needs compare_models=True.")
         li = self._level_index(level)
         lev = self._design.levels[li]
         pick = (lambda t: t) if lev is None else (lambda t: t.xs(lev, level="level"))
