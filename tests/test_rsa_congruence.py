@@ -324,3 +324,19 @@ def test_least_squares_bootstrap_equals_refitting(monkeypatch) -> None:
     refit = res.bootstrap(40, rng=9)  # every replicate through the model's estimator
     np.testing.assert_allclose(fast.draws.to_numpy(), refit.draws.to_numpy(), rtol=1e-7,
                                atol=1e-9)
+
+
+def test_least_squares_bootstrap_fails_where_refitting_fails(monkeypatch) -> None:
+    from alliancestats.rsa import bootstrap as rsa_bootstrap
+
+    df = _data(lambda x, y: 0.3 * x - 0.5 * x**2 + 0.4 * x * y, n=9, seed=10)
+    res = fit_rsa(df, outcome="z", x="x", y="y")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = res.bootstrap(60, rng=3)
+        monkeypatch.setattr(rsa_bootstrap, "_linear_ols", lambda design, spec: False)
+        refit = res.bootstrap(60, rng=3)
+    assert fast.n_failed > 0
+    assert fast.failures == refit.failures
+    np.testing.assert_allclose(fast.draws.to_numpy(), refit.draws.to_numpy(), rtol=1e-6,
+                               atol=1e-8)

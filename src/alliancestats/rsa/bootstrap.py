@@ -73,25 +73,41 @@ def _linear_ols(design: Design, spec: Spec) -> bool:
             and [p.name for p in family.pieces] == [family.name])
 
 
-def _ols_chunk(design: Design, spec: Spec, gens: list[np.random.Generator]
-               ) -> list[np.ndarray | str]:
+def _ols_chunk(design: Design, spec: Spec, gens: list[np.random.Generator],
+               refit: Callable[[Design, Spec], Estimate]) -> list[np.ndarray | str]:
     """Case-resampling replicates of a linear single-level model by least squares on the
     resampled rows of the original design matrix (what a refit computes, without
-    rebuilding the design and the statsmodels results each time)."""
+    rebuilding the design and the statsmodels results each time). A resample that the
+    estimator would refuse (rank-deficient, or a ``by`` level with too few rows) goes
+    through ``refit`` itself, so that failures and their messages are the same."""
     from .fit import exog_matrix  # fit imports this module
 
     X, _, M, _ = exog_matrix(design, spec.family)
     y = np.asarray(design.endog, dtype=float)
+    n_levels, p = len(design.levels), X.shape[1]
     out: list[np.ndarray | str] = []
     for gen in gens:
         rows = gen.integers(0, design.nobs, design.nobs)
-        coef, _, rank, _ = np.linalg.lstsq(X[rows], y[rows], rcond=None)
-        if rank < X.shape[1]:
-            out.append("ValueError: the resampled design is rank deficient")
+        counts = np.bincount(design.codes[rows], minlength=n_levels)
+        thin = design.has_by and bool(np.any(counts <= spec.family.k + 1))
+        if thin or np.linalg.matrix_rank(X[rows]) < p:
+            out.append(_refit_one(design.take(rows, None), spec, refit))
             continue
-        out.append(surface_quantities((M @ coef).reshape(-1, M.shape[0] // len(
-            design.levels))))
+        coef = np.linalg.lstsq(X[rows], y[rows], rcond=None)[0]
+        out.append(surface_quantities((M @ coef).reshape(n_levels, -1)))
     return out
+
+
+def _refit_one(design: Design, spec: Spec, refit: Callable[[Design, Spec], Estimate]
+               ) -> np.ndarray | str:
+    """One refit's quantities, or its failure message."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = refit(design, spec)
+        return surface_quantities(est.B)
+    except (ValueError, np.linalg.LinAlgError, ArithmeticError) as err:
+        return f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
 
 
 def replicate_chunk(
@@ -102,17 +118,8 @@ def replicate_chunk(
     generator; a failure yields its message. Linear single-level models take the
     least-squares fast path (:func:`_ols_chunk`, the same numbers)."""
     if _linear_ols(design, spec):
-        return _ols_chunk(design, spec, gens)
-    out: list[np.ndarray | str] = []
-    for gen in gens:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                est = refit(_resample(design, gen), spec)
-            out.append(surface_quantities(est.B))
-        except (ValueError, np.linalg.LinAlgError, ArithmeticError) as err:
-            out.append(f"{type(err).__name__}: {str(err).splitlines()[0][:120]}")
-    return out
+        return _ols_chunk(design, spec, gens, refit)
+    return [_refit_one(_resample(design, gen), spec, refit) for gen in gens]
 
 
 @dataclass(frozen=True)
