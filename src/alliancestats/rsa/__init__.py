@@ -2,8 +2,10 @@
 
 Modules: :mod:`~alliancestats.rsa.fit` (``fit_rsa``, ``fit_lagged_rsa``, ``compare_rsa``
 and the estimation behind them), :mod:`~alliancestats.rsa.results` (``RSAResults``),
-:mod:`~alliancestats.rsa.family` (the model family and the surface geometry) and
-:mod:`~alliancestats.rsa.bootstrap` (cluster bootstrap, congruence-test records).
+:mod:`~alliancestats.rsa.family` (the model family and the surface geometry),
+:mod:`~alliancestats.rsa.congruence` (equivalence tests, model weights, curvatures of the
+congruence verdict) and :mod:`~alliancestats.rsa.bootstrap` (cluster bootstrap,
+congruence-test records).
 """
 
 from .bootstrap import CongruenceTest, RSABootstrap

@@ -13,7 +13,8 @@ principal axes and the lateral shifts are nonlinear; their SEs come from the del
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,13 +36,26 @@ from .bootstrap import (
     surface_quantities,
     warn_failures,
 )
+from .congruence import (
+    ALTERNATIVE_MODELS,
+    CONGRUENCE_MODELS,
+    axis_lines,
+    curvatures,
+    determinant,
+    equivalence_bounds,
+    model_weights,
+    tost_interval,
+    tost_linear,
+)
 from .family import (
     COEF_NAMES,
     CUBIC_NAMES,
     CUBIC_WEIGHTS,
     SURFACE_WEIGHTS,
+    _axis_slopes,
     axes_and_point,
     basis,
+    family_model,
     lateral_shifts,
     model_parameters,
 )
@@ -517,48 +531,113 @@ class RSAResults(ModelResults):
         direction: str = "maximum",
         alpha: float = 0.05,
         level: Any = None,
+        equivalence: Mapping[str, float] | None = None,
+        route: str = "equivalence",
+        interval: str = "bootstrap",
+        n_boot: int = 500,
+        rng: Any = None,
         bootstrap: RSABootstrap | None = None,
+        compare_models: bool = True,
+        min_weight: float = 0.5,
     ) -> CongruenceTest:
-        """The congruence checklist of Humberg, Nestler & Back (2019) with one verdict and
-        its reasons.
+        """Whether the surface shows the conditions of a congruence effect, with evidence
+        for each (Humberg, Nestler & Back 2019), and one verdict.
 
-        A congruence hypothesis ("the outcome is highest when x and y agree, and lower the
-        more they disagree") is supported when all of these conditions hold (the
-        ``table``):
+        A congruence hypothesis ("the outcome is highest when x and y agree, and lower
+        the more they disagree") needs a ridge on the line of congruence. Its conditions
+        are:
 
-        1. the first principal axis is the line of congruence: the (1 - alpha) CI of its
-           intercept p10 contains 0 and that of its slope p11 contains 1;
-        2. a3 (slope along the line of incongruence at the origin) is not significant
-           (two-sided test);
-        3. a4 (curvature along the line of incongruence) is significantly negative: a
-           one-sided test at ``alpha``, as the hypothesis predicts its sign.
+        1. the first principal axis is the line of congruence: intercept p10 = 0 and
+           slope p11 = 1 (``variant="strict"``), or a5 = 0, the axes parallel to the
+           lines of (in)congruence (``variant="a5"``; Nestler, Humberg & Schönbrodt 2019;
+           Schönbrodt, Humberg & Nestler 2018, Appendix A);
+        2. a3 = 0: no slope along the line of incongruence at the origin;
+        3. a4 < 0: the surface curves downward across the line of congruence.
 
-        ``direction="minimum"`` ("the outcome is lowest at congruence") turns 3 into
-        a4 > 0 and applies 1 to the second principal axis (p20, p21), along which a
-        convex surface is flattest. ``variant="a5"`` (Nestler, Humberg & Schönbrodt
-        2019) replaces 1 by a5 not significant (two-sided). Conditions 1 and 2 are
-        necessary-condition checks, not evidence for the null values.
+        1 and 2 are *null* conditions. A non-significant a3 or an interval of p10 that
+        covers 0 is no evidence for them (it gets more likely the less informative the
+        data), so they count as met only when **equivalence** is shown: the (1 - 2 alpha)
+        interval lies inside the band of smallest effects of interest ``equivalence``
+        (two one-sided tests at ``alpha``). 3 is a one-sided test at ``alpha`` in the
+        predicted direction. The verdict is "conditions consistent with congruence" when
+        all hold, else "congruence not established" (which is not evidence against
+        congruence).
 
-        Beyond the verdict, ``details`` describes the surface along the line of congruence
-        (Humberg et al. 2019): a1 and a2 (two-sided tests; if neither is significant the
-        outcome at congruence does not depend on the level of x and y, the pattern of
-        the squared-difference model, else the congruence effect comes with a level
-        effect, as in the rising-ridge model) and the stationary point: X0, Y0, its
-        offset Y0 - X0 from the line of congruence (delta method) and whether it lies
-        within the observed data (inside their convex hull). A surface whose quadratic
-        part has rank one (a ridge) has no unique stationary point.
+        The **model comparison** route (Schönbrodt, Humberg & Nestler 2018) is reported
+        beside it: the AICc weight of the models whose ridge is the line of congruence
+        (SQD, RR) against those that shift (SSQD, SRR) or rotate it (SRRR) and the full
+        model, refitted on the same data (by ML for mixed fits; as :func:`compare_rsa`).
+        It counts as met when the congruence models carry at least ``min_weight`` of the
+        weight. AICc cannot give strong evidence for the simpler of two nested models (a
+        superfluous parameter costs at most 2 units, an evidence ratio of e = 2.7), so
+        this route is a plausibility check, weaker than equivalence.
 
-        Tests of a1..a5 are t tests with the fit's df (``ddf``; ``df_resid`` for OLS);
-        the intervals of p10, p11 (and the stationary point) are delta-method z (t with
-        ``df_resid`` for OLS) or, with ``bootstrap`` (from :meth:`bootstrap`),
-        percentile intervals, as Humberg et al. recommend.
+        On a ridge or valley line (4 b3 b5 - b4^2 indistinguishable from 0, e.g. the
+        rising ridge of model RR), the stationary point does not exist or is not
+        estimable, and X0, Y0, p20 (p10 for a valley) are unstable: they are not used.
+        The axis is then located by its slope p11 and by the intercept of the ridge line
+        itself (the line of maxima across the second axis, ``-(b2 - p11 b1) / (2 l2)``,
+        which equals Y0 - p11 X0 whenever the stationary point exists); ``ridge`` is
+        True and ``reasons`` says so.
+
+        ``direction="minimum"`` ("the outcome is lowest at congruence", a valley) turns 3
+        into a4 > 0 and applies 1 to the second principal axis (p20, p21).
+
+        Parameters
+        ----------
+        variant : {"strict", "a5"}
+        direction : {"maximum", "minimum"}
+        alpha : float
+            Level of every test (equivalence intervals are (1 - 2 alpha)).
+        level : optional
+            The surface (a ``by`` level, "within" / "between") for fits with several.
+        equivalence : dict, optional
+            Smallest effects of interest in the units of the fitted surface: "a3", "a5"
+            (as |a| < bound), "p10" (|p10| < bound; also p20) and "p11" (|p11 - 1| <
+            bound; also p21). Missing keys take the defaults: a3 = 0.1 SD(outcome) /
+            SD(x, y), a5 = 0.1 SD(outcome) / SD(x, y)^2, p10 = 0.25 SD(x, y), p11 = 0.2,
+            with the SDs of the analysed rows (x and y stacked, on the fit's scale).
+            Set them from substantive knowledge when you can.
+        route : {"equivalence", "model comparison"}
+            Which route decides ``verdict`` (both are in ``table`` and ``routes``).
+        interval : {"bootstrap", "delta"}
+            Intervals of the principal axis (p10, p11): the percentile cluster bootstrap
+            (default; top-level clusters, or rows for single-level fits) or the delta
+            method.
+        n_boot : int
+            Bootstrap replicates (default 500: enough for 90% percentile intervals; each
+            replicate is one refit, so a mixed fit costs about ``n_boot`` times its own
+            time).
+        rng : None, int or Generator
+            Randomness of the bootstrap (SPEC 7): pass a seed for reproducible results.
+        bootstrap : RSABootstrap, optional
+            A bootstrap already made with :meth:`bootstrap` (then ``n_boot`` and ``rng``
+            are not used).
+        compare_models : bool
+            Whether to evaluate the model-comparison route (fits with one surface only).
+        min_weight : float
+            AICc weight the congruence models need on the model-comparison route.
 
         Returns
         -------
         CongruenceTest
-            ``table`` (conditions: quantity, estimate, conf_low, conf_high, df, p_value,
-            test, requirement, met), ``verdict``, ``reasons`` (one sentence per
-            condition and detail) and ``details``.
+            ``table`` (the checklist: one row per condition with route, estimate,
+            intervals, bounds, test, requirement, met, outcome, can_show, cannot_show),
+            ``criteria`` (the table plus the model-comparison criterion), ``verdict``,
+            ``conclusion``, ``routes``, ``bounds``, ``ridge``, ``model_comparison``,
+            ``reasons`` and ``details``.
+
+        Raises
+        ------
+        ValueError
+            For a model that is not second order, an unknown option, or
+            ``route="model comparison"`` on a fit with several surfaces.
+
+        Notes
+        -----
+        a5 = b3 - b5 was introduced by Nestler, Humberg & Schönbrodt (2019, Appendix A)
+        and Schönbrodt, Humberg & Nestler (2018, Appendix A). With a5 = 0, p11 = 1 and
+        the ridge's intercept is a3 / a4 (R RSA's documentation of ``RSA``).
 
         Examples
         --------
@@ -567,67 +646,155 @@ class RSAResults(ModelResults):
         >>> rng = np.random.default_rng(0)
         >>> df = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300)})
         >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(scale=0.5, size=300)
-        >>> test = fit_rsa(df, outcome="z", x="x", y="y").congruence_test()
-        >>> test.verdict, list(test.table.index)
-        (True, ['p10', 'p11', 'a3', 'a4'])
+        >>> test = fit_rsa(df, outcome="z", x="x", y="y").congruence_test(rng=1)
+        >>> test.conclusion, list(test.criteria.index)
+        ('conditions consistent with congruence', ['p10', 'p11', 'a3', 'a4', 'AICc weight'])
         """
         check_choice(variant, "variant", ("strict", "a5"))
         check_choice(direction, "direction", ("maximum", "minimum"))
-        if not 0 < alpha < 1:
-            raise ValueError(f"`alpha` must be between 0 and 1; got {alpha!r}.")
+        check_choice(route, "route", ("equivalence", "model comparison"))
+        check_choice(interval, "interval", ("bootstrap", "delta"))
+        if not 0 < alpha < 0.5:
+            raise ValueError(f"`alpha` must be between 0 and 0.5; got {alpha!r}.")
+        if not 0 < min_weight < 1:
+            raise ValueError(f"`min_weight` must be between 0 and 1; got {min_weight!r}.")
         if self._spec.family.order != "quadratic":
             raise ValueError(f"congruence_test() checks the conditions of a second-order "
                              f"surface; model {self.model!r} is not one (fit e.g. 'full').")
+        single = len(self._design.levels) == 1
+        if route == "model comparison" and not single:
+            raise ValueError("route='model comparison' needs a fit with one surface: the "
+                             "constrained models apply to every surface of the fit at once. "
+                             "Fit the level on its own, or use route='equivalence'.")
+        if route == "model comparison" and not compare_models:
+            raise ValueError("route='model comparison' needs compare_models=True.")
         li = self._level_index(level)
         lev = self._design.levels[li]
         pick = (lambda t: t) if lev is None else (lambda t: t.xs(lev, level="level"))
         surf = pick(self._surface_table(alpha))
-        rows: list[dict[str, Any]] = []
-        interval = "delta"
-        if variant == "strict":
-            interval = self._axis_conditions(rows, direction, alpha, lev, pick, bootstrap)
-        if variant == "a5":
-            rows.append(_two_sided(surf, "a5", alpha))
-        rows.append(_two_sided(surf, "a3", alpha))
-        rows.append(_one_sided(surf, -1 if direction == "maximum" else 1, alpha))
-        table = pd.DataFrame(rows).set_index("quantity")
+        bounds = equivalence_bounds(equivalence, **self._level_scales(li))
         details = self._congruence_details(surf, li, alpha)
-        verdict = bool(table["met"].all())
-        reasons = _congruence_reasons(table, details, verdict, direction)
-        return CongruenceTest(table, verdict, variant, direction, lev, interval,
-                              reasons=tuple(reasons), details=details)
+        ridge = bool(not details.loc["D", "met"])
+        rows: list[dict[str, Any]] = []
+        used = "none"
+        if variant == "strict":
+            if interval == "bootstrap" and bootstrap is None:
+                bootstrap = self.bootstrap(n_boot, rng=rng)
+            used = "delta" if interval == "delta" and bootstrap is None else \
+                "percentile bootstrap"
+            rows += self._axis_rows(direction, alpha, lev, pick, bounds,
+                                    bootstrap if used != "delta" else None)
+        if variant == "a5":
+            rows.append(_equivalence_row(surf, "a5", bounds["a5"], alpha))
+        rows.append(_equivalence_row(surf, "a3", bounds["a3"], alpha))
+        rows.append(_one_sided(surf, -1 if direction == "maximum" else 1, alpha))
+        comparison = pd.DataFrame()
+        if compare_models and single:
+            comparison = self._congruence_models()
+            rows.append(_weight_row(comparison, min_weight))
+        criteria = pd.DataFrame(rows).set_index("quantity")
+        routes = _route_outcomes(criteria, single and compare_models)
+        verdict = bool(routes[route])
+        reasons = _congruence_reasons(criteria, details, routes, route, direction, ridge,
+                                      used)
+        checklist = criteria["route"] != "model comparison"
+        return CongruenceTest(criteria[checklist], verdict, variant, direction, lev, used,
+                              reasons=tuple(reasons), details=details, route=route,
+                              routes=routes, bounds=bounds, ridge=ridge,
+                              model_comparison=comparison,
+                              model_criterion=criteria[~checklist])
 
-    def _axis_conditions(self, rows: list[dict[str, Any]], direction: str, alpha: float,
-                         lev: Any, pick: Callable[[pd.DataFrame], pd.DataFrame],
-                         bootstrap: RSABootstrap | None) -> str:
-        """Condition 1: the principal axis along which the surface is extreme is the line
-        of congruence (a peak runs along the first axis, a valley along the second;
-        Edwards 2002)."""
-        axis = "1" if direction == "maximum" else "2"
+    def _level_scales(self, li: int) -> dict[str, float]:
+        """Pooled SD of the analysed x and y (stacked, fit scale) and the outcome's SD,
+        for the surface ``li``."""
+        d = self._design
+        pts = (d.parts[li] if d.parts is not None else d.P)[:, :2]
+        z = np.asarray(d.endog, dtype=float)
+        if d.has_by:
+            pts, z = pts[d.codes == li], z[d.codes == li]
+        sd_xy = float(np.std(pts.ravel(), ddof=1))
+        sd_z = float(np.std(z, ddof=1))
+        if not (sd_xy > 0 and sd_z > 0):
+            raise ValueError("The default equivalence bounds need variation in x, y and "
+                             "the outcome; pass `equivalence` explicitly.")
+        return {"sd_xy": sd_xy, "sd_outcome": sd_z}
+
+    def _axis_rows(self, direction: str, alpha: float, lev: Any,
+                   pick: Callable[[pd.DataFrame], pd.DataFrame], bounds: dict[str, float],
+                   boot: RSABootstrap | None) -> list[dict[str, Any]]:
+        """Condition 1 as equivalence: the intercept of the extremal line of the axis
+        (p10 for a ridge, p20 for a valley) within +-bound of 0 and its slope within
+        +-bound of 1."""
+        k = "1" if direction == "maximum" else "2"
+        names = {f"p{k}0": f"p{k}0_line", f"p{k}1": f"p{k}1"}
+
+        def fun(b: np.ndarray) -> dict[str, float]:
+            out = axis_lines(b)
+            out["p11"], out["p21"] = _axis_slopes(float(b[3]), float(b[4]), float(b[5]))
+            return {q: out[src] for q, src in names.items()}
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AllianceStatsWarning)
-            axes = pick(self._axes_table(alpha))
-        interval = "delta"
-        test = f"{100 * (1 - alpha):g}% CI, delta method"
-        if bootstrap is not None:
-            interval = "percentile bootstrap"
-            test = f"{100 * (1 - alpha):g}% CI, percentile bootstrap"
-            ci = bootstrap.conf_int(alpha)
-            prefix = "" if lev is None else f"{lev}:"
-            for q in (f"p{axis}0", f"p{axis}1"):
-                axes.loc[q, ["conf_low", "conf_high"]] = ci.loc[
-                    prefix + q, ["conf_low", "conf_high"]].to_numpy(float)
-        for q, null in ((f"p{axis}0", 0.0), (f"p{axis}1", 1.0)):
-            r = _values(axes, q)
-            rows.append({"quantity": q, **r, "df": np.nan, "p_value": np.nan,
-                         "test": test, "requirement": f"CI contains {null:g}",
-                         "met": _contains(r["conf_low"], r["conf_high"], null)})
-        return interval
+            wide = pick(self._delta_table(fun, alpha))
+            narrow = pick(self._delta_table(fun, 2 * alpha))
+        what = "ridge" if k == "1" else "valley"
+        if boot is not None:
+            boot_wide, boot_narrow = boot.conf_int(alpha), boot.conf_int(2 * alpha)
+        rows = []
+        for q, null, bound in ((f"p{k}0", 0.0, bounds["p10"]), (f"p{k}1", 1.0, bounds["p11"])):
+            w = _values(wide, q, ("estimate", "std_error", "conf_low", "conf_high"))
+            est, se, low, high = w["estimate"], w["std_error"], w["conf_low"], w["conf_high"]
+            tlow, thigh = (_values(narrow, q)[c] for c in ("conf_low", "conf_high"))
+            df = np.inf if self.df_resid is None else float(self.df_resid)
+            p = tost_linear(est - null, se, df, bound, alpha)[2]
+            test = f"TOST, {100 * (1 - 2 * alpha):g}% CI, delta method"
+            if boot is not None:
+                col = ("" if lev is None else f"{lev}:") + names[q]
+                draws = boot.draws[col].to_numpy(float)
+                draws = draws[np.isfinite(draws)]
+                wb = _values(boot_wide, col, ("std_error", "conf_low", "conf_high"))
+                nb = _values(boot_narrow, col)
+                low, high, tlow, thigh = (wb["conf_low"], wb["conf_high"], nb["conf_low"],
+                                          nb["conf_high"])
+                p = (max(float(np.mean(draws <= null - bound)),
+                         float(np.mean(draws >= null + bound))) if len(draws) else np.nan)
+                se, df = wb["std_error"], np.nan
+                kind = "case" if boot.cluster == "rows" else "cluster"
+                test = (f"TOST, {100 * (1 - 2 * alpha):g}% percentile {kind} bootstrap "
+                        f"({len(draws)} replicates resampling {boot.cluster})")
+            met = tost_interval(tlow, thigh, null, bound)
+            label = (f"intercept of the {what} line" if q.endswith("0")
+                     else f"slope of principal axis {k}")
+            rows.append({
+                "quantity": q, "route": "equivalence", "estimate": est,
+                "conf_low": low, "conf_high": high, "tost_low": tlow, "tost_high": thigh,
+                "bound_low": null - bound, "bound_high": null + bound, "df": df,
+                "p_value": p, "test": test,
+                "requirement": f"{label} within {null:g} +- {bound:.3g}",
+                "met": met, "outcome": "equivalent" if met else "not established",
+                "can_show": _SHOWS[q[:2] + q[-1]][0], "cannot_show": _SHOWS[q[:2] + q[-1]][1],
+            })
+        return rows
+
+    def _congruence_models(self) -> pd.DataFrame:
+        """AICc weights of SQD, RR against SSQD, SRR, SRRR, full, refitted on the fit's
+        data by ML (the models and likelihoods of :func:`compare_rsa`)."""
+        fits = {}
+        for m in (*CONGRUENCE_MODELS, *ALTERNATIVE_MODELS):
+            spec = replace(self._spec, family=family_model(m), reml=False)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    est = self._refit(self._design, spec)
+            except (ValueError, np.linalg.LinAlgError, ArithmeticError):
+                continue  # a model that cannot be fitted drops out, as in R's aictab
+            fits[m] = (float(est.llf), len(est.params) + est.n_cov_params, est.nobs)
+        return model_weights(fits)
 
     def _congruence_details(self, surf: pd.DataFrame, li: int, alpha: float
                             ) -> pd.DataFrame:
-        """a1, a2 and the stationary point's location (described, not tested for the
-        verdict)."""
+        """a1, a2, the stationary point's location and D = 4 b3 b5 - b4^2 (described,
+        not part of the verdict)."""
         rows = [_two_sided(surf, q, alpha) for q in ("a1", "a2")]
         for row in rows:
             row["requirement"] = "level effect along the line of congruence"
@@ -636,7 +803,8 @@ class RSAResults(ModelResults):
 
         def offset(b: np.ndarray) -> dict[str, float]:
             geo = axes_and_point(b)[0]
-            return {"X0": geo["X0"], "Y0": geo["Y0"], "Y0 - X0": geo["Y0"] - geo["X0"]}
+            return {"X0": geo["X0"], "Y0": geo["Y0"], "Y0 - X0": geo["Y0"] - geo["X0"],
+                    "D": determinant(b)}
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AllianceStatsWarning)
@@ -646,10 +814,18 @@ class RSAResults(ModelResults):
         test = f"{100 * (1 - alpha):g}% CI, delta method"
         inside = self._inside_data(li, _values(point, "X0")["estimate"],
                                    _values(point, "Y0")["estimate"])
+        b = self._est.B[li]
+        exact = abs(determinant(b)) <= 1e-9 * (b[3] ** 2 + b[4] ** 2 + b[5] ** 2)
         for q, req in (("X0", "inside the observed data"), ("Y0", "inside the observed data"),
-                       ("Y0 - X0", "on the line of congruence (CI contains 0)")):
+                       ("Y0 - X0", "on the line of congruence (CI contains 0)"),
+                       ("D", "stationary point established (CI excludes 0)")):
             r = _values(point, q)
-            met = inside if q != "Y0 - X0" else _contains(r["conf_low"], r["conf_high"], 0.0)
+            if q == "D":
+                met = not exact and not _contains(r["conf_low"], r["conf_high"], 0.0)
+            elif q == "Y0 - X0":
+                met = _contains(r["conf_low"], r["conf_high"], 0.0)
+            else:
+                met = inside
             rows.append({"quantity": q, **r, "df": np.nan, "p_value": np.nan,
                          "test": test, "requirement": req,
                          "met": bool(met) if np.isfinite(r["estimate"]) else False})
@@ -672,13 +848,15 @@ class RSAResults(ModelResults):
         return bool(np.all(hull.equations @ np.array([x0, y0, 1.0]) <= 1e-12 * scale))
 
     def congruence_table(self, *, variant: str = "strict", direction: str = "maximum",
-                         alpha: float = 0.05) -> pd.DataFrame:
+                         alpha: float = 0.05, **kwargs: Any) -> pd.DataFrame:
         """:meth:`congruence_test` for every surface of the fit in one table.
 
         One row per surface (the ``by`` levels, "within"/"between" with
-        ``decompose="unit"``, or the single surface) and condition: quantity, estimate,
-        conf_low, conf_high, p_value, requirement, met, and the surface's ``verdict``
-        (every condition met).
+        ``decompose="unit"``, or the single surface) and criterion: the columns of
+        :attr:`CongruenceTest.table`, the surface's ``verdict`` (bool) and
+        ``conclusion`` (in words). ``kwargs`` go to :meth:`congruence_test`
+        (``equivalence``, ``interval``, ``n_boot``, ``rng``, ...); one bootstrap serves
+        every surface.
 
         Examples
         --------
@@ -688,19 +866,72 @@ class RSAResults(ModelResults):
         >>> df = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300),
         ...                    "g": np.repeat(["a", "b"], 150)})
         >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(scale=0.5, size=300)
-        >>> table = fit_rsa(df, outcome="z", x="x", y="y", by="g").congruence_table()
-        >>> table.groupby("surface")["verdict"].first().tolist()
-        [True, True]
+        >>> res = fit_rsa(df, outcome="z", x="x", y="y", by="g")
+        >>> table = res.congruence_table(variant="a5")
+        >>> table.groupby("surface")["conclusion"].first().tolist()
+        ['conditions consistent with congruence', 'conditions consistent with congruence']
         """
+        if (variant == "strict" and kwargs.get("interval", "bootstrap") == "bootstrap"
+                and kwargs.get("bootstrap") is None):
+            kwargs["bootstrap"] = self.bootstrap(int(kwargs.pop("n_boot", 500)),
+                                                 rng=kwargs.pop("rng", None))
         frames = []
         for lev in self._design.levels:
             test = self.congruence_test(variant=variant, direction=direction, alpha=alpha,
-                                        level=lev)
-            frame = test.table.reset_index()
+                                        level=lev, **kwargs)
+            frame = test.criteria.reset_index()
             frame.insert(0, "surface", "all" if lev is None else lev)
             frame["verdict"] = test.verdict
+            frame["conclusion"] = test.conclusion
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
+
+    # -- principal-axis curvatures -------------------------------------------------------
+    def _curvature_table(self, alpha: float) -> pd.DataFrame:
+        if self._spec.family.order != "quadratic":
+            raise ValueError(f"Principal-axis curvatures need a second-order surface; "
+                             f"model {self.model!r} is not one.")
+        return self._delta_table(curvatures, alpha)
+
+    @property
+    def principal_curvatures(self) -> pd.DataFrame:
+        """Curvatures along the principal axes and the eigenvalues of the quadratic form,
+        with delta-method SE and CI (R RSA's ``PA1.curv``, ``PA2.curv``, ``l1``, ``l2``).
+
+        ``PA1.curv = b3 + b4 p11 + b5 p11^2`` is the second-order coefficient of the
+        surface along the first principal axis per unit of X; it equals
+        ``l1 (1 + p11^2)`` with ``l1 >= l2`` the eigenvalues of ``[[b3, b4/2],
+        [b4/2, b5]]`` (the curvatures per unit of distance along the axes). A ridge has
+        l2 < 0 and l1 near 0, a rising ridge l1 = 0 exactly. Use :meth:`curvature_table`
+        with a :meth:`bootstrap` for percentile intervals.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from alliancestats import fit_rsa
+        >>> rng = np.random.default_rng(3)
+        >>> df = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
+        >>> df["z"] = -(df.x - df.y) ** 2 + rng.normal(scale=0.3, size=200)
+        >>> curv = fit_rsa(df, outcome="z", x="x", y="y").principal_curvatures
+        >>> bool(abs(curv.loc["l2", "estimate"] + 2) < 0.1)
+        True
+        """
+        return self._curvature_table(0.05)
+
+    def curvature_table(self, alpha: float = 0.05,
+                        bootstrap: RSABootstrap | None = None) -> pd.DataFrame:
+        """:attr:`principal_curvatures` at level ``1 - alpha``; with ``bootstrap`` (from
+        :meth:`bootstrap`) the SE is the bootstrap SD and the interval the percentile
+        one."""
+        table = self._curvature_table(alpha)
+        if bootstrap is None:
+            return table
+        ci = bootstrap.conf_int(alpha)
+        for idx in table.index:
+            col = idx if not isinstance(idx, tuple) else f"{idx[0]}:{idx[1]}"
+            table.loc[idx, ["std_error", "conf_low", "conf_high"]] = ci.loc[
+                col, ["std_error", "conf_low", "conf_high"]].to_numpy(float)
+        return table
 
     # -- by-group differences ------------------------------------------------------------
     def _difference_weights(self, rows: np.ndarray, names: list[str]) -> pd.DataFrame:
@@ -796,6 +1027,8 @@ class RSAResults(ModelResults):
                                self._point_table(alpha)))
                 tables.append((f"Principal axes (delta method, {ref})",
                                self._axes_table(alpha)))
+                tables.append((f"Principal-axis curvatures and eigenvalues (delta "
+                               f"method, {ref})", self._curvature_table(alpha)))
         if self._design.levels != (None,):
             tables.append((f"Surface differences vs level {self._design.levels[0]!r}",
                            self.surface_differences))
@@ -820,11 +1053,55 @@ def _values(table: pd.DataFrame, name: str,
     return dict(zip(columns, values.tolist(), strict=True))
 
 
+#: What each criterion can and cannot show (the verdict table's last columns).
+_SHOWS = {
+    "p10": ("the ridge line runs within the bound of the origin's line of congruence",
+            "anything about shifts smaller than the bound; failing it means 'not "
+            "established', not 'shifted'"),
+    "p20": ("the valley line runs within the bound of the line of congruence",
+            "anything about shifts smaller than the bound; failing it means 'not "
+            "established', not 'shifted'"),
+    "p11": ("the axis is parallel to the line of congruence within the bound",
+            "rotations smaller than the bound; failing it means 'not established'"),
+    "p21": ("the axis is parallel to the line of congruence within the bound",
+            "rotations smaller than the bound; failing it means 'not established'"),
+    "a3": ("no slope along the line of incongruence at the origin larger than the bound",
+           "slopes smaller than the bound; the slope away from the origin (see p10)"),
+    "a5": ("the curvature is symmetric within the bound (axes parallel to the lines of "
+           "(in)congruence)",
+           "asymmetries smaller than the bound; where the ridge lies (with a3)"),
+    "a4": ("the surface curves across the line of congruence in the predicted direction "
+           "at the origin",
+           "where the ridge lies: a4 alone is no congruence effect (Humberg et al. 2019, "
+           "fallacy 1)"),
+    "AICc weight": ("the congruence models fit about as well as the shifted, rotated and "
+                    "full models after the AICc penalty",
+                    "strong evidence: a superfluous parameter costs at most 2 AICc units "
+                    "(evidence ratio 2.7); not a test of the sign of a4"),
+}
+
+
 def _two_sided(surf: pd.DataFrame, name: str, alpha: float) -> dict[str, Any]:
-    """A condition "not significant" from a row of a linear-combination table."""
+    """Whether ``name`` is significant (two-sided), for the descriptive details."""
     r = _values(surf, name, (*_INTERVAL, "df", "p_value"))
     return {"quantity": name, **r, "test": f"two-sided {'z' if np.isinf(r['df']) else 't'}",
-            "requirement": f"not significant at {alpha:g}", "met": bool(r["p_value"] >= alpha)}
+            "requirement": f"significant at {alpha:g}", "met": bool(r["p_value"] < alpha)}
+
+
+def _equivalence_row(surf: pd.DataFrame, name: str, bound: float, alpha: float
+                     ) -> dict[str, Any]:
+    """Equivalence of a linear surface parameter with 0: TOST with the fit's df."""
+    r = _values(surf, name, (*_INTERVAL, "df", "std_error"))
+    se = r.pop("std_error")
+    low, high, p = tost_linear(r["estimate"], se, r["df"], bound, alpha)
+    met = tost_interval(low, high, 0.0, bound)
+    kind = "z" if np.isinf(r["df"]) else "t"
+    return {"quantity": name, "route": "equivalence", **r, "tost_low": low,
+            "tost_high": high, "bound_low": -bound, "bound_high": bound, "p_value": p,
+            "test": f"TOST ({kind}), {100 * (1 - 2 * alpha):g}% CI",
+            "requirement": f"|{name}| < {bound:.3g} (equivalence at {alpha:g})",
+            "met": met, "outcome": "equivalent" if met else "not established",
+            "can_show": _SHOWS[name][0], "cannot_show": _SHOWS[name][1]}
 
 
 def _one_sided(surf: pd.DataFrame, sign: int, alpha: float) -> dict[str, Any]:
@@ -834,52 +1111,95 @@ def _one_sided(surf: pd.DataFrame, sign: int, alpha: float) -> dict[str, Any]:
     se = r.pop("std_error")
     t = r["estimate"] / se if se > 0 else np.nan
     p = float(stats.t.sf(sign * t, r["df"])) if np.isfinite(t) else np.nan
-    return {"quantity": "a4", **r, "p_value": p,
+    met = bool(np.isfinite(p) and p < alpha)
+    return {"quantity": "a4", "route": "significance", **r, "tost_low": np.nan,
+            "tost_high": np.nan, "bound_low": np.nan, "bound_high": np.nan, "p_value": p,
             "test": f"one-sided {'z' if np.isinf(r['df']) else 't'}",
             "requirement": f"significant, {'< 0' if sign < 0 else '> 0'} (one-sided, "
                            f"alpha = {alpha:g})",
-            "met": bool(np.isfinite(p) and p < alpha)}
+            "met": met, "outcome": "significant" if met else "not significant",
+            "can_show": _SHOWS["a4"][0], "cannot_show": _SHOWS["a4"][1]}
 
 
-def _congruence_reasons(table: pd.DataFrame, details: pd.DataFrame, verdict: bool,
-                        direction: str) -> list[str]:
-    """One sentence per condition of the checklist and per detail."""
-    meaning = {
-        "p10": "the principal axis passes through the origin", "p20": "the principal "
-        "axis passes through the origin", "p11": "the principal axis has slope 1",
-        "p21": "the principal axis has slope 1",
-        "a3": "no linear effect along the line of incongruence at the origin",
-        "a5": "no asymmetry of the curvature (the axes are parallel to the lines of "
-              "(in)congruence)",
-        "a4": f"the surface is curved {'downward' if direction == 'maximum' else 'upward'} "
-              f"along the line of incongruence",
-    }
+def _weight_row(comparison: pd.DataFrame, min_weight: float) -> dict[str, Any]:
+    """The summed AICc weight of the congruence models as a criterion."""
+    weight = float(comparison.loc[comparison["congruent"], "weight"].sum()) \
+        if len(comparison) else np.nan
+    fitted = ", ".join(comparison["model"]) if len(comparison) else "none"
+    met = bool(np.isfinite(weight) and weight >= min_weight)
+    return {"quantity": "AICc weight", "route": "model comparison", "estimate": weight,
+            "conf_low": np.nan, "conf_high": np.nan, "tost_low": np.nan,
+            "tost_high": np.nan, "bound_low": min_weight, "bound_high": 1.0, "df": np.nan,
+            "p_value": np.nan,
+            "test": f"AICc weights (Schönbrodt, Humberg & Nestler 2018) of {fitted}",
+            "requirement": f"SQD + RR carry >= {min_weight:g} of the weight",
+            "met": met, "outcome": "congruence models preferred" if met else
+            "not preferred", "can_show": _SHOWS["AICc weight"][0],
+            "cannot_show": _SHOWS["AICc weight"][1]}
+
+
+def _route_outcomes(table: pd.DataFrame, with_models: bool) -> dict[str, bool | None]:
+    """Each route's outcome: equivalence (every equivalence criterion and a4) and model
+    comparison (the AICc weight and a4)."""
+    met = table["met"].astype(bool)
+    a4 = bool(met["a4"])
+    eq = bool(met[table["route"] == "equivalence"].all()) and a4
+    models = bool(met["AICc weight"]) and a4 if with_models else None
+    return {"equivalence": eq, "model comparison": models}
+
+
+def _congruence_reasons(table: pd.DataFrame, details: pd.DataFrame,
+                        routes: dict[str, bool | None], route: str, direction: str,
+                        ridge: bool, interval: str) -> list[str]:
+    """One sentence per criterion, the verdict, the ridge case and the details."""
     out = []
     for q, r in table.iterrows():
-        what = (f"p = {r.p_value:.3g}" if np.isfinite(r.p_value)
-                else f"CI [{r.conf_low:.3g}, {r.conf_high:.3g}]")
-        state = "met" if r.met else "NOT met"
+        if r.route == "model comparison":
+            out.append(f"AICc weight of SQD + RR = {r.estimate:.3g} ({r.test}): "
+                       f"{r.requirement} -> {'met' if r.met else 'NOT met'} "
+                       f"({r.outcome}).")
+            continue
+        if r.route == "equivalence":
+            what = (f"TOST interval [{r.tost_low:.3g}, {r.tost_high:.3g}]"
+                    f" vs bounds ({r.bound_low:.3g}, {r.bound_high:.3g})")
+        else:
+            what = f"p = {r.p_value:.3g}"
         out.append(f"{q} = {r.estimate:.3g} ({what}; {r.test}): {r.requirement} -> "
-                   f"{state} ({meaning[str(q)]}).")
-    out.append("Verdict: congruence effect " + ("supported" if verdict else "not supported")
-               + " (every condition must be met; Humberg, Nestler & Back 2019).")
+                   f"{'met' if r.met else 'NOT met'} ({r.outcome}; {r.can_show}).")
+    for name, outcome in routes.items():
+        if outcome is None:
+            continue
+        words = "conditions consistent with congruence" if outcome else \
+            "congruence not established"
+        mark = " (decides the verdict)" if name == route else ""
+        out.append(f"Verdict, {name} route{mark}: {words}.")
+    out.append("'Not established' is not evidence against congruence; non-significant "
+               "null conditions are never counted as met (Humberg, Nestler & Back 2019 "
+               "checklist, with equivalence tests).")
+    if ridge:
+        other = "p20" if direction == "maximum" else "p10"
+        d = _values(details, "D")
+        out.append(f"Ridge / no stationary point: D = 4 b3 b5 - b4^2 = "
+                   f"{d['estimate']:.3g} is indistinguishable from 0 (CI "
+                   f"[{d['conf_low']:.3g}, {d['conf_high']:.3g}"
+                   f"]): the surface is (close to) a ridge or valley line, possibly rising, "
+                   f"without an estimable stationary point. X0, Y0 and {other} are not "
+                   f"used; the axis is located by its slope and the intercept of the "
+                   f"ridge line itself (-(b2 - p11 b1) / (2 l2)), which needs no "
+                   f"stationary point.")
     level = details.loc[["a1", "a2"], "met"]
     if level.any():
         sig = ", ".join(str(q) for q in level.index[level])
         out.append(f"Level effect along the line of congruence ({sig} significant): the "
                    f"outcome at agreement also depends on the level of x and y.")
     else:
-        out.append("No level effect along the line of congruence (a1, a2 not "
-                   "significant).")
+        out.append("No level effect along the line of congruence shown (a1, a2 not "
+                   "significant; not evidence of none).")
     x0, y0 = _values(details, "X0")["estimate"], _values(details, "Y0")["estimate"]
-    if not (np.isfinite(x0) and np.isfinite(y0)):
-        out.append("No unique stationary point (the quadratic part has rank one: a ridge "
-                   "or valley line, or no stationary point).")
-    else:
+    if not ridge and np.isfinite(x0) and np.isfinite(y0):
         where = "inside" if details.loc["X0", "met"] else "outside"
-        on = "on" if details.loc["Y0 - X0", "met"] else "off"
         out.append(f"Stationary point (X0, Y0) = ({x0:.3g}, {y0:.3g}) on the centred scale, "
-                   f"{on} the line of congruence, {where} the observed data.")
+                   f"{where} the observed data.")
     return out
 
 
