@@ -65,13 +65,14 @@ fig = plot_truth_bias(tb, x_values=range(1, 7), hue_values=[0, 1])
 # 3. Lagged response surface by condition
 # ---------------------------------------
 # Well-being at session t on the surface of both alliance ratings at t - 1, controlling
-# for well-being at t - 1; one surface per condition in one mixed model.
+# for well-being at t - 1 and for session; one surface per condition in one mixed model.
 rsa = fit_lagged_rsa(df, outcome="wellbeing", x="alliance_therapist",
                      y="alliance_patient", time="session", unit=["therapist", "patient"],
-                     groups=["therapist", "patient"], by="condition")
+                     groups=["therapist", "patient"], by="condition",
+                     controls=["session"])
 print(rsa.surface.round(3))
 print(rsa.surface_differences.round(3))
-print(rsa.congruence_test(level=1))
+print(rsa.congruence_test(level=1, rng=1))
 fig = plot_surface(rsa, kind="contour", points=True)
 fig = plot_surface(rsa, kind="3d")
 
