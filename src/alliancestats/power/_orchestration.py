@@ -49,18 +49,22 @@ from .._validation import (
     progress_bar,
 )
 from ..exceptions import AllianceStatsWarning
-from ..simulate import PRNParams, resolve_params
+from ..simulate import PRNParams, check_nesting, resolve_params
 from . import _run as run
 from ._designs import (
     DDF,
     DESIGNS,
+    LEGACY_RANDOM,
+    RANDOM_STRUCTURES,
     Design,
     Sizes,
     Target,
     parse_targets,
     with_ddf,
     with_random,
+    with_residual,
     with_targets,
+    without_public_fit,
 )
 from ._result import SIZE_COLUMNS, PowerResult
 
@@ -263,6 +267,7 @@ class Plan:
     chunk_size: int | None
     engine: str
     ddf: str
+    nesting: str = "full"
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -289,12 +294,18 @@ def plan(
     random: Any = None,
     caseloads: Any = None,
     ddf: Any = None,
+    residual: Any = "iid",
+    nesting: Any = "full",
 ) -> Plan:
     """Validate the arguments of :func:`power` (same meaning) before any simulation."""
     spec = _design(design)
     params = _effects(effects, spec)
     if random is not None:
         spec = with_random(spec, random)
+    spec = with_residual(spec, residual)
+    nest = check_nesting(nesting)
+    if nest == "partial":
+        spec = without_public_fit(spec)
     chosen = None if targets is None else parse_targets(spec, targets)
     loads = None if caseloads is None else check_caseloads(caseloads)
     cells = _grid(spec, n_therapists, n_patients, n_sessions, patients_per_therapist, loads)
@@ -308,9 +319,8 @@ def plan(
         raise ValueError("engine='statsmodels': the growth design fits correlated "
                          "patient-level intercepts and slopes, which statsmodels MixedLM "
                          "cannot fit; use engine='fast' (the default).")
-    if (chosen is not None or random is not None) and used_engine != "fast":
-        raise ValueError("`targets` and `random` are fitted on the fast engine's arrays; "
-                         "use engine='fast' (the default).")
+    if used_engine != "fast":
+        _check_statsmodels(spec, chosen, random, residual, nest)
     if chosen is not None:
         spec = with_targets(spec, chosen)
     if ddf is None:
@@ -324,7 +334,26 @@ def plan(
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be True or False; got {progress!r}.")
     return Plan(spec, params, cells, loads, chosen, p_miss, sims, level, jobs, chunk,
-                used_engine, used_ddf)
+                used_engine, used_ddf, nest)
+
+
+def _check_statsmodels(spec: Design, targets: Any, random: Any, residual: Any,
+                       nesting: str) -> None:
+    """Refuse with engine='statsmodels' what only the fast engine's arrays can fit."""
+    fast_only = []
+    if targets is not None:
+        fast_only.append("`targets`")
+    if random is not None and not (spec.name == "truth_bias"
+                                   and random in ("intercept", "auto")):
+        fast_only.append(f"`random={random!r}`")
+    if residual != "iid":
+        fast_only.append(f"`residual={residual!r}`")
+    if nesting != "full":
+        fast_only.append(f"`nesting={nesting!r}`")
+    if fast_only:
+        raise ValueError(f"{' and '.join(fast_only)} are fitted on the fast engine's arrays "
+                         "(statsmodels MixedLM cannot express them); use engine='fast' (the "
+                         "default).")
 
 
 def read_seed(rng: Any, checkpoint: str | os.PathLike[str] | None) -> np.random.SeedSequence:
@@ -356,6 +385,8 @@ def power(
     random: str | None = None,
     caseloads: Sequence[int] | None = None,
     ddf: str | None = None,
+    residual: str = "iid",
+    nesting: str = "full",
 ) -> PowerResult:
     r"""Monte-Carlo power of a PRN trial design for one research question.
 
@@ -493,7 +524,8 @@ def power(
         n_sessions=n_sessions, p_missing=p_missing, n_sims=n_sims, alpha=alpha,
         n_jobs=n_jobs, progress=progress, engine=engine,
         patients_per_therapist=patients_per_therapist, chunk_size=chunk_size,
-        targets=targets, random=random, caseloads=caseloads, ddf=ddf,
+        targets=targets, random=random, caseloads=caseloads, ddf=ddf, residual=residual,
+        nesting=nesting,
     )
     spec, params, cells, loads, chosen = (run_plan.spec, run_plan.params, run_plan.cells,
                                           run_plan.caseloads, run_plan.targets)
@@ -516,8 +548,12 @@ def power(
         }
         if chosen is not None:
             replicate_settings["targets"] = {t.name: t.describe() for t in chosen}
-        if random is not None:
-            replicate_settings["random"] = random
+        if spec.random and spec.random != LEGACY_RANDOM.get(spec.name):
+            replicate_settings["random"] = spec.random
+        if spec.residual != "iid":
+            replicate_settings["residual"] = spec.residual
+        if run_plan.nesting != "full":
+            replicate_settings["nesting"] = run_plan.nesting
         if loads is not None:
             replicate_settings["caseloads"] = list(loads)
         if used_ddf != "z":
@@ -535,7 +571,7 @@ def power(
                 stacklevel=2,
             )
         template = run.ChunkTask(spec, cells[0], params, p_miss, used_engine, entropy,
-                                 root_key, 0, 0, caseloads=loads)
+                                 root_key, 0, 0, caseloads=loads, nesting=run_plan.nesting)
         _simulate_and_fit(template, cells, sims, chunks, store, jobs, backend, progress,
                           chunk)
 
