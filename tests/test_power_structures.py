@@ -41,7 +41,8 @@ def _long(frame):  # type: ignore[no-untyped-def]
 class TestDefaultStructures:
     def test_truth_bias_default_is_random_auto(self) -> None:
         spec = pdz.DESIGNS["truth_bias"]
-        assert spec.random == "auto" and spec.simplify
+        assert spec.random == "auto"
+        assert spec.simplify
         assert "West & Kenny" in spec.model
 
     @pytest.mark.parametrize("seed", [0, 2, 3])
@@ -166,7 +167,8 @@ class TestResidualStructures:
 def _reference_panel():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location("make_partial_data",
                                                   REFERENCE / "make_partial_data.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.panel()
@@ -229,3 +231,35 @@ class TestPartialNesting:
             power("truth_bias", nesting="partially", **kw)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="engine='fast'"):
             power("truth_bias", nesting="partial", engine="statsmodels", **kw)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ powerlmm (analytic)
+
+
+@pytest.mark.slow
+@pytest.mark.reference
+def test_power_matches_powerlmm_analytic_power() -> None:
+    """Therapist random intercepts and slopes, unequal caseloads (powerlmm's
+    ``unequal_clusters``): the simulated power of powerlmm's analysis model agrees with
+    powerlmm's analytic power for the same replicates' arm allocations (mean over the
+    randomisation; tests/reference/r/powerlmm_reference.R) within 3 Monte-Carlo SEs."""
+    spec = importlib.util.spec_from_file_location("make_powerlmm_data",
+                                                  REFERENCE / "make_powerlmm_data.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ref = json.loads((REFERENCE / "results" / "powerlmm_reference.json").read_text())
+    csv = (REFERENCE / "data" / "powerlmm_allocations.csv").read_text().splitlines()[1:]
+    ours = [f"{r},{' '.join(map(str, c))},{' '.join(map(str, t))}"
+            for r, (c, t) in enumerate(module.allocations())]
+    assert ours == csv  # the analytic powers are those of these very allocations
+    res = power(module.DESIGN, effects=module.EFFECTS, caseloads=module.CASELOADS,
+                n_sessions=module.N_SESSIONS, n_sims=module.N_SIMS, rng=module.SEED,
+                progress=False)
+    row = res.power.iloc[0]
+    assert row["n_valid"] == module.N_SIMS
+    expected = ref["power_mean"]  # mean(get_power(<allocation>, df = "satterth")$power)
+    assert abs(row["power"] - expected) < 3 * np.sqrt(expected * (1 - expected) /
+                                                      row["n_valid"])
+    assert 0.93 <= row["coverage"] <= 0.97 + 0.02

@@ -654,7 +654,7 @@ def lagged_rsa_arrays(panel: Panel) -> ModelArrays:
     return ModelArrays(panel.wellbeing[pat, prev + 1], X, RSA_COLUMNS,
                        nested_groups(panel, pat), ("therapist", "patient"),
                        {"therapist": (0,), "patient": (0,)},
-                       outer_weight=outer_weight(panel, pat), time=prev + 2.0)
+                       outer_weight=outer_weight(panel, pat), time=(prev + 2.0).astype(float))
 
 
 def _rsa_contrasts() -> FloatArray:

@@ -55,7 +55,6 @@ from ._designs import (
     DDF,
     DESIGNS,
     LEGACY_RANDOM,
-    RANDOM_STRUCTURES,
     Design,
     Sizes,
     Target,
@@ -471,14 +470,29 @@ def power(
         without model arrays. ``"z"``: Wald z tests (half the cost per replicate; the
         same decisions when the df are large, liberal for therapist-level terms with
         few therapists).
-    random : {"intercept", "slopes"}, optional
-        Random-effects structure of the fitted truth-and-bias model (None: the design's
-        own, random intercepts). ``"slopes"`` adds correlated random truth slopes for
-        therapists and patients, as ``fit_truth_bias(random="slopes")``: use it when
-        the simulation has a therapist random truth force
-        (``sd_truth_force_therapist``), or the tests of therapist-level moderators of
-        the truth force (e.g. ``truth_force_difference_first``) are liberal. Needs
+    random : str, optional
+        Random-effects structure of the fitted model; None: the analysis' default.
+        Truth and bias: ``"auto"`` (default, West & Kenny's random intercepts and truth
+        forces for therapists and patients, correlated, simplified step by step when a
+        fit is singular, as ``fit_truth_bias(random="auto")``), ``"slopes"`` (the same
+        without simplification) or ``"intercept"`` (random intercepts only: liberal for
+        moderators of the truth force when truth force varies over therapists). Growth:
+        ``"rater_slopes"`` (default, the report's dyadic structure), ``"slopes"``
+        (random intercepts and slopes shared by the raters) or ``"rater_intercepts"``.
+        With ``engine="statsmodels"`` only the truth-and-bias ``"intercept"`` and
+        ``"auto"`` (which MixedLM starts from uncorrelated patient-level slopes).
+    residual : {"iid", "ar1", "rater", "rater_ar1"}
+        Residual structure of the fitted model (the simulated one is set by the
+        ``residual_*`` effects, independently): ``"iid"`` (default), ``"ar1"`` (AR(1)
+        over sessions within each patient, per rater for growth), and for the growth
+        design ``"rater"`` (a residual SD per rater, correlated at a session) and
+        ``"rater_ar1"``. As ``residual=`` on the model functions. Needs
         ``engine="fast"``.
+    nesting : {"full", "partial"}
+        ``"partial"``: a partially nested trial (therapists in the trained arm only; the
+        untrained arm's patients ungrouped), simulated as ``simulate_prn(nesting=
+        "partial")`` and fitted with therapist random effects in the trained arm only
+        (lme4 ``(0 + condition | therapist)``). Needs ``engine="fast"``.
 
     Returns
     -------
