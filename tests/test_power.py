@@ -951,8 +951,10 @@ def test_truth_bias_with_dropout_recovers_and_holds_alpha() -> None:
     without bias, and under the null the rejection rate stays within the binomial 99%
     interval around alpha."""
     dropout = {"dropout_trained": 0.12, "dropout_untrained": 0.12}
+    # random intercepts: the simulated model (no random truth force), at a tenth of the
+    # default structure's cost
     kwargs = {"n_therapists": 20, "n_patients": 60, "n_sessions": 5, "n_sims": 200,
-              "progress": False}
+              "progress": False, "random": "intercept"}
     alt = power("truth_bias", effects=dropout, rng=21, **kwargs)  # type: ignore[arg-type]
     row = alt.power.iloc[0]
     assert row["n_failed"] <= 4
@@ -1129,7 +1131,7 @@ class TestCaseloads:
 
     def test_unequal_caseloads_recover_gamma13(self) -> None:
         res = power("truth_bias", caseloads=self.LOADS, n_sessions=6, n_sims=100, rng=3,  # type: ignore[arg-type]
-                    progress=False, effects={"gamma13": 0.1})
+                    progress=False, effects={"gamma13": 0.1}, random="intercept")
         row = res.power.iloc[0]
         assert (row["n_therapists"], row["n_patients"]) == (16, sum(self.LOADS))
         assert res.settings["caseloads"] == list(self.LOADS)

@@ -143,6 +143,15 @@ class TestResidualStructures:
         assert "AR(1)" in res.settings["model"]
         assert "residual" not in power("lagged_rsa", **kw).settings  # type: ignore[arg-type]
 
+    def test_checkpoints_record_residual_parameters_only_when_set(self) -> None:
+        kw = {"n_therapists": 6, "n_patients": 18, "n_sessions": 3, "n_sims": 2,
+              "rng": 1, "progress": False, "random": "intercept"}
+        effects = power("truth_bias", **kw).settings["effects"]  # type: ignore[arg-type]
+        assert not any(k.startswith("residual_") for k in effects)
+        effects = power("truth_bias", effects={"residual_ar_truth": 0.3},  # type: ignore[arg-type]
+                        **kw).settings["effects"]
+        assert effects["residual_ar_truth"] == 0.3
+
     @pytest.mark.slow
     def test_ignoring_serial_correlation_changes_type_one_error(self) -> None:
         """Simulate AR(1) residuals (phi = 0.6, both ratings), no training effect on the

@@ -185,7 +185,10 @@ def _grid(
 #: PRNParams fields added after checkpoints existed; recorded only when not at their
 #: default, so a checkpoint made before they existed still resumes.
 _LATER_FIELDS = ("sd_truth_growth_therapist", "sd_truth_force_therapist",
-                 "dropout_untrained", "dropout_trained", "dropout_wellbeing")
+                 "sd_truth_force_growth_therapist",
+                 "dropout_untrained", "dropout_trained", "dropout_wellbeing",
+                 "residual_ar_truth", "residual_ar_judgment", "residual_ar_wellbeing",
+                 "residual_corr_raters")
 
 
 def _effects_record(params: PRNParams) -> dict[str, float]:
