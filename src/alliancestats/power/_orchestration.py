@@ -696,6 +696,8 @@ def _build_result(
         crit = np.where(t_based, stats.t.isf(alpha / 2, np.where(t_based, df, 1)),
                         stats.norm.isf(alpha / 2))
     status = stacked("status")
+    messages = stacked("message")
+    simplified = np.char.startswith(messages.astype(str), "random: ")
     valid = np.isin(status, _VALID)[:, None] & np.isfinite(est) & np.isfinite(se) & (se > 0)
     pvals = np.where(valid, pvals, np.nan)
     rows = []
@@ -703,11 +705,12 @@ def _build_result(
         block = slice(i * n_sims, (i + 1) * n_sims)
         truth = spec.true_values(params, cell)
         for j, term in enumerate(terms):
-            rows.append(
-                _term_row(cell, term, truth[j], est[block, j], se[block, j],
-                          pvals[block, j], valid[block, j], status[block], alpha,
-                          crit[block, j])
-            )
+            row = _term_row(cell, term, truth[j], est[block, j], se[block, j],
+                            pvals[block, j], valid[block, j], status[block], alpha,
+                            crit[block, j])
+            if spec.simplify:  # random="auto": replicates fitted with a simpler structure
+                row["n_simplified"] = int((valid[block, j] & simplified[block]).sum())
+            rows.append(row)
     seconds = stacked("seconds")
     timings = pd.DataFrame(
         {
@@ -723,7 +726,7 @@ def _build_result(
         pd.DataFrame(np.where(valid, est, np.nan), index=index, columns=terms),
         pd.DataFrame(np.where(valid, se, np.nan), index=index, columns=terms),
         pd.DataFrame(pvals, index=index, columns=terms),
-        _failures(index, status, stacked("message")),
+        _failures(index, status, messages),
         MappingProxyType(settings),
         timings,
     )
