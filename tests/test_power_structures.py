@@ -79,10 +79,16 @@ class TestDefaultStructures:
     def test_settings_record_the_structure_unless_it_is_the_old_default(self) -> None:
         kw = {"n_therapists": 6, "n_patients": 18, "n_sessions": 3, "n_sims": 2, "rng": 1,
               "progress": False}
-        assert power("truth_bias", **kw).settings["random"] == "auto"  # type: ignore[arg-type]
+        auto = power("truth_bias", **kw)  # type: ignore[arg-type]
+        assert auto.settings["random"] == "auto"
+        # no random truth force simulated: the replicates' fits are simplified
+        assert 0 < auto.power.loc[0, "n_simplified"] <= auto.power.loc[0, "n_valid"]
+        assert "n_simplified" in str(auto.summary())
         # the structures fitted before the defaults changed are not recorded, so their
         # checkpoints still resume (and a default run refuses them)
-        assert "random" not in power("truth_bias", random="intercept", **kw).settings  # type: ignore[arg-type]
+        legacy = power("truth_bias", random="intercept", **kw)  # type: ignore[arg-type]
+        assert "random" not in legacy.settings
+        assert "n_simplified" not in legacy.power
         assert "random" not in power("growth", random="slopes", **kw).settings  # type: ignore[arg-type]
         assert power("growth", **kw).settings["random"] == "rater_slopes"  # type: ignore[arg-type]
 
