@@ -8,6 +8,12 @@ worker time spent simulating vs fitting (from ``PowerResult.timings``). Plain sc
     python benchmarks/bench_power.py                      # fast engine, 200 replicates
     python benchmarks/bench_power.py --sims 1000 --designs truth_bias
     python benchmarks/bench_power.py --engine statsmodels --sims 50
+    python benchmarks/bench_power.py --structures default,legacy --jobs 1
+
+``--structures`` times the analysis' default random structures (truth and bias:
+``random="auto"``, growth: ``"rater_slopes"``) and/or the ones fitted before they became
+the default (``"intercept"``, rater-general ``"slopes"``). CPU seconds (process time of
+this process) are reported beside wall time for serial runs: the machine may be shared.
 
 The first parallel run of a session pays for starting the worker processes; a warm-up
 run of a few replicates is done before timing so that one-off costs (imports, process
@@ -24,7 +30,7 @@ import time
 import numpy as np
 
 from alliancestats import power
-from alliancestats.power._designs import DESIGNS, Sizes, simulate_panel
+from alliancestats.power._designs import DESIGNS, LEGACY_RANDOM, Sizes, simulate_panel
 from alliancestats.simulate import PRNParams
 
 PRN = {"n_therapists": 40, "n_patients": 117, "n_sessions": 6}
@@ -64,11 +70,13 @@ def checkpoint_overhead(sims: int) -> float:
         return (time.perf_counter() - t0) * 1e3
 
 
-def one_run(design: str, sims: int, jobs: int, engine: str, seed: int) -> dict[str, float]:
-    t0 = time.perf_counter()
+def one_run(design: str, sims: int, jobs: int, engine: str, seed: int,
+            random: str | None = None) -> dict[str, float]:
+    t0, c0 = time.perf_counter(), time.process_time()
     res = power(design, n_sims=sims, n_jobs=jobs, rng=seed, progress=False, engine=engine,
-                **PRN)
+                random=random, **PRN)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     timing = res.timings[["seconds_simulating", "seconds_fitting"]].sum()
     busy = float(timing.sum())
     return {
@@ -79,6 +87,7 @@ def one_run(design: str, sims: int, jobs: int, engine: str, seed: int) -> dict[s
         "fit_per_rep": float(timing["seconds_fitting"]) / sims,
         "failed": float(res.power["n_failed"].max()),
         "engine": res.settings["engine"],
+        "cpu_per_rep": cpu / sims,
     }
 
 
@@ -89,6 +98,8 @@ def main() -> None:
     parser.add_argument("--engine", default="fast", choices=["fast", "statsmodels"])
     parser.add_argument("--designs", default=",".join(DESIGNS))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--structures", default="default",
+                        help="comma-separated: default and/or legacy random structures")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -100,8 +111,9 @@ def main() -> None:
           f"dropout and therapist slopes: {simulate_only(200, **REALISM) * 1e3:.2f} ms")
     print(f"checkpoint: {checkpoint_overhead(args.sims):.1f} ms to lock, validate and load "
           f"a {args.sims}-replicate run in chunks of 10\n")
-    header = (f"{'design':<11} {'jobs':>4} {'engine':>11} {'wall s':>8} {'ms/rep':>8} "
-              f"{'fit ms/rep':>10} {'fit %':>6} {'sim %':>6} {'failed':>6}")
+    header = (f"{'design':<11} {'random':>12} {'jobs':>4} {'engine':>11} {'wall s':>8} "
+              f"{'ms/rep':>8} {'cpu ms/rep':>10} {'fit ms/rep':>10} {'fit %':>6} "
+              f"{'sim %':>6} {'failed':>6}")
     print(header)
     print("-" * len(header))
     for design in args.designs.split(","):
@@ -113,12 +125,21 @@ def main() -> None:
         except (ImportError, NotImplementedError) as exc:
             print(f"{design:<11} skipped: {type(exc).__name__}: {exc}")
             continue
-        for jobs in sorted({1, args.jobs}):
-            r = one_run(design, args.sims, jobs, args.engine, args.seed)
-            print(f"{design:<11} {jobs:>4} {r['engine']:>11} {r['wall']:>8.2f} "
-                  f"{r['per_rep'] * 1e3:>8.2f} {r['fit_per_rep'] * 1e3:>10.2f} "
-                  f"{r['fit_share'] * 100:>6.1f} {r['sim_share'] * 100:>6.1f} "
-                  f"{r['failed']:>6.0f}")
+        structures = []
+        for which in args.structures.split(","):
+            if which == "default":
+                structures.append(None)
+            elif design in LEGACY_RANDOM:
+                structures.append(LEGACY_RANDOM[design])
+        for random in structures:
+            for jobs in sorted({1, args.jobs}):
+                r = one_run(design, args.sims, jobs, args.engine, args.seed, random)
+                cpu = f"{r['cpu_per_rep'] * 1e3:>10.2f}" if jobs == 1 else f"{'-':>10}"
+                shown = random or DESIGNS[design].random or "intercept"
+                print(f"{design:<11} {shown:>12} {jobs:>4} {r['engine']:>11} "
+                      f"{r['wall']:>8.2f} {r['per_rep'] * 1e3:>8.2f} {cpu} "
+                      f"{r['fit_per_rep'] * 1e3:>10.2f} {r['fit_share'] * 100:>6.1f} "
+                      f"{r['sim_share'] * 100:>6.1f} {r['failed']:>6.0f}", flush=True)
     print("\nload average at end: " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
           + "  (other processes on the machine inflate wall times)")
 

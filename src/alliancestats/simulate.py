@@ -28,7 +28,11 @@ Model (therapist :math:`k`, patient :math:`j`, session :math:`t = 1, \dots, T`,
 
 All random effects and residuals are independent normal variables with mean 0 and the
 standard deviations in :class:`PRNParams`; the therapist random slopes :math:`r_k` (of
-session) and :math:`f_k` (of truth force) are 0 by default. Sessions are missed at
+session) and :math:`f_k` (of truth force) are 0 by default. Optionally the session-level
+residuals are AR(1) over sessions within a patient and the two raters' residuals
+correlated at a session (the ``residual_*`` fields), and in a partially nested trial
+(``nesting="partial"``) the untrained arm's patients have no therapist-level effects
+(the same numbers are drawn either way). Sessions are missed at
 random (``p_missing``) and, optionally, patients drop out (monotone, a per-session hazard
 by arm, MCAR or depending on the previous session's well-being: the ``dropout_*``
 fields). The pieces (:func:`allocate`, :func:`simulate_alliance`,
@@ -188,6 +192,27 @@ class PRNParams:
         MAR dropout: change in the log-odds of the hazard per point of the previous
         session's well-being above ``wellbeing_baseline`` (negative: patients doing worse
         leave sooner). 0 (the default) makes dropout MCAR.
+    residual_ar_truth, residual_ar_judgment : float
+        AR(1) correlation over sessions of the session-level residuals of patient-rated
+        (:math:`e_{tjk}`) and therapist-rated (:math:`\epsilon_{tjk}`) alliance within a
+        patient: stationary, so each residual keeps its SD and two sessions ``d`` apart
+        correlate :math:`\phi^d` (a missed session is a gap, not a neighbour: the full
+        panel is simulated before sessions are deleted). In (−1, 1); 0 by default
+        (independent residuals). They make the growth ratings' residuals serially
+        correlated too.
+    residual_ar_wellbeing : float
+        The same for the well-being residual of sessions 2 and later (on top of the
+        autoregression ``wellbeing_ar`` on the previous well-being). 0 by default.
+    residual_corr_raters : float
+        Correlation of the two raters' residual innovations at the same session
+        (:math:`\epsilon_{tjk}` with :math:`e_{tjk}`), e.g. a shared session-specific
+        mood or method effect, in (−1, 1); 0 by default. With equal AR parameters it is
+        the same-session correlation of the residuals themselves. In the rater-stacked
+        growth model the raters' residuals are correlated and of different size even
+        at 0 (the therapist's rating carries ``truth force x e`` plus its own
+        :math:`\epsilon`); this adds to it. In the truth-and-bias model such a
+        correlation is a confound of the truth force (it is not identified apart from
+        it), so leave it 0 to simulate that model exactly.
 
     Examples
     --------
@@ -249,6 +274,11 @@ class PRNParams:
     dropout_untrained: float = 0.0
     dropout_trained: float = 0.0
     dropout_wellbeing: float = 0.0
+    # Residual structures (all off by default: independent residuals).
+    residual_ar_truth: float = 0.0
+    residual_ar_judgment: float = 0.0
+    residual_ar_wellbeing: float = 0.0
+    residual_corr_raters: float = 0.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -272,6 +302,13 @@ class PRNParams:
             raise ValueError(
                 f"`params` field 'caseload_shape' must be > 0; got {self.caseload_shape}."
             )
+        for name in ("residual_ar_truth", "residual_ar_judgment", "residual_ar_wellbeing",
+                     "residual_corr_raters"):
+            if not -1.0 < getattr(self, name) < 1.0:
+                raise ValueError(
+                    f"`params` field {name!r} is a correlation and must be in (-1, 1); "
+                    f"got {getattr(self, name)}."
+                )
         for name in ("dropout_untrained", "dropout_trained"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(
@@ -424,6 +461,7 @@ def simulate_alliance(
     n_sessions: int,
     params: PRNParams,
     extra: np.random.Generator,
+    clustered: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Therapist-rated (X) and patient-rated (Y) alliance, each (n_patients, n_sessions).
 
@@ -431,7 +469,10 @@ def simulate_alliance(
     The therapist random slopes (session in the truth, truth force) are drawn from
     ``extra`` (see :func:`design_stream`), so ``rng`` gives the same numbers as before
     they existed, and with their SDs at 0 the result is exactly that of the design
-    without them.
+    without them. ``clustered`` (one 0/1 per patient, partially nested designs) removes
+    every therapist-level effect of the patients with 0; the same numbers are drawn.
+    The residuals get their AR(1) and cross-rater correlation from the same standard
+    normals (:func:`rater_residuals`).
     """
     p = params
     n_ther, n_pat = condition.shape[0], therapist.shape[0]
@@ -442,27 +483,92 @@ def simulate_alliance(
     v = p.sd_truth_therapist * rng.standard_normal(n_ther)
     u = p.sd_truth_patient * rng.standard_normal(n_pat)
     r = p.sd_truth_growth * rng.standard_normal(n_pat)
-    e = p.sd_truth_residual * rng.standard_normal((n_pat, n_sessions))
-    y_dev = p.truth_growth * s + (v[therapist] + u)[:, None] + r[:, None] * s + e
-
+    z_e = rng.standard_normal((n_pat, n_sessions))
     # Judgment: truth-and-bias model, centred on the population truth mean.
     w = p.sd_judgment_therapist * rng.standard_normal(n_ther)
     z = p.sd_judgment_patient * rng.standard_normal(n_pat)
     f = p.sd_truth_force * rng.standard_normal(n_pat)
-    eps = p.sd_judgment_residual * rng.standard_normal((n_pat, n_sessions))
+    z_eps = rng.standard_normal((n_pat, n_sessions))
+    z_e, z_eps = rater_residuals(z_e, z_eps, p)
+    e = p.sd_truth_residual * z_e
+    eps = p.sd_judgment_residual * z_eps
+    if clustered is not None:  # partially nested: no therapist effects where unclustered
+        v, w = v[therapist] * clustered, w[therapist] * clustered
+    else:
+        v, w = v[therapist], w[therapist]
+    y_dev = p.truth_growth * s + (v + u)[:, None] + r[:, None] * s + e
+
     bias = p.gamma00 + p.gamma01 * c + (p.gamma02 + p.gamma03 * c) * s
     force = p.gamma10 + p.gamma11 * c + (p.gamma12 + p.gamma13 * c) * s + f[:, None]
     # Therapist random slopes (design realism), from the separate ``extra`` stream so
     # that ``rng`` draws exactly what it drew before they existed; 0 under the defaults.
+    weight = np.ones(n_pat) if clustered is None else clustered
     growth_k = p.sd_truth_growth_therapist * extra.standard_normal(n_ther)
     force_k = p.sd_truth_force_therapist * extra.standard_normal(n_ther)
-    y_dev = y_dev + growth_k[therapist][:, None] * s
-    force = force + force_k[therapist][:, None]
+    y_dev = y_dev + (growth_k[therapist] * weight)[:, None] * s
+    force = force + (force_k[therapist] * weight)[:, None]
     if p.sd_truth_force_growth_therapist > 0:  # drawn only when used (earlier streams kept)
         force_growth_k = p.sd_truth_force_growth_therapist * extra.standard_normal(n_ther)
-        force = force + force_growth_k[therapist][:, None] * s
-    x_dev = bias + force * y_dev + (w[therapist] + z)[:, None] + eps
+        force = force + (force_growth_k[therapist] * weight)[:, None] * s
+    x_dev = bias + force * y_dev + (w + z)[:, None] + eps
     return p.truth_mean + x_dev, p.truth_mean + y_dev
+
+
+def ar1_series(z: FloatArray, phi: float) -> FloatArray:
+    """Stationary AR(1) over the columns (sessions) of independent standard normals.
+
+    Row by row, ``out[:, 0] = z[:, 0]`` and ``out[:, t] = phi * out[:, t-1] +
+    sqrt(1 - phi**2) * z[:, t]``: unit variance and correlation ``phi**d`` at lag ``d``.
+    ``phi = 0`` returns ``z`` itself (no arithmetic: the default reproduces earlier
+    versions bit for bit).
+
+    Examples
+    --------
+    >>> z = np.random.default_rng(0).standard_normal((20000, 3))
+    >>> x = ar1_series(z, 0.5)
+    >>> float(np.corrcoef(x[:, 0], x[:, 2])[0, 1].round(2)), x.std(axis=0).round(1).tolist()
+    (0.25, [1.0, 1.0, 1.0])
+    """
+    if phi == 0.0:
+        return z
+    out = np.empty_like(z)
+    out[:, 0] = z[:, 0]
+    scale = math.sqrt(1.0 - phi * phi)
+    for t in range(1, z.shape[1]):
+        out[:, t] = phi * out[:, t - 1] + scale * z[:, t]
+    return out
+
+
+def rater_residuals(z_truth: FloatArray, z_judgment: FloatArray, params: PRNParams
+                    ) -> tuple[FloatArray, FloatArray]:
+    """Standardised residuals of both ratings with their cross-rater and serial correlation.
+
+    The judgment's innovations are ``rho * z_truth + sqrt(1 - rho**2) * z_judgment``
+    (``rho = residual_corr_raters``), then each series is made AR(1) over sessions
+    (:func:`ar1_series`). The inputs are returned unchanged under the defaults.
+    """
+    p = params
+    rho = p.residual_corr_raters
+    if rho != 0.0:
+        z_judgment = rho * z_truth + math.sqrt(1.0 - rho * rho) * z_judgment
+    return ar1_series(z_truth, p.residual_ar_truth), ar1_series(z_judgment,
+                                                                p.residual_ar_judgment)
+
+
+def ungroup(condition: IntArray, therapist: IntArray, clustered: np.ndarray[Any, Any]
+            ) -> tuple[IntArray, IntArray]:
+    """Units of a partially nested trial: every unclustered patient its own unit.
+
+    Returns the new (condition per unit, unit per patient), units numbered in patient
+    order (so the unit of each patient stays sorted ascending): a clustered patient's
+    unit is its therapist's, an unclustered patient's a unit of its own, with the arm
+    of the therapist slot it was allocated to.
+    """
+    keep = np.asarray(clustered, dtype=bool)
+    new_unit = np.ones(therapist.shape[0], dtype=bool)
+    new_unit[1:] = (therapist[1:] != therapist[:-1]) | ~keep[1:] | ~keep[:-1]
+    unit = np.cumsum(new_unit).astype(np.int64) - 1
+    return condition[therapist[new_unit]].astype(np.int64), unit
 
 
 def design_stream(rng: np.random.Generator) -> np.random.Generator:
@@ -533,11 +639,14 @@ def simulate_wellbeing(
     alliance_therapist: FloatArray,
     alliance_patient: FloatArray,
     params: PRNParams,
+    clustered: FloatArray | None = None,
 ) -> FloatArray:
     """Well-being, (n_patients, n_sessions), driven by the previous session's alliance.
 
     The alliance arrays are the full latent panel, so a session's well-being depends on
     the previous session's ratings even when that session is later deleted as missed.
+    ``clustered`` as in :func:`simulate_alliance`; the residuals of sessions 2+ are
+    AR(1) with ``residual_ar_wellbeing``.
     """
     p = params
     n_ther = condition.shape[0]
@@ -549,7 +658,11 @@ def simulate_wellbeing(
     e1 = p.sd_wellbeing_baseline_residual * rng.standard_normal(n_pat)
     v = p.sd_wellbeing_therapist * rng.standard_normal(n_ther)
     u = p.sd_wellbeing_patient * rng.standard_normal(n_pat)
-    e = p.sd_wellbeing_residual * rng.standard_normal((n_pat, n_sessions - 1))
+    e = p.sd_wellbeing_residual * ar1_series(rng.standard_normal((n_pat, n_sessions - 1)),
+                                             p.residual_ar_wellbeing)
+    v1, v = v1[therapist], v[therapist]
+    if clustered is not None:
+        v1, v = v1 * clustered, v * clustered
 
     b = np.where(
         trained[:, None],
@@ -559,10 +672,10 @@ def simulate_wellbeing(
     terms = _surface_terms(alliance_therapist[:, :-1], alliance_patient[:, :-1], p.alliance_center)
     # surface[j, i]: effect of the alliance at session i+1 on well-being at session i+2.
     surface = np.einsum("jk,jik->ji", b, terms)
-    level = v[therapist] + u
+    level = v + u
 
     wellbeing = np.empty((n_pat, n_sessions))
-    wellbeing[:, 0] = p.wellbeing_baseline + v1[therapist] + u1 + e1
+    wellbeing[:, 0] = p.wellbeing_baseline + v1 + u1 + e1
     for i in range(1, n_sessions):  # recursion over sessions only; patients vectorised
         wellbeing[:, i] = (
             p.wellbeing_intercept
@@ -603,17 +716,26 @@ def to_frame(
     alliance_patient: FloatArray,
     wellbeing: FloatArray,
     observed: np.ndarray[Any, np.dtype[np.bool_]],
+    clustered: np.ndarray[Any, Any] | None = None,
 ) -> pd.DataFrame:
-    """Long frame of the observed patient-sessions, sorted by therapist, patient, session."""
+    """Long frame of the observed patient-sessions, sorted by therapist, patient, session.
+
+    With ``clustered`` (partially nested designs) an unclustered patient's ``therapist``
+    is a unit of its own, labelled ``"U"`` and the patient's number (``"U007"``).
+    """
     n_pat = alliance_patient.shape[0]
     ther_labels = _labels("T", condition.shape[0], 2)
     pat_labels = _labels("P", n_pat, 3)
     # Patients are numbered within ascending therapist index, so row-major order of the
     # (patient, session) grid is already sorted by therapist, patient and session.
     pat_idx, ses_idx = np.nonzero(observed)
+    units = ther_labels[therapist]
+    if clustered is not None:
+        alone = ~np.asarray(clustered, dtype=bool)
+        units = np.where(alone, np.char.add("U", np.char.lstrip(pat_labels, "P")), units)
     return pd.DataFrame(
         {
-            "therapist": ther_labels[therapist[pat_idx]],
+            "therapist": units[pat_idx],
             "patient": pat_labels[pat_idx],
             "session": (ses_idx + 1).astype(np.int64),
             "condition": condition[therapist[pat_idx]].astype(np.int64),
@@ -633,6 +755,7 @@ def simulate_prn(
     p_missing: float = 0.0,
     rng: Any = None,
     caseloads: Sequence[int] | None = None,
+    nesting: str = "full",
 ) -> pd.DataFrame:
     r"""Simulate one PRN trial data set with known parameters.
 
@@ -663,6 +786,19 @@ def simulate_prn(
         Patients of each therapist (each >= 1), e.g. ``[2, 2, 3, 8]``, instead of the
         random caseloads of ``params.caseload_shape`` (powerlmm's ``unequal_clusters``).
         Arms are still randomised over therapists.
+    nesting : {"full", "partial"}
+        ``"full"`` (default): patients nested in therapists in both arms.
+        ``"partial"``: a partially nested trial (Bauer, Sterba & Hallfors 2008; powerlmm's
+        ``partially_nested``): only the trained arm's patients share therapists; the
+        untrained arm's patients are not clustered (treatment as usual by unrelated
+        providers, or a wait-list arm), so they carry no therapist-level effect and each
+        is a unit of its own in the ``therapist`` column (``"U007"``). The allocation is
+        unchanged: the untrained therapists' caseload slots only decide how many
+        patients the control arm has, so ``n_therapists`` counts the ⌊n/2⌋ trained
+        therapists plus those slots. The same random numbers are drawn as with
+        ``"full"``.
+
+    Returns
     -------
     DataFrame
         Columns ``therapist`` ("T01", ...), ``patient`` ("P001", ..., unique across
@@ -719,15 +855,17 @@ def simulate_prn(
     n_t, n_p, n_s = check_sizes(*_sizes_from(n_therapists, n_patients, loads), n_sessions)
     p_miss = check_p_missing(p_missing)
     prm = resolve_params(params)
+    nest = check_nesting(nesting)
     gen = as_generator(rng)
 
     extra = design_stream(gen)
     condition, therapist = allocate(gen, n_t, n_p, prm.caseload_shape, loads)
-    x, y = simulate_alliance(gen, therapist, condition, n_s, prm, extra)
-    w = simulate_wellbeing(gen, therapist, condition, x, y, prm)
+    clustered = clustering(condition, therapist, nest)
+    x, y = simulate_alliance(gen, therapist, condition, n_s, prm, extra, clustered)
+    w = simulate_wellbeing(gen, therapist, condition, x, y, prm, clustered)
     observed = missing_mask(gen, n_p, n_s, p_miss)
     observed = dropout_mask(extra, observed, condition[therapist], w, prm)
-    frame = to_frame(therapist, condition, x, y, w, observed)
+    frame = to_frame(therapist, condition, x, y, w, observed, clustered)
     frame.attrs["params"] = {
         **dataclasses.asdict(prm),
         "n_therapists": n_t,
@@ -735,8 +873,28 @@ def simulate_prn(
         "n_sessions": n_s,
         "p_missing": p_miss,
         **({} if loads is None else {"caseloads": list(loads)}),
+        **({} if nest == "full" else {"nesting": nest}),
     }
     return frame
+
+
+NESTINGS = ("full", "partial")
+
+
+def check_nesting(nesting: Any) -> str:
+    """The validated ``nesting`` argument."""
+    if not isinstance(nesting, str) or nesting not in NESTINGS:
+        raise ValueError(f"`nesting` must be one of {NESTINGS} ('partial': therapists in "
+                         f"the trained arm only); got {nesting!r}.")
+    return nesting
+
+
+def clustering(condition: IntArray, therapist: IntArray, nesting: str
+               ) -> FloatArray | None:
+    """Per patient 1.0 if clustered in a therapist, else 0.0 (None: all clustered)."""
+    if nesting == "full":
+        return None
+    return condition[therapist].astype(float)
 
 
 def _sizes_from(

@@ -27,12 +27,14 @@ from ..simulate import (
     IntArray,
     PRNParams,
     allocate,
+    clustering,
     design_stream,
     dropout_mask,
     missing_mask,
     simulate_alliance,
     simulate_wellbeing,
     to_frame,
+    ungroup,
 )
 
 __all__ = [
@@ -66,7 +68,9 @@ class Panel:
     """One simulated trial as (patient, session) arrays.
 
     ``condition`` is per therapist, ``therapist`` per patient (sorted ascending), the
-    ratings and ``observed`` are (n_patients, n_sessions).
+    ratings and ``observed`` are (n_patients, n_sessions). ``clustered`` (partially
+    nested trials) is 1.0 for a patient who shares a therapist, 0.0 for one who does
+    not; None when every patient is nested in a therapist.
     """
 
     condition: IntArray
@@ -75,6 +79,7 @@ class Panel:
     alliance_patient: FloatArray
     wellbeing: FloatArray
     observed: BoolArray
+    clustered: FloatArray | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """The long data frame :func:`~alliancestats.simulate.simulate_prn` returns."""
@@ -85,7 +90,19 @@ class Panel:
             self.alliance_patient,
             self.wellbeing,
             self.observed,
+            self.clustered,
         )
+
+    def units(self) -> tuple[IntArray, IntArray]:
+        """(arm per therapist-level unit, unit per patient): the therapists, and with
+        partial nesting every unclustered patient as a unit of its own."""
+        if self.clustered is None:
+            return self.condition, self.therapist
+        return ungroup(self.condition, self.therapist, self.clustered)
+
+    def arm(self, pat: IntArray) -> FloatArray:
+        """Condition (0/1, float) of the given patients."""
+        return self.condition[self.therapist[pat]].astype(float)
 
 
 def simulate_panel(
@@ -94,17 +111,20 @@ def simulate_panel(
     params: PRNParams,
     p_missing: float,
     caseloads: tuple[int, ...] | None = None,
+    nesting: str = "full",
 ) -> Panel:
     """Draw one trial; same draws, in the same order, as ``simulate_prn``."""
     extra = design_stream(rng)
     condition, therapist = allocate(
         rng, sizes.n_therapists, sizes.n_patients, params.caseload_shape, caseloads
     )
-    x, y = simulate_alliance(rng, therapist, condition, sizes.n_sessions, params, extra)
-    w = simulate_wellbeing(rng, therapist, condition, x, y, params)
+    clustered = clustering(condition, therapist, nesting)
+    x, y = simulate_alliance(rng, therapist, condition, sizes.n_sessions, params, extra,
+                             clustered)
+    w = simulate_wellbeing(rng, therapist, condition, x, y, params, clustered)
     observed = missing_mask(rng, sizes.n_patients, sizes.n_sessions, p_missing)
     observed = dropout_mask(extra, observed, condition[therapist], w, params)
-    return Panel(condition, therapist, x, y, w, observed)
+    return Panel(condition, therapist, x, y, w, observed, clustered)
 
 
 @dataclass(frozen=True)
@@ -113,9 +133,16 @@ class ModelArrays:
 
     ``groups`` holds 0-based integer codes, one column per level, outer to inner; an
     inner code is unique across outer units (lme4's ``therapist:patient``). ``random``
-    maps each level to the indices of the ``X`` columns that get correlated random
-    effects at that level, unless ``Z`` gives the random-effect designs explicitly (one
-    array per level).
+    maps each level to the indices of the ``X`` columns that get random effects at that
+    level (correlated unless ``independent`` says so for the level), unless ``Z`` gives
+    the random-effect designs explicitly (one array per level).
+
+    ``outer_weight`` multiplies the outermost level's design row by row: the arm
+    indicator of a partially nested trial, so that the therapist random effects exist
+    in the trained arm only (Bauer, Sterba & Hallfors 2008). ``residual`` is the
+    engine's residual structure, with the ``time`` of each row, the ``rater`` code of
+    each row (rater-stacked data) and the residual units (``residual_units``; None: the
+    innermost level's units).
     """
 
     y: FloatArray
@@ -125,12 +152,29 @@ class ModelArrays:
     levels: tuple[str, ...]
     random: Mapping[str, tuple[int, ...]]
     Z: tuple[FloatArray, ...] | None = None
+    independent: tuple[bool, ...] | None = None
+    outer_weight: FloatArray | None = None
+    residual: str = "iid"
+    time: FloatArray | None = None
+    rater: IntArray | None = None
+    residual_units: IntArray | None = None
 
     def z_matrices(self) -> list[FloatArray]:
         """Random-effect design per level, outer to inner."""
         if self.Z is not None:
-            return list(self.Z)
-        return [self.X[:, list(self.random[level])] for level in self.levels]
+            Z = list(self.Z)
+        else:
+            Z = [self.X[:, list(self.random[level])] for level in self.levels]
+        if self.outer_weight is not None:
+            Z[0] = Z[0] * self.outer_weight[:, None]
+        return Z
+
+    def residual_units_for(self) -> IntArray | None:
+        """Residual units for the engine: rater-stacked AR(1) runs within each rater's
+        series (patient x rater); otherwise the innermost level's units."""
+        if self.residual == "ar1" and self.rater is not None:
+            return self.groups[:, -1] * 2 + self.rater
+        return self.residual_units
 
 
 @dataclass(frozen=True)
@@ -187,6 +231,12 @@ class Design:
         sample, e.g. through centring), for the true values of ``targets=``.
     columns : tuple of str
         Names of the fixed-effect columns of ``arrays``.
+    random : str
+        Name of the fitted random-effects structure ("" for the lagged RSA's only one).
+    simplify : bool
+        Simplify a singular random part step by step (``random="auto"``).
+    residual : str
+        The fitted residual structure ("iid", "ar1", "rater", "rater_ar1").
     """
 
     name: str
@@ -202,6 +252,9 @@ class Design:
     arrays: Callable[[Panel], ModelArrays] | None = None
     coefficients: Callable[[PRNParams, Sizes], FloatArray] | None = None
     columns: tuple[str, ...] = ()
+    random: str = ""
+    simplify: bool = False
+    residual: str = "iid"
 
 
 def observed_index(panel: Panel) -> tuple[IntArray, IntArray]:
@@ -249,8 +302,81 @@ def _codes(labels: IntArray) -> IntArray:
 
 
 def nested_groups(panel: Panel, pat: IntArray) -> IntArray:
-    """(therapist, patient) codes of the rows, outer to inner."""
-    return np.column_stack([_codes(panel.therapist[pat]), _codes(pat)])
+    """(therapist, patient) codes of the rows, outer to inner (with partial nesting an
+    unclustered patient is a therapist-level unit of its own)."""
+    _, unit = panel.units()
+    return np.column_stack([_codes(unit[pat]), _codes(pat)])
+
+
+def outer_weight(panel: Panel, pat: IntArray) -> FloatArray | None:
+    """Row weights of the therapist-level random effects: the arm indicator in a
+    partially nested trial (therapists in the trained arm only), else None."""
+    return None if panel.clustered is None else panel.clustered[pat]
+
+
+def engine_model(arrays: ModelArrays) -> Any:
+    """The engine's model of ``arrays`` (REML, sorted codes, no label handling)."""
+    from .._mixed._engine import NestedLMM  # the engine is optional at import time
+
+    return NestedLMM.from_codes(
+        arrays.X, arrays.groups, arrays.z_matrices(), reml=True,
+        independent=arrays.independent, residual=arrays.residual,
+        time=None if arrays.residual == "iid" else arrays.time,
+        rater=arrays.rater if arrays.residual in ("rater", "rater_ar1") else None,
+        residual_units=None if arrays.residual == "iid" else arrays.residual_units_for(),
+    )
+
+
+def engine_fit(arrays: ModelArrays, start: tuple[float, ...] | None
+               ) -> tuple[Any, Any, list[str]]:
+    """(model, fit, warning messages) of the REML fit of ``arrays``.
+
+    ``start`` (covariance parameters, θ then any residual parameters) warm-starts the
+    optimiser; it is ignored when its length does not fit the model. A warm-started fit
+    that ends on the boundary (singular) or does not converge is refitted from the
+    engine's own start and the fit with the higher REML likelihood is kept: from a warm
+    start the optimiser can stop at a boundary point that is not the optimum (seen in
+    about 1 in 20 truth-and-bias replicates, REML log-likelihood lower by up to 0.08,
+    estimates off by up to 0.02 SE, the fit wrongly called singular).
+    """
+    model = engine_model(arrays)
+    if start is not None and len(start) != model.n_theta + model.n_psi:
+        start = None
+    fit, messages = quiet(lambda: model.fit(
+        arrays.y, start=None if start is None else np.asarray(start), random_effects=False
+    ))
+    if start is not None and (fit.is_singular or not fit.converged):
+        cold, cold_messages = quiet(lambda: model.fit(arrays.y, random_effects=False))
+        if cold.converged and (not fit.converged or cold.llf > fit.llf):
+            fit, messages = cold, cold_messages
+    return model, fit, messages
+
+
+def fit_status(fit: Any) -> str:
+    """"ok", "singular" or "not converged"."""
+    return "not converged" if not fit.converged else "singular" if fit.is_singular else "ok"
+
+
+def engine_outcome(model: Any, fit: Any, arrays: ModelArrays, contrasts: FloatArray,
+                   messages: list[str], ddf: str) -> FitOutcome:
+    """The tested contrasts of an engine fit (with Satterthwaite df unless ``ddf="z"``)."""
+    status = fit_status(fit)
+    note = getattr(fit, "message", None)
+    if not fit.converged and note:
+        messages.insert(0, str(note))
+    params = np.asarray(fit.cov_params_vector, dtype=float)
+    theta = tuple(float(t) for t in params)
+    outcome = contrast_outcome(np.asarray(fit.beta, float), np.asarray(fit.cov_beta, float),
+                               contrasts, status, "; ".join(messages)[:300], theta)
+    if ddf == "z":
+        return outcome
+    from .._mixed._ddf import satterthwaite_df
+
+    df = np.full(len(contrasts), np.nan)
+    if fit.converged:
+        df, _ = quiet(lambda: np.asarray(
+            satterthwaite_df(model, arrays.y, params, contrasts), dtype=float))
+    return dataclasses.replace(outcome, df=df)
 
 
 def fit_arrays(
@@ -261,43 +387,106 @@ def fit_arrays(
 
     The arrays are handed to the engine directly (no formula, no data frame, groups as
     the sorted codes of :func:`nested_groups`); ``start`` warm-starts the covariance
-    parameters. Conditional modes are not computed: only the fixed effects are tested.
-
-    A warm-started fit that ends on the boundary (singular) or does not converge is
-    refitted from the engine's own start and the fit with the higher REML likelihood is
-    kept: from a warm start the optimiser can stop at a boundary point that is not the
-    optimum (seen in about 1 in 20 truth-and-bias replicates, REML log-likelihood lower
-    by up to 0.08, estimates off by up to 0.02 SE, the fit wrongly called singular).
+    parameters (:func:`engine_fit`). Conditional modes are not computed: only the fixed
+    effects are tested.
 
     ``ddf="satterthwaite"`` adds each contrast's Satterthwaite df at the fit (as
     ``ddf="satterthwaite"`` on the model functions and lmerTest's ``contest1D``).
     """
-    from .._mixed._engine import NestedLMM  # the engine is optional at import time
+    model, fit, messages = engine_fit(arrays, start)
+    return engine_outcome(model, fit, arrays, contrasts, messages, ddf)
 
-    model = NestedLMM.from_codes(arrays.X, arrays.groups, arrays.z_matrices(), reml=True)
-    fit, messages = quiet(lambda: model.fit(
-        arrays.y, start=None if start is None else np.asarray(start), random_effects=False
-    ))
-    if start is not None and (fit.is_singular or not fit.converged):
-        cold, cold_messages = quiet(lambda: model.fit(arrays.y, random_effects=False))
-        if cold.converged and (not fit.converged or cold.llf > fit.llf):
-            fit, messages = cold, cold_messages
-    status = "not converged" if not fit.converged else "singular" if fit.is_singular else "ok"
-    note = getattr(fit, "message", None)
-    if not fit.converged and note:
-        messages.insert(0, str(note))
-    theta = tuple(float(t) for t in np.ravel(fit.theta))
-    outcome = contrast_outcome(np.asarray(fit.beta, float), np.asarray(fit.cov_beta, float),
-                               contrasts, status, "; ".join(messages)[:300], theta)
-    if ddf == "z":
-        return outcome
-    from .._mixed._ddf import satterthwaite_df
 
-    df = np.full(len(contrasts), np.nan)
-    if fit.converged:
-        df, _ = quiet(lambda: np.asarray(
-            satterthwaite_df(model, arrays.y, fit.theta, contrasts), dtype=float))
-    return dataclasses.replace(outcome, df=df)
+def fit_simplified(
+    arrays: ModelArrays, contrasts: FloatArray, start: tuple[float, ...] | None,
+    ddf: str = "z",
+) -> FitOutcome:
+    """As :func:`fit_arrays`, simplifying a singular random part as ``random="auto"``
+    does in :func:`~alliancestats.fit_truth_bias`.
+
+    The fit starts from ``arrays.random`` (terms named by their ``X`` column); while it
+    is singular, :func:`~alliancestats.design.simplify_random` takes one step down (a
+    term whose variance is 0 dropped, else a correlation of ±1 removed). The steps are
+    listed at the start of the outcome's message (``random: ...``); a simplified fit
+    reports no ``theta`` (it is no warm start for the full structure).
+
+    Dropping a term whose variance is 0 leaves the same fit (lme4's reason for the
+    step), so the simpler model is evaluated at the singular fit's covariance
+    parameters without that term instead of being refitted; after a correlation is
+    removed the simpler model is refitted from the engine's own start, as
+    ``fit_truth_bias`` does. Estimates agree with ``fit_truth_bias(random="auto")`` to
+    the optimiser's tolerance.
+    """
+    from .._mixed import SINGULAR_TOL
+    from ..design import RandomStructure, simplify_random
+
+    names, levels = arrays.columns, arrays.levels
+    flags = arrays.independent or (False,) * len(levels)
+    structure = RandomStructure(tuple(
+        (tuple(names[i] for i in arrays.random[lvl]), not flag)
+        for lvl, flag in zip(levels, flags, strict=True)))
+    steps: list[str] = []
+    current = arrays
+    model, fit, messages = engine_fit(current, start)
+    while fit_status(fit) == "singular":
+        random_cov = {lvl: pd.DataFrame(np.asarray(cov, float), index=list(terms),
+                                        columns=list(terms))
+                      for lvl, (terms, _), cov in zip(levels, structure.levels, fit.cov_re,
+                                                      strict=True)}
+        step = simplify_random(structure, list(levels), random_cov, float(fit.sigma2),
+                               SINGULAR_TOL)
+        if step is None:
+            break
+        structure, record = step
+        steps.append(f"{record['level']}: {record['term']} {record['action']}")
+        current = dataclasses.replace(
+            arrays,
+            random={lvl: tuple(names.index(t) for t in terms)
+                    for lvl, (terms, _) in zip(levels, structure.levels, strict=True)},
+            independent=tuple(not corr for _, corr in structure.levels),
+        )
+        if record["action"] == "dropped":
+            reduced = _reduced_start(structure, levels, random_cov, float(fit.sigma2),
+                                     np.asarray(fit.psi, dtype=float))
+            model = engine_model(current)
+            fit = model.evaluate(current.y, np.asarray(reduced), random_effects=False)
+        else:  # from the engine's own start: a warm start from the boundary usually
+            # ends singular again and is then refitted anyway (engine_fit)
+            model, fit, messages = engine_fit(current, None)
+    if steps:
+        messages.insert(0, "random: " + "; ".join(steps))
+    outcome = engine_outcome(model, fit, current, contrasts, messages, ddf)
+    return dataclasses.replace(outcome, theta=None) if steps else outcome
+
+
+def _reduced_start(structure: Any, levels: tuple[str, ...],
+                   random_cov: Mapping[str, pd.DataFrame], sigma2: float,
+                   psi: FloatArray) -> tuple[float, ...]:
+    """Covariance parameters (θ then ψ) of ``structure`` from a fit's random-effect
+    covariances: per level the relative Cholesky factor of the kept terms (column-major
+    lower triangle), or their relative SDs when the level's terms are independent."""
+    parts = []
+    for lvl, (terms, corr) in zip(levels, structure.levels, strict=True):
+        rel = random_cov[lvl].loc[list(terms), list(terms)].to_numpy(float) / sigma2
+        if corr:
+            lower = _psd_cholesky(rel)
+            parts.append(lower.T[np.triu_indices(len(terms))])
+        else:
+            parts.append(np.sqrt(np.clip(np.diag(rel), 0.0, None)))
+    return tuple(float(v) for v in np.concatenate([*parts, psi]))
+
+
+def _psd_cholesky(cov: FloatArray) -> FloatArray:
+    """Lower Cholesky factor of a positive semi-definite matrix (0 where it degenerates)."""
+    k = cov.shape[0]
+    lower = np.zeros_like(cov)
+    for j in range(k):
+        d = cov[j, j] - lower[j, :j] @ lower[j, :j]
+        lower[j, j] = np.sqrt(d) if d > 0 else 0.0
+        for i in range(j + 1, k):
+            lower[i, j] = ((cov[i, j] - lower[i, :j] @ lower[j, :j]) / lower[j, j]
+                           if lower[j, j] > 0 else 0.0)
+    return lower
 
 
 def results_outcome(result: Any, estimate: Any, std_error: Any,
@@ -343,13 +532,14 @@ def truth_bias_arrays(panel: Panel) -> ModelArrays:
     truth = panel.alliance_patient[pat, ses]
     centre = truth.mean()
     t = truth - centre
-    c = panel.condition[panel.therapist[pat]].astype(float)
+    c = panel.arm(pat)
     s = ses.astype(float) + 1.0
     bases: dict[str | None, FloatArray | None] = {None: None, "truth": t}
     X, names, _ = crossed_columns(bases, {"condition": c, "session": s}, MODERATORS, len(t))
     y = panel.alliance_therapist[pat, ses] - centre
     return ModelArrays(y, X, tuple(names), nested_groups(panel, pat),
-                       ("therapist", "patient"), {"therapist": (0,), "patient": (0,)})
+                       ("therapist", "patient"), {"therapist": (0,), "patient": (0,)},
+                       outer_weight=outer_weight(panel, pat), time=s)
 
 
 def truth_bias_slopes_arrays(panel: Panel) -> ModelArrays:
@@ -369,15 +559,27 @@ def truth_bias_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome
 
 
 def truth_bias_public(frame: pd.DataFrame) -> FitOutcome:
-    from ..truthbias import fit_truth_bias
+    return TruthBiasPublic("intercept")(frame)
 
-    res, messages = quiet(lambda: fit_truth_bias(
-        frame, judgment="alliance_therapist", truth="alliance_patient",
-        groups=["therapist", "patient"], moderators=["condition", "session"],
-        random="intercept", engine="statsmodels",
-    ))
-    name = "alliance_patient:condition:session"
-    return results_outcome(res, res.params[[name]], res.bse[[name]], messages)
+
+@dataclass(frozen=True)
+class TruthBiasPublic:
+    """fit_public of the truth-and-bias design: ``fit_truth_bias`` with statsmodels'
+    MixedLM and the given ``random`` (with "auto", fit_truth_bias starts MixedLM from
+    uncorrelated patient-level slopes, the richest structure it can fit)."""
+
+    random: str
+
+    def __call__(self, frame: pd.DataFrame) -> FitOutcome:
+        from ..truthbias import fit_truth_bias
+
+        res, messages = quiet(lambda: fit_truth_bias(
+            frame, judgment="alliance_therapist", truth="alliance_patient",
+            groups=["therapist", "patient"], moderators=["condition", "session"],
+            random=self.random, engine="statsmodels",
+        ))
+        name = "alliance_patient:condition:session"
+        return results_outcome(res, res.params[[name]], res.bse[[name]], messages)
 
 
 def truth_bias_coefficients(params: PRNParams, sizes: Sizes) -> FloatArray:
@@ -443,7 +645,7 @@ def lagged_rsa_arrays(panel: Panel) -> ModelArrays:
     centre = np.concatenate([x, y]).mean()
     xc, yc = x - centre, y - centre
     P = np.column_stack([xc, yc, xc * xc, xc * yc, yc * yc])
-    c = panel.condition[panel.therapist[pat]].astype(float)
+    c = panel.arm(pat)
     w_prev = panel.wellbeing[pat, prev]
     X = np.column_stack([
         np.ones_like(c), c, P * (1.0 - c)[:, None], P * c[:, None], prev + 2.0,
@@ -451,7 +653,8 @@ def lagged_rsa_arrays(panel: Panel) -> ModelArrays:
     ])
     return ModelArrays(panel.wellbeing[pat, prev + 1], X, RSA_COLUMNS,
                        nested_groups(panel, pat), ("therapist", "patient"),
-                       {"therapist": (0,), "patient": (0,)})
+                       {"therapist": (0,), "patient": (0,)},
+                       outer_weight=outer_weight(panel, pat), time=(prev + 2.0).astype(float))
 
 
 def _rsa_contrasts() -> FloatArray:
@@ -571,7 +774,7 @@ def growth_arrays(panel: Panel) -> ModelArrays:
     """
     pat, ses = observed_index(panel)
     t = (ses - ses.min()).astype(float)
-    c = panel.condition[panel.therapist[pat]].astype(float)
+    c = panel.arm(pat)
     n = len(t)
     tt = np.concatenate([t, t])
     bases: dict[str | None, FloatArray | None] = {}
@@ -583,8 +786,31 @@ def growth_arrays(panel: Panel) -> ModelArrays:
                                   2 * n)
     y = np.concatenate([panel.alliance_therapist[pat, ses], panel.alliance_patient[pat, ses]])
     Z = np.column_stack([np.ones_like(tt), tt])
+    weight = outer_weight(panel, pat)
     return ModelArrays(y, X, tuple(names), np.concatenate([nested_groups(panel, pat)] * 2),
-                       ("therapist", "patient"), {}, (Z, Z))
+                       ("therapist", "patient"), {}, (Z, Z),
+                       outer_weight=None if weight is None else np.concatenate([weight] * 2),
+                       time=tt, rater=np.repeat(np.array([0, 1], dtype=np.int64), n))
+
+
+def growth_rater_arrays(panel: Panel) -> ModelArrays:
+    """The dyadic growth model, as ``fit_growth(random="rater_slopes")``: a therapist
+    random intercept, and per patient a random intercept and time slope for each rater,
+    all correlated (lme4 ``(1 | therapist) + (0 + rater + rater:time |
+    therapist:patient)``); fixed part as :func:`growth_arrays`."""
+    arrays = growth_arrays(panel)
+    ther, pat = (arrays.X[:, arrays.columns.index(f"rater[{r}]")] for r in RATERS)
+    t = np.asarray(arrays.time)
+    Z = (np.ones((len(t), 1)), np.column_stack([ther, pat, ther * t, pat * t]))
+    return dataclasses.replace(arrays, Z=Z)
+
+
+def growth_rater_intercepts_arrays(panel: Panel) -> ModelArrays:
+    """The two-intercept dyadic model, as ``fit_growth(random="rater_intercepts")``:
+    ``(1 | therapist) + (0 + rater | therapist:patient)``."""
+    arrays = growth_rater_arrays(panel)
+    assert arrays.Z is not None
+    return dataclasses.replace(arrays, Z=(arrays.Z[0], arrays.Z[1][:, :2]))
 
 
 def growth_fast(panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
@@ -597,17 +823,28 @@ GROWTH_CONTRAST = np.eye(len(GROWTH_COLUMNS))[
 
 
 def growth_public(frame: pd.DataFrame) -> FitOutcome:
-    from ..data import stack_raters
-    from ..growth import fit_growth
+    return GrowthPublic("slopes")(frame)
 
-    long = stack_raters(frame, ratings={"therapist": "alliance_therapist",
-                                        "patient": "alliance_patient"})
-    res, messages = quiet(lambda: fit_growth(
-        long, outcome="alliance", time="session", rater="rater",
-        groups=["therapist", "patient"], moderators="condition", random="slopes",
-    ))
-    names = [f"rater[{r}]:session:condition" for r in ("therapist", "patient")]
-    return results_outcome(res, res.params[names], res.bse[names], messages)
+
+@dataclass(frozen=True)
+class GrowthPublic:
+    """fit_public of the growth design: ``fit_growth`` on the rater-stacked frame with
+    the given ``random`` (the project's engine: MixedLM cannot fit these models)."""
+
+    random: str
+
+    def __call__(self, frame: pd.DataFrame) -> FitOutcome:
+        from ..data import stack_raters
+        from ..growth import fit_growth
+
+        long = stack_raters(frame, ratings={"therapist": "alliance_therapist",
+                                            "patient": "alliance_patient"})
+        res, messages = quiet(lambda: fit_growth(
+            long, outcome="alliance", time="session", rater="rater",
+            groups=["therapist", "patient"], moderators="condition", random=self.random,
+        ))
+        names = [f"rater[{r}]:session:condition" for r in ("therapist", "patient")]
+        return results_outcome(res, res.params[names], res.bse[names], messages)
 
 
 def growth_coefficients(params: PRNParams, sizes: Sizes) -> FloatArray:
@@ -754,10 +991,34 @@ class ContrastFit:
     columns: tuple[str, ...]
     targets: tuple[Target, ...]
     ddf: str = "z"
+    simplify: bool = False
 
     def __call__(self, panel: Panel, start: tuple[float, ...] | None) -> FitOutcome:
         L = contrast_matrix(self.targets, self.columns, panel.observed.shape[1])
-        return fit_arrays(self.arrays(panel), L, start, self.ddf)
+        fit = fit_simplified if self.simplify else fit_arrays
+        return fit(self.arrays(panel), L, start, self.ddf)
+
+
+@dataclass(frozen=True)
+class ResidualArrays:
+    """A design's array builder fitting another residual structure (picklable)."""
+
+    arrays: Callable[[Panel], ModelArrays]
+    residual: str
+
+    def __call__(self, panel: Panel) -> ModelArrays:
+        return dataclasses.replace(self.arrays(panel), residual=self.residual)
+
+
+def _contrast_fit(design: Design, targets: tuple[Target, ...] | None = None) -> ContrastFit:
+    """The fast fit of ``design`` testing ``targets`` (default: its own terms), keeping
+    the ddf of its current fit."""
+    assert design.arrays is not None
+    if targets is None:
+        targets = tuple(Target(t, builtin=t, design=design.name) for t in design.terms)
+    current = design.fit_fast
+    ddf = current.ddf if isinstance(current, ContrastFit) else "z"
+    return ContrastFit(design.arrays, design.columns, targets, ddf, design.simplify)
 
 
 @dataclass(frozen=True)
@@ -779,14 +1040,56 @@ class ContrastTruth:
 
 
 def _no_public_fit(frame: pd.DataFrame) -> FitOutcome:
-    raise TypeError("`targets`, `random` and `ddf` are fitted with engine='fast' only.")
+    raise TypeError("`targets`, `random`, `residual`, `nesting='partial'` and `ddf` are "
+                    "fitted with engine='fast' only.")
 
 
-#: Random-effects structures the fitted model of a design may use instead of its own:
-#: design -> structure -> array builder.
-RANDOM_STRUCTURES: dict[str, dict[str, Callable[[Panel], ModelArrays]]] = {
-    "truth_bias": {"intercept": truth_bias_arrays, "slopes": truth_bias_slopes_arrays},
+#: Random-effects structures the fitted model of a design may use: design -> structure
+#: -> (array builder, simplify when singular, description). The first is the default.
+RANDOM_STRUCTURES: dict[str, dict[str, tuple[Callable[[Panel], ModelArrays], bool, str]]] = {
+    "truth_bias": {
+        "auto": (truth_bias_slopes_arrays, True,
+                 "random intercepts and truth forces, correlated, for therapist and patient "
+                 "(West & Kenny), simplified step by step when singular as "
+                 "fit_truth_bias(random='auto')"),
+        "slopes": (truth_bias_slopes_arrays, False,
+                   "random intercepts and truth forces, correlated, for therapist and "
+                   "patient"),
+        "intercept": (truth_bias_arrays, False, "random intercepts for therapist and patient"),
+    },
+    "growth": {
+        "rater_slopes": (growth_rater_arrays, False,
+                         "therapist random intercept; per patient a random intercept and "
+                         "time slope for each rater, all correlated (dyadic, "
+                         "fit_growth(random='rater_slopes'))"),
+        "slopes": (growth_arrays, False,
+                   "correlated random intercepts and time slopes for therapist and patient, "
+                   "shared by the raters"),
+        "rater_intercepts": (growth_rater_intercepts_arrays, False,
+                             "therapist random intercept; per patient correlated random "
+                             "intercepts for each rater"),
+    },
 }
+
+#: The structure each design fitted before ``random`` had other defaults (checkpoints
+#: made then record no ``random``).
+LEGACY_RANDOM = {"truth_bias": "intercept", "growth": "slopes"}
+
+#: Residual structures each design's fitted model may use (the first is the default).
+RESIDUAL_STRUCTURES = {
+    "truth_bias": ("iid", "ar1"),
+    "lagged_rsa": ("iid", "ar1"),
+    "growth": ("iid", "ar1", "rater", "rater_ar1"),
+}
+
+_MODEL_BASE = {
+    "truth_bias": "truth-and-bias LMM, judgment ~ truth * condition * session",
+    "growth": "rater-stacked growth LMM, alliance ~ 0 + rater * time * condition "
+              "(rater-specific fixed effects)",
+}
+
+_PUBLIC_FITS: dict[str, Callable[[str], PublicFit]] = {
+    "truth_bias": TruthBiasPublic, "growth": GrowthPublic}
 
 
 def with_random(design: Design, random: str) -> Design:
@@ -799,15 +1102,40 @@ def with_random(design: Design, random: str) -> Design:
             f"`random` can be chosen for the {sorted(RANDOM_STRUCTURES)} designs only; "
             f"the {design.name!r} design fits its documented structure."
         )
-    arrays = choices[check_choice(random, "random", tuple(choices))]
-    targets = tuple(Target(t, builtin=t, design=design.name) for t in design.terms)
-    return dataclasses.replace(
-        design,
-        model=f"{design.model}; random: {random}",
-        arrays=arrays,
-        fit_fast=ContrastFit(arrays, design.columns, targets),
-        fit_public=_no_public_fit,
-    )
+    name = check_choice(random, "random", tuple(choices))
+    builder, simplify, text = choices[name]
+    arrays: Callable[[Panel], ModelArrays] = builder
+    if design.residual != "iid":
+        arrays = ResidualArrays(builder, design.residual)
+    chosen = dataclasses.replace(
+        design, model=f"{_MODEL_BASE[design.name]}, {text}", arrays=arrays,
+        simplify=simplify, random=name, fit_public=_PUBLIC_FITS[design.name](name))
+    return dataclasses.replace(chosen, fit_fast=_contrast_fit(chosen))
+
+
+def with_residual(design: Design, residual: str) -> Design:
+    """The design fitting a residual structure of the engine (fast engine), same terms."""
+    from .._validation import check_choice
+
+    choices = RESIDUAL_STRUCTURES.get(design.name, ("iid",))
+    name = check_choice(residual, "residual", choices)
+    if name == "iid" or design.arrays is None:
+        return design
+    base = design.arrays.arrays if isinstance(design.arrays, ResidualArrays) else design.arrays
+    what = {"ar1": "AR(1) residuals over sessions within each patient"
+                   + (" and rater" if design.name == "growth" else ""),
+            "rater": "a residual SD per rater, raters' residuals correlated at a session",
+            "rater_ar1": "rater residual covariance x AR(1) over sessions"}[name]
+    chosen = dataclasses.replace(design, model=f"{design.model}; residual: {what}",
+                                 arrays=ResidualArrays(base, name), residual=name,
+                                 fit_public=_no_public_fit)
+    return dataclasses.replace(chosen, fit_fast=_contrast_fit(chosen))
+
+
+def without_public_fit(design: Design) -> Design:
+    """The design with no public-function fit (e.g. a partially nested trial, whose
+    therapist effect in one arm only the model functions do not express)."""
+    return dataclasses.replace(design, fit_public=_no_public_fit)
 
 
 DDF = ("satterthwaite", "z")
@@ -823,8 +1151,7 @@ def with_ddf(design: Design, ddf: str) -> Design:
                          f"{design.name!r} design is tested with ddf='z'.")
     fit = design.fit_fast
     if not isinstance(fit, ContrastFit):
-        targets = tuple(Target(t, builtin=t, design=design.name) for t in design.terms)
-        fit = ContrastFit(design.arrays, design.columns, targets)
+        fit = _contrast_fit(design)
     return dataclasses.replace(design, fit_fast=dataclasses.replace(fit, ddf=ddf),
                                fit_public=_no_public_fit)
 
@@ -892,7 +1219,7 @@ def with_targets(design: Design, targets: tuple[Target, ...]) -> Design:
         design,
         terms=tuple(t.name for t in targets),
         descriptions=tuple(t.describe() for t in targets),
-        fit_fast=ContrastFit(design.arrays, design.columns, targets),
+        fit_fast=_contrast_fit(design, targets),
         fit_public=_no_public_fit,
         true_values=ContrastTruth(design.coefficients, design.columns, targets),
     )
@@ -1011,3 +1338,8 @@ BUILTIN_TARGETS["growth_single"] = {
     "time": {"session": 1.0},
     "condition": {"condition": 1.0},
 }
+# The documented default structures of the analysis (issue: methodologically sound
+# defaults): West & Kenny's random truth force for the truth-and-bias model, the
+# calibrated dyadic structure for growth (the report's defaults).
+DESIGNS["truth_bias"] = with_random(DESIGNS["truth_bias"], "auto")
+DESIGNS["growth"] = with_random(DESIGNS["growth"], "rater_slopes")

@@ -49,18 +49,21 @@ from .._validation import (
     progress_bar,
 )
 from ..exceptions import AllianceStatsWarning
-from ..simulate import PRNParams, resolve_params
+from ..simulate import PRNParams, check_nesting, resolve_params
 from . import _run as run
 from ._designs import (
     DDF,
     DESIGNS,
+    LEGACY_RANDOM,
     Design,
     Sizes,
     Target,
     parse_targets,
     with_ddf,
     with_random,
+    with_residual,
     with_targets,
+    without_public_fit,
 )
 from ._result import SIZE_COLUMNS, PowerResult
 
@@ -182,7 +185,10 @@ def _grid(
 #: PRNParams fields added after checkpoints existed; recorded only when not at their
 #: default, so a checkpoint made before they existed still resumes.
 _LATER_FIELDS = ("sd_truth_growth_therapist", "sd_truth_force_therapist",
-                 "dropout_untrained", "dropout_trained", "dropout_wellbeing")
+                 "sd_truth_force_growth_therapist",
+                 "dropout_untrained", "dropout_trained", "dropout_wellbeing",
+                 "residual_ar_truth", "residual_ar_judgment", "residual_ar_wellbeing",
+                 "residual_corr_raters")
 
 
 def _effects_record(params: PRNParams) -> dict[str, float]:
@@ -263,6 +269,7 @@ class Plan:
     chunk_size: int | None
     engine: str
     ddf: str
+    nesting: str = "full"
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -289,12 +296,18 @@ def plan(
     random: Any = None,
     caseloads: Any = None,
     ddf: Any = None,
+    residual: Any = "iid",
+    nesting: Any = "full",
 ) -> Plan:
     """Validate the arguments of :func:`power` (same meaning) before any simulation."""
     spec = _design(design)
     params = _effects(effects, spec)
     if random is not None:
         spec = with_random(spec, random)
+    spec = with_residual(spec, residual)
+    nest = check_nesting(nesting)
+    if nest == "partial":
+        spec = without_public_fit(spec)
     chosen = None if targets is None else parse_targets(spec, targets)
     loads = None if caseloads is None else check_caseloads(caseloads)
     cells = _grid(spec, n_therapists, n_patients, n_sessions, patients_per_therapist, loads)
@@ -308,9 +321,8 @@ def plan(
         raise ValueError("engine='statsmodels': the growth design fits correlated "
                          "patient-level intercepts and slopes, which statsmodels MixedLM "
                          "cannot fit; use engine='fast' (the default).")
-    if (chosen is not None or random is not None) and used_engine != "fast":
-        raise ValueError("`targets` and `random` are fitted on the fast engine's arrays; "
-                         "use engine='fast' (the default).")
+    if used_engine != "fast":
+        _check_statsmodels(spec, chosen, random, residual, nest)
     if chosen is not None:
         spec = with_targets(spec, chosen)
     if ddf is None:
@@ -324,7 +336,26 @@ def plan(
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be True or False; got {progress!r}.")
     return Plan(spec, params, cells, loads, chosen, p_miss, sims, level, jobs, chunk,
-                used_engine, used_ddf)
+                used_engine, used_ddf, nest)
+
+
+def _check_statsmodels(spec: Design, targets: Any, random: Any, residual: Any,
+                       nesting: str) -> None:
+    """Refuse with engine='statsmodels' what only the fast engine's arrays can fit."""
+    fast_only = []
+    if targets is not None:
+        fast_only.append("`targets`")
+    if random is not None and not (spec.name == "truth_bias"
+                                   and random in ("intercept", "auto")):
+        fast_only.append(f"`random={random!r}`")
+    if residual != "iid":
+        fast_only.append(f"`residual={residual!r}`")
+    if nesting != "full":
+        fast_only.append(f"`nesting={nesting!r}`")
+    if fast_only:
+        raise ValueError(f"{' and '.join(fast_only)} are fitted on the fast engine's arrays "
+                         "(statsmodels MixedLM cannot express them); use engine='fast' (the "
+                         "default).")
 
 
 def read_seed(rng: Any, checkpoint: str | os.PathLike[str] | None) -> np.random.SeedSequence:
@@ -356,6 +387,8 @@ def power(
     random: str | None = None,
     caseloads: Sequence[int] | None = None,
     ddf: str | None = None,
+    residual: str = "iid",
+    nesting: str = "full",
 ) -> PowerResult:
     r"""Monte-Carlo power of a PRN trial design for one research question.
 
@@ -441,14 +474,29 @@ def power(
         without model arrays. ``"z"``: Wald z tests (half the cost per replicate; the
         same decisions when the df are large, liberal for therapist-level terms with
         few therapists).
-    random : {"intercept", "slopes"}, optional
-        Random-effects structure of the fitted truth-and-bias model (None: the design's
-        own, random intercepts). ``"slopes"`` adds correlated random truth slopes for
-        therapists and patients, as ``fit_truth_bias(random="slopes")``: use it when
-        the simulation has a therapist random truth force
-        (``sd_truth_force_therapist``), or the tests of therapist-level moderators of
-        the truth force (e.g. ``truth_force_difference_first``) are liberal. Needs
+    random : str, optional
+        Random-effects structure of the fitted model; None: the analysis' default.
+        Truth and bias: ``"auto"`` (default, West & Kenny's random intercepts and truth
+        forces for therapists and patients, correlated, simplified step by step when a
+        fit is singular, as ``fit_truth_bias(random="auto")``), ``"slopes"`` (the same
+        without simplification) or ``"intercept"`` (random intercepts only: liberal for
+        moderators of the truth force when truth force varies over therapists). Growth:
+        ``"rater_slopes"`` (default, the report's dyadic structure), ``"slopes"``
+        (random intercepts and slopes shared by the raters) or ``"rater_intercepts"``.
+        With ``engine="statsmodels"`` only the truth-and-bias ``"intercept"`` and
+        ``"auto"`` (which MixedLM starts from uncorrelated patient-level slopes).
+    residual : {"iid", "ar1", "rater", "rater_ar1"}
+        Residual structure of the fitted model (the simulated one is set by the
+        ``residual_*`` effects, independently): ``"iid"`` (default), ``"ar1"`` (AR(1)
+        over sessions within each patient, per rater for growth), and for the growth
+        design ``"rater"`` (a residual SD per rater, correlated at a session) and
+        ``"rater_ar1"``. As ``residual=`` on the model functions. Needs
         ``engine="fast"``.
+    nesting : {"full", "partial"}
+        ``"partial"``: a partially nested trial (therapists in the trained arm only; the
+        untrained arm's patients ungrouped), simulated as ``simulate_prn(nesting=
+        "partial")`` and fitted with therapist random effects in the trained arm only
+        (lme4 ``(0 + condition | therapist)``). Needs ``engine="fast"``.
 
     Returns
     -------
@@ -494,7 +542,8 @@ def power(
         n_sessions=n_sessions, p_missing=p_missing, n_sims=n_sims, alpha=alpha,
         n_jobs=n_jobs, progress=progress, engine=engine,
         patients_per_therapist=patients_per_therapist, chunk_size=chunk_size,
-        targets=targets, random=random, caseloads=caseloads, ddf=ddf,
+        targets=targets, random=random, caseloads=caseloads, ddf=ddf, residual=residual,
+        nesting=nesting,
     )
     spec, params, cells, loads, chosen = (run_plan.spec, run_plan.params, run_plan.cells,
                                           run_plan.caseloads, run_plan.targets)
@@ -517,8 +566,12 @@ def power(
         }
         if chosen is not None:
             replicate_settings["targets"] = {t.name: t.describe() for t in chosen}
-        if random is not None:
-            replicate_settings["random"] = random
+        if spec.random and spec.random != LEGACY_RANDOM.get(spec.name):
+            replicate_settings["random"] = spec.random
+        if spec.residual != "iid":
+            replicate_settings["residual"] = spec.residual
+        if run_plan.nesting != "full":
+            replicate_settings["nesting"] = run_plan.nesting
         if loads is not None:
             replicate_settings["caseloads"] = list(loads)
         if used_ddf != "z":
@@ -536,7 +589,7 @@ def power(
                 stacklevel=2,
             )
         template = run.ChunkTask(spec, cells[0], params, p_miss, used_engine, entropy,
-                                 root_key, 0, 0, caseloads=loads)
+                                 root_key, 0, 0, caseloads=loads, nesting=run_plan.nesting)
         _simulate_and_fit(template, cells, sims, chunks, store, jobs, backend, progress,
                           chunk)
 
@@ -644,6 +697,8 @@ def _build_result(
         crit = np.where(t_based, stats.t.isf(alpha / 2, np.where(t_based, df, 1)),
                         stats.norm.isf(alpha / 2))
     status = stacked("status")
+    messages = stacked("message")
+    simplified = np.char.startswith(messages.astype(str), "random: ")
     valid = np.isin(status, _VALID)[:, None] & np.isfinite(est) & np.isfinite(se) & (se > 0)
     pvals = np.where(valid, pvals, np.nan)
     rows = []
@@ -651,11 +706,12 @@ def _build_result(
         block = slice(i * n_sims, (i + 1) * n_sims)
         truth = spec.true_values(params, cell)
         for j, term in enumerate(terms):
-            rows.append(
-                _term_row(cell, term, truth[j], est[block, j], se[block, j],
-                          pvals[block, j], valid[block, j], status[block], alpha,
-                          crit[block, j])
-            )
+            row = _term_row(cell, term, truth[j], est[block, j], se[block, j],
+                            pvals[block, j], valid[block, j], status[block], alpha,
+                            crit[block, j])
+            if spec.simplify:  # random="auto": replicates fitted with a simpler structure
+                row["n_simplified"] = int((valid[block, j] & simplified[block]).sum())
+            rows.append(row)
     seconds = stacked("seconds")
     timings = pd.DataFrame(
         {
@@ -671,7 +727,7 @@ def _build_result(
         pd.DataFrame(np.where(valid, est, np.nan), index=index, columns=terms),
         pd.DataFrame(np.where(valid, se, np.nan), index=index, columns=terms),
         pd.DataFrame(pvals, index=index, columns=terms),
-        _failures(index, status, stacked("message")),
+        _failures(index, status, messages),
         MappingProxyType(settings),
         timings,
     )

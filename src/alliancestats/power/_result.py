@@ -35,7 +35,9 @@ class PowerResult:
         ``ci_high`` (95 % Clopper–Pearson interval), ``n_valid``, ``n_failed``
         (excluded replicates), ``n_singular`` (boundary fits, counted as valid),
         ``mean_estimate``, ``sd_estimate``, ``mean_std_error`` and ``coverage`` (share of
-        valid replicates whose 1 − alpha Wald interval covers ``true_value``).
+        valid replicates whose 1 − alpha Wald interval covers ``true_value``); with
+        ``random="auto"`` also ``n_simplified`` (valid replicates whose singular fit was
+        simplified to a smaller random part, as ``fit_truth_bias(random="auto")``).
     estimates, std_errors, pvalues : DataFrame
         Per replicate: index (n_therapists, n_patients, n_sessions, replicate), one
         column per term; NaN where the fit failed.
@@ -223,12 +225,14 @@ class PowerResult:
             ("Effects changed from defaults", ", ".join(f"{k}={v:g}" for k, v in
                                                          changed.items()) or "none"),
             ("Engine", s["engine"]),
+            *([("Nesting", "partial (therapists in the trained arm only)")]
+              if s.get("nesting") == "partial" else []),
             ("Tests", "t, Satterthwaite df" if s.get("ddf") == "satterthwaite"
              else "Wald z"),
             ("Seed entropy", str(s["entropy"])),
         ]
         cols = ["true_value", "power", "mcse", "ci_low", "ci_high", "n_valid", "n_failed",
-                "n_singular"]
+                "n_singular", *(["n_simplified"] if "n_simplified" in self._power else [])]
         table = self._power.set_index([*SIZE_COLUMNS, "term"])[cols]
         return Summary(
             f"Monte-Carlo power: {s['design']} design",

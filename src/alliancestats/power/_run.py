@@ -85,6 +85,7 @@ class ChunkTask:
     stop: int
     theta0: tuple[float, ...] | None = None
     caseloads: tuple[int, ...] | None = None
+    nesting: str = "full"
 
     @property
     def size(self) -> int:
@@ -106,7 +107,7 @@ def simulate_replicate(task: ChunkTask, replicate: int) -> Panel:
     """The simulated trial of one replicate (deterministic in the task's settings)."""
     seed = replicate_seed(task.entropy, task.root_key, task.sizes, replicate)
     return simulate_panel(np.random.default_rng(seed), task.sizes, task.params, task.p_missing,
-                          task.caseloads)
+                          task.caseloads, task.nesting)
 
 
 def one_blas_thread() -> Any:
@@ -180,7 +181,7 @@ def plan_tasks(
                 ChunkTask(
                     template.design, sizes, template.params, template.p_missing,
                     template.engine, template.entropy, template.root_key, start, stop,
-                    theta0.get(sizes), template.caseloads,
+                    theta0.get(sizes), template.caseloads, template.nesting,
                 )
             )
     return tasks

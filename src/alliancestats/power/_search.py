@@ -157,7 +157,8 @@ def find_size(
         Progress bars of the evaluations.
     **power_kwargs
         Passed to :func:`power` (``effects``, ``p_missing``, ``alpha``, ``engine``,
-        ``targets``, ``random``, ``n_jobs``, ``backend``, ``chunk_size``).
+        ``targets``, ``random``, ``residual``, ``nesting``, ``ddf``, ``n_jobs``,
+        ``backend``, ``chunk_size``).
 
     Returns
     -------
@@ -206,7 +207,7 @@ def find_size(
 
     # Validate everything (the design, the term, the effects, ...) before simulating.
     allowed = ("effects", "p_missing", "alpha", "engine", "targets", "random", "n_jobs",
-               "chunk_size")
+               "chunk_size", "residual", "nesting", "ddf")
     checked = plan(design, **cell(lower), n_sessions=n_sessions, progress=progress,
                    **{k: v for k, v in power_kwargs.items() if k in allowed})
     plan(design, **cell(upper), n_sessions=n_sessions,
