@@ -1355,14 +1355,14 @@ def test_power_replicates_match_lme4(scenario: str, n: int) -> None:
     scenarios = _reference_scenarios()
     design, sizes, effects, p_missing, _ = scenarios[scenario]
     # the models of the R script: random intercepts (truth and bias), rater-general
-    # random intercepts and slopes (growth)
+    # random intercepts and slopes (growth), iid residuals
     random = {"truth_bias": "intercept", "growth": "slopes"}[design]
     ref = json.loads((Path(__file__).parent / "reference" / "results" /
                       "power_reference.json").read_text())[scenario]
     kwargs = {"effects": effects, "n_therapists": sizes.n_therapists,
               "n_patients": sizes.n_patients, "n_sessions": sizes.n_sessions,
               "p_missing": p_missing, "n_sims": n, "rng": scenarios["_seed"],
-              "progress": False, "random": random}
+              "progress": False, "random": random, "residual": "iid"}
     res = power(design, **kwargs)  # type: ignore[arg-type]  # default: Satterthwaite
     wald = power(design, ddf="z", **kwargs)  # type: ignore[arg-type]
     assert res.settings["ddf"] == "satterthwaite"

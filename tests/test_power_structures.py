@@ -67,6 +67,7 @@ class TestDefaultStructures:
     def test_growth_default_is_the_dyadic_structure(self) -> None:
         spec = pdz.DESIGNS["growth"]
         assert spec.random == "rater_slopes"
+        assert pdz.RESIDUAL_STRUCTURES["growth"][0] == "rater"
         panel = simulate_panel(np.random.default_rng(1), Sizes(16, 48, 5), PRNParams(), 0.1)
         fast = spec.fit_fast(panel, None)
         res = _quiet_fit(fit_growth, _long(panel.to_frame()), outcome="alliance",
@@ -90,7 +91,10 @@ class TestDefaultStructures:
         assert "random" not in legacy.settings
         assert "n_simplified" not in legacy.power
         assert "random" not in power("growth", random="slopes", **kw).settings  # type: ignore[arg-type]
-        assert power("growth", **kw).settings["random"] == "rater_slopes"  # type: ignore[arg-type]
+        growth = power("growth", **kw)  # type: ignore[arg-type]
+        assert growth.settings["random"] == "rater_slopes"
+        assert growth.settings["residual"] == "rater"  # the report's growth model
+        assert "residual" not in power("truth_bias", **kw).settings  # type: ignore[arg-type]
 
     @pytest.mark.slow
     def test_auto_holds_alpha_where_intercepts_are_liberal(self) -> None:

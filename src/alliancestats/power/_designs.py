@@ -1075,11 +1075,13 @@ RANDOM_STRUCTURES: dict[str, dict[str, tuple[Callable[[Panel], ModelArrays], boo
 #: made then record no ``random``).
 LEGACY_RANDOM = {"truth_bias": "intercept", "growth": "slopes"}
 
-#: Residual structures each design's fitted model may use (the first is the default).
+#: Residual structures each design's fitted model may use; the first is the default (the
+#: analysis' default: for growth the calibrated dyadic residuals, per-rater SDs
+#: correlated at a session, as the report fits).
 RESIDUAL_STRUCTURES = {
     "truth_bias": ("iid", "ar1"),
     "lagged_rsa": ("iid", "ar1"),
-    "growth": ("iid", "ar1", "rater", "rater_ar1"),
+    "growth": ("rater", "iid", "ar1", "rater_ar1"),
 }
 
 _MODEL_BASE = {

@@ -55,6 +55,7 @@ from ._designs import (
     DDF,
     DESIGNS,
     LEGACY_RANDOM,
+    RESIDUAL_STRUCTURES,
     Design,
     Sizes,
     Target,
@@ -296,7 +297,7 @@ def plan(
     random: Any = None,
     caseloads: Any = None,
     ddf: Any = None,
-    residual: Any = "iid",
+    residual: Any = None,
     nesting: Any = "full",
 ) -> Plan:
     """Validate the arguments of :func:`power` (same meaning) before any simulation."""
@@ -304,6 +305,8 @@ def plan(
     params = _effects(effects, spec)
     if random is not None:
         spec = with_random(spec, random)
+    if residual is None:
+        residual = RESIDUAL_STRUCTURES.get(spec.name, ("iid",))[0]
     spec = with_residual(spec, residual)
     nest = check_nesting(nesting)
     if nest == "partial":
@@ -387,7 +390,7 @@ def power(
     random: str | None = None,
     caseloads: Sequence[int] | None = None,
     ddf: str | None = None,
-    residual: str = "iid",
+    residual: str | None = None,
     nesting: str = "full",
 ) -> PowerResult:
     r"""Monte-Carlo power of a PRN trial design for one research question.
@@ -485,13 +488,14 @@ def power(
         (random intercepts and slopes shared by the raters) or ``"rater_intercepts"``.
         With ``engine="statsmodels"`` only the truth-and-bias ``"intercept"`` and
         ``"auto"`` (which MixedLM starts from uncorrelated patient-level slopes).
-    residual : {"iid", "ar1", "rater", "rater_ar1"}
+    residual : {"iid", "ar1", "rater", "rater_ar1"}, optional
         Residual structure of the fitted model (the simulated one is set by the
-        ``residual_*`` effects, independently): ``"iid"`` (default), ``"ar1"`` (AR(1)
-        over sessions within each patient, per rater for growth), and for the growth
-        design ``"rater"`` (a residual SD per rater, correlated at a session) and
-        ``"rater_ar1"``. As ``residual=`` on the model functions. Needs
-        ``engine="fast"``.
+        ``residual_*`` effects, independently); None: the analysis' default, ``"rater"``
+        for the growth design (as the report: the calibrated dyadic structure) and
+        ``"iid"`` for the others. ``"ar1"``: AR(1) over sessions within each patient
+        (per rater for growth); for the growth design also ``"rater"`` (a residual SD
+        per rater, correlated at a session) and ``"rater_ar1"``. As ``residual=`` on
+        the model functions. Other than ``"iid"`` needs ``engine="fast"``.
     nesting : {"full", "partial"}
         ``"partial"``: a partially nested trial (therapists in the trained arm only; the
         untrained arm's patients ungrouped), simulated as ``simulate_prn(nesting=
