@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -112,6 +113,37 @@ def test_power_subcommand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     table = pd.read_csv(out / "power.csv")
     assert sorted(table["n_therapists"]) == [6, 10]
     assert (out / "power.png").stat().st_size > 1000
+
+
+def test_power_model_options_reach_power(tmp_path: Path) -> None:
+    """--random/--residual/--ddf/--test choose the fitted model as power()'s arguments
+    do: the same numbers as the call."""
+    from alliancestats import power
+
+    out = tmp_path / "pw"
+    status = cli.main(["power", "--therapists", "6", "--patients", "18", "--sessions", "3",
+                       "--sims", "3", "--seed", "1", "--random", "intercept", "--residual",
+                       "ar1", "--ddf", "z", "--test", "truth_force_difference_first",
+                       "--out", str(out), "--no-progress"])
+    assert status == 0
+    direct = power("truth_bias", n_therapists=6, n_patients=18, n_sessions=3, n_sims=3,
+                   rng=1, random="intercept", residual="ar1", ddf="z",
+                   targets=["truth_force_difference_first"], progress=False)
+    table = pd.read_csv(out / "power.csv")
+    assert list(table["term"]) == ["truth_force_difference_first"]
+    np.testing.assert_allclose(table["power"], direct.power["power"])
+    replicates = pd.read_csv(out / "replicates.csv")
+    np.testing.assert_allclose(replicates["estimate"], direct.estimates.stack().to_numpy())
+
+
+def test_power_bad_model_option_is_one_line(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    status = cli.main(["power", "--design", "growth", "--random", "nonsense",
+                       "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert err.count("\n") == 0
+    assert "`random` must be one of 'rater_slopes'" in err
 
 
 def test_power_bad_option_is_one_line(tmp_path: Path,

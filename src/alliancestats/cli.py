@@ -142,6 +142,20 @@ def _add_power(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", default=None,
                         help="joblib backend, 'dask' or a dask scheduler address")
     parser.add_argument("--engine", default="fast", choices=ENGINES)
+    model = parser.add_argument_group(
+        "fitted model (default: the analysis' own; see power() in the documentation)")
+    model.add_argument("--random", default=None, metavar="NAME",
+                       help="random-effects structure, e.g. auto, intercept (truth_bias) "
+                            "or rater_slopes, slopes (growth)")
+    model.add_argument("--residual", default=None, metavar="NAME",
+                       help="residual structure: iid, ar1; rater, rater_ar1 (growth)")
+    model.add_argument("--nesting", default="full", choices=("full", "partial"),
+                       help="partial: therapists in the trained arm only")
+    model.add_argument("--ddf", default=None, choices=("satterthwaite", "z"),
+                       help="test of each term (default: satterthwaite, as the analysis)")
+    model.add_argument("--test", action="append", default=None, metavar="TERM",
+                       dest="targets", help="a built-in target to test instead of the "
+                                            "design's default terms (repeatable)")
     parser.add_argument("--effect", action="append", default=[], metavar="NAME=VALUE",
                         help="override a simulator parameter (repeatable), e.g. gamma13=0.1")
     parser.add_argument("--null", action="store_true",
@@ -214,6 +228,11 @@ def _power(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         checkpoint=out / "checkpoint",
         engine=args.engine,
+        random=args.random,
+        residual=args.residual,
+        nesting=args.nesting,
+        ddf=args.ddf,
+        targets=args.targets,
     )
     # every CSV through csv_safe: term names and failure messages may carry user text
     csv_safe(res.power).to_csv(out / "power.csv", index=False)
