@@ -256,12 +256,15 @@ def handle_missing(
     """
     check_choice(policy, "missing", ("drop", "raise"))
     cols = list(dict.fromkeys(columns))
-    missing = data[cols].isna()
-    counts = {str(c): int(n) for c, n in missing.sum().items() if n > 0}
+    # per column, not via data[cols].isna(): no intermediate frames (this runs in every
+    # model call, where a frame costs more than the check)
+    masks = [data[c].isna().to_numpy() for c in cols]
+    counts = {str(c): int(m.sum()) for c, m in zip(cols, masks, strict=True) if m.any()}
     if not counts:
         return data.copy(), {}
     detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
-    n_rows = int(missing.any(axis=1).sum())
+    row_missing = np.logical_or.reduce(masks)
+    n_rows = int(row_missing.sum())
     if policy == "raise":
         raise ValueError(
             f"`data` has missing values ({detail}) and missing='raise'. "
@@ -274,7 +277,7 @@ def handle_missing(
         DataWarning,
         stacklevel=user_stacklevel(),
     )
-    return data.loc[~missing.any(axis=1)].copy(), counts
+    return data.loc[~row_missing].copy(), counts
 
 
 def check_variance(data: pd.DataFrame, column: Hashable, role: str) -> None:
