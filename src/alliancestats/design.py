@@ -44,7 +44,8 @@ from .exceptions import DataWarning
 
 __all__ = ["RANDOM_CHOICES", "Moderator", "RandomStructure", "check_distinct_labels",
            "check_group_order", "check_identifiable", "check_occasions", "check_rank",
-           "check_reference", "check_roles", "checked_crossed_columns", "crossed_columns", "crossed_design",
+           "check_reference", "check_roles", "checked_crossed_columns", "crossed_columns",
+           "crossed_design",
            "effect_weights", "level_label", "moderator_grid", "moderator_terms",
            "prepare_frame", "r_name", "r_shifted", "random_formula", "random_spec",
            "rater_random_formula", "rater_random_spec", "simplify_random",
