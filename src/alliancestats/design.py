@@ -637,11 +637,11 @@ def prepare_frame(
         c for spec in roles.values() for c in as_column_list(spec, "columns")
     ))
     frame, dropped = handle_missing(data[used], used, missing, stacklevel=4)
-    check_groups(frame, groups)
     codes = _column_codes(frame, groups)
+    check_groups(frame, groups, codes=codes)
     check_group_order(frame, groups, codes)
     for outer, inner in itertools.pairwise(groups):
-        check_nested(frame, outer, inner)
+        check_nested(frame, outer, inner, codes)
     check_identifiable(frame, groups, codes)
     return frame, dropped
 

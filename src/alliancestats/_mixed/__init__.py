@@ -152,7 +152,7 @@ class MixedFit:
     engine: str
     raw: Any = None
     optimizer_info: dict[str, Any] = field(default_factory=dict)
-    random_effects: dict[str, pd.DataFrame] = field(default_factory=dict)
+    random_effects: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     theta: np.ndarray[Any, np.dtype[np.float64]] | None = None
     residual: str = "iid"
@@ -248,11 +248,50 @@ def _emit(messages: Sequence[tuple[type[Warning], str]]) -> tuple[str, ...]:
     return tuple(text for _, text in messages)
 
 
+class _LazyEffects(Mapping[str, pd.DataFrame]):
+    """Level -> conditional modes (DataFrames labelled by unit), computed on first use:
+    most callers never look at them, and labelling every unit costs more than a small
+    model's fit."""
+
+    def __init__(self, compute: Any) -> None:
+        self._compute = compute
+        self._value: dict[str, pd.DataFrame] | None = None
+
+    def _frames(self) -> dict[str, pd.DataFrame]:
+        if self._value is None:
+            self._value = self._compute()
+            self._compute = None
+        return self._value
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        return self._frames()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._frames())
+
+    def __len__(self) -> int:
+        return len(self._frames())
+
+    def __repr__(self) -> str:
+        return repr(self._frames())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (self._frames(),))  # pickled and copied as the plain dict
+
+
+def _effect_frames(levels: Sequence[Level], modes: Sequence[pd.DataFrame]
+                   ) -> dict[str, pd.DataFrame]:
+    return {lvl.name: pd.DataFrame(re.to_numpy(), index=lvl.labels, columns=list(lvl.terms))
+            for lvl, re in zip(levels, modes, strict=False)}
+
+
 def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engine: str,
             converged: bool, messages: list[tuple[type[Warning], str]], raw: Any = None,
             optimizer_info: Mapping[str, Any] | None = None,
-            residual_params: pd.DataFrame | None = None) -> MixedFit:
-    """The :class:`MixedFit` of an engine evaluation (at its own or another optimum)."""
+            residual_params: pd.DataFrame | None = None,
+            effects: Mapping[str, pd.DataFrame] | None = None) -> MixedFit:
+    """The :class:`MixedFit` of an engine evaluation (at its own or another optimum);
+    ``effects`` replaces the evaluation's conditional modes (e.g. computed lazily)."""
     if res.is_singular:
         messages.insert(0, (BoundaryFitWarning, SINGULAR_MESSAGE))
     if not converged and not any(c is ConvergenceWarning for c, _ in messages):
@@ -261,8 +300,8 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
     covs = [np.asarray(c, dtype=float) for c in res.cov_re]
     table, random_cov = _variance_table(levels, covs, float(res.sigma2))
     names = list(exog.columns)
-    effects = {lvl.name: pd.DataFrame(re.to_numpy(), index=lvl.labels, columns=list(lvl.terms))
-               for lvl, re in zip(levels, res.random_effects, strict=False)}
+    if effects is None:
+        effects = _effect_frames(levels, res.random_effects)
     extra: dict[str, Any] = {} if residual_params is None else \
         {"residual_params": residual_params}
     return MixedFit(
@@ -298,7 +337,7 @@ def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], rem
               re_design: pd.DataFrame | None, residual: _Residual) -> MixedFit:
     model = _engine_model(endog, exog, levels, reml, re_design, residual)
     y = endog.to_numpy(dtype=float)
-    res = model.fit(y)
+    res = model.fit(y, random_effects=False)
     messages: list[tuple[type[Warning], str]] = []
     if not res.converged:
         messages.append((ConvergenceWarning, f"The fast engine did not converge: {res.message}"))
@@ -309,10 +348,17 @@ def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], rem
             messages.append((ConvergenceWarning, "The residual parameters' standard errors "
                              "are not available (the deviance's Hessian is not positive "
                              "definite): a parameter may be on its boundary."))
+    def modes() -> dict[str, pd.DataFrame]:
+        # at the estimate: the same factorisation as the fit's own (the criterion of
+        # `y` is kept by the model)
+        with single_threaded_blas():
+            at = model.evaluate(y, res.cov_params_vector, reml=res.reml)
+        return _effect_frames(levels, at.random_effects)
+
     fit = _record(res, levels, exog, engine="fast", converged=res.converged,
                   messages=messages, optimizer_info={"n_iter": res.n_iter,
                                                      "message": res.message},
-                  residual_params=table)
+                  residual_params=table, effects=_LazyEffects(modes))
     return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
 
 
