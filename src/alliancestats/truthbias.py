@@ -279,19 +279,24 @@ def _center(
     bias_commensurate: bool,
 ) -> tuple[dict[str, pd.Series], dict[str, Any]]:
     """Centred judgment, truth (and between-dyad truth, bias) and the constants used."""
-    J = frame[judgment].astype(float)
+    index = frame.index
+
+    def series(values: FloatArray) -> pd.Series:
+        return pd.Series(values, index=index, copy=False)
+
+    J = frame[judgment].to_numpy(dtype=float)
     T = frame[truth].astype(float)
     if center is None:
-        out = {"judgment": J, "truth": T}
+        out = {"judgment": series(J), "truth": T}
         info: dict[str, Any] = {"method": "none"}
         if bias is not None:
             out["bias"] = frame[bias].astype(float)
         return out, info
     m_t = float(T.mean())
     info = {"method": center, "truth_mean": m_t}
-    out = {"judgment": J - m_t}
+    out = {"judgment": series(J - m_t)}
     if center == "truth_mean":
-        out["truth"] = T - m_t
+        out["truth"] = series(T.to_numpy() - m_t)
     else:  # within_dyad: the dyad mean enters as a between-dyad predictor
         dyad_mean = T.groupby([frame[g] for g in groups], observed=True).transform("mean")
         out["truth"] = T - dyad_mean
@@ -299,7 +304,7 @@ def _center(
     if bias is not None:
         B = frame[bias].astype(float)
         b_center = m_t if bias_commensurate else float(B.mean())
-        out["bias"] = B - b_center
+        out["bias"] = series(B.to_numpy() - b_center)
         info["bias_center"] = b_center
     return out, info
 

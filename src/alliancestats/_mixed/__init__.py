@@ -173,19 +173,34 @@ class MixedFit:
 
 def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]],
                     scale: float) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    rows = []
+    level_col: list[str] = []
+    term_col: list[str] = []
+    variance: list[float] = []
+    corr: list[float] = []
     random_cov = {}
     for lvl, cov in zip(levels, covs, strict=True):
         sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
         random_cov[lvl.name] = pd.DataFrame(cov, index=list(lvl.terms), columns=list(lvl.terms))
         for t, term in enumerate(lvl.terms):
-            corr = math.nan
+            r = math.nan
             if t > 0 and lvl.correlated:
                 denom = sd[0] * sd[t]
-                corr = float(cov[0, t] / denom) if denom > 0 else math.nan
-            rows.append((lvl.name, term, float(cov[t, t]), float(sd[t]), corr))
-    rows.append(("Residual", "", scale, math.sqrt(scale), math.nan))
-    table = pd.DataFrame(rows, columns=["level", "term", "variance", "sd", "corr"])
+                r = float(cov[0, t] / denom) if denom > 0 else math.nan
+            level_col.append(lvl.name)
+            term_col.append(term)
+            variance.append(float(cov[t, t]))
+            corr.append(r)
+    level_col.append("Residual")
+    term_col.append("")
+    variance.append(scale)
+    corr.append(math.nan)
+    var = np.array(variance)
+    # sd as before: sqrt of the clipped variance for random terms, of sigma² for the residual
+    sds = np.sqrt(np.clip(var, 0.0, None))
+    sds[-1] = math.sqrt(scale)
+    table = pd.DataFrame({"level": np.array(level_col, dtype=object),
+                          "term": np.array(term_col, dtype=object), "variance": var,
+                          "sd": sds, "corr": np.array(corr)})
     return table, random_cov
 
 
