@@ -101,11 +101,6 @@ def _free_indices(k: int, diag: bool = False) -> tuple[IntArray, IntArray]:
     return rows, cols
 
 
-def free_indices(k: int, diag: bool = False) -> tuple[IntArray, IntArray]:
-    """(row, column) in ``Λ`` of each of a level's ``θ`` elements (lme4's order)."""
-    return _free_indices(k, diag)
-
-
 def theta_lower_bounds(q: tuple[int, ...],
                        diag: tuple[bool, ...] | None = None) -> list[float | None]:
     """0 for diagonal elements of each ``Λ_l``, unbounded otherwise (lme4's ``lower``)."""

@@ -768,7 +768,7 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
     for _ in range(_MAX_RESTARTS):
         trials = []
         stuck = bounded & (best.x < _SADDLE)
-        if stuck.any() and _may_leave_bound(fun, best.x, best.fun, stuck, s.q, s.diag):
+        if stuck.any():
             trial = best.x.copy()
             trial[stuck] = _INTERIOR
             trials.append(trial)
@@ -797,45 +797,6 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
             break
     ok = bool(np.isfinite(best.fun)) and bool(best.success)
     return np.asarray(best.x, dtype=float), n_iter, ok, str(best.message)
-
-
-def _may_leave_bound(fun: Any, x: FloatArray, fx: float, stuck: Any,
-                     q: tuple[int, ...], diag: tuple[bool, ...]) -> bool:
-    """Whether the deviance may decrease when a diagonal element of ``Λ`` stuck at (or
-    next to) its bound 0 moves into the interior, so that a restart from the interior
-    could find a lower optimum; False only where a small step shows that it does not.
-
-    The step measures what the gradient cannot: the deviance is even in a diagonal
-    element that is the last of its column (a single term, independent terms, the last
-    term of a level), so its gradient vanishes at 0 whatever the curvature. The first
-    diagonal element of a two-term level is not: with it at 0 only ``b² + d²`` of the
-    column below matters, and the step is tried with either sign of ``b`` (both are the
-    same point), since the sign decides whether a positive correlation lowers the
-    deviance. Larger correlated levels are always restarted.
-    """
-    tol = _PROBE_TOL * max(1.0, abs(fx))
-    pos = 0
-    for k, d in zip(q, diag or (False,) * len(q), strict=True):
-        rows, _ = _core.free_indices(k, d)
-        for i, r in enumerate(rows):
-            j = pos + i
-            if not stuck[j]:
-                continue
-            probes = []
-            trial = x.copy()
-            trial[j] = _PROBE
-            if d or k == 1 or r == k - 1:
-                probes.append(trial)
-            elif k == 2:  # (a, b, d) with a stuck: the step with b and with -b
-                flipped = trial.copy()
-                flipped[j + 1] = -flipped[j + 1]
-                probes += [trial, flipped]
-            else:
-                return True
-            if any(fun(t) < fx + tol for t in probes):
-                return True
-        pos += rows.size
-    return False
 
 
 def _hessian(fun: Any, x: FloatArray, rel: float = 1e-4) -> FloatArray:
@@ -918,8 +879,6 @@ _SCREEN_OPTIONS = {"ftol": 1e-8, "maxiter": 1000}  # restarts, before polishing
 _MAX_RESTARTS = 3
 _SADDLE = 1e-4  # a bounded θ element below this is re-examined from the interior
 _INTERIOR = 0.5  # restart value: a relative SD of half the residual SD
-_PROBE = 1e-3  # the interior step checking a stuck element (relative SD)
-_PROBE_TOL = 1e-12  # "lower" when within this (relative) of the bound's deviance
 
 
 def fit_nested_lmm(y: Any, X: Any, groups: Any, Z: Sequence[Any], reml: bool = True,
