@@ -281,7 +281,7 @@ def _center(
     """Centred judgment, truth (and between-dyad truth, bias) and the constants used."""
     index = frame.index
 
-    def series(values: FloatArray) -> pd.Series:
+    def series(values: Any) -> pd.Series:
         return pd.Series(values, index=index, copy=False)
 
     J = frame[judgment].to_numpy(dtype=float)
