@@ -13,10 +13,10 @@ therapists, 117 patients, 6 sessions) and 10x / 100x as many therapists and pati
 Prints medians in milliseconds and the ratio to lme4. The default structure of
 ``fit_truth_bias`` (``random="auto"``: correlated slopes, simplified step by step while
 singular) has no lme4 twin; its row is compared with lme4's fit of the structure it
-starts from (West & Kenny's correlated slopes, the "T&B slopes" row). On a shared machine wall times
-move with the load; ``--cpu`` times processor time instead (``time.process_time`` here,
-user + system time of ``system.time`` in R; both sides compute on one thread during a
-fit), which moves much less.
+starts from (West & Kenny's correlated slopes, the "T&B slopes" row). On a shared
+machine wall times move with the load; ``--cpu`` times processor time instead
+(``time.process_time`` here, user + system time of ``system.time`` in R; both sides
+compute on one thread during a fit), which moves much less.
 """
 
 from __future__ import annotations
