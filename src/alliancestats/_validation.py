@@ -245,11 +245,13 @@ def handle_missing(
     policy: str = "drop",
     *,
     stacklevel: int | None = None,
+    select: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Drop rows with missing values in ``columns`` (or raise), counting per column.
 
     Returns a new frame (never a view on the caller's data) and a dict mapping each column
-    with missing values to its number of missing entries. With ``policy="drop"`` a single
+    with missing values to its number of missing entries. ``select=True`` keeps only
+    ``columns`` (selected with the rows, in one copy). With ``policy="drop"`` a single
     :class:`~alliancestats.exceptions.DataWarning` reports the counts; it points at the
     user's line, the first caller outside alliancestats (:func:`user_stacklevel`), however
     deep the call. ``stacklevel`` is accepted for older callers and not used.
@@ -261,7 +263,7 @@ def handle_missing(
     masks = [data[c].isna().to_numpy() for c in cols]
     counts = {str(c): int(m.sum()) for c, m in zip(cols, masks, strict=True) if m.any()}
     if not counts:
-        return data.copy(), {}
+        return (data[cols] if select else data).copy(), {}
     detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
     row_missing = np.logical_or.reduce(masks)
     n_rows = int(row_missing.sum())
@@ -277,6 +279,8 @@ def handle_missing(
         DataWarning,
         stacklevel=user_stacklevel(),
     )
+    if select:
+        return data.loc[~row_missing, cols], counts
     return data.loc[~row_missing].copy(), counts
 
 

@@ -636,7 +636,7 @@ def prepare_frame(
     used = list(dict.fromkeys(
         c for spec in roles.values() for c in as_column_list(spec, "columns")
     ))
-    frame, dropped = handle_missing(data[used], used, missing, stacklevel=4)
+    frame, dropped = handle_missing(data, used, missing, select=True)
     codes = _column_codes(frame, groups)
     check_groups(frame, groups, codes=codes)
     check_group_order(frame, groups, codes)
