@@ -115,8 +115,9 @@ class MixedFit:
     raw : object
         The statsmodels results object (``engine="statsmodels"``), or None.
     optimizer_info : dict
-    random_effects : dict
-        Level -> DataFrame of conditional modes (one row per unit).
+    random_effects : mapping
+        Level -> DataFrame of conditional modes (one row per unit); with the fast engine
+        computed on first use (pickled and copied as a plain dict).
     notes : tuple of str
         Remarks for the summary.
     theta : ndarray
