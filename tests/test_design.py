@@ -20,10 +20,13 @@ from alliancestats.design import (
     Moderator,
     RandomStructure,
     check_group_order,
+    check_identifiable,
+    checked_crossed_columns,
     r_name,
     r_shifted,
     simplify_random,
     structure_formula,
+    warn_duplicate_rows,
 )
 from alliancestats.exceptions import BoundaryFitWarning, DataWarning
 
@@ -389,3 +392,83 @@ def test_growth_with_odd_names_fits_the_same_model(prn: pd.DataFrame) -> None:
     np.testing.assert_allclose(res.params.to_numpy(), base.params.to_numpy(), rtol=1e-8)
     assert res.formula.startswith("Intercept ~ 0 + `a:b` / (I(`0` - 1) * None)")
     assert res.n_groups == {"x[1]": 16, "2": 48}
+
+
+# -- the array-level path of the model calls --------------------------------------------------
+def test_duplicate_rows_probe_never_hides_copies() -> None:
+    # rows equal in every column, with missing values and signed zeros in the probed
+    # ratings: the probe must let the full comparison run (and warn)
+    df = pd.DataFrame({"j": [1.0, np.nan, -0.0, 2.0], "t": [3.0, np.nan, 1.0, 4.0],
+                       "g": ["a", "b", "c", "d"]})
+    copies = pd.concat([df, df.assign(j=df["j"].abs())])
+    with pytest.warns(DataWarning, match="4 of 8 rows of `data` are exact copies"):
+        warn_duplicate_rows(copies, probe=["j", "t"])
+    # rows that agree on the probe but differ elsewhere: no warning
+    near = pd.DataFrame({"j": [1.0, 1.0], "t": [2.0, 2.0], "g": ["a", "b"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_duplicate_rows(near, probe=["j", "t"])
+        warn_duplicate_rows(df, probe=["j", "t"])
+
+
+@given(st.lists(st.tuples(st.sampled_from([0.0, -0.0, 1.5, np.nan]),
+                          st.sampled_from(["a", "b"])), min_size=1, max_size=8))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_duplicate_rows_probe_agrees_with_full_check(rows: list[tuple[float, str]]) -> None:
+    df = pd.DataFrame(rows, columns=["x", "g"])
+    with warnings.catch_warnings(record=True) as full:
+        warnings.simplefilter("always")
+        warn_duplicate_rows(df)
+    with warnings.catch_warnings(record=True) as probed:
+        warnings.simplefilter("always")
+        warn_duplicate_rows(df, probe=["x"])
+    assert [str(w.message) for w in probed] == [str(w.message) for w in full]
+
+
+def test_moderator_arrays_match_columns(prn: pd.DataFrame) -> None:
+    frame = prn.assign(arm=prn["condition"].map({0: "usual", 1: "trained"}))
+    for col in ("session", "arm"):
+        m = Moderator.from_data(frame, col)
+        arrays = m.arrays(frame)
+        table = m.columns(frame)
+        assert list(arrays) == list(table.columns)
+        for name, values in arrays.items():
+            np.testing.assert_array_equal(values, table[name].to_numpy(dtype=float))
+
+
+def test_checked_crossed_columns_refuses_clashes() -> None:
+    cond = Moderator("condition")
+    X, names, _ = checked_crossed_columns({None: None, "t": np.array([1.0, 2.0])},
+                                          {"condition": np.array([0.0, 1.0])}, [cond], 2)
+    assert X[:, 3].tolist() == [0.0, 2.0]
+    assert names == ["Intercept", "condition", "t", "t:condition"]
+    with pytest.raises(ValueError, match="would both be called 'Intercept'"):
+        checked_crossed_columns({None: None, "Intercept": np.array([1.0, 2.0])}, {}, [], 2)
+
+
+@pytest.mark.parametrize(("groups", "message"), [
+    (["t", "c"], None),
+    (["c", "t"], "outer first"),
+])
+def test_group_checks_from_codes_agree_with_groupby(groups: list[str],
+                                                    message: str | None) -> None:
+    # patients with globally unique ids, two to three per therapist
+    frame = pd.DataFrame({"t": ["x", "x", "y", "y", "y", "z", "z"],
+                          "c": ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]})
+    if message is None:
+        check_group_order(frame, groups)
+    else:
+        with pytest.raises(ValueError, match=message):
+            check_group_order(frame, groups)
+
+
+def test_identifiability_from_codes() -> None:
+    one_each = pd.DataFrame({"t": ["a", "a", "b", "b"], "c": ["1", "1", "2", "2"]})
+    with pytest.raises(ValueError, match="exactly one 'c'"):
+        check_identifiable(one_each, ["t", "c"])
+    single_rows = pd.DataFrame({"t": ["a", "a", "b", "b"], "c": ["1", "2", "3", "4"]})
+    with pytest.raises(ValueError, match="single analysed row"):
+        check_identifiable(single_rows, ["t", "c"])
+    # patient ids restarting within therapists are different patients
+    check_identifiable(pd.DataFrame({"t": ["a"] * 4 + ["b"] * 4,
+                                     "c": ["1", "1", "2", "2"] * 2}), ["t", "c"])

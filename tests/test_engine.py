@@ -311,3 +311,34 @@ def test_from_codes_rejects_codes_it_cannot_use() -> None:
         NestedLMM.from_codes(X, reordered, Z)
     with pytest.raises(ValueError, match="shape"):
         NestedLMM.from_codes(X, codes[:-1], Z)
+
+
+@pytest.mark.parametrize("start", [[1.0, 0.0, 1.0], [0.2, -0.5, 0.0], [3.0, 2.0, 0.5]])
+def test_slsqp_loop_takes_scipys_steps(start: list[float]) -> None:
+    # the engine's SLSQP loop against optimize.minimize on a problem with one active
+    # bound and one free coordinate: the same iterates to the last bit
+    from scipy import optimize
+
+    from alliancestats._mixed._engine._model import _slsqp
+
+    target = np.array([-0.3, 0.7, 1.2])
+    weight = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.5]])
+
+    def fun(x: np.ndarray) -> float:
+        r = x - target
+        return float(r @ weight @ r + 0.1 * np.sum(r ** 4))
+
+    def jac(x: np.ndarray) -> np.ndarray:
+        r = x - target
+        return 2.0 * weight @ r + 0.4 * r ** 3
+
+    bounds = [(0.0, None), (None, None), (0.0, None)]
+    options = {"ftol": 1e-13, "maxiter": 1000}
+    ours = _slsqp(fun, jac, np.array(start), bounds, options)
+    ref = optimize.minimize(fun, np.array(start), jac=jac, method="SLSQP", bounds=bounds,
+                            options=options)
+    assert ours.x.tolist() == ref.x.tolist()
+    assert ours.fun == ref.fun
+    assert ours.nit == ref.nit
+    assert (ours.success, ours.message) == (ref.success, ref.message)
+    assert ours.x[0] == 0.0  # the bound is active

@@ -155,3 +155,33 @@ def test_as_many_random_effects_as_observations_is_refused() -> None:
     # one term fewer at that level: 72 < 144 random effects, fitted as lme4 fits it
     fit = fit_mixed(df["y"], X, groups, {"t": ["Intercept"], "p": ["Intercept"]})
     assert fit.nobs == 144
+
+
+def test_random_effects_on_first_use_equal_the_engine_modes() -> None:
+    import copy
+    import pickle
+
+    from alliancestats._mixed._engine import NestedLMM
+
+    df = _nested(5, sd_slope=0.3)
+    X = pd.DataFrame({"Intercept": 1.0, "x": df["x"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoundaryFitWarning)
+        fit = fit_mixed(df["y"], X, df[["t", "p"]],
+                        {"t": ["Intercept", "x"], "p": ["Intercept"]})
+    # the engine's own conditional modes at its own fit (computed eagerly there)
+    codes = np.column_stack([pd.factorize(df["t"], sort=True)[0],
+                             pd.factorize(df["p"], sort=True)[0]])
+    ref = NestedLMM.from_codes(X.to_numpy(), codes, [X.to_numpy(), X.to_numpy()[:, :1]]
+                               ).fit(df["y"].to_numpy())
+    assert list(fit.random_effects) == ["t", "p"]
+    for level, modes in zip(["t", "p"], ref.random_effects, strict=True):
+        np.testing.assert_allclose(fit.random_effects[level].to_numpy(), modes.to_numpy(),
+                                   rtol=1e-6, atol=1e-10)
+    assert fit.random_effects["t"].index.tolist() == list(range(12))
+    assert list(fit.random_effects["t"].columns) == ["Intercept", "x"]
+    # pickled and copied as a plain dict of the same frames
+    for clone in (pickle.loads(pickle.dumps(fit.random_effects)),
+                  copy.deepcopy(fit.random_effects)):
+        assert isinstance(clone, dict)
+        pd.testing.assert_frame_equal(clone["p"], fit.random_effects["p"])

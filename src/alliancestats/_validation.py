@@ -245,23 +245,28 @@ def handle_missing(
     policy: str = "drop",
     *,
     stacklevel: int | None = None,
+    select: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Drop rows with missing values in ``columns`` (or raise), counting per column.
 
     Returns a new frame (never a view on the caller's data) and a dict mapping each column
-    with missing values to its number of missing entries. With ``policy="drop"`` a single
+    with missing values to its number of missing entries. ``select=True`` keeps only
+    ``columns`` (selected with the rows, in one copy). With ``policy="drop"`` a single
     :class:`~alliancestats.exceptions.DataWarning` reports the counts; it points at the
     user's line, the first caller outside alliancestats (:func:`user_stacklevel`), however
     deep the call. ``stacklevel`` is accepted for older callers and not used.
     """
     check_choice(policy, "missing", ("drop", "raise"))
     cols = list(dict.fromkeys(columns))
-    missing = data[cols].isna()
-    counts = {str(c): int(n) for c, n in missing.sum().items() if n > 0}
+    # per column, not via data[cols].isna(): no intermediate frames (this runs in every
+    # model call, where a frame costs more than the check)
+    masks = [data[c].isna().to_numpy() for c in cols]
+    counts = {str(c): int(m.sum()) for c, m in zip(cols, masks, strict=True) if m.any()}
     if not counts:
-        return data.copy(), {}
+        return (data[cols] if select else data).copy(), {}
     detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
-    n_rows = int(missing.any(axis=1).sum())
+    row_missing = np.logical_or.reduce(masks)
+    n_rows = int(row_missing.sum())
     if policy == "raise":
         raise ValueError(
             f"`data` has missing values ({detail}) and missing='raise'. "
@@ -274,7 +279,9 @@ def handle_missing(
         DataWarning,
         stacklevel=user_stacklevel(),
     )
-    return data.loc[~missing.any(axis=1)].copy(), counts
+    if select:
+        return data.loc[~row_missing, cols], counts
+    return data.loc[~row_missing].copy(), counts
 
 
 def check_variance(data: pd.DataFrame, column: Hashable, role: str) -> None:
@@ -290,16 +297,22 @@ def check_variance(data: pd.DataFrame, column: Hashable, role: str) -> None:
 
 
 def check_groups(
-    data: pd.DataFrame, groups: Sequence[Hashable], *, min_groups: int = 2
+    data: pd.DataFrame, groups: Sequence[Hashable], *, min_groups: int = 2,
+    codes: Mapping[Hashable, tuple[Any, Any]] | None = None,
 ) -> None:
-    """Check grouping columns: no missing labels and at least ``min_groups`` groups each."""
+    """Check grouping columns: no missing labels and at least ``min_groups`` groups each.
+
+    ``codes``: per column its ``pd.factorize`` codes and labels, when the caller has them
+    (missing labels are code -1)."""
     for col in groups:
-        if data[col].isna().any():
+        code, labels = codes[col] if codes is not None else pd.factorize(data[col])
+        n_missing = int((code < 0).sum())
+        if n_missing:
             raise ValueError(
-                f"`groups` column {col!r} has {int(data[col].isna().sum())} missing labels; "
+                f"`groups` column {col!r} has {n_missing} missing labels; "
                 f"drop or fill those rows first."
             )
-        n = data[col].nunique()
+        n = len(labels)
         if n < min_groups:
             raise ValueError(
                 f"`groups` column {col!r} has {n} distinct value(s); a multilevel model "
@@ -307,7 +320,8 @@ def check_groups(
             )
 
 
-def check_nested(data: pd.DataFrame, outer: Any, inner: Any) -> None:
+def check_nested(data: pd.DataFrame, outer: Any, inner: Any,
+                 codes: Mapping[Hashable, tuple[Any, Any]] | None = None) -> None:
     """Warn when an ``inner`` label occurs under several ``outer`` units.
 
     Nesting is judged on the (outer, inner) combination, as lme4's ``(1 | outer:inner)``:
@@ -316,9 +330,10 @@ def check_nested(data: pd.DataFrame, outer: Any, inner: Any) -> None:
     data-entry error than intended reuse, so say so.
     """
     # distinct outer labels per inner label (as groupby(inner)[outer].nunique(): missing
-    # inner labels dropped, missing outer labels not counted), from codes
-    inner_code, inner_labels = pd.factorize(data[inner], sort=True)
-    outer_code, outer_labels = pd.factorize(data[outer])
+    # inner labels dropped, missing outer labels not counted), from codes (``codes``:
+    # per column its pd.factorize codes and labels, when the caller has them)
+    inner_code, inner_labels = codes[inner] if codes is not None else pd.factorize(data[inner])
+    outer_code, outer_labels = codes[outer] if codes is not None else pd.factorize(data[outer])
     keep = (inner_code >= 0) & (outer_code >= 0)
     pairs = np.unique(inner_code[keep].astype(np.int64) * max(len(outer_labels), 1)
                       + outer_code[keep])
@@ -327,7 +342,8 @@ def check_nested(data: pd.DataFrame, outer: Any, inner: Any) -> None:
     if len(shared) and len(shared) < 0.5 * len(per_inner):
         warnings.warn(
             f"{len(shared)} `{inner}` label(s) occur under more than one `{outer}` "
-            f"(e.g. {_fmt(inner_labels[shared[:3]], 3)}); they are treated as different units "
+            f"(e.g. {_fmt(pd.Index(inner_labels[shared]).sort_values()[:3], 3)}); they are "
+            f"treated as different units "
             f"(nested coding, {outer}:{inner}). Check the data if that is not intended.",
             DataWarning,
             stacklevel=3,

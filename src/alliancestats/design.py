@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from ._mixed import single_threaded_blas
-from ._mixed._spec import nested_codes
 from ._validation import (
     as_column_list,
     check_groups,
@@ -45,13 +44,15 @@ from .exceptions import DataWarning
 
 __all__ = ["RANDOM_CHOICES", "Moderator", "RandomStructure", "check_distinct_labels",
            "check_group_order", "check_identifiable", "check_occasions", "check_rank",
-           "check_reference", "check_roles", "crossed_columns", "crossed_design",
+           "check_reference", "check_roles", "checked_crossed_columns", "crossed_columns",
+           "crossed_design",
            "effect_weights", "level_label", "moderator_grid", "moderator_terms",
            "prepare_frame", "r_name", "r_shifted", "random_formula", "random_spec",
            "rater_random_formula", "rater_random_spec", "simplify_random",
            "structure_formula", "term_name", "warn_duplicate_rows"]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+IntArray = np.ndarray[Any, np.dtype[np.intp]]
 
 #: ``random=`` choices shared by the truth-and-bias and growth models.
 RANDOM_CHOICES = ("intercept", "slopes", "slopes_uncorrelated")
@@ -144,6 +145,15 @@ class Moderator:
         return pd.DataFrame({name: (values == lvl).to_numpy(dtype=float)
                              for name, lvl in zip(self.names, self.levels[1:], strict=True)},
                             index=data.index)
+
+    def arrays(self, data: pd.DataFrame) -> dict[str, FloatArray]:
+        """The moderator's design columns for ``data`` as arrays (name -> values), the
+        input of :func:`crossed_columns`."""
+        if not self.categorical:
+            return {self.names[0]: data[self.column].to_numpy(dtype=float)}
+        values = data[self.column].to_numpy()
+        return {name: (values == lvl).astype(float)
+                for name, lvl in zip(self.names, self.levels[1:], strict=True)}
 
     def at(self, value: Any) -> dict[str, float]:
         """Design values at one moderator value (a number, or a level label)."""
@@ -262,6 +272,29 @@ def crossed_columns(
     return X, names, structure
 
 
+def checked_crossed_columns(
+    bases: Mapping[str | None, FloatArray | None],
+    mod_columns: Mapping[str, FloatArray],
+    moderators: Sequence[Moderator],
+    n: int,
+) -> tuple[FloatArray, list[str], dict[str, tuple[str | None, tuple[str, ...]]]]:
+    """:func:`crossed_columns` after refusing names that would make two terms print
+    alike (what :func:`crossed_design` checks), for model functions that build their
+    design from arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X, names, _ = checked_crossed_columns({None: None, "truth": np.array([1.0, 2.0])},
+    ...                                       {}, [], 2)
+    >>> names
+    ['Intercept', 'truth']
+    """
+    names = [term_name(b, combo) for b in bases for combo in moderator_terms(moderators)]
+    _refuse_clashes(names, bases, moderators)
+    return crossed_columns(bases, mod_columns, moderators, n)
+
+
 def crossed_design(
     bases: Mapping[str | None, pd.Series | None],
     mod_columns: pd.DataFrame,
@@ -373,26 +406,45 @@ def effect_weights(
 
 
 # -- frames and identifiability -------------------------------------------------------------
-def check_identifiable(frame: pd.DataFrame, groups: list[Hashable]) -> None:
-    """Levels that cannot be separated from the next one (or from the residual)."""
-    codes, _ = nested_codes(frame[groups])
+def check_identifiable(frame: pd.DataFrame, groups: list[Hashable],
+                       codes: Mapping[Hashable, tuple[Any, Any]] | None = None) -> None:
+    """Levels that cannot be separated from the next one (or from the residual).
+
+    ``codes``: per grouping column its ``pd.factorize`` codes and labels, when the
+    caller has them already (:func:`prepare_frame`)."""
+    codes = codes or _column_codes(frame, groups)
+    n_units = []
+    key = np.zeros(len(frame), dtype=np.int64)
+    for col in groups:
+        # a level-d unit is the combination of the labels of columns 0..d
+        code, labels = codes[col]
+        key = key * max(len(labels), 1) + code
+        _, key = np.unique(key, return_inverse=True)
+        key = key.astype(np.int64).ravel()
+        n_units.append(int(key.max()) + 1 if key.size else 0)
     for outer, inner in itertools.pairwise(range(len(groups))):
-        parent = np.zeros(int(codes[inner].max()) + 1, dtype=np.intp)
-        parent[codes[inner]] = codes[outer]
-        if (np.bincount(parent) <= 1).all():
+        # every outer unit has at least one inner unit: all have exactly one when the
+        # counts agree
+        if n_units[inner] == n_units[outer]:
             raise ValueError(
                 f"`groups`: every {groups[outer]!r} unit has exactly one {groups[inner]!r} in "
                 f"the analysed rows, so {groups[outer]!r} and {groups[inner]!r} random "
                 f"effects cannot be separated. Pass groups={groups[inner]!r} (or "
                 f"{groups[outer]!r}) alone."
             )
-    n_inner = int(codes[-1].max()) + 1
-    if n_inner >= len(frame):
+    if n_units[-1] >= len(frame):
         raise ValueError(
             f"`groups`: each {groups[-1]!r} unit has a single analysed row, so its random "
             f"intercept cannot be separated from the residual. A multilevel model needs "
             f"repeated rows per unit; drop {groups[-1]!r} from `groups`."
         )
+
+
+def _column_codes(frame: pd.DataFrame,
+                  columns: Sequence[Hashable]) -> dict[Hashable, tuple[Any, Any]]:
+    """``pd.factorize`` codes and labels of each column (factorised once for all the
+    group checks of :func:`prepare_frame`)."""
+    return {col: pd.factorize(frame[col]) for col in columns}
 
 
 #: Pairs of roles one column may play at once: a session column may be the occasion that
@@ -461,7 +513,22 @@ def _restarts_within(frame: pd.DataFrame, outer: Hashable, inner: Hashable) -> b
     return all(ranks == list(range(len(ranks))) for ranks in sets)
 
 
-def check_group_order(frame: pd.DataFrame, groups: Sequence[Hashable]) -> None:
+def _distinct_pairs(a: tuple[Any, Any], b: tuple[Any, Any]) -> tuple[IntArray, IntArray]:
+    """Per label of ``a`` the number of distinct ``b`` labels with it, and per label of
+    ``b`` the number of distinct ``a`` labels (as ``groupby(...).nunique()``), from the
+    ``pd.factorize`` codes and labels of both; rows with a missing label are not
+    counted."""
+    ca, ua = a
+    cb, ub = b
+    keep = (ca >= 0) & (cb >= 0)
+    width = max(len(ub), 1)
+    pairs = np.unique(ca[keep].astype(np.int64) * width + cb[keep])
+    return (np.bincount(pairs // width, minlength=len(ua)),
+            np.bincount(pairs % width, minlength=len(ub)))
+
+
+def check_group_order(frame: pd.DataFrame, groups: Sequence[Hashable],
+                      codes: Mapping[Hashable, tuple[Any, Any]] | None = None) -> None:
     """Refuse ``groups`` given inner level first (``["patient", "therapist"]``).
 
     Two patterns give the order away: the declared inner column is constant within each
@@ -469,9 +536,9 @@ def check_group_order(frame: pd.DataFrame, groups: Sequence[Hashable]) -> None:
     the declared outer labels restart within the declared inner units while the inner ones
     do not restart within the outer (ids numbered 1, 2, ... within each therapist).
     """
+    codes = codes or _column_codes(frame, groups)
     for outer, inner in itertools.pairwise(groups):
-        inner_per_outer = frame.groupby(outer, observed=True)[inner].nunique()  # type: ignore[call-overload]
-        outer_per_inner = frame.groupby(inner, observed=True)[outer].nunique()  # type: ignore[call-overload]
+        inner_per_outer, outer_per_inner = _distinct_pairs(codes[outer], codes[inner])
         strictly_reversed = (inner_per_outer <= 1).all() and (outer_per_inner > 1).any()
         restart_reversed = (outer_per_inner > 1).any() and (inner_per_outer > 1).any() and \
             _restarts_within(frame, inner, outer) and not _restarts_within(frame, outer, inner)
@@ -507,9 +574,39 @@ def check_occasions(frame: pd.DataFrame, groups: Sequence[Hashable], time: Hasha
     )
 
 
-def warn_duplicate_rows(data: pd.DataFrame, stacklevel: int = 3) -> None:
+def _may_repeat(data: pd.DataFrame, probe: Sequence[Hashable]) -> bool:
+    """Whether two rows of ``data`` may be equal: False only when no two rows agree on
+    the numeric ``probe`` columns (then no two whole rows can be equal). Missing values
+    and signed zeros compare equal, as in :meth:`DataFrame.duplicated`."""
+    if not probe:
+        return True
+    try:
+        values = np.column_stack([data[c].to_numpy(dtype=float, na_value=np.nan)
+                                  for c in probe]) + 0.0  # -0.0 -> 0.0
+    except (TypeError, ValueError):
+        return True
+    values[np.isnan(values)] = np.nan  # one NaN pattern
+    rows = np.ascontiguousarray(values).view(
+        np.dtype((np.void, values.dtype.itemsize * values.shape[1])))
+    return len(np.unique(rows)) < len(rows)
+
+
+def warn_duplicate_rows(data: pd.DataFrame, stacklevel: int = 3,
+                        probe: Sequence[Hashable] = ()) -> None:
     """A :class:`~alliancestats.exceptions.DataWarning` when whole rows repeat (e.g. a
-    data set appended to itself), for models whose roles cannot identify occasions."""
+    data set appended to itself), for models whose roles cannot identify occasions.
+
+    ``probe``: numeric columns checked first (e.g. the ratings): when no two rows share
+    their values, no whole rows repeat and the full comparison of every column is
+    skipped.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> warn_duplicate_rows(pd.DataFrame({"x": [1.0, 2.0], "g": ["a", "a"]}), probe=["x"])
+    """
+    if not _may_repeat(data, probe):
+        return
     n = int(data.duplicated().sum())
     if n:
         warnings.warn(
@@ -539,12 +636,13 @@ def prepare_frame(
     used = list(dict.fromkeys(
         c for spec in roles.values() for c in as_column_list(spec, "columns")
     ))
-    frame, dropped = handle_missing(data[used], used, missing, stacklevel=4)
-    check_groups(frame, groups)
-    check_group_order(frame, groups)
+    frame, dropped = handle_missing(data, used, missing, select=True)
+    codes = _column_codes(frame, groups)
+    check_groups(frame, groups, codes=codes)
+    check_group_order(frame, groups, codes)
     for outer, inner in itertools.pairwise(groups):
-        check_nested(frame, outer, inner)
-    check_identifiable(frame, groups)
+        check_nested(frame, outer, inner, codes)
+    check_identifiable(frame, groups, codes)
     return frame, dropped
 
 

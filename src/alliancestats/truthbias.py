@@ -56,7 +56,7 @@ from .design import (
     check_occasions,
     check_rank,
     check_reference,
-    crossed_design,
+    checked_crossed_columns,
     effect_weights,
     moderator_grid,
     prepare_frame,
@@ -67,6 +67,8 @@ from .design import (
     warn_duplicate_rows,
 )
 from .results import EFFECT_COLUMNS, FitRecord, ModelResults, check_ddf
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 __all__ = ["TB_RANDOM_CHOICES", "TruthBiasResults", "fit_truth_bias"]
 
@@ -277,19 +279,24 @@ def _center(
     bias_commensurate: bool,
 ) -> tuple[dict[str, pd.Series], dict[str, Any]]:
     """Centred judgment, truth (and between-dyad truth, bias) and the constants used."""
-    J = frame[judgment].astype(float)
+    index = frame.index
+
+    def series(values: Any) -> pd.Series:
+        return pd.Series(values, index=index, copy=False)
+
+    J = frame[judgment].to_numpy(dtype=float)
     T = frame[truth].astype(float)
     if center is None:
-        out = {"judgment": J, "truth": T}
+        out = {"judgment": series(J), "truth": T}
         info: dict[str, Any] = {"method": "none"}
         if bias is not None:
             out["bias"] = frame[bias].astype(float)
         return out, info
     m_t = float(T.mean())
     info = {"method": center, "truth_mean": m_t}
-    out = {"judgment": J - m_t}
+    out = {"judgment": series(J - m_t)}
     if center == "truth_mean":
-        out["truth"] = T - m_t
+        out["truth"] = series(T.to_numpy() - m_t)
     else:  # within_dyad: the dyad mean enters as a between-dyad predictor
         dyad_mean = T.groupby([frame[g] for g in groups], observed=True).transform("mean")
         out["truth"] = T - dyad_mean
@@ -297,7 +304,7 @@ def _center(
     if bias is not None:
         B = frame[bias].astype(float)
         b_center = m_t if bias_commensurate else float(B.mean())
-        out["bias"] = B - b_center
+        out["bias"] = series(B.to_numpy() - b_center)
         info["bias_center"] = b_center
     return out, info
 
@@ -529,7 +536,7 @@ def fit_truth_bias(
     if time is not None:
         check_occasions(frame, group_cols, time)
     else:
-        warn_duplicate_rows(data)
+        warn_duplicate_rows(data, probe=[judgment, truth])
 
     centred, centering = _center(frame, judgment, truth, bias, group_cols, center,
                                  bias_commensurate)
@@ -575,27 +582,30 @@ def _design(frame: pd.DataFrame, centred: Mapping[str, pd.Series], truth: Hashab
             bias: Hashable | None, mods: Sequence[Moderator]
             ) -> tuple[pd.DataFrame, dict[str, tuple[str | None, tuple[str, ...]]],
                        dict[str, str | None]]:
-    """Fixed-effect design from the centred arrays (by role; names are labels only)."""
-    mod_columns = pd.concat([m.columns(frame) for m in mods], axis=1) if mods else \
-        pd.DataFrame(index=frame.index)
-    bases: dict[str | None, pd.Series | None] = {None: None, str(truth): centred["truth"]}
+    """Fixed-effect design from the centred arrays (by role; names are labels only),
+    built from arrays (:func:`~alliancestats.design.crossed_columns`)."""
+    mod_columns = {name: values for m in mods for name, values in m.arrays(frame).items()}
+    bases: dict[str | None, FloatArray | None] = {
+        None: None, str(truth): centred["truth"].to_numpy(dtype=float)}
     effect_bases: dict[str, str | None] = {"directional_bias": None,
                                            "truth_force": str(truth)}
     if bias is not None:
-        bases[str(bias)] = centred["bias"]
+        bases[str(bias)] = centred["bias"].to_numpy(dtype=float)
         effect_bases["bias_force"] = str(bias)
-    exog, structure = crossed_design(bases, mod_columns, mods, frame.index)
+    X, names, structure = checked_crossed_columns(bases, mod_columns, mods, len(frame))
     if "between" in centred:
         name = f"{truth}_between"
-        if name in exog.columns:
+        if name in names:
             raise ValueError(
                 f"center='within_dyad' adds the between-dyad truth {name!r}, which is "
                 f"already the name of a term of the model (a moderator column?). Rename "
                 f"that column."
             )
-        exog[name] = centred["between"].to_numpy(dtype=float)
+        X = np.column_stack([X, centred["between"].to_numpy(dtype=float)])
+        names.append(name)
         structure[name] = (name, ())
         effect_bases["truth_force_between"] = name
+    exog = pd.DataFrame(X, columns=names, index=frame.index, copy=False)
     check_rank(exog)
     return exog, structure, effect_bases
 

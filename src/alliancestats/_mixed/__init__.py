@@ -115,8 +115,9 @@ class MixedFit:
     raw : object
         The statsmodels results object (``engine="statsmodels"``), or None.
     optimizer_info : dict
-    random_effects : dict
-        Level -> DataFrame of conditional modes (one row per unit).
+    random_effects : mapping
+        Level -> DataFrame of conditional modes (one row per unit); with the fast engine
+        computed on first use (pickled and copied as a plain dict).
     notes : tuple of str
         Remarks for the summary.
     theta : ndarray
@@ -152,7 +153,7 @@ class MixedFit:
     engine: str
     raw: Any = None
     optimizer_info: dict[str, Any] = field(default_factory=dict)
-    random_effects: dict[str, pd.DataFrame] = field(default_factory=dict)
+    random_effects: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     theta: np.ndarray[Any, np.dtype[np.float64]] | None = None
     residual: str = "iid"
@@ -173,19 +174,34 @@ class MixedFit:
 
 def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]],
                     scale: float) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    rows = []
+    level_col: list[str] = []
+    term_col: list[str] = []
+    variance: list[float] = []
+    corr: list[float] = []
     random_cov = {}
     for lvl, cov in zip(levels, covs, strict=True):
         sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
         random_cov[lvl.name] = pd.DataFrame(cov, index=list(lvl.terms), columns=list(lvl.terms))
         for t, term in enumerate(lvl.terms):
-            corr = math.nan
+            r = math.nan
             if t > 0 and lvl.correlated:
                 denom = sd[0] * sd[t]
-                corr = float(cov[0, t] / denom) if denom > 0 else math.nan
-            rows.append((lvl.name, term, float(cov[t, t]), float(sd[t]), corr))
-    rows.append(("Residual", "", scale, math.sqrt(scale), math.nan))
-    table = pd.DataFrame(rows, columns=["level", "term", "variance", "sd", "corr"])
+                r = float(cov[0, t] / denom) if denom > 0 else math.nan
+            level_col.append(lvl.name)
+            term_col.append(term)
+            variance.append(float(cov[t, t]))
+            corr.append(r)
+    level_col.append("Residual")
+    term_col.append("")
+    variance.append(scale)
+    corr.append(math.nan)
+    var = np.array(variance)
+    # sd as before: sqrt of the clipped variance for random terms, of sigma² for the residual
+    sds = np.sqrt(np.clip(var, 0.0, None))
+    sds[-1] = math.sqrt(scale)
+    table = pd.DataFrame({"level": np.array(level_col, dtype=object),
+                          "term": np.array(term_col, dtype=object), "variance": var,
+                          "sd": sds, "corr": np.array(corr)})
     return table, random_cov
 
 
@@ -248,11 +264,50 @@ def _emit(messages: Sequence[tuple[type[Warning], str]]) -> tuple[str, ...]:
     return tuple(text for _, text in messages)
 
 
+class _LazyEffects(Mapping[str, pd.DataFrame]):
+    """Level -> conditional modes (DataFrames labelled by unit), computed on first use:
+    most callers never look at them, and labelling every unit costs more than a small
+    model's fit."""
+
+    def __init__(self, compute: Any) -> None:
+        self._compute = compute
+        self._value: dict[str, pd.DataFrame] | None = None
+
+    def _frames(self) -> dict[str, pd.DataFrame]:
+        if self._value is None:
+            self._value = self._compute()
+            self._compute = None
+        return self._value
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        return self._frames()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._frames())
+
+    def __len__(self) -> int:
+        return len(self._frames())
+
+    def __repr__(self) -> str:
+        return repr(self._frames())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (self._frames(),))  # pickled and copied as the plain dict
+
+
+def _effect_frames(levels: Sequence[Level], modes: Sequence[pd.DataFrame]
+                   ) -> dict[str, pd.DataFrame]:
+    return {lvl.name: pd.DataFrame(re.to_numpy(), index=lvl.labels, columns=list(lvl.terms))
+            for lvl, re in zip(levels, modes, strict=False)}
+
+
 def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engine: str,
             converged: bool, messages: list[tuple[type[Warning], str]], raw: Any = None,
             optimizer_info: Mapping[str, Any] | None = None,
-            residual_params: pd.DataFrame | None = None) -> MixedFit:
-    """The :class:`MixedFit` of an engine evaluation (at its own or another optimum)."""
+            residual_params: pd.DataFrame | None = None,
+            effects: Mapping[str, pd.DataFrame] | None = None) -> MixedFit:
+    """The :class:`MixedFit` of an engine evaluation (at its own or another optimum);
+    ``effects`` replaces the evaluation's conditional modes (e.g. computed lazily)."""
     if res.is_singular:
         messages.insert(0, (BoundaryFitWarning, SINGULAR_MESSAGE))
     if not converged and not any(c is ConvergenceWarning for c, _ in messages):
@@ -261,8 +316,8 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
     covs = [np.asarray(c, dtype=float) for c in res.cov_re]
     table, random_cov = _variance_table(levels, covs, float(res.sigma2))
     names = list(exog.columns)
-    effects = {lvl.name: pd.DataFrame(re.to_numpy(), index=lvl.labels, columns=list(lvl.terms))
-               for lvl, re in zip(levels, res.random_effects, strict=False)}
+    if effects is None:
+        effects = _effect_frames(levels, res.random_effects)
     extra: dict[str, Any] = {} if residual_params is None else \
         {"residual_params": residual_params}
     return MixedFit(
@@ -298,7 +353,7 @@ def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], rem
               re_design: pd.DataFrame | None, residual: _Residual) -> MixedFit:
     model = _engine_model(endog, exog, levels, reml, re_design, residual)
     y = endog.to_numpy(dtype=float)
-    res = model.fit(y)
+    res = model.fit(y, random_effects=False)
     messages: list[tuple[type[Warning], str]] = []
     if not res.converged:
         messages.append((ConvergenceWarning, f"The fast engine did not converge: {res.message}"))
@@ -309,10 +364,17 @@ def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], rem
             messages.append((ConvergenceWarning, "The residual parameters' standard errors "
                              "are not available (the deviance's Hessian is not positive "
                              "definite): a parameter may be on its boundary."))
+    def modes() -> dict[str, pd.DataFrame]:
+        # at the estimate: the same factorisation as the fit's own (the criterion of
+        # `y` is kept by the model)
+        with single_threaded_blas():
+            at = model.evaluate(y, res.cov_params_vector, reml=res.reml)
+        return _effect_frames(levels, at.random_effects)
+
     fit = _record(res, levels, exog, engine="fast", converged=res.converged,
                   messages=messages, optimizer_info={"n_iter": res.n_iter,
                                                      "message": res.message},
-                  residual_params=table)
+                  residual_params=table, effects=_LazyEffects(modes))
     return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
 
 

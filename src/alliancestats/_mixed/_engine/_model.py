@@ -758,8 +758,7 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
     grad = _Gradient(deviance, scale, s.n)
 
     def run(t0: FloatArray, options: dict[str, Any]) -> Any:
-        res = optimize.minimize(grad.value, t0 / scale, jac=grad, method=_METHOD,
-                                bounds=bounds, options=options)
+        res = _slsqp(grad.value, grad, t0 / scale, bounds, options)
         res.x = res.x * scale
         return res
 
@@ -811,6 +810,68 @@ def _hessian_from_gradient(obj: _Objective, x: FloatArray, rel: float = 1e-4) ->
         up, down = obj.evaluate(x + e), obj.evaluate(x - e)
         H[i] = (obj.gradient(x + e, *up) - obj.gradient(x - e, *down)) / (2.0 * h[i])
     return 0.5 * (H + H.T)
+
+
+try:  # scipy >= 1.16: SLSQP's iteration routine (C), called as scipy's own driver calls it
+    from scipy.optimize._slsqplib import slsqp as _slsqp_step
+except ImportError:  # pragma: no cover - older scipy: optimize.minimize throughout
+    _slsqp_step = None
+
+_SLSQP_MESSAGES = {
+    -1: "Gradient evaluation required (g & a)", 0: "Optimization terminated successfully",
+    1: "Function evaluation required (f & c)",
+    2: "More equality constraints than independent variables",
+    3: "More than 3*n iterations in LSQ subproblem", 4: "Inequality constraints incompatible",
+    5: "Singular matrix E in LSQ subproblem", 6: "Singular matrix C in LSQ subproblem",
+    7: "Rank-deficient equality constraint subproblem HFTI",
+    8: "Positive directional derivative for linesearch", 9: "Iteration limit reached"}
+
+
+def _slsqp(fun: Any, jac: Any, x0: FloatArray, bounds: list[tuple[float | None, None]],
+           options: dict[str, Any]) -> optimize.OptimizeResult:
+    """``optimize.minimize(fun, x0, jac=jac, method="SLSQP", bounds=bounds,
+    options=options)`` for lower bounds only and no constraints, with the same iterates.
+
+    scipy's driver (``_minimize_slsqp``) loops over SLSQP's iteration routine, wrapping
+    ``fun`` and ``jac`` in its caching function object; this loop calls the routine with
+    the same arguments and state and the functions directly. The wrapping cost about as
+    much as the engine's own evaluation and gradient of a small model per iteration.
+    Falls back to ``optimize.minimize`` where the routine is not available.
+    """
+    if _slsqp_step is None:  # pragma: no cover
+        return optimize.minimize(fun, x0, jac=jac, method="SLSQP", bounds=bounds,
+                                 options=options)
+    ftol, maxiter = float(options["ftol"]), int(options["maxiter"])
+    n = x0.size
+    lower = np.array([-np.inf if lo is None else lo for lo, _ in bounds], dtype=float)
+    x = np.clip(np.asarray(x0, dtype=float).reshape(-1), lower, np.inf)
+    xl = np.where(np.isfinite(lower), lower, np.nan)  # NaN: unbounded (scipy's convention)
+    xu = np.full(n, np.nan)
+    state: dict[str, Any] = {
+        "acc": ftol, "alpha": 0.0, "f0": 0.0, "gs": 0.0, "h1": 0.0, "h2": 0.0, "h3": 0.0,
+        "h4": 0.0, "t": 0.0, "t0": 0.0, "tol": 10.0 * ftol, "exact": 0, "inconsistent": 0,
+        "reset": 0, "iter": 0, "itermax": maxiter, "line": 0, "m": 0, "meq": 0, "mode": 0,
+        "n": n}
+    indices = np.zeros(2 * n + 2, dtype=np.int32)
+    # scipy's workspace size with no constraints (m = meq = mieq = 0)
+    buffer = np.zeros(n * (n + 1) // 2 + 8 * n * n + 35 * n + 28 + 2 * n * (n + 1))
+    fx = fun(x.copy())
+    g = np.atleast_1d(jac(x.copy()))
+    mult = np.zeros(2 * n + 2)
+    C = np.zeros((1, n), order="F")
+    d = np.zeros(1)
+    while True:
+        _slsqp_step(state, fx, g, C, d, x, mult, xl, xu, buffer, indices)
+        if state["mode"] == 1:
+            fx = fun(x.copy())
+        if state["mode"] == -1:
+            g = np.atleast_1d(jac(x.copy()))
+        if abs(state["mode"]) != 1:
+            break
+    mode = int(state["mode"])
+    return optimize.OptimizeResult(x=x, fun=fx, jac=g, nit=int(state["iter"]),
+                                   status=mode, success=mode == 0,
+                                   message=_SLSQP_MESSAGES.get(mode, f"exit mode {mode}"))
 
 
 def _hessian(fun: Any, x: FloatArray, rel: float = 1e-4) -> FloatArray:
@@ -886,7 +947,6 @@ class _Gradient:
         return g * self.scale / self.n
 
 
-_METHOD = "SLSQP"
 _OPTIONS = {"ftol": 1e-13, "maxiter": 1000}
 _SCREEN_OPTIONS = {"ftol": 1e-8, "maxiter": 1000}  # restarts, before polishing
 _MAX_RESTARTS = 3
