@@ -342,3 +342,31 @@ def test_slsqp_loop_takes_scipys_steps(start: list[float]) -> None:
     assert ours.nit == ref.nit
     assert (ours.success, ours.message) == (ref.success, ref.message)
     assert ours.x[0] == 0.0  # the bound is active
+
+
+def test_slsqp_falls_back_when_scipys_routine_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the loop drives a scipy-internal routine; one that fails or takes other steps is
+    # detected once and optimize.minimize is used instead, with the same optimum
+    from alliancestats._mixed._engine import _model
+
+    rng = np.random.default_rng(8)
+    g = np.column_stack([np.repeat(np.arange(10), 8), np.repeat(np.arange(40), 2)])
+    X = np.column_stack([np.ones(80), rng.normal(size=80)])
+    y = X @ [1.0, 0.5] + rng.normal(size=10)[g[:, 0]] + rng.normal(size=40)[g[:, 1]] + \
+        rng.normal(size=80)
+    model = NestedLMM(X, g, [X, X[:, :1]])
+    assert _model._slsqp_loop_usable()
+    fast = model.fit(y)
+
+    def changed(*args: object) -> None:
+        raise TypeError("slsqp() takes 10 positional arguments")
+
+    monkeypatch.setattr(_model, "_slsqp_step", changed)
+    _model._slsqp_loop_usable.cache_clear()
+    try:
+        assert not _model._slsqp_loop_usable()
+        fallback = model.fit(y)
+    finally:
+        _model._slsqp_loop_usable.cache_clear()
+    np.testing.assert_array_equal(fallback.theta, fast.theta)
+    assert fallback.llf == fast.llf

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -838,9 +839,43 @@ def _slsqp(fun: Any, jac: Any, x0: FloatArray, bounds: list[tuple[float | None, 
     much as the engine's own evaluation and gradient of a small model per iteration.
     Falls back to ``optimize.minimize`` where the routine is not available.
     """
-    if _slsqp_step is None:  # pragma: no cover
+    if not _slsqp_loop_usable():
         return optimize.minimize(fun, x0, jac=jac, method="SLSQP", bounds=bounds,
                                  options=options)
+    return _slsqp_loop(fun, jac, x0, bounds, options)
+
+
+@functools.cache
+def _slsqp_loop_usable() -> bool:
+    """Whether this scipy's SLSQP routine can be driven directly: it exists and, on a
+    small bounded problem, takes exactly ``optimize.minimize``'s steps. The routine is
+    scipy-internal, so a scipy that changed it falls back to ``optimize.minimize``
+    (the same optimum, a little slower) instead of failing or drifting."""
+    if _slsqp_step is None:
+        return False
+    target = np.array([-0.3, 0.7])
+
+    def fun(x: FloatArray) -> float:
+        return float(np.sum((x - target) ** 2 + 0.1 * (x - target) ** 4))
+
+    def jac(x: FloatArray) -> FloatArray:
+        return np.asarray(2.0 * (x - target) + 0.4 * (x - target) ** 3, dtype=float)
+
+    x0, bounds = np.array([1.0, 0.0]), [(0.0, None), (None, None)]
+    options = {"ftol": 1e-12, "maxiter": 100}
+    try:
+        ours = _slsqp_loop(fun, jac, x0, bounds, options)
+    except Exception:  # any failure of the internal routine: fall back
+        return False
+    ref = optimize.minimize(fun, x0, jac=jac, method="SLSQP", bounds=bounds,
+                            options=options)
+    return bool(ours.x.tolist() == ref.x.tolist() and ours.nit == ref.nit)
+
+
+def _slsqp_loop(fun: Any, jac: Any, x0: FloatArray, bounds: list[tuple[float | None, None]],
+                options: dict[str, Any]) -> optimize.OptimizeResult:
+    """SLSQP's iteration routine called as scipy's driver calls it (see :func:`_slsqp`)."""
+    assert _slsqp_step is not None
     ftol, maxiter = float(options["ftol"]), int(options["maxiter"])
     n = x0.size
     lower = np.array([-np.inf if lo is None else lo for lo, _ in bounds], dtype=float)
