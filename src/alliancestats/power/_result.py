@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_choice, check_probability
+from ..exceptions import AllianceStatsWarning
 from ..results import Summary
 from ._designs import Sizes
 
@@ -113,7 +115,17 @@ class PowerResult:
         term: str | Sequence[str] | None = None,
         conservative: bool = False,
     ) -> pd.DataFrame:
-        """Smallest simulated size whose power reaches ``target``.
+        """Smallest simulated size from which power reaches ``target`` at every larger size.
+
+        A simulated power curve carries Monte-Carlo noise and can dip: with sizes 20, 30,
+        40 and power 0.81, 0.78, 0.86 the answer is 40, not 20 (the first size above the
+        target), because 30 does not reach it. ``required_low`` and ``required_high``
+        bound the answer with Monte-Carlo confidence, from the 95 % Clopper–Pearson
+        intervals; refine the grid, or raise ``n_sims``, between them. A dip beyond
+        Monte-Carlo error (a smaller size's interval entirely above a larger size's) is
+        warned about and flagged in ``monotone``: power is then not monotone in the size
+        for that term (e.g. failed or singular fits that depend on the size), and the
+        answer needs a look at ``.power``.
 
         With a fixed caseload (``power(..., patients_per_therapist=k)``) the grid runs
         over therapists and the answer is a number of therapists, with ``n_patients`` =
@@ -138,11 +150,22 @@ class PowerResult:
         -------
         DataFrame
             Columns: the other size columns (``patients_per_therapist`` instead of
-            ``n_patients`` with a fixed caseload), ``term``, ``along``, ``required``
-            (the smallest grid value reaching the target, missing when none does), with
-            a fixed caseload ``n_patients`` at that size, and that cell's ``power``,
-            ``ci_low``, ``ci_high``. Only simulated sizes are considered: refine the
-            grid around the answer for a finer one.
+            ``n_patients`` with a fixed caseload), ``term``, ``along``, ``required`` (the
+            smallest grid value whose power, and that of every larger grid value, reaches
+            the target; missing when the largest does not), with a fixed caseload
+            ``n_patients`` at that size, that cell's ``power``, ``ci_low``, ``ci_high``,
+            then the Monte-Carlo interval of the required size: ``required_low`` (one
+            more than the largest grid value whose Clopper–Pearson upper bound is below
+            the target, i.e. shown too small; the smallest grid value when none is) and
+            ``required_high`` (the smallest grid value from which every lower bound
+            reaches the target; missing when none does), and ``monotone`` (False when
+            the curve dips beyond Monte-Carlo error). Only simulated sizes are
+            considered: refine the grid around the answer for a finer one.
+
+        Warns
+        -----
+        AllianceStatsWarning
+            When a term's power curve is not monotone beyond Monte-Carlo error.
 
         Examples
         --------
@@ -151,12 +174,13 @@ class PowerResult:
         ...             n_sims=4, rng=1, progress=False)
         >>> list(res.required_size(0.8).columns)  # doctest: +NORMALIZE_WHITESPACE
         ['n_patients', 'n_sessions', 'term', 'along', 'required', 'power', 'ci_low',
-         'ci_high']
+         'ci_high', 'required_low', 'required_high', 'monotone']
         >>> fixed = power("truth_bias", n_therapists=[10, 20], patients_per_therapist=3,
         ...               n_sims=4, rng=1, progress=False)
         >>> list(fixed.required_size(0.8).columns)  # doctest: +NORMALIZE_WHITESPACE
         ['patients_per_therapist', 'n_sessions', 'term', 'along', 'required',
-         'n_patients', 'power', 'ci_low', 'ci_high']
+         'n_patients', 'power', 'ci_low', 'ci_high', 'required_low', 'required_high',
+         'monotone']
         """
         target = check_probability(target, "target")
         caseload = self._settings.get("patients_per_therapist")
@@ -165,12 +189,11 @@ class PowerResult:
         terms = self._terms(term)
         follows = caseload is not None and dim == "n_therapists"
         others = [c for c in SIZE_COLUMNS if c != dim and not (follows and c == "n_patients")]
-        score = table["ci_low"] if conservative else table["power"]
+        score = "ci_low" if conservative else "power"
         rows = []
         for key, block in table[table["term"].isin(terms)].groupby([*others, "term"], sort=True):
             block = block.sort_values(dim)
-            hit = block[score.loc[block.index] >= target]
-            first = hit.iloc[0] if len(hit) else None
+            first = _first_of_tail(block, block[score] >= target)
             row: dict[str, Any] = {"patients_per_therapist": caseload} if follows else {}
             row.update(dict(zip([*others, "term"], key, strict=True)))
             row.update({"along": dim,
@@ -179,11 +202,17 @@ class PowerResult:
                 row["n_patients"] = pd.NA if first is None else int(first["n_patients"])
             for col in ("power", "ci_low", "ci_high"):
                 row[col] = np.nan if first is None else first[col]
+            row.update(_mc_interval(block, dim, target))
+            dips = _dips(block, dim)
+            row["monotone"] = not dips
+            if dips:
+                where = ", ".join(f"{c}={v}" for c, v in zip(others, key[:-1], strict=True))
+                _warn_dips(str(key[-1]), where, dips)
             rows.append(row)
         out = pd.DataFrame(rows)
-        out["required"] = out["required"].astype("Int64")
-        if follows:
-            out["n_patients"] = out["n_patients"].astype("Int64")
+        for col in ("required", "required_low", "required_high",
+                    *(["n_patients"] if follows else [])):
+            out[col] = out[col].astype("Int64")
         return out
 
     def _along(self, along: str | None) -> str:
@@ -297,3 +326,45 @@ class PowerResult:
 
         ax: Axes = plot_power(self, **kwargs)
         return ax
+
+
+def _first_of_tail(block: pd.DataFrame, reaches: pd.Series) -> pd.Series | None:
+    """First row of the longest run at the end of ``block`` (sorted by size) in which
+    every row ``reaches``; None when the last row does not."""
+    first = None
+    for idx in reversed(block.index):
+        if not reaches.loc[idx]:
+            break
+        first = block.loc[idx]
+    return first
+
+
+def _mc_interval(block: pd.DataFrame, dim: str, target: float) -> dict[str, Any]:
+    """Monte-Carlo interval of the required size from the Clopper–Pearson bounds."""
+    sizes = block[dim].to_numpy()
+    too_small = sizes[(block["ci_high"] < target).to_numpy()]
+    enough = _first_of_tail(block, block["ci_low"] >= target)
+    return {"required_low": int(too_small.max()) + 1 if len(too_small) else int(sizes[0]),
+            "required_high": pd.NA if enough is None else int(enough[dim])}
+
+
+def _dips(block: pd.DataFrame, dim: str) -> list[tuple[int, int]]:
+    """Pairs (smaller, larger size) whose 95 % intervals do not overlap, the smaller
+    size's above: a fall of power beyond Monte-Carlo error."""
+    sizes = block[dim].to_numpy()
+    low, high = block["ci_low"].to_numpy(), block["ci_high"].to_numpy()
+    return [(int(sizes[i]), int(sizes[j])) for i in range(len(sizes))
+            for j in range(i + 1, len(sizes)) if low[i] > high[j]]
+
+
+def _warn_dips(term: str, where: str, dips: list[tuple[int, int]]) -> None:
+    pairs = "; ".join(f"{a} > {b}" for a, b in dips[:3])
+    warnings.warn(
+        f"required_size: the power curve of {term!r}{' at ' + where if where else ''} "
+        f"falls beyond Monte-Carlo error (power at a smaller size above a larger size's, "
+        f"95% Clopper-Pearson intervals apart: {pairs}). The answer is the smallest size "
+        "from which every larger simulated size reaches the target; inspect `.power` "
+        "(failed or singular fits, n_valid) and raise n_sims.",
+        AllianceStatsWarning,
+        stacklevel=3,
+    )
