@@ -378,8 +378,11 @@ class TestBookkeeping:
                             effects={"gamma13": 0.15}, n_sims=40)
         table = res.power.query("term == 'truth:condition:session'").set_index(
             "n_therapists")
-        target = float(table.loc[8, "power"])
-        expected = min(n for n in (4, 8, 16) if table.loc[n, "power"] >= target)
+        # the smallest size from which every larger size reaches the target (this curve
+        # dips within Monte-Carlo error: 0.05 at 8, 0.03 at 16)
+        target = float(table.loc[16, "power"])
+        expected = min(n for n in (4, 8, 16)
+                       if all(table.loc[m, "power"] >= target for m in (4, 8, 16) if m >= n))
         req = res.required_size(target, term="truth:condition:session")
         assert req.loc[0, "along"] == "n_therapists"
         assert req.loc[0, "required"] == expected
