@@ -30,7 +30,8 @@ def result(curves: dict[str, list[float]], sizes: list[int], *,
             for size, p in zip(sizes, powers, strict=True):
                 k = round(p * N_VALID)
                 low, high = clopper_pearson(k, N_VALID)
-                rows.append({"n_therapists": size, "n_patients": 300 if caseload is None else caseload * size,
+                patients = 300 if caseload is None else caseload * size
+                rows.append({"n_therapists": size, "n_patients": patients,
                              "n_sessions": n_sessions, "term": term, "power": k / N_VALID,
                              "ci_low": low, "ci_high": high, "n_valid": N_VALID})
     empty = pd.DataFrame()

@@ -23,7 +23,14 @@ from .plotting import (
     plot_trajectories,
     plot_truth_bias,
 )
-from .power import PowerResult, SizeSearch, find_size, null_effects, power
+from .power import (
+    PowerResult,
+    SizeSearch,
+    find_size,
+    null_effects,
+    power,
+    power_sensitivity,
+)
 from .results import ModelComparison, ResidualComparison, compare_models, compare_residuals
 from .rsa import RSAResults, compare_rsa, fit_lagged_rsa, fit_rsa
 from .simulate import PRNParams, simulate_prn
@@ -64,6 +71,7 @@ __all__ = [
     "plot_trajectories",
     "plot_truth_bias",
     "power",
+    "power_sensitivity",
     "read_data",
     "sessions_to_long",
     "sessions_to_wide",
