@@ -30,7 +30,8 @@ def test_each_row_is_the_power_run_of_its_combination() -> None:
     assert table.attrs["effects"] == {"sd_truth_force": 0.1}
     # the true value follows the varied effect
     tv = table.set_index("gamma13")["true_value"]
-    assert set(tv.loc[0.1]) == {0.1} and set(tv.loc[0.0]) == {0.0}
+    assert set(tv.loc[0.1]) == {0.1}
+    assert set(tv.loc[0.0]) == {0.0}
 
 
 def test_common_random_numbers_across_combinations() -> None:
