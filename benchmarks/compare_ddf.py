@@ -7,11 +7,16 @@ default) is kept as the fallback. For seeded simulated PRN data sets (``simulate
 and several models (truth and bias: random intercepts, ``"auto"``, ``"slopes"``; growth:
 ``"rater_slopes"`` with ``residual="rater"``, and ``"slopes"`` with AR(1) residuals) this
 fits each model, computes the df of every fixed effect both ways at the estimate, and
-prints the largest absolute and relative difference per model. Plain script:
+prints the largest absolute and relative difference per model, and how much each path's
+df move when its step is ten times larger (its numerical error: the evaluations-only
+path differentiates the deviance twice, so its rounding error grows as ``1/h²`` and is
+large where the deviance Hessian is ill-conditioned). Plain script:
 
     python benchmarks/compare_ddf.py                 # seeds 0..9
     python benchmarks/compare_ddf.py --seeds 20 --therapists 20
 """
+
+# ruff: noqa: SLF001  (the benchmark compares the library's internal df paths)
 
 from __future__ import annotations
 
@@ -52,14 +57,25 @@ def models() -> dict[str, Callable[[pd.DataFrame], Any]]:
     }
 
 
-def df_both(res: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    """df of every fixed effect: the gradient path and the evaluations-only path."""
-    src = res._fit.mixed.ddf_source
+def _df(src: Any, path: str, scale: float = 1.0) -> np.ndarray:
+    """df of every fixed effect by one path, its step multiplied by ``scale``."""
     p = src.X.shape[1]
-    new = _ddf.satterthwaite(src.model, src.y, src.theta, reml=src.reml).df(np.eye(p))
-    old = _ddf._satterthwaite_evaluations(src.model, src.y, src.theta,
-                                          src.reml).df(np.eye(p))
-    return new, old, src.theta.size
+    steps = _ddf._GRAD_STEP, _ddf._REL_STEP
+    try:
+        _ddf._GRAD_STEP, _ddf._REL_STEP = steps[0] * scale, steps[1] * scale
+        if path == "gradient":
+            sat = _ddf.satterthwaite(src.model, src.y, src.theta, reml=src.reml)
+        else:
+            sat = _ddf._satterthwaite_evaluations(src.model, src.y, src.theta, src.reml)
+    finally:
+        _ddf._GRAD_STEP, _ddf._REL_STEP = steps
+    return sat.df(np.eye(p))
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    ok = np.isfinite(a) & np.isfinite(b)
+    diff = np.abs(a[ok] - b[ok])
+    return float(diff.max(initial=0.0)), float((diff / np.abs(b[ok])).max(initial=0.0))
 
 
 def main() -> None:
@@ -72,17 +88,22 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, fit in models().items():
-            worst_abs, worst_rel, n_t, count = 0.0, 0.0, 0, 0
+            worst = np.zeros(4)
+            n_t = count = 0
             for seed in range(args.seeds):
                 data = simulate_prn(args.therapists, args.patients, rng=seed)
-                new, old, n_t = df_both(fit(data))
-                ok = np.isfinite(old) & np.isfinite(new)
-                diff = np.abs(new[ok] - old[ok])
-                worst_abs = max(worst_abs, float(diff.max(initial=0.0)))
-                worst_rel = max(worst_rel, float((diff / np.abs(old[ok])).max(initial=0.0)))
-                count += int(ok.sum())
-            rows.append({"model": name, "n_params": n_t, "df compared": count,
-                         "max |new - old|": worst_abs, "max relative": worst_rel})
+                src = fit(data)._fit.mixed.ddf_source
+                n_t = src.theta.size
+                new, old = _df(src, "gradient"), _df(src, "evaluations")
+                worst = np.maximum(worst, [
+                    *_rel(new, old),
+                    _rel(new, _df(src, "gradient", 10.0))[1],
+                    _rel(old, _df(src, "evaluations", 10.0))[1]])
+                count += int(np.isfinite(new).sum())
+            rows.append({"model": name, "n_params": n_t, "df": count,
+                         "max |new - old|": worst[0], "max rel. new vs old": worst[1],
+                         "new: rel. change, step x10": worst[2],
+                         "old: rel. change, step x10": worst[3]})
     print(f"# simulate_prn({args.therapists}, {args.patients}, rng=seed), seeds "
           f"0..{args.seeds - 1}; df of every fixed effect at the REML estimate")
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.2e}"))
