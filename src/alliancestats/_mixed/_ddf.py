@@ -375,6 +375,8 @@ def _satterthwaite_gradient(model: NestedLMM, ya: FloatArray, t0: FloatArray,
             raise np.linalg.LinAlgError("the deviance is not finite near the estimate")
         grad = (obj.gradient(t, val, fac, r2_weight=weight) if full
                 else _core.gradient(obj.struct, fac, reml, weight))
+        if not np.all(np.isfinite(grad)):
+            raise np.linalg.LinAlgError("the gradient is not finite near the estimate")
         return grad, _rxinv(fac)
 
     steps = _GRAD_STEP * np.maximum(np.abs(t0), _STEP_FLOOR)
