@@ -405,3 +405,76 @@ def test_satterthwaite_with_ar1_residuals_and_kr_refuses() -> None:
     assert 1 < res.df["condition"] < 12
     with pytest.raises(ValueError, match="iid residuals only"):
         fit_truth_bias(df, **ROLES, time="session", residual="ar1", ddf="kenward-roger")
+
+
+def _ddf_source(residual: str) -> Any:
+    """A simulated fit's df source: T&B slopes (iid) or intercepts with AR(1) residuals."""
+    options = ({"time": "session", "residual": "ar1"} if residual == "ar1"
+               else {"random": "slopes"})
+    df = simulate_prn(12, 36, rng=2 if residual == "ar1" else 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit_truth_bias(df, **ROLES, moderators="condition", **options)
+    return res._fit.mixed.ddf_source
+
+
+@pytest.mark.parametrize("residual", ["iid", "ar1"])
+def test_weighted_gradient_splits_log_determinants_and_r2(residual: str) -> None:
+    # the engine's gradient with a weight w on r²: ∇(log-determinants) + w ∇r², each
+    # checked against central differences of the evaluated criterion
+    src = _ddf_source(residual)
+    obj = src.model._objective(src.y, src.reml)
+    t0 = src.theta + 0.05  # away from the optimum: the gradient is not zero
+    value, f = obj.evaluate(t0)
+    k = obj.struct.n - obj.struct.p
+
+    def pieces(t: np.ndarray) -> np.ndarray:
+        val, fac = obj.evaluate(t)
+        return np.array([val - k * (1.0 + np.log(2.0 * np.pi * fac.pwrss / k)), fac.pwrss])
+
+    fd = np.empty((t0.size, 2))
+    for j in range(t0.size):
+        e = np.zeros(t0.size)
+        e[j] = 1e-5
+        fd[j] = (pieces(t0 + e) - pieces(t0 - e)) / 2e-5
+    g0 = obj.gradient(t0, value, f, r2_weight=0.0)
+    g1 = obj.gradient(t0, value, f, r2_weight=1.0)
+    np.testing.assert_allclose(g0, fd[:, 0], rtol=1e-5, atol=1e-5 * np.abs(fd[:, 0]).max())
+    np.testing.assert_allclose(g1 - g0, fd[:, 1], rtol=1e-5,
+                               atol=1e-5 * np.abs(fd[:, 1]).max())
+    # the default weight is N / r²: the deviance's gradient, unchanged
+    np.testing.assert_allclose(obj.gradient(t0, value, f),
+                               obj.gradient(t0, value, f, r2_weight=k / f.pwrss),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("residual", ["iid", "ar1"])
+def test_gradient_path_agrees_with_evaluations_path(residual: str) -> None:
+    # the θ Hessian from differences of the exact gradient and from second differences
+    # of evaluations (the earlier path, kept as the fallback) agree to the latter's
+    # accuracy, and so do the df
+    from alliancestats._mixed import _ddf
+
+    src = _ddf_source(residual)
+    new = _ddf.satterthwaite(src.model, src.y, src.theta, reml=src.reml)
+    old = _ddf._satterthwaite_evaluations(src.model, src.y, src.theta, src.reml)
+    scale = np.abs(old.hessian).max()
+    np.testing.assert_allclose(new.hessian, old.hessian, rtol=1e-5, atol=1e-7 * scale)
+    np.testing.assert_allclose(new.jacobian, old.jacobian, rtol=1e-6,
+                               atol=1e-9 * np.abs(old.jacobian).max())
+    p = new.cov.shape[0]
+    np.testing.assert_allclose(new.df(np.eye(p)), old.df(np.eye(p)), rtol=1e-5)
+
+
+def test_satterthwaite_falls_back_to_evaluations(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alliancestats._mixed import _ddf
+
+    src = _ddf_source("iid")
+
+    def fails(*args: Any) -> Any:
+        raise np.linalg.LinAlgError("a step left the parameter space")
+
+    expected = _ddf._satterthwaite_evaluations(src.model, src.y, src.theta, src.reml)
+    monkeypatch.setattr(_ddf, "_satterthwaite_gradient", fails)
+    got = _ddf.satterthwaite(src.model, src.y, src.theta, reml=src.reml)
+    np.testing.assert_array_equal(got.hessian, expected.hessian)

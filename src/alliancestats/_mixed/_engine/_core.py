@@ -277,7 +277,8 @@ def factorize(struct: Structure, prep: Prepared, lambdas: list[FloatArray]) -> F
                   m11s=m11s[::-1], binvs=binvs[::-1], lambdas=list(lambdas))
 
 
-def gradient(struct: Structure, f: Factor, reml: bool) -> FloatArray:
+def gradient(struct: Structure, f: Factor, reml: bool,
+             r2_weight: float | None = None) -> FloatArray:
     r"""Gradient of :func:`objective` in ``θ`` (lme4's order) from a factorisation.
 
     Reverse-mode differentiation of the blocked elimination. The objective depends on
@@ -296,18 +297,14 @@ def gradient(struct: Structure, f: Factor, reml: bool) -> FloatArray:
     and the unit's own adjoint, passed to the level inside it, is
     ``[ΛKΛ', −H M12 Ḡ; −Ḡ M12' H, Ḡ]``. One pass costs about one deviance evaluation,
     and it is exact at the boundary (``Λ`` singular) as well.
+
+    ``r2_weight`` replaces the weight ``N/r²`` of ``r²``: the result is then the gradient
+    of ``log|L_θ|² [+ log|R_X|²] + r2_weight · r²(θ)`` (0 gives the log-determinants'
+    gradient alone; the difference of two weights gives ``∇r²``).
     """
-    p, L = struct.p, struct.n_levels
-    beta = f.beta
-    c = (struct.n - p if reml else struct.n) / f.pwrss
-    gF = np.empty((p + 1, p + 1))
-    gF[:p, :p] = c * np.outer(beta, beta)
-    gF[:p, p] = gF[p, :p] = -c * beta
-    gF[p, p] = c
-    if reml:
-        gF[:p, :p] += np.linalg.inv(f.rxx)
+    L = struct.n_levels
+    gbar = _seed(struct, f, reml, r2_weight)[None]
     out = []
-    gbar = gF[None]
     for level in range(L):
         lam, H, m12 = f.lambdas[level], f.hs[level], f.m12s[level]
         m11, binv = f.m11s[level], f.binvs[level]
@@ -325,24 +322,19 @@ def gradient(struct: Structure, f: Factor, reml: bool) -> FloatArray:
     return np.concatenate(out)
 
 
-def inner_adjoint(struct: Structure, f: Factor, reml: bool) -> tuple[FloatArray, FloatArray]:
+def inner_adjoint(struct: Structure, f: Factor, reml: bool,
+                  r2_weight: float | None = None) -> tuple[FloatArray, FloatArray]:
     """:func:`gradient` and the adjoint of every innermost unit's ``[W | y]`` cross
     products: ``Ḡ_u = ∂ objective / ∂ M_u`` of shape ``(n_inner, m, m)``.
 
     The same reverse pass, continued one step into the innermost units (the adjoint
     :func:`gradient` hands inner levels, here for the innermost level itself). With it
     the derivative of the objective in anything that changes the cross products (the
-    residual parameters, which re-weight them) is ``Σ_u tr(Ḡ_u ∂M_u)``.
+    residual parameters, which re-weight them) is ``Σ_u tr(Ḡ_u ∂M_u)``. ``r2_weight`` as
+    for :func:`gradient`.
     """
-    p, L = struct.p, struct.n_levels
-    beta = f.beta
-    c = (struct.n - p if reml else struct.n) / f.pwrss
-    gbar = np.empty((1, p + 1, p + 1))
-    gbar[0, :p, :p] = c * np.outer(beta, beta)
-    gbar[0, :p, p] = gbar[0, p, :p] = -c * beta
-    gbar[0, p, p] = c
-    if reml:
-        gbar[0, :p, :p] += np.linalg.inv(f.rxx)
+    L = struct.n_levels
+    gbar = _seed(struct, f, reml, r2_weight)[None]
     out = []
     for level in range(L):
         lam, H, m12 = f.lambdas[level], f.hs[level], f.m12s[level]
@@ -358,6 +350,23 @@ def inner_adjoint(struct: Structure, f: Factor, reml: bool) -> tuple[FloatArray,
         out.append(grad[rows, cols])
         gbar = _unit_adjoint(lam, H, binv, m12, gs, gh)
     return np.concatenate(out), gbar
+
+
+def _seed(struct: Structure, f: Factor, reml: bool,
+          r2_weight: float | None = None) -> FloatArray:
+    """The adjoint of the final ``[X | y]`` system: ``c [ββ', −β; −β', 1]`` (``c = N/r²``
+    or ``r2_weight``) plus ``[F_XX⁻¹, 0; 0, 0]`` under REML."""
+    p = struct.p
+    beta = f.beta
+    c = ((struct.n - p if reml else struct.n) / f.pwrss if r2_weight is None
+         else float(r2_weight))
+    gF = np.empty((p + 1, p + 1))
+    gF[:p, :p] = c * np.outer(beta, beta)
+    gF[:p, p] = gF[p, :p] = -c * beta
+    gF[p, p] = c
+    if reml:
+        gF[:p, :p] += np.linalg.inv(f.rxx)
+    return gF
 
 
 def _quad(m12: FloatArray, gs: FloatArray) -> FloatArray:

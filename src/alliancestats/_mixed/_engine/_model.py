@@ -663,18 +663,20 @@ class _Objective:
         return _core.objective(f, self.struct.n, self.struct.p, self.reml) + logdet, f
 
     def gradient(self, params: FloatArray, value: float,
-                 f: _core.Factor | None) -> FloatArray:
+                 f: _core.Factor | None, r2_weight: float | None = None) -> FloatArray:
         """The deviance's gradient at ``params`` (``value`` and ``f`` from
         :meth:`evaluate` there): analytic in ``θ``
         (:func:`~alliancestats._mixed._engine._core.gradient`) and in ``ψ``
-        (:func:`~alliancestats._mixed._engine._residual.psi_gradient`)."""
+        (:func:`~alliancestats._mixed._engine._residual.psi_gradient`). With
+        ``r2_weight`` the gradient of the log-determinants plus ``r2_weight · r²`` (as
+        :func:`~alliancestats._mixed._engine._core.gradient`)."""
         s = self.struct
         if f is None or not np.isfinite(value):
             return np.full(params.size, np.nan)
         if self.layout is None:
-            return _core.gradient(s, f, self.reml)
+            return _core.gradient(s, f, self.reml, r2_weight)
         # ψ re-weights the cross products: the same reverse pass continued into them
-        grad, adjoint = _core.inner_adjoint(s, f, self.reml)
+        grad, adjoint = _core.inner_adjoint(s, f, self.reml, r2_weight)
         psi = _residual.psi_gradient(self.layout, self._A, params[s.n_theta:], adjoint)
         return np.r_[grad, psi]
 
