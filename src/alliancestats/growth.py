@@ -76,10 +76,11 @@ from .results import EFFECT_COLUMNS, FitRecord, ModelResults, check_ddf
 __all__ = ["GROWTH_RANDOM_CHOICES", "GrowthResults", "fit_growth"]
 
 #: ``random=`` choices of :func:`fit_growth`: the shared ones plus the rater-specific one.
-GROWTH_RANDOM_CHOICES = (*RANDOM_CHOICES, "rater_slopes", "rater_intercepts")
+GROWTH_RANDOM_CHOICES = (*RANDOM_CHOICES, "rater_slopes", "rater_intercepts",
+                         "rater_slopes_therapist")
 
 #: The ``random=`` choices that give each rater its own random effects (need ``rater``).
-_RATER_RANDOM = ("rater_slopes", "rater_intercepts")
+_RATER_RANDOM = ("rater_slopes", "rater_intercepts", "rater_slopes_therapist")
 
 #: Moderators with at most this many distinct values are tabulated at each value.
 _MAX_TABULATED = 10
@@ -389,7 +390,7 @@ def fit_growth(
     mod_cols = as_column_list(moderators, "moderators")
     check_choice(random, "random", GROWTH_RANDOM_CHOICES)
     if random in _RATER_RANDOM and rater is None:
-        what = "intercept and slope" if random == "rater_slopes" else "intercept"
+        what = "intercept" if random == "rater_intercepts" else "intercept and slope"
         raise ValueError(
             f"random={random!r} gives each rater its own random {what} and needs stacked "
             f"ratings: pass `rater` (e.g. rater='rater' after stack_raters), or use "
@@ -449,9 +450,12 @@ def fit_growth(
     independent: list[str] = []
     if random in _RATER_RANDOM:
         spec = rater_random_spec(group_cols, bases)
+        inner = str(group_cols[-1])
         if random == "rater_intercepts":  # the rater indicators only, lme4's 0 + rater
-            inner = str(group_cols[-1])
             spec[inner] = spec[inner][: len(levels)]
+        elif random == "rater_slopes_therapist":  # outer levels: lme4's 1 + rater:time
+            spec.update({str(g): ["Intercept", *spec[inner][len(levels):]]
+                         for g in group_cols[:-1]})
     else:
         spec, independent = random_spec(group_cols, str(time), random)
     fit = fit_mixed(frame[outcome].astype(float), exog, frame[group_cols], spec,
@@ -473,6 +477,12 @@ def fit_growth(
     elif random == "rater_slopes":
         notes.append(f"Each {group_cols[-1]} has a random intercept and time slope per "
                      f"rater, all correlated (rater-specific random effects).")
+    elif random == "rater_slopes_therapist":
+        outer = ", ".join(str(g) for g in group_cols[:-1])
+        notes.append(f"Each {group_cols[-1]} has a random intercept and time slope per "
+                     f"rater, all correlated; each unit of {outer} a random intercept and "
+                     f"a time slope per rater, correlated (rater-specific random "
+                     f"effects).")
     elif random == "rater_intercepts":
         notes.append(f"Each {group_cols[-1]} has a random intercept per rater, correlated "
                      f"(the two-intercept dyadic model); growth rates are not random.")
@@ -521,8 +531,9 @@ def _formula(outcome: Hashable, time: Hashable, shift: float | None, rater: Hash
         assert rater is not None
         r = r_name(rater)
         labels = [":".join(r_name(g) for g in groups[: d + 1]) for d in range(len(groups))]
-        inner = f"0 + {r} + {r}:{t}" if random == "rater_slopes" else f"0 + {r}"
-        random_part = " + ".join([*(f"(1 | {lab})" for lab in labels[:-1]),
+        inner = f"0 + {r}" if random == "rater_intercepts" else f"0 + {r} + {r}:{t}"
+        outer = f"1 + {r}:{t}" if random == "rater_slopes_therapist" else "1"
+        random_part = " + ".join([*(f"({outer} | {lab})" for lab in labels[:-1]),
                                   f"({inner} | {labels[-1]})"])
     else:
         random_part = random_formula(groups, t, random)

@@ -805,6 +805,18 @@ def growth_rater_arrays(panel: Panel) -> ModelArrays:
     return dataclasses.replace(arrays, Z=Z)
 
 
+def growth_rater_therapist_arrays(panel: Panel) -> ModelArrays:
+    """The dyadic growth model with a therapist random time slope, as
+    ``fit_growth(random="rater_slopes_therapist")``: :func:`growth_rater_arrays` with a
+    random intercept and time slope, correlated, per therapist (lme4 ``(1 + time |
+    therapist) + (0 + rater + rater:time | therapist:patient)``)."""
+    arrays = growth_rater_arrays(panel)
+    assert arrays.Z is not None
+    t = np.asarray(arrays.time)
+    return dataclasses.replace(arrays, Z=(np.column_stack([np.ones_like(t), t]),
+                                          arrays.Z[1]))
+
+
 def growth_rater_intercepts_arrays(panel: Panel) -> ModelArrays:
     """The two-intercept dyadic model, as ``fit_growth(random="rater_intercepts")``:
     ``(1 | therapist) + (0 + rater | therapist:patient)``."""
@@ -1058,6 +1070,11 @@ RANDOM_STRUCTURES: dict[str, dict[str, tuple[Callable[[Panel], ModelArrays], boo
         "intercept": (truth_bias_arrays, False, "random intercepts for therapist and patient"),
     },
     "growth": {
+        "rater_slopes_therapist": (growth_rater_therapist_arrays, False,
+                                   "therapist random intercept and time slope; per "
+                                   "patient a random intercept and time slope for each "
+                                   "rater, all correlated (dyadic, fit_growth(random="
+                                   "'rater_slopes_therapist'))"),
         "rater_slopes": (growth_rater_arrays, False,
                          "therapist random intercept; per patient a random intercept and "
                          "time slope for each rater, all correlated (dyadic, "
