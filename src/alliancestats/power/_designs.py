@@ -806,15 +806,15 @@ def growth_rater_arrays(panel: Panel) -> ModelArrays:
 
 
 def growth_rater_therapist_arrays(panel: Panel) -> ModelArrays:
-    """The dyadic growth model with a therapist random time slope, as
+    """The dyadic growth model with therapist random slopes, as
     ``fit_growth(random="rater_slopes_therapist")``: :func:`growth_rater_arrays` with a
-    random intercept and time slope, correlated, per therapist (lme4 ``(1 + time |
-    therapist) + (0 + rater + rater:time | therapist:patient)``)."""
+    random intercept and a time slope per rater, all correlated, per therapist (lme4
+    ``(1 + rater:time | therapist) + (0 + rater + rater:time | therapist:patient)``)."""
     arrays = growth_rater_arrays(panel)
     assert arrays.Z is not None
-    t = np.asarray(arrays.time)
-    return dataclasses.replace(arrays, Z=(np.column_stack([np.ones_like(t), t]),
-                                          arrays.Z[1]))
+    inner = arrays.Z[1]  # rater indicators, then rater x time
+    return dataclasses.replace(arrays, Z=(np.column_stack([arrays.Z[0], inner[:, 2:]]),
+                                          inner))
 
 
 def growth_rater_intercepts_arrays(panel: Panel) -> ModelArrays:
@@ -1071,9 +1071,10 @@ RANDOM_STRUCTURES: dict[str, dict[str, tuple[Callable[[Panel], ModelArrays], boo
     },
     "growth": {
         "rater_slopes_therapist": (growth_rater_therapist_arrays, False,
-                                   "therapist random intercept and time slope; per "
-                                   "patient a random intercept and time slope for each "
-                                   "rater, all correlated (dyadic, fit_growth(random="
+                                   "per therapist a random intercept and a time slope "
+                                   "for each rater; per patient a random intercept and "
+                                   "time slope for each rater; correlated within each "
+                                   "level (dyadic, fit_growth(random="
                                    "'rater_slopes_therapist'))"),
         "rater_slopes": (growth_rater_arrays, False,
                          "therapist random intercept; per patient a random intercept and "
@@ -1359,6 +1360,7 @@ BUILTIN_TARGETS["growth_single"] = {
 }
 # The documented default structures of the analysis (issue: methodologically sound
 # defaults): West & Kenny's random truth force for the truth-and-bias model, the
-# calibrated dyadic structure for growth (the report's defaults).
+# calibrated dyadic structure with therapist random slopes for growth (the report's
+# defaults).
 DESIGNS["truth_bias"] = with_random(DESIGNS["truth_bias"], "auto")
-DESIGNS["growth"] = with_random(DESIGNS["growth"], "rater_slopes")
+DESIGNS["growth"] = with_random(DESIGNS["growth"], "rater_slopes_therapist")
