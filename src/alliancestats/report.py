@@ -2,7 +2,7 @@
 
 :func:`write_report` fits the three models of a practice-research-network trial —
 multilevel growth of the alliance by rater × condition (the dyadic structure the growth
-guide recommends, ``random="rater_slopes"``), the truth-and-bias model with condition and
+guide recommends, ``random="rater_slopes_therapist"``), the truth-and-bias model with condition and
 session moderators (West & Kenny's random truth force, ``random="auto"``, with its
 fallback steps listed), and the lagged response surface analysis by condition with session
 as a control — and writes to an output directory:
