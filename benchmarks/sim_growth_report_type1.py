@@ -12,17 +12,25 @@ fits ``fit_growth`` with several random/residual structures. Two scenarios:
   linear in session with a training effect on growth of exactly ``gamma03`` (the truth
   force is constant), the patient's is 0.
 
+``--sd-growth-therapist`` adds a therapist random slope of session in patient-rated
+alliance (``PRNParams.sd_truth_growth_therapist``; the therapist's rating inherits it
+through the truth force): training is assigned to therapists, so a structure without
+therapist-level slopes tests its effects on growth liberally then.
+
 Per structure and contrast it records the rejection rate at 5 % of H0: contrast = 0
 (Satterthwaite t, the default), the coverage of the 95 % interval of the true value, the
 mean model SE and the empirical SD of the estimates, with Monte-Carlo SEs. Plain script,
 seeded (replicate ``i`` uses seed ``--seed + i``):
 
     python benchmarks/sim_growth_report_type1.py --reps 500 --scenario null
+    python benchmarks/sim_growth_report_type1.py --reps 300 --scenario null \
+        --sd-growth-therapist 0.06 --structures rater_slopes/rater rater_slopes_therapist/rater
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import time
 import warnings
@@ -41,12 +49,14 @@ SCENARIOS = {
 ROWS = {"therapist": "condition effect on growth (rater=therapist)",
         "patient": "condition effect on growth (rater=patient)",
         "difference": "condition effect on growth: rater patient - therapist"}
-STRUCTURES = ("rater_slopes/iid", "rater_slopes/rater", "rater_intercepts/rater",
-              "slopes/iid", "slopes/rater")
+STRUCTURES = ("rater_slopes_therapist/rater", "rater_slopes/iid", "rater_slopes/rater",
+              "rater_intercepts/rater", "slopes/iid", "slopes/rater")
 
 
-def one(seed: int, scenario: str, structures: list[str]) -> list[dict[str, object]]:
+def one(seed: int, scenario: str, structures: list[str],
+        sd_growth_therapist: float = 0.0) -> list[dict[str, object]]:
     params, truth = SCENARIOS[scenario]
+    params = dataclasses.replace(params, sd_truth_growth_therapist=sd_growth_therapist)
     data = simulate_prn(40, 117, 6, params=params, rng=seed)
     long = stack_raters(data, ratings={"therapist": "alliance_therapist",
                                        "patient": "alliance_patient"})
@@ -90,16 +100,21 @@ def main() -> None:
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="null")
     parser.add_argument("--structures", nargs="+", default=list(STRUCTURES),
                         help="random/residual pairs, e.g. rater_slopes/rater")
+    parser.add_argument("--sd-growth-therapist", type=float, default=0.0,
+                        help="PRNParams.sd_truth_growth_therapist (therapist random slope "
+                             "of session in patient-rated alliance)")
     parser.add_argument("--csv", default=None, help="write the replicates here")
     args = parser.parse_args()
     start = time.process_time()
     rows = [r for i in range(args.reps)
-            for r in one(args.seed + i, args.scenario, args.structures)]
+            for r in one(args.seed + i, args.scenario, args.structures,
+                         args.sd_growth_therapist)]
     frame = pd.DataFrame(rows)
     if args.csv:
         frame.to_csv(args.csv, index=False)
     print(f"{platform.platform()}; Python {platform.python_version()}; scenario "
-          f"{args.scenario}; seed {args.seed}; {args.reps} replicates; "
+          f"{args.scenario}; sd_truth_growth_therapist {args.sd_growth_therapist}; "
+          f"seed {args.seed}; {args.reps} replicates; "
           f"{time.process_time() - start:.0f} s CPU")
     with pd.option_context("display.width", 200):
         print(summarise(frame).round(4).to_string())

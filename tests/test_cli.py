@@ -143,7 +143,7 @@ def test_power_bad_model_option_is_one_line(tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert status == 2
     assert err.count("\n") == 0
-    assert "`random` must be one of 'rater_slopes'" in err
+    assert "`random` must be one of 'rater_slopes_therapist', 'rater_slopes'" in err
 
 
 def test_power_bad_option_is_one_line(tmp_path: Path,

@@ -280,3 +280,51 @@ def test_rater_slopes_needs_rater() -> None:
     with pytest.raises(ValueError, match="random"):
         fit_growth(df, outcome="alliance_patient", time="session", groups=GROUPS,
                    random="rater")
+
+
+R_RATER_THERAPIST = json.loads(
+    (REF / "results" / "growth_rater_therapist.json").read_text())
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("dataset", ["small", "medium", "nearsingular"])
+def test_rater_slopes_therapist_matches_lme4(
+    dataset: str, method: str, stacked_reference_data: Callable[[str], pd.DataFrame]
+) -> None:
+    # R: lmer(alliance ~ 0 + rater + rater:time + rater:condition + rater:time:condition +
+    #         (1 + rater:time | therapist) + (0 + rater + rater:time | therapist:patient),
+    #         REML = ...), time = session - 1; see growth_rater_therapist_reference.R.
+    #    All six fits are singular in lme4; the engine must reproduce them.
+    ref = R_RATER_THERAPIST["datasets"][dataset][method]
+    data = stacked_reference_data(dataset)
+    res = fit_quietly(data, outcome="alliance", time="session", groups=GROUPS,
+                      rater="rater", moderators="condition",
+                      random="rater_slopes_therapist", reml=method == "REML")
+    assert res.engine == "fast"
+    assert res.is_singular == ref["isSingular"]
+    # the formula runs as printed: time enters as session - 1
+    assert res.formula.endswith("(1 + rater:I(session - 1) | therapist) + "
+                                "(0 + rater + rater:I(session - 1) | therapist:patient)")
+    vc = res.variance_components.set_index(["level", "term"])
+    assert list(vc.loc["therapist"].index) == [
+        "Intercept", "rater[therapist]:session", "rater[patient]:session"]
+    # logLik(fit), fixef(fit), vcov(fit) to about 1e-6 (the engine reaches lme4's optimum)
+    assert res.llf == pytest.approx(ref["logLik"], abs=1e-6)
+    names = [to_python(k) for k in ref["fixef"]]
+    np.testing.assert_allclose(res.params[names], list(ref["fixef"].values()), atol=1e-6)
+    np.testing.assert_allclose(res.cov_params().loc[names, names], ref["vcov"], atol=1e-6)
+    np.testing.assert_allclose(res.bse[names], list(ref["se"].values()), rtol=1e-5)
+    assert_rater_covariances(res, ref)
+    assert_fit_statistics(res, ref)
+
+
+def test_rater_slopes_therapist_needs_rater() -> None:
+    df = simulate_prn(10, 30, 4, rng=3)
+    with pytest.raises(ValueError, match=r"rater_slopes_therapist.*intercept and slope"):
+        fit_growth(df, outcome="alliance_patient", time="session", groups=GROUPS,
+                   random="rater_slopes_therapist")
+    long = stack_raters(df, ratings=RATINGS)
+    with pytest.raises(ValueError, match="cannot fit correlated random terms"):
+        fit_growth(long, outcome="alliance", time="session", groups=GROUPS, rater="rater",
+                   random="rater_slopes_therapist", engine="statsmodels")

@@ -66,13 +66,13 @@ class TestDefaultStructures:
 
     def test_growth_default_is_the_dyadic_structure(self) -> None:
         spec = pdz.DESIGNS["growth"]
-        assert spec.random == "rater_slopes"
+        assert spec.random == "rater_slopes_therapist"
         assert pdz.RESIDUAL_STRUCTURES["growth"][0] == "rater"
         panel = simulate_panel(np.random.default_rng(1), Sizes(16, 48, 5), PRNParams(), 0.1)
         fast = spec.fit_fast(panel, None)
         res = _quiet_fit(fit_growth, _long(panel.to_frame()), outcome="alliance",
                          time="session", rater="rater", groups=["therapist", "patient"],
-                         moderators="condition", random="rater_slopes")
+                         moderators="condition", random="rater_slopes_therapist")
         names = [f"rater[{r}]:session:condition" for r in ("therapist", "patient")]
         np.testing.assert_allclose(fast.estimate, res.params[names], rtol=1e-4, atol=1e-7)
         np.testing.assert_allclose(fast.std_error, res.bse[names], rtol=1e-3)
@@ -92,7 +92,7 @@ class TestDefaultStructures:
         assert "n_simplified" not in legacy.power
         assert "random" not in power("growth", random="slopes", **kw).settings  # type: ignore[arg-type]
         growth = power("growth", **kw)  # type: ignore[arg-type]
-        assert growth.settings["random"] == "rater_slopes"
+        assert growth.settings["random"] == "rater_slopes_therapist"
         assert growth.settings["residual"] == "rater"  # the report's growth model
         assert "residual" not in power("truth_bias", **kw).settings  # type: ignore[arg-type]
 
@@ -136,7 +136,8 @@ class TestResidualStructures:
         fast = spec.fit_fast(panel, None)
         res = _quiet_fit(fit_growth, _long(panel.to_frame()), outcome="alliance",
                          time="session", rater="rater", groups=["therapist", "patient"],
-                         moderators="condition", random="rater_slopes", residual=residual)
+                         moderators="condition", random="rater_slopes_therapist",
+                         residual=residual)
         names = [f"rater[{r}]:session:condition" for r in ("therapist", "patient")]
         np.testing.assert_allclose(fast.estimate, res.params[names], rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(fast.std_error, res.bse[names], rtol=2e-3)

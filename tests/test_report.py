@@ -669,13 +669,14 @@ def test_truth_bias_equation_is_the_model_fitted(report: Path, prn: pd.DataFrame
 @pytest.mark.slow
 def test_growth_uses_the_recommended_structure_and_says_it_is_singular(
         report: Path) -> None:
-    """Issue 20.2: random="rater_slopes" (the growth guide's structure for rater-stacked
-    data); on the bundled data it is singular, which the report says instead of
-    switching to another structure."""
+    """Issue 20.2: random="rater_slopes_therapist" (the growth guide's structure for
+    rater-stacked data); on the bundled data it is singular, which the report says
+    instead of switching to another structure."""
     from alliancestats.report import GROWTH_RANDOM
 
-    assert GROWTH_RANDOM == "rater_slopes"
+    assert GROWTH_RANDOM == "rater_slopes_therapist"
     section = _section(report.read_text(encoding="utf-8"), "growth")
+    assert "(1 + rater:I(sess - 1) | ther_id)" in section
     assert "(0 + rater + rater:I(sess - 1) | ther_id:pat_id)" in section
     assert "The fit is singular" in section
     assert "pat_id: the covariance matrix of its 4 random terms has rank 3" in section

@@ -2,7 +2,7 @@
 
 :func:`write_report` fits the three models of a practice-research-network trial —
 multilevel growth of the alliance by rater × condition (the dyadic structure the growth
-guide recommends, ``random="rater_slopes"``), the truth-and-bias model with condition and
+guide recommends, ``random="rater_slopes_therapist"``), the truth-and-bias model with condition and
 session moderators (West & Kenny's random truth force, ``random="auto"``, with its
 fallback steps listed), and the lagged response surface analysis by condition with session
 as a control — and writes to an output directory:
@@ -334,9 +334,9 @@ def _fitted(res: Any, unit: str) -> str:
 
 
 #: Random and residual structure of the report's growth model: the one the growth guide
-#: recommends for rater-stacked data (calibrated in simulation; the rater-general ones are
-#: conservative).
-GROWTH_RANDOM = "rater_slopes"
+#: recommends for rater-stacked data (calibrated in simulation, also when therapists'
+#: growth rates vary; the rater-general ones are conservative).
+GROWTH_RANDOM = "rater_slopes_therapist"
 GROWTH_RESIDUAL = "rater"
 #: lme4's singularity tolerance on the diagonal of the relative covariance factors.
 _SINGULAR_TOL = 1e-4
@@ -364,11 +364,14 @@ def _growth_body(data: pd.DataFrame, roles: Mapping[str, Any], figdir: Path
         sec.parts.append(
             '<p class="eq">alliance<sub>rtpj</sub> = β<sub>0r</sub> + β<sub>1r</sub> '
             "session<sub>t</sub> + β<sub>2r</sub> condition<sub>j</sub> + β<sub>3r</sub> "
-            "session<sub>t</sub>·condition<sub>j</sub> + u<sub>0j</sub> + u<sub>0rpj</sub> "
+            "session<sub>t</sub>·condition<sub>j</sub> + u<sub>0j</sub> + u<sub>1rj</sub> "
+            "session<sub>t</sub> + u<sub>0rpj</sub> "
             "+ u<sub>1rpj</sub> session<sub>t</sub> + e<sub>rtpj</sub>; rater r, session t "
-            "(centred on the first), patient p, therapist j. A random intercept per "
-            "therapist and, per patient, an intercept and a growth rate for each rater, "
-            "all correlated; a residual variance per rater, the two raters' residuals "
+            "(centred on the first), patient p, therapist j. Per therapist a random "
+            "intercept and a growth rate for each rater, per patient an intercept and a "
+            "growth rate for each rater, correlated within each level (training is "
+            "assigned to therapists, so their growth rates' variance enters the test of "
+            "its effect); a residual variance per rater, the two raters' residuals "
             "of a session correlated (the dyadic growth model the growth guide "
             "recommends for ratings stacked by rater). β<sub>1r</sub> is the growth "
             "rate of rater r at "

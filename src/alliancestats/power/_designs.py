@@ -805,6 +805,18 @@ def growth_rater_arrays(panel: Panel) -> ModelArrays:
     return dataclasses.replace(arrays, Z=Z)
 
 
+def growth_rater_therapist_arrays(panel: Panel) -> ModelArrays:
+    """The dyadic growth model with therapist random slopes, as
+    ``fit_growth(random="rater_slopes_therapist")``: :func:`growth_rater_arrays` with a
+    random intercept and a time slope per rater, all correlated, per therapist (lme4
+    ``(1 + rater:time | therapist) + (0 + rater + rater:time | therapist:patient)``)."""
+    arrays = growth_rater_arrays(panel)
+    assert arrays.Z is not None
+    inner = arrays.Z[1]  # rater indicators, then rater x time
+    return dataclasses.replace(arrays, Z=(np.column_stack([arrays.Z[0], inner[:, 2:]]),
+                                          inner))
+
+
 def growth_rater_intercepts_arrays(panel: Panel) -> ModelArrays:
     """The two-intercept dyadic model, as ``fit_growth(random="rater_intercepts")``:
     ``(1 | therapist) + (0 + rater | therapist:patient)``."""
@@ -1058,6 +1070,12 @@ RANDOM_STRUCTURES: dict[str, dict[str, tuple[Callable[[Panel], ModelArrays], boo
         "intercept": (truth_bias_arrays, False, "random intercepts for therapist and patient"),
     },
     "growth": {
+        "rater_slopes_therapist": (growth_rater_therapist_arrays, False,
+                                   "per therapist a random intercept and a time slope "
+                                   "for each rater; per patient a random intercept and "
+                                   "time slope for each rater; correlated within each "
+                                   "level (dyadic, fit_growth(random="
+                                   "'rater_slopes_therapist'))"),
         "rater_slopes": (growth_rater_arrays, False,
                          "therapist random intercept; per patient a random intercept and "
                          "time slope for each rater, all correlated (dyadic, "
@@ -1342,6 +1360,7 @@ BUILTIN_TARGETS["growth_single"] = {
 }
 # The documented default structures of the analysis (issue: methodologically sound
 # defaults): West & Kenny's random truth force for the truth-and-bias model, the
-# calibrated dyadic structure for growth (the report's defaults).
+# calibrated dyadic structure with therapist random slopes for growth (the report's
+# defaults).
 DESIGNS["truth_bias"] = with_random(DESIGNS["truth_bias"], "auto")
-DESIGNS["growth"] = with_random(DESIGNS["growth"], "rater_slopes")
+DESIGNS["growth"] = with_random(DESIGNS["growth"], "rater_slopes_therapist")

@@ -484,8 +484,10 @@ def power(
         fit is singular, as ``fit_truth_bias(random="auto")``), ``"slopes"`` (the same
         without simplification) or ``"intercept"`` (random intercepts only: liberal for
         moderators of the truth force when truth force varies over therapists). Growth:
-        ``"rater_slopes"`` (default, the report's dyadic structure), ``"slopes"``
-        (random intercepts and slopes shared by the raters) or ``"rater_intercepts"``.
+        ``"rater_slopes_therapist"`` (default, the report's dyadic structure with
+        therapist random slopes per rater), ``"rater_slopes"`` (without them: liberal
+        when therapists' growth rates vary), ``"slopes"`` (random intercepts and slopes
+        shared by the raters) or ``"rater_intercepts"``.
         With ``engine="statsmodels"`` only the truth-and-bias ``"intercept"`` and
         ``"auto"`` (which MixedLM starts from uncorrelated patient-level slopes).
     residual : {"iid", "ar1", "rater", "rater_ar1"}, optional
