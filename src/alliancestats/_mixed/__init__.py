@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import threading
 import warnings
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -79,6 +80,12 @@ def single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
     >>> rank
     3
     """
+    if threading.current_thread() is not threading.main_thread():
+        # a worker thread (e.g. of a threaded dask worker): the controller inspected
+        # once in the main thread was seen not to hold the limit there; inspect afresh
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=1, user_api="blas")
     limit: contextlib.AbstractContextManager[Any] = _thread_controller().limit(
         limits=1, user_api="blas")
     return limit

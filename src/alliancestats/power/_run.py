@@ -117,9 +117,18 @@ def one_blas_thread() -> Any:
     runs its arithmetic in this context: multi-threaded BLAS may sum in a different
     order, and results must not depend on where a replicate ran.
     """
+    import contextlib
+    import threading
+
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    if threading.current_thread() is threading.main_thread():
+        return threadpool_limits(limits=1, user_api="blas")
+    # A worker thread (a threaded dask worker runs chunks side by side): the limit is
+    # process-wide, so one chunk restoring it on exit would let another compute with
+    # several BLAS threads. Worker threads set it and leave it set.
+    threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def run_chunk(task: ChunkTask) -> Chunk:
