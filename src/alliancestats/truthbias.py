@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -337,13 +338,99 @@ def _r_moderator(m: Moderator) -> str:
 
 
 def _fit_structure(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
-                   structure: RandomStructure, options: Mapping[str, Any]
-                   ) -> tuple[MixedFit, list[warnings.WarningMessage]]:
+                   structure: RandomStructure, options: Mapping[str, Any],
+                   **how: Any) -> tuple[MixedFit, list[warnings.WarningMessage]]:
+    """Fit ``structure`` (``how``: fit_mixed's ``start`` or ``at``), its warnings caught."""
     spec, independent = structure.spec(list(groups.columns))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_mixed(endog, exog, groups, spec, independent=independent, **options)
+        fit = fit_mixed(endog, exog, groups, spec, independent=independent, **options,
+                        **how)
     return fit, list(caught)
+
+
+def _level_lambdas(structure: RandomStructure, theta: FloatArray) -> list[FloatArray]:
+    """The relative covariance factor Λ of each level of ``structure`` from its θ (lme4's
+    order: per level outer first, the lower triangle column-major, or the relative SDs
+    of independent terms)."""
+    out, pos = [], 0
+    for terms, corr in structure.levels:
+        k = len(terms)
+        if not k:
+            continue
+        lam = np.zeros((k, k))
+        if corr and k > 1:
+            rows, cols = np.tril_indices(k)
+            order = np.lexsort((rows, cols))  # column-major
+            lam[rows[order], cols[order]] = theta[pos:pos + rows.size]
+            pos += rows.size
+        else:
+            lam[np.arange(k), np.arange(k)] = theta[pos:pos + k]
+            pos += k
+        out.append(lam)
+    return out
+
+
+def _reduced_theta(old: RandomStructure, new: RandomStructure, theta: FloatArray
+                   ) -> FloatArray:
+    """θ of ``new`` (``old`` with a term dropped or a level's terms made independent)
+    holding the random-effect covariances of a fit of ``old`` at ``theta`` (those of a
+    dropped term removed). A kept leading block of a Cholesky factor is taken as it is,
+    so a term dropped at exactly zero variance leaves the same covariance matrices."""
+    parts = []
+    for lam, (terms, _), (kept, corr) in zip(_level_lambdas(old, theta), old.levels,
+                                              new.levels, strict=True):
+        if not kept:
+            continue
+        idx = [terms.index(t) for t in kept]
+        k = len(kept)
+        if corr and k > 1:
+            if idx == list(range(k)):  # a leading block: the Cholesky factor's own block
+                sub = lam[:k, :k]
+            else:
+                sub = np.linalg.cholesky((lam @ lam.T)[np.ix_(idx, idx)])
+            rows, cols = np.tril_indices(k)
+            order = np.lexsort((rows, cols))
+            parts.append(sub[rows[order], cols[order]])
+        else:  # relative SDs (sign-free: Λ's diagonal is non-negative)
+            parts.append(np.sqrt(np.sum(lam[idx] ** 2, axis=1)))
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+#: A term dropped at zero variance leaves the same fit: the simpler model is evaluated at
+#: the singular fit's covariance parameters, and kept when its deviance is within this of
+#: the singular fit's (the simpler model's optimum lies between the two), else refitted.
+SAME_FIT_TOL = 1e-9
+#: Whether a removed correlation's refit starts from the singular fit's variances.
+_WARM_CORRELATION = False
+
+
+def _simpler_fit(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
+                 old: RandomStructure, new: RandomStructure, action: str, fit: MixedFit,
+                 options: Mapping[str, Any]
+                 ) -> tuple[MixedFit, list[warnings.WarningMessage]]:
+    """The fit of ``new``, one step simpler than ``old`` (fitted as ``fit``).
+
+    A dropped term's variance was estimated at 0: the simpler model's profiled deviance is
+    the full one restricted to that term's parameters at 0, so its minimum lies between
+    the full minimum and the full deviance at the singular fit's other parameters. When
+    those two agree (to :data:`SAME_FIT_TOL`) the simpler model is evaluated there instead
+    of being refitted. A removed correlation is refitted from the engine's own start (a
+    warm start from the boundary fit found other optima)."""
+    if (action == "dropped" and options.get("engine", "fast") == "fast" and fit.converged
+            and fit.theta is not None):
+        at = np.r_[_reduced_theta(old, new, np.asarray(fit.theta, dtype=float)), fit.psi]
+        same, caught = _fit_structure(endog, exog, groups, new, options, at=at)
+        if -2.0 * same.llf <= -2.0 * fit.llf + SAME_FIT_TOL:
+            info = {**fit.optimizer_info, "theta": same.optimizer_info["theta"],
+                    "message": f"{fit.optimizer_info.get('message', '')} (the optimum of "
+                               f"the fit with the dropped term at variance 0)"}
+            return replace(same, optimizer_info=info), caught
+    if (action != "dropped" and _WARM_CORRELATION and options.get("engine", "fast") == "fast"
+            and fit.theta is not None):
+        start = np.r_[_reduced_theta(old, new, np.asarray(fit.theta, dtype=float)), fit.psi]
+        return _fit_structure(endog, exog, groups, new, options, start=start)
+    return _fit_structure(endog, exog, groups, new, options)
 
 
 def _fit_auto(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
@@ -353,8 +440,8 @@ def _fit_auto(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
     the kept fit's warnings are re-emitted, those of the simplified-away fits recorded as
     the steps."""
     steps: list[dict[str, str]] = []
+    fit, caught = _fit_structure(endog, exog, groups, structure, options)
     while True:
-        fit, caught = _fit_structure(endog, exog, groups, structure, options)
         step = None
         if fit.is_singular:
             sigma2 = float(fit.variance_components["variance"].iloc[-1])
@@ -364,7 +451,10 @@ def _fit_auto(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
             for w in caught:
                 warnings.warn(w.message, w.category, stacklevel=4)
             return fit, structure, steps
-        structure, record = step
+        simpler, record = step
+        fit, caught = _simpler_fit(endog, exog, groups, structure, simpler,
+                                   record["action"], fit, options)
+        structure = simpler
         steps.append(record)
 
 

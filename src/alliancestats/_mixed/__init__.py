@@ -244,15 +244,25 @@ def _residual_spec(residual: str, groups: pd.DataFrame, time: Any, rater: Any,
     return _Residual(residual, t, r, np.asarray(units, dtype=np.intp))
 
 
-def _engine_model(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
-                  re_design: pd.DataFrame | None,
-                  residual: _Residual | None = None) -> NestedLMM:
+def _model_arrays(exog: pd.DataFrame, levels: Sequence[Level], re_design: pd.DataFrame | None
+                  ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[np.ndarray[Any, Any]]]:
+    """The design ``X``, the unit codes (one column per level) and the random-effect
+    designs ``Z`` of a model, built once for the engine and the df source."""
+    X = exog.to_numpy(dtype=float)
     codes = np.column_stack([lvl.codes for lvl in levels])
     Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
          for lvl in levels]
+    return X, codes, Z
+
+
+def _engine_model(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
+                  re_design: pd.DataFrame | None,
+                  residual: _Residual | None = None,
+                  arrays: tuple[Any, Any, Any] | None = None) -> NestedLMM:
+    X, codes, Z = arrays if arrays is not None else _model_arrays(exog, levels, re_design)
     res = residual or _Residual()
     return NestedLMM.from_codes(
-        exog.to_numpy(dtype=float), codes, Z, reml=reml, fe_names=[str(c) for c in exog.columns],
+        X, codes, Z, reml=reml, fe_names=[str(c) for c in exog.columns],
         re_names=[list(lvl.terms) for lvl in levels], level_names=[lvl.name for lvl in levels],
         independent=[not lvl.correlated for lvl in levels], residual=res.kind, time=res.time,
         rater=res.rater, residual_units=res.units)
@@ -337,23 +347,26 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
 
 def _ddf_source(model: NestedLMM, endog: pd.Series, exog: pd.DataFrame,
                 levels: Sequence[Level], re_design: pd.DataFrame | None,
-                res: EngineFit) -> DdfSource:
+                res: EngineFit, arrays: tuple[Any, Any, Any] | None = None) -> DdfSource:
     """What the df of this fit need (computed lazily by the results): the covariance
     parameters are ``np.r_[θ, ψ]``, as :meth:`NestedLMM.evaluate` takes them."""
-    codes = np.column_stack([lvl.codes for lvl in levels])
-    Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
-         for lvl in levels]
+    X, codes, Z = arrays if arrays is not None else _model_arrays(exog, levels, re_design)
     params = np.r_[np.asarray(res.theta, dtype=float), np.asarray(res.psi, dtype=float)]
-    return DdfSource(model, endog.to_numpy(dtype=float), params, res.reml,
-                     exog.to_numpy(dtype=float), Z, codes,
+    return DdfSource(model, endog.to_numpy(dtype=float), params, res.reml, X, Z, codes,
                      tuple(not lvl.correlated for lvl in levels))
 
 
 def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
-              re_design: pd.DataFrame | None, residual: _Residual) -> MixedFit:
-    model = _engine_model(endog, exog, levels, reml, re_design, residual)
+              re_design: pd.DataFrame | None, residual: _Residual, start: Any = None,
+              at: Any = None) -> MixedFit:
+    arrays = _model_arrays(exog, levels, re_design)
+    model = _engine_model(endog, exog, levels, reml, re_design, residual, arrays)
     y = endog.to_numpy(dtype=float)
-    res = model.fit(y, random_effects=False)
+    if at is not None:
+        res = model.evaluate(y, _covariance_vector(model, at, "at"), random_effects=False)
+    else:
+        res = model.fit(y, start=None if start is None else
+                        _covariance_vector(model, start, "start"), random_effects=False)
     messages: list[tuple[type[Warning], str]] = []
     if not res.converged:
         messages.append((ConvergenceWarning, f"The fast engine did not converge: {res.message}"))
@@ -375,7 +388,19 @@ def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], rem
                   messages=messages, optimizer_info={"n_iter": res.n_iter,
                                                      "message": res.message},
                   residual_params=table, effects=_LazyEffects(modes))
-    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
+    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res,
+                                               arrays))
+
+
+def _covariance_vector(model: NestedLMM, value: Any, name: str) -> np.ndarray[Any, Any]:
+    """``start``/``at`` of :func:`fit_mixed` as the engine's ``np.r_[θ, ψ]``."""
+    out = np.asarray(value, dtype=float).ravel()
+    size = model.n_theta + model.n_psi
+    if out.shape != (size,) or not np.all(np.isfinite(out)):
+        raise ValueError(f"`{name}` must hold {size} finite covariance parameters (θ then "
+                         f"the residual parameters, a fit's np.r_[theta, psi]); got "
+                         f"{out.size}.")
+    return out
 
 
 def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level],
@@ -446,6 +471,8 @@ def fit_mixed(
     residual: str = "iid",
     time: Any = None,
     rater: Any = None,
+    start: Any = None,
+    at: Any = None,
 ) -> MixedFit:
     """Fit a nested linear mixed model.
 
@@ -494,6 +521,13 @@ def fit_mixed(
         sorted labels; the first is the reference of the SD ratios). With "ar1" it makes
         each rater's series its own AR(1) unit (nlme ``corAR1(form = ~ time |
         therapist/patient/rater)``).
+    start : array_like, optional
+        Covariance parameters to start the optimiser from (``np.r_[fit.theta, fit.psi]``
+        of a fit of the same structure; fast engine only). Default: lme4's start.
+    at : array_like, optional
+        Covariance parameters at which the model is evaluated without optimising (e.g. a
+        known optimum): the estimates, covariance and likelihood there (``n_iter`` 0; fast
+        engine only).
 
     Returns
     -------
@@ -531,7 +565,10 @@ def fit_mixed(
     spec = _residual_spec(residual, groups, time, rater, len(endog))
     if engine == "fast":
         with single_threaded_blas():
-            return _fit_fast(endog, exog, levels, reml, re_design, spec)
+            return _fit_fast(endog, exog, levels, reml, re_design, spec, start, at)
+    if start is not None or at is not None:
+        raise ValueError("`start` and `at` are for engine='fast' (statsmodels MixedLM "
+                         "chooses its own start).")
     if spec.kind != "iid":
         raise ValueError(
             f"statsmodels MixedLM cannot fit residual={residual!r} (its residuals are "
