@@ -401,8 +401,6 @@ def _reduced_theta(old: RandomStructure, new: RandomStructure, theta: FloatArray
 #: the singular fit's covariance parameters, and kept when its deviance is within this of
 #: the singular fit's (the simpler model's optimum lies between the two), else refitted.
 SAME_FIT_TOL = 1e-9
-#: Whether a removed correlation's refit starts from the singular fit's variances.
-_WARM_CORRELATION = False
 
 
 def _simpler_fit(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
@@ -415,8 +413,9 @@ def _simpler_fit(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
     the full one restricted to that term's parameters at 0, so its minimum lies between
     the full minimum and the full deviance at the singular fit's other parameters. When
     those two agree (to :data:`SAME_FIT_TOL`) the simpler model is evaluated there instead
-    of being refitted. A removed correlation is refitted from the engine's own start (a
-    warm start from the boundary fit found other optima)."""
+    of being refitted. A removed correlation is refitted from the engine's own start: a
+    warm start from the singular fit's variances ended at another optimum in 2 of 694
+    such steps (REML log-likelihood lower by up to 0.0015)."""
     if (action == "dropped" and options.get("engine", "fast") == "fast" and fit.converged
             and fit.theta is not None):
         at = np.r_[_reduced_theta(old, new, np.asarray(fit.theta, dtype=float)), fit.psi]
@@ -426,10 +425,6 @@ def _simpler_fit(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
                     "message": f"{fit.optimizer_info.get('message', '')} (the optimum of "
                                f"the fit with the dropped term at variance 0)"}
             return replace(same, optimizer_info=info), caught
-    if (action != "dropped" and _WARM_CORRELATION and options.get("engine", "fast") == "fast"
-            and fit.theta is not None):
-        start = np.r_[_reduced_theta(old, new, np.asarray(fit.theta, dtype=float)), fit.psi]
-        return _fit_structure(endog, exog, groups, new, options, start=start)
     return _fit_structure(endog, exog, groups, new, options)
 
 

@@ -357,16 +357,15 @@ def _ddf_source(model: NestedLMM, endog: pd.Series, exog: pd.DataFrame,
 
 
 def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
-              re_design: pd.DataFrame | None, residual: _Residual, start: Any = None,
+              re_design: pd.DataFrame | None, residual: _Residual,
               at: Any = None) -> MixedFit:
     arrays = _model_arrays(exog, levels, re_design)
     model = _engine_model(endog, exog, levels, reml, re_design, residual, arrays)
     y = endog.to_numpy(dtype=float)
     if at is not None:
-        res = model.evaluate(y, _covariance_vector(model, at, "at"), random_effects=False)
+        res = model.evaluate(y, _covariance_vector(model, at), random_effects=False)
     else:
-        res = model.fit(y, start=None if start is None else
-                        _covariance_vector(model, start, "start"), random_effects=False)
+        res = model.fit(y, random_effects=False)
     messages: list[tuple[type[Warning], str]] = []
     if not res.converged:
         messages.append((ConvergenceWarning, f"The fast engine did not converge: {res.message}"))
@@ -392,12 +391,12 @@ def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], rem
                                                arrays))
 
 
-def _covariance_vector(model: NestedLMM, value: Any, name: str) -> np.ndarray[Any, Any]:
-    """``start``/``at`` of :func:`fit_mixed` as the engine's ``np.r_[θ, ψ]``."""
+def _covariance_vector(model: NestedLMM, value: Any) -> np.ndarray[Any, Any]:
+    """``at`` of :func:`fit_mixed` as the engine's ``np.r_[θ, ψ]``."""
     out = np.asarray(value, dtype=float).ravel()
     size = model.n_theta + model.n_psi
     if out.shape != (size,) or not np.all(np.isfinite(out)):
-        raise ValueError(f"`{name}` must hold {size} finite covariance parameters (θ then "
+        raise ValueError(f"`at` must hold {size} finite covariance parameters (θ then "
                          f"the residual parameters, a fit's np.r_[theta, psi]); got "
                          f"{out.size}.")
     return out
@@ -471,7 +470,6 @@ def fit_mixed(
     residual: str = "iid",
     time: Any = None,
     rater: Any = None,
-    start: Any = None,
     at: Any = None,
 ) -> MixedFit:
     """Fit a nested linear mixed model.
@@ -521,13 +519,10 @@ def fit_mixed(
         sorted labels; the first is the reference of the SD ratios). With "ar1" it makes
         each rater's series its own AR(1) unit (nlme ``corAR1(form = ~ time |
         therapist/patient/rater)``).
-    start : array_like, optional
-        Covariance parameters to start the optimiser from (``np.r_[fit.theta, fit.psi]``
-        of a fit of the same structure; fast engine only). Default: lme4's start.
     at : array_like, optional
-        Covariance parameters at which the model is evaluated without optimising (e.g. a
-        known optimum): the estimates, covariance and likelihood there (``n_iter`` 0; fast
-        engine only).
+        Covariance parameters (``np.r_[theta, psi]``) at which the model is evaluated
+        without optimising (e.g. a known optimum): the estimates, covariance and
+        likelihood there (``n_iter`` 0; fast engine only).
 
     Returns
     -------
@@ -565,10 +560,10 @@ def fit_mixed(
     spec = _residual_spec(residual, groups, time, rater, len(endog))
     if engine == "fast":
         with single_threaded_blas():
-            return _fit_fast(endog, exog, levels, reml, re_design, spec, start, at)
-    if start is not None or at is not None:
-        raise ValueError("`start` and `at` are for engine='fast' (statsmodels MixedLM "
-                         "chooses its own start).")
+            return _fit_fast(endog, exog, levels, reml, re_design, spec, at)
+    if at is not None:
+        raise ValueError("`at` is for engine='fast' (statsmodels MixedLM optimises "
+                         "from its own start).")
     if spec.kind != "iid":
         raise ValueError(
             f"statsmodels MixedLM cannot fit residual={residual!r} (its residuals are "
