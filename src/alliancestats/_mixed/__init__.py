@@ -181,7 +181,8 @@ def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]
     random_cov = {}
     for lvl, cov in zip(levels, covs, strict=True):
         sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        random_cov[lvl.name] = pd.DataFrame(cov, index=list(lvl.terms), columns=list(lvl.terms))
+        terms = pd.Index(list(lvl.terms))  # one index for both axes
+        random_cov[lvl.name] = pd.DataFrame(cov, index=terms, columns=terms)
         for t, term in enumerate(lvl.terms):
             r = math.nan
             if t > 0 and lvl.correlated:
@@ -325,7 +326,7 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
                                              f"estimates may be inexact."))
     covs = [np.asarray(c, dtype=float) for c in res.cov_re]
     table, random_cov = _variance_table(levels, covs, float(res.sigma2))
-    names = list(exog.columns)
+    names = pd.Index(list(exog.columns))  # one index for the estimates and both axes
     if effects is None:
         effects = _effect_frames(levels, res.random_effects)
     extra: dict[str, Any] = {} if residual_params is None else \
