@@ -48,6 +48,9 @@ ENGINES = ("fast", "statsmodels")
 RESIDUALS = RESIDUAL_KINDS
 #: Columns of :attr:`MixedFit.residual_params`.
 RESIDUAL_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
+#: The residual parameters of iid residuals (none), copied for each fit: building an empty
+#: frame costs more than copying one.
+_NO_RESIDUAL_PARAMS = pd.DataFrame(columns=RESIDUAL_COLUMNS, dtype=float)
 #: The one wording of a boundary fit, in warnings and summaries.
 SINGULAR_MESSAGE = ("boundary (singular) fit: a random-effect variance is ~0 or a "
                     "correlation is ~ +/-1 (lme4 isSingular); consider a simpler "
@@ -157,8 +160,7 @@ class MixedFit:
     notes: tuple[str, ...] = ()
     theta: np.ndarray[Any, np.dtype[np.float64]] | None = None
     residual: str = "iid"
-    residual_params: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=RESIDUAL_COLUMNS, dtype=float))
+    residual_params: pd.DataFrame = field(default_factory=lambda: _NO_RESIDUAL_PARAMS.copy())
     psi: np.ndarray[Any, np.dtype[np.float64]] = field(default_factory=lambda: np.empty(0))
     ddf_source: DdfSource | None = field(default=None, repr=False, compare=False)
 
