@@ -189,6 +189,11 @@ class TruthBiasResults(ModelResults):
         >>> res.effects_at(condition=[0, 1], session=6).shape
         (4, 10)
         """
+        if not moderator_values:  # the headline table: computed once
+            return self._cached(("effects", alpha), lambda: self._effects_at(alpha)).copy()
+        return self._effects_at(alpha, **moderator_values)
+
+    def _effects_at(self, alpha: float, **moderator_values: Any) -> pd.DataFrame:
         grid = moderator_grid(self._moderators, moderator_values, self._reference_point)
         rows, labels = [], []
         for effect, base in self._effect_bases.items():
