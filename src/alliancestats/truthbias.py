@@ -40,6 +40,7 @@ from ._mixed import (
     ENGINES,
     RESIDUALS,
     SINGULAR_TOL,
+    Grouping,
     MixedFit,
     fit_mixed,
     residual_note,
@@ -390,10 +391,9 @@ def _reduced_theta(old: RandomStructure, new: RandomStructure, theta: FloatArray
         idx = [terms.index(t) for t in kept]
         k = len(kept)
         if corr and k > 1:
-            if idx == list(range(k)):  # a leading block: the Cholesky factor's own block
-                sub = lam[:k, :k]
-            else:
-                sub = np.linalg.cholesky((lam @ lam.T)[np.ix_(idx, idx)])
+            # a leading block: the Cholesky factor's own block
+            sub: Any = lam[:k, :k] if idx == list(range(k)) else \
+                np.linalg.cholesky((lam @ lam.T)[np.ix_(idx, idx)])
             rows, cols = np.tril_indices(k)
             order = np.lexsort((rows, cols))
             parts.append(sub[rows[order], cols[order]])
@@ -440,6 +440,7 @@ def _fit_auto(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
     the kept fit's warnings are re-emitted, those of the simplified-away fits recorded as
     the steps."""
     steps: list[dict[str, str]] = []
+    options = {**options, "grouping": Grouping(groups)}  # the units coded once
     fit, caught = _fit_structure(endog, exog, groups, structure, options)
     while True:
         step = None

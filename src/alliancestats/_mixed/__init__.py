@@ -35,11 +35,18 @@ from ._ddf import DDF_CHOICES, DdfSource, satterthwaite_df
 from ._engine import EngineFit, NestedLMM
 from ._engine._model import SINGULAR_TOL
 from ._engine._residual import RESIDUAL_KINDS
-from ._spec import INTERCEPT, Level, levels_from_groups, n_cov_params, term_values
+from ._spec import (
+    INTERCEPT,
+    Level,
+    _nested_codes,
+    levels_from_groups,
+    n_cov_params,
+    term_values,
+)
 from ._statsmodels import diagonal_positions, fit_mixedlm
 
 __all__ = ["DDF_CHOICES", "ENGINES", "INTERCEPT", "RESIDUALS", "SINGULAR_MESSAGE",
-           "SINGULAR_TOL", "DdfSource", "MixedFit", "fit_mixed", "residual_note",
+           "SINGULAR_TOL", "DdfSource", "Grouping", "MixedFit", "fit_mixed", "residual_note",
            "satterthwaite_df", "single_threaded_blas"]
 
 #: ``engine=`` choices; the first is the default.
@@ -100,8 +107,9 @@ class MixedFit:
     variance_components : DataFrame
         Columns level, term, variance, sd, corr (correlation with the level's first term,
         NaN for the first term), last row level "Residual".
-    random_cov : dict
-        Level -> covariance matrix (DataFrame) of that level's random terms.
+    random_cov : mapping
+        Level -> covariance matrix (DataFrame) of that level's random terms (labelled on
+        first use; pickled and copied as a plain dict).
     llf : float
         REML log-likelihood (lme4 scale) when ``reml``, else the ML log-likelihood.
     reml : bool
@@ -144,7 +152,7 @@ class MixedFit:
     fe_params: pd.Series
     cov_fe: pd.DataFrame
     variance_components: pd.DataFrame
-    random_cov: dict[str, pd.DataFrame]
+    random_cov: Mapping[str, pd.DataFrame]
     llf: float
     reml: bool
     nobs: int
@@ -175,16 +183,21 @@ class MixedFit:
 
 
 def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]],
-                    scale: float) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+                    scale: float) -> tuple[pd.DataFrame, Mapping[str, pd.DataFrame]]:
     level_col: list[str] = []
     term_col: list[str] = []
     variance: list[float] = []
     corr: list[float] = []
-    random_cov = {}
+
+    def labelled() -> dict[str, pd.DataFrame]:
+        out = {}
+        for lvl, cov in zip(levels, covs, strict=True):
+            terms = pd.Index(list(lvl.terms))  # one index for both axes
+            out[lvl.name] = pd.DataFrame(cov, index=terms, columns=terms)
+        return out
+
     for lvl, cov in zip(levels, covs, strict=True):
         sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        terms = pd.Index(list(lvl.terms))  # one index for both axes
-        random_cov[lvl.name] = pd.DataFrame(cov, index=terms, columns=terms)
         for t, term in enumerate(lvl.terms):
             r = math.nan
             if t > 0 and lvl.correlated:
@@ -205,7 +218,34 @@ def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]
     table = pd.DataFrame({"level": np.array(level_col, dtype=object),
                           "term": np.array(term_col, dtype=object), "variance": var,
                           "sd": sds, "corr": np.array(corr)})
-    return table, random_cov
+    return table, _LazyEffects(labelled)
+
+
+class Grouping:
+    """The unit codes of a grouping frame, computed once for several fits of it.
+
+    Pass it as ``fit_mixed(..., grouping=Grouping(groups))`` with that same ``groups``
+    (e.g. the fits of a random part simplified step by step): the labels are sorted and
+    coded once instead of at every fit.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> Grouping(pd.DataFrame({"g": ["b", "a", "b"]})).n_rows
+    3
+    """
+
+    def __init__(self, groups: pd.DataFrame) -> None:
+        if not isinstance(groups, pd.DataFrame) or groups.shape[1] == 0:
+            raise TypeError("`groups` must be a DataFrame with at least one grouping "
+                            "column.")
+        self.columns = list(groups.columns)
+        self.n_rows = len(groups)
+        self.nested = _nested_codes(groups)
+
+    def matches(self, groups: pd.DataFrame) -> bool:
+        """Whether this coding can stand for ``groups`` (same columns and rows)."""
+        return list(groups.columns) == self.columns and len(groups) == self.n_rows
 
 
 @dataclass(frozen=True)
@@ -247,8 +287,8 @@ def _residual_spec(residual: str, groups: pd.DataFrame, time: Any, rater: Any,
     return _Residual(residual, t, r, np.asarray(units, dtype=np.intp))
 
 
-def _model_arrays(exog: pd.DataFrame, levels: Sequence[Level], re_design: pd.DataFrame | None
-                  ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[np.ndarray[Any, Any]]]:
+def _model_arrays(exog: pd.DataFrame, levels: Sequence[Level],
+                  re_design: pd.DataFrame | None) -> tuple[Any, Any, list[Any]]:
     """The design ``X``, the unit codes (one column per level) and the random-effect
     designs ``Z`` of a model, built once for the engine and the df source."""
     X = exog.to_numpy(dtype=float)
@@ -278,9 +318,9 @@ def _emit(messages: Sequence[tuple[type[Warning], str]]) -> tuple[str, ...]:
 
 
 class _LazyEffects(Mapping[str, pd.DataFrame]):
-    """Level -> conditional modes (DataFrames labelled by unit), computed on first use:
-    most callers never look at them, and labelling every unit costs more than a small
-    model's fit."""
+    """Level -> DataFrame, computed on first use: conditional modes (labelling every
+    unit costs more than a small model's fit) and the random-effect covariances (most
+    callers read the variance table instead)."""
 
     def __init__(self, compute: Any) -> None:
         self._compute = compute
@@ -474,6 +514,7 @@ def fit_mixed(
     time: Any = None,
     rater: Any = None,
     at: Any = None,
+    grouping: Grouping | None = None,
 ) -> MixedFit:
     """Fit a nested linear mixed model.
 
@@ -526,6 +567,9 @@ def fit_mixed(
         Covariance parameters (``np.r_[theta, psi]``) at which the model is evaluated
         without optimising (e.g. a known optimum): the estimates, covariance and
         likelihood there (``n_iter`` 0; fast engine only).
+    grouping : Grouping, optional
+        ``Grouping(groups)`` of these same ``groups``, shared by several fits so that the
+        labels are coded once.
 
     Returns
     -------
@@ -555,7 +599,11 @@ def fit_mixed(
         raise TypeError("`groups` must be a DataFrame with at least one grouping column.")
     if not (len(endog) == len(exog) == len(groups)):
         raise ValueError("`endog`, `exog` and `groups` must have the same number of rows.")
-    levels = levels_from_groups(groups, random, independent)
+    if grouping is not None and not grouping.matches(groups):
+        raise ValueError("`grouping` was made from other groups (columns or rows differ); "
+                         "pass Grouping(groups) of these groups.")
+    levels = levels_from_groups(groups, random, independent,
+                                None if grouping is None else grouping.nested)
     for lvl in levels:
         for term in lvl.terms:
             term_values(term, exog, re_design)
