@@ -120,3 +120,35 @@ def test_fit_mixed_at_an_optimum_is_that_fit() -> None:
         fit_mixed(y, X, g, spec, grouping=Grouping(g.iloc[:-1]))
     with pytest.raises(TypeError, match="`groups` must be a DataFrame"):
         Grouping(g["therapist"])  # type: ignore[arg-type]
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("dataset", ["small", "nearsingular"])
+def test_auto_ending_at_random_intercepts_matches_lme4(dataset: str, method: str) -> None:
+    # on these reference data sets random="auto" simplifies down to random intercepts
+    # with a dropped term as its last step (evaluated, not refitted): lme4's fit of
+    # J ~ T * condition * session + (1 | therapist) + (1 | therapist:patient)
+    # (tests/reference/r/tb_growth_reference.R, model "tb_intercept")
+    import json
+    from pathlib import Path
+
+    from lme4_checks import assert_fit_statistics, assert_fixed_effects
+
+    ref_dir = Path(__file__).parent / "reference"
+    ref = json.loads((ref_dir / "results" / "tb_reference.json").read_text())
+    ref = ref["datasets"][dataset]["tb_intercept"][method]
+    data = pd.read_csv(ref_dir / "data" / f"tb_{dataset}.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit_truth_bias(data, **ROLES, moderators=["condition", "session"],
+                             reml=method == "REML")
+    steps = res.random_fallback
+    assert steps[-1]["action"] == "dropped"
+    assert "dropped term at variance 0" in res.optimizer_info["message"]
+    assert_fixed_effects(res, ref, lambda n: "Intercept" if n == "(Intercept)" else n)
+    assert_fit_statistics(res, ref)
+    assert res.llf == pytest.approx(ref["logLik"], abs=1e-6)
+    # getME(fit, "theta"): lme4 orders the terms by their number of units, inner first
+    theta = list(ref["theta"].values()) if isinstance(ref["theta"], dict) else ref["theta"]
+    np.testing.assert_allclose(res.optimizer_info["theta"], theta[::-1], atol=1e-4)
