@@ -504,7 +504,8 @@ def fit_truth_bias(
         ``"auto"`` (default): West & Kenny's model, random truth force at every level
         correlated with the random intercepts (``"slopes"``); if that fit is singular it
         is simplified one step at a time, outer level first: a term whose variance is
-        estimated at 0 is dropped (the fit without it is the same fit), else a
+        estimated at 0 is dropped (the fit without it is the same fit: it is evaluated
+        at the singular fit's other parameters, not refitted), else a
         correlation estimated at +/-1 is dropped (``||``); a level keeps at least its
         intercept. Each step (level, term, reason) is recorded in
         :attr:`TruthBiasResults.random_fallback` and printed in the summary; the formula
