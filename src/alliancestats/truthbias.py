@@ -346,7 +346,7 @@ def _r_moderator(m: Moderator) -> str:
 def _fit_structure(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
                    structure: RandomStructure, options: Mapping[str, Any],
                    **how: Any) -> tuple[MixedFit, list[warnings.WarningMessage]]:
-    """Fit ``structure`` (``how``: fit_mixed's ``start`` or ``at``), its warnings caught."""
+    """Fit ``structure`` (``how``: e.g. fit_mixed's ``at``), its warnings caught."""
     spec, independent = structure.spec(list(groups.columns))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
