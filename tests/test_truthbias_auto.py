@@ -152,3 +152,8 @@ def test_auto_ending_at_random_intercepts_matches_lme4(dataset: str, method: str
     # getME(fit, "theta"): lme4 orders the terms by their number of units, inner first
     theta = list(ref["theta"].values()) if isinstance(ref["theta"], dict) else ref["theta"]
     np.testing.assert_allclose(res.optimizer_info["theta"], theta[::-1], atol=1e-4)
+
+
+def test_bounded_positions_are_the_diagonal_of_lambda() -> None:
+    assert tb._bounded_positions(SLOPES) == [0, 2, 3, 5]
+    assert tb._bounded_positions(SLOPES.without(0, None).without(1, "x")) == [0, 1, 2]
