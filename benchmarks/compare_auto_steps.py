@@ -9,7 +9,7 @@ is from a refit. Run from the repository root::
 
     PYTHONPATH=src python benchmarks/compare_auto_steps.py [--n 600] [--residual ar1]
 
-Data sets: ``simulate_prn`` with seeds 10000 + i, six kinds in turn (PRN size and half of
+Data sets: ``simulate_prn`` with seeds ``--seed0`` + i (default 10000), six kinds in turn (PRN size and half of
 it; no truth-force variance, a therapist-level or a patient-level one, or both),
 moderators condition x session for even i, condition for odd i.
 """
@@ -31,7 +31,7 @@ ROLES = {"judgment": "alliance_therapist", "truth": "alliance_patient",
          "groups": ["therapist", "patient"]}
 
 
-def data_set(i: int) -> Any:
+def data_set(i: int, seed0: int = 10_000) -> Any:
     kind = i % 6
     params: dict[str, float] = {}
     if kind in (1, 4):
@@ -41,13 +41,14 @@ def data_set(i: int) -> Any:
     if kind == 3:
         params.update(sd_truth_force_therapist=0.2, sd_truth_force=0.1)
     size = (40, 117) if kind < 3 else (20, 60)
-    return simulate_prn(*size, 6, p_missing=0.05, rng=10_000 + i, params=params)
+    return simulate_prn(*size, 6, p_missing=0.05, rng=seed0 + i, params=params)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=600)
     parser.add_argument("--residual", choices=["iid", "ar1"], default="iid")
+    parser.add_argument("--seed0", type=int, default=10_000, help="seed of data set 0")
     args = parser.parse_args()
     records: list[dict[str, Any]] = []
     real = tb._simpler_fit  # noqa: SLF001
@@ -69,7 +70,7 @@ def main() -> None:
             "dse": float(np.max(np.abs(np.sqrt(np.diag(got.cov_fe))
                                        - np.sqrt(np.diag(cold.cov_fe))))),
             "singular_differs": got.is_singular != cold.is_singular,
-            "t_new": t_new, "t_cold": t_cold, "seed": 10_000 + current[0]})
+            "t_new": t_new, "t_cold": t_cold, "seed": args.seed0 + current[0]})
         return got, caught
 
     tb._simpler_fit = compare  # noqa: SLF001
@@ -80,12 +81,13 @@ def main() -> None:
         for i in range(args.n):
             current[0] = i
             mods = ["condition", "session"] if i % 2 == 0 else ["condition"]
-            fit_truth_bias(data_set(i), **ROLES, moderators=mods, **extra)
+            fit_truth_bias(data_set(i, args.seed0), **ROLES, moderators=mods, **extra)
     tb._simpler_fit = real  # noqa: SLF001
     groups = collections.defaultdict(list)
     for r in records:
         groups[r["key"]].append(r)
-    print(f"{args.n} data sets, residual={args.residual}, {len(records)} steps")
+    print(f"{args.n} data sets (seeds {args.seed0}..{args.seed0 + args.n - 1}), "
+          f"residual={args.residual}, {len(records)} steps")
     for (action, how), rs in sorted(groups.items()):
         off = [r for r in rs if abs(r["dllf"]) > 1e-8 or r["dtheta"] > 1e-5]
         print(f"{action} ({how}): {len(rs)} steps; max |dlogLik| "
