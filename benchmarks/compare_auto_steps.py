@@ -9,8 +9,9 @@ is from a refit. Run from the repository root::
 
     PYTHONPATH=src python benchmarks/compare_auto_steps.py [--n 600] [--residual ar1]
 
-Data sets: ``simulate_prn`` with seeds ``--seed0`` + i (default 10000), six kinds in turn (PRN size and half of
-it; no truth-force variance, a therapist-level or a patient-level one, or both),
+Data sets: ``simulate_prn`` with seeds ``--seed0`` + i (default 10000), six kinds in turn
+(PRN size and half of it; no truth-force variance, a therapist-level or a patient-level
+one, or both),
 moderators condition x session for even i, condition for odd i.
 """
 
