@@ -16,7 +16,10 @@ singular) has no lme4 twin; its row is compared with lme4's fit of the structure
 starts from (West & Kenny's correlated slopes, the "T&B slopes" row). On a shared
 machine wall times move with the load; ``--cpu`` times processor time instead
 (``time.process_time`` here, user + system time of ``system.time`` in R; both sides
-compute on one thread during a fit), which moves much less.
+compute on one thread during a fit), which moves much less. ``--lme4-file`` keeps lme4's
+times in a JSON file (read when it exists, else measured and written), so that two
+versions of the package timed one after the other are compared with the same lme4
+column.
 """
 
 from __future__ import annotations
@@ -118,6 +121,8 @@ def main() -> None:
                         help="scales at which the statsmodels engine is timed as well")
     parser.add_argument("--cpu", action="store_true",
                         help="time processor time instead of wall time (both sides)")
+    parser.add_argument("--lme4-file", type=Path, default=None,
+                        help="JSON file of lme4's times: read if it exists, else written")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}, {'cpu' if args.cpu else 'wall'} time")
@@ -125,7 +130,12 @@ def main() -> None:
     for scale in args.scales:
         df = simulate_prn(40 * scale, 117 * scale, 6, p_missing=0.05, rng=2024)
         frames[f"{scale}x"] = (df, stack_raters(df, ratings=RATINGS))
-    lme4 = lme4_times(frames, args.repeat, args.cpu)
+    if args.lme4_file is not None and args.lme4_file.exists():
+        lme4 = json.loads(args.lme4_file.read_text())
+    else:
+        lme4 = lme4_times(frames, args.repeat, args.cpu)
+        if args.lme4_file is not None:
+            args.lme4_file.write_text(json.dumps(lme4))
     print(f"{'case':<34}{'fast ms':>10}{'statsmodels ms':>16}{'lme4 ms':>10}"
           f"{'fast/lme4':>11}{'sm/lme4':>9}")
     for tag, (df, long) in frames.items():

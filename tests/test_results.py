@@ -107,3 +107,31 @@ def test_summary_standalone() -> None:
                 warnings=["w"], notes=["n"])
     assert "< 0.001" in s.as_text()  # p-values print as the report prints them
     assert "Note: n" in s.as_text()
+
+
+def test_derived_values_are_computed_once_and_handed_out_as_copies() -> None:
+    from alliancestats import fit_truth_bias, simulate_prn
+
+    res = fit_truth_bias(simulate_prn(12, 36, 4, rng=2), judgment="alliance_therapist",
+                         truth="alliance_patient", groups=["therapist", "patient"],
+                         moderators="condition", random="intercept")
+    first_bse, first_df, first_table = res.bse, res.df, res.effects_at()
+    # the computation the cache stands for (Satterthwaite df of each coefficient)
+    names = res.params.index
+    eye = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+    np.testing.assert_array_equal(first_df.to_numpy(), res.contrast_df(eye))
+    np.testing.assert_array_equal(first_bse.to_numpy(),
+                                  np.sqrt(np.diag(res.cov_params().to_numpy())))
+    # changing what was handed out changes nothing inside
+    first_bse.iloc[:] = -1.0
+    first_df.iloc[:] = -1.0
+    first_table.loc[:, "estimate"] = 99.0
+    assert (res.bse > 0).all()
+    assert (res.df > 0).all()
+    assert not (res.effects_at()["estimate"] == 99.0).any()
+    assert res.truth_force["estimate"] != 99.0
+    # another alpha is its own table; moderator values are not cached
+    wide = res.effects_at(alpha=0.01)
+    assert (wide["conf_high"] - wide["conf_low"]
+            > res.effects_at()["conf_high"] - res.effects_at()["conf_low"]).all()
+    assert len(res.effects_at(condition=[0, 1])) == 4

@@ -418,7 +418,16 @@ class ModelResults(SummaryMixin):
         self._roles = dict(roles or {})
         self._centering = dict(centering or {})
         self._dropped_rows = dict(dropped_rows or {})
+        # derived quantities, computed on first use (the result is immutable); only
+        # copies leave the object
+        self._cache: dict[Any, Any] = {}
         self._frozen = True
+
+    def _cached(self, key: Any, compute: Any) -> Any:
+        """``compute()``, once per ``key``."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
     def __setattr__(self, name: str, value: Any) -> None:
         if getattr(self, "_frozen", False):
@@ -515,7 +524,8 @@ class ModelResults(SummaryMixin):
     def bse(self) -> pd.Series:
         """Standard errors of the fixed effects (Kenward–Roger: from the adjusted
         covariance)."""
-        return pd.Series(np.sqrt(np.diag(self._inference_cov())), index=self._fit.params.index)
+        values = self._cached("bse", lambda: np.sqrt(np.diag(self._inference_cov())))
+        return pd.Series(values.copy(), index=self._fit.params.index)
 
     @property
     def tvalues(self) -> pd.Series:
@@ -526,8 +536,12 @@ class ModelResults(SummaryMixin):
     def df(self) -> pd.Series:
         """Degrees of freedom of each coefficient's test (``inf`` for z)."""
         names = self._fit.params.index
-        eye = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
-        return pd.Series(self.contrast_df(eye), index=names)
+
+        def compute() -> np.ndarray[Any, Any]:
+            eye = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+            return self.contrast_df(eye)
+
+        return pd.Series(self._cached("df", compute).copy(), index=names)
 
     @property
     def inference(self) -> str:

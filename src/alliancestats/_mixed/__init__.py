@@ -36,11 +36,18 @@ from ._ddf import DDF_CHOICES, DdfSource, satterthwaite_df
 from ._engine import EngineFit, NestedLMM
 from ._engine._model import SINGULAR_TOL
 from ._engine._residual import RESIDUAL_KINDS
-from ._spec import INTERCEPT, Level, levels_from_groups, n_cov_params, term_values
+from ._spec import (
+    INTERCEPT,
+    Level,
+    _nested_codes,
+    levels_from_groups,
+    n_cov_params,
+    term_values,
+)
 from ._statsmodels import diagonal_positions, fit_mixedlm
 
 __all__ = ["DDF_CHOICES", "ENGINES", "INTERCEPT", "RESIDUALS", "SINGULAR_MESSAGE",
-           "SINGULAR_TOL", "DdfSource", "MixedFit", "fit_mixed", "residual_note",
+           "SINGULAR_TOL", "DdfSource", "Grouping", "MixedFit", "fit_mixed", "residual_note",
            "satterthwaite_df", "single_threaded_blas"]
 
 #: ``engine=`` choices; the first is the default.
@@ -49,6 +56,9 @@ ENGINES = ("fast", "statsmodels")
 RESIDUALS = RESIDUAL_KINDS
 #: Columns of :attr:`MixedFit.residual_params`.
 RESIDUAL_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
+#: The residual parameters of iid residuals (none), copied for each fit: building an empty
+#: frame costs more than copying one.
+_NO_RESIDUAL_PARAMS = pd.DataFrame(columns=RESIDUAL_COLUMNS, dtype=float)
 #: The one wording of a boundary fit, in warnings and summaries.
 SINGULAR_MESSAGE = ("boundary (singular) fit: a random-effect variance is ~0 or a "
                     "correlation is ~ +/-1 (lme4 isSingular); consider a simpler "
@@ -104,8 +114,9 @@ class MixedFit:
     variance_components : DataFrame
         Columns level, term, variance, sd, corr (correlation with the level's first term,
         NaN for the first term), last row level "Residual".
-    random_cov : dict
-        Level -> covariance matrix (DataFrame) of that level's random terms.
+    random_cov : mapping
+        Level -> covariance matrix (DataFrame) of that level's random terms (labelled on
+        first use; pickled and copied as a plain dict).
     llf : float
         REML log-likelihood (lme4 scale) when ``reml``, else the ML log-likelihood.
     reml : bool
@@ -148,7 +159,7 @@ class MixedFit:
     fe_params: pd.Series
     cov_fe: pd.DataFrame
     variance_components: pd.DataFrame
-    random_cov: dict[str, pd.DataFrame]
+    random_cov: Mapping[str, pd.DataFrame]
     llf: float
     reml: bool
     nobs: int
@@ -164,8 +175,7 @@ class MixedFit:
     notes: tuple[str, ...] = ()
     theta: np.ndarray[Any, np.dtype[np.float64]] | None = None
     residual: str = "iid"
-    residual_params: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=RESIDUAL_COLUMNS, dtype=float))
+    residual_params: pd.DataFrame = field(default_factory=lambda: _NO_RESIDUAL_PARAMS.copy())
     psi: np.ndarray[Any, np.dtype[np.float64]] = field(default_factory=lambda: np.empty(0))
     ddf_source: DdfSource | None = field(default=None, repr=False, compare=False)
 
@@ -180,15 +190,21 @@ class MixedFit:
 
 
 def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]],
-                    scale: float) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+                    scale: float) -> tuple[pd.DataFrame, Mapping[str, pd.DataFrame]]:
     level_col: list[str] = []
     term_col: list[str] = []
     variance: list[float] = []
     corr: list[float] = []
-    random_cov = {}
+
+    def labelled() -> dict[str, pd.DataFrame]:
+        out = {}
+        for lvl, cov in zip(levels, covs, strict=True):
+            terms = pd.Index(list(lvl.terms))  # one index for both axes
+            out[lvl.name] = pd.DataFrame(cov, index=terms, columns=terms)
+        return out
+
     for lvl, cov in zip(levels, covs, strict=True):
         sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        random_cov[lvl.name] = pd.DataFrame(cov, index=list(lvl.terms), columns=list(lvl.terms))
         for t, term in enumerate(lvl.terms):
             r = math.nan
             if t > 0 and lvl.correlated:
@@ -209,7 +225,34 @@ def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]
     table = pd.DataFrame({"level": np.array(level_col, dtype=object),
                           "term": np.array(term_col, dtype=object), "variance": var,
                           "sd": sds, "corr": np.array(corr)})
-    return table, random_cov
+    return table, _LazyEffects(labelled)
+
+
+class Grouping:
+    """The unit codes of a grouping frame, computed once for several fits of it.
+
+    Pass it as ``fit_mixed(..., grouping=Grouping(groups))`` with that same ``groups``
+    (e.g. the fits of a random part simplified step by step): the labels are sorted and
+    coded once instead of at every fit.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> Grouping(pd.DataFrame({"g": ["b", "a", "b"]})).n_rows
+    3
+    """
+
+    def __init__(self, groups: pd.DataFrame) -> None:
+        if not isinstance(groups, pd.DataFrame) or groups.shape[1] == 0:
+            raise TypeError("`groups` must be a DataFrame with at least one grouping "
+                            "column.")
+        self.columns = list(groups.columns)
+        self.n_rows = len(groups)
+        self.nested = _nested_codes(groups)
+
+    def matches(self, groups: pd.DataFrame) -> bool:
+        """Whether this coding can stand for ``groups`` (same columns and rows)."""
+        return list(groups.columns) == self.columns and len(groups) == self.n_rows
 
 
 @dataclass(frozen=True)
@@ -251,15 +294,25 @@ def _residual_spec(residual: str, groups: pd.DataFrame, time: Any, rater: Any,
     return _Residual(residual, t, r, np.asarray(units, dtype=np.intp))
 
 
-def _engine_model(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
-                  re_design: pd.DataFrame | None,
-                  residual: _Residual | None = None) -> NestedLMM:
+def _model_arrays(exog: pd.DataFrame, levels: Sequence[Level],
+                  re_design: pd.DataFrame | None) -> tuple[Any, Any, list[Any]]:
+    """The design ``X``, the unit codes (one column per level) and the random-effect
+    designs ``Z`` of a model, built once for the engine and the df source."""
+    X = exog.to_numpy(dtype=float)
     codes = np.column_stack([lvl.codes for lvl in levels])
     Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
          for lvl in levels]
+    return X, codes, Z
+
+
+def _engine_model(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
+                  re_design: pd.DataFrame | None,
+                  residual: _Residual | None = None,
+                  arrays: tuple[Any, Any, Any] | None = None) -> NestedLMM:
+    X, codes, Z = arrays if arrays is not None else _model_arrays(exog, levels, re_design)
     res = residual or _Residual()
     return NestedLMM.from_codes(
-        exog.to_numpy(dtype=float), codes, Z, reml=reml, fe_names=[str(c) for c in exog.columns],
+        X, codes, Z, reml=reml, fe_names=[str(c) for c in exog.columns],
         re_names=[list(lvl.terms) for lvl in levels], level_names=[lvl.name for lvl in levels],
         independent=[not lvl.correlated for lvl in levels], residual=res.kind, time=res.time,
         rater=res.rater, residual_units=res.units)
@@ -272,9 +325,9 @@ def _emit(messages: Sequence[tuple[type[Warning], str]]) -> tuple[str, ...]:
 
 
 class _LazyEffects(Mapping[str, pd.DataFrame]):
-    """Level -> conditional modes (DataFrames labelled by unit), computed on first use:
-    most callers never look at them, and labelling every unit costs more than a small
-    model's fit."""
+    """Level -> DataFrame, computed on first use: conditional modes (labelling every
+    unit costs more than a small model's fit) and the random-effect covariances (most
+    callers read the variance table instead)."""
 
     def __init__(self, compute: Any) -> None:
         self._compute = compute
@@ -322,7 +375,7 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
                                              f"estimates may be inexact."))
     covs = [np.asarray(c, dtype=float) for c in res.cov_re]
     table, random_cov = _variance_table(levels, covs, float(res.sigma2))
-    names = list(exog.columns)
+    names = pd.Index(list(exog.columns))  # one index for the estimates and both axes
     if effects is None:
         effects = _effect_frames(levels, res.random_effects)
     extra: dict[str, Any] = {} if residual_params is None else \
@@ -344,23 +397,25 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
 
 def _ddf_source(model: NestedLMM, endog: pd.Series, exog: pd.DataFrame,
                 levels: Sequence[Level], re_design: pd.DataFrame | None,
-                res: EngineFit) -> DdfSource:
+                res: EngineFit, arrays: tuple[Any, Any, Any] | None = None) -> DdfSource:
     """What the df of this fit need (computed lazily by the results): the covariance
     parameters are ``np.r_[θ, ψ]``, as :meth:`NestedLMM.evaluate` takes them."""
-    codes = np.column_stack([lvl.codes for lvl in levels])
-    Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
-         for lvl in levels]
+    X, codes, Z = arrays if arrays is not None else _model_arrays(exog, levels, re_design)
     params = np.r_[np.asarray(res.theta, dtype=float), np.asarray(res.psi, dtype=float)]
-    return DdfSource(model, endog.to_numpy(dtype=float), params, res.reml,
-                     exog.to_numpy(dtype=float), Z, codes,
+    return DdfSource(model, endog.to_numpy(dtype=float), params, res.reml, X, Z, codes,
                      tuple(not lvl.correlated for lvl in levels))
 
 
 def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
-              re_design: pd.DataFrame | None, residual: _Residual) -> MixedFit:
-    model = _engine_model(endog, exog, levels, reml, re_design, residual)
+              re_design: pd.DataFrame | None, residual: _Residual,
+              at: Any = None) -> MixedFit:
+    arrays = _model_arrays(exog, levels, re_design)
+    model = _engine_model(endog, exog, levels, reml, re_design, residual, arrays)
     y = endog.to_numpy(dtype=float)
-    res = model.fit(y, random_effects=False)
+    if at is not None:
+        res = model.evaluate(y, _covariance_vector(model, at), random_effects=False)
+    else:
+        res = model.fit(y, random_effects=False)
     messages: list[tuple[type[Warning], str]] = []
     if not res.converged:
         messages.append((ConvergenceWarning, f"The fast engine did not converge: {res.message}"))
@@ -382,7 +437,19 @@ def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], rem
                   messages=messages, optimizer_info={"n_iter": res.n_iter,
                                                      "message": res.message},
                   residual_params=table, effects=_LazyEffects(modes))
-    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
+    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res,
+                                               arrays))
+
+
+def _covariance_vector(model: NestedLMM, value: Any) -> np.ndarray[Any, Any]:
+    """``at`` of :func:`fit_mixed` as the engine's ``np.r_[θ, ψ]``."""
+    out = np.asarray(value, dtype=float).ravel()
+    size = model.n_theta + model.n_psi
+    if out.shape != (size,) or not np.all(np.isfinite(out)):
+        raise ValueError(f"`at` must hold {size} finite covariance parameters (θ then "
+                         f"the residual parameters, a fit's np.r_[theta, psi]); got "
+                         f"{out.size}.")
+    return out
 
 
 def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level],
@@ -453,6 +520,8 @@ def fit_mixed(
     residual: str = "iid",
     time: Any = None,
     rater: Any = None,
+    at: Any = None,
+    grouping: Grouping | None = None,
 ) -> MixedFit:
     """Fit a nested linear mixed model.
 
@@ -501,6 +570,13 @@ def fit_mixed(
         sorted labels; the first is the reference of the SD ratios). With "ar1" it makes
         each rater's series its own AR(1) unit (nlme ``corAR1(form = ~ time |
         therapist/patient/rater)``).
+    at : array_like, optional
+        Covariance parameters (``np.r_[theta, psi]``) at which the model is evaluated
+        without optimising (e.g. a known optimum): the estimates, covariance and
+        likelihood there (``n_iter`` 0; fast engine only).
+    grouping : Grouping, optional
+        ``Grouping(groups)`` of these same ``groups``, shared by several fits so that the
+        labels are coded once.
 
     Returns
     -------
@@ -530,7 +606,11 @@ def fit_mixed(
         raise TypeError("`groups` must be a DataFrame with at least one grouping column.")
     if not (len(endog) == len(exog) == len(groups)):
         raise ValueError("`endog`, `exog` and `groups` must have the same number of rows.")
-    levels = levels_from_groups(groups, random, independent)
+    if grouping is not None and not grouping.matches(groups):
+        raise ValueError("`grouping` was made from other groups (columns or rows differ); "
+                         "pass Grouping(groups) of these groups.")
+    levels = levels_from_groups(groups, random, independent,
+                                None if grouping is None else grouping.nested)
     for lvl in levels:
         for term in lvl.terms:
             term_values(term, exog, re_design)
@@ -538,7 +618,10 @@ def fit_mixed(
     spec = _residual_spec(residual, groups, time, rater, len(endog))
     if engine == "fast":
         with single_threaded_blas():
-            return _fit_fast(endog, exog, levels, reml, re_design, spec)
+            return _fit_fast(endog, exog, levels, reml, re_design, spec, at)
+    if at is not None:
+        raise ValueError("`at` is for engine='fast' (statsmodels MixedLM optimises "
+                         "from its own start).")
     if spec.kind != "iid":
         raise ValueError(
             f"statsmodels MixedLM cannot fit residual={residual!r} (its residuals are "

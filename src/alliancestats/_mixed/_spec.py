@@ -84,9 +84,11 @@ def levels_from_groups(
     groups: pd.DataFrame,
     random: Mapping[str, Sequence[str]],
     independent: Collection[Hashable],
+    nested: Any = None,
 ) -> list[Level]:
     """Levels with random terms, outer -> inner; inner units identified with all outer
-    labels (lme4's ``therapist:patient``)."""
+    labels (lme4's ``therapist:patient``). ``nested``: ``_nested_codes(groups)`` when
+    already computed (several fits of one grouping)."""
     columns = [str(c) for c in groups.columns]
     unknown = [lvl for lvl in random if str(lvl) not in columns]
     if unknown:
@@ -96,7 +98,7 @@ def levels_from_groups(
         )
     spec = {str(k): tuple(v) for k, v in random.items()}
     indep = {str(k) for k in independent}
-    all_codes, firsts, labels = _nested_codes(groups)
+    all_codes, firsts, labels = nested if nested is not None else _nested_codes(groups)
     out = []
     for depth, name in enumerate(columns):
         terms = spec.get(name, ())
