@@ -302,24 +302,7 @@ def gradient(struct: Structure, f: Factor, reml: bool,
     of ``log|L_θ|² [+ log|R_X|²] + r2_weight · r²(θ)`` (0 gives the log-determinants'
     gradient alone; the difference of two weights gives ``∇r²``).
     """
-    L = struct.n_levels
-    gbar = _seed(struct, f, reml, r2_weight)[None]
-    out = []
-    for level in range(L):
-        lam, H, m12 = f.lambdas[level], f.hs[level], f.m12s[level]
-        m11, binv = f.m11s[level], f.binvs[level]
-        gs = gbar if level == 0 else gbar[struct.parent[level - 1]]
-        k = lam.shape[0]
-        if k == 1:
-            gh, lk = _level_grad_1(lam[0, 0], m11[:, 0, 0], binv[:, 0, 0], m12[:, 0], gs)
-            grad = np.array([[lk]])
-        else:
-            gh, grad = _level_grad(lam, m11, binv, m12, gs)
-        rows, cols = _free_indices(k, bool(struct.diag[level]) if struct.diag else False)
-        out.append(grad[rows, cols])
-        if level < L - 1:
-            gbar = _unit_adjoint(lam, H, binv, m12, gs, gh)
-    return np.concatenate(out)
+    return _reverse_pass(struct, f, reml, r2_weight, into_inner=False)[0]
 
 
 def inner_adjoint(struct: Structure, f: Factor, reml: bool,
@@ -333,6 +316,15 @@ def inner_adjoint(struct: Structure, f: Factor, reml: bool,
     residual parameters, which re-weight them) is ``Σ_u tr(Ḡ_u ∂M_u)``. ``r2_weight`` as
     for :func:`gradient`.
     """
+    grad, gbar = _reverse_pass(struct, f, reml, r2_weight, into_inner=True)
+    assert gbar is not None
+    return grad, gbar
+
+
+def _reverse_pass(struct: Structure, f: Factor, reml: bool, r2_weight: float | None,
+                  into_inner: bool) -> tuple[FloatArray, FloatArray | None]:
+    """The reverse pass of :func:`gradient`, level by level from the top; with
+    ``into_inner`` one step further, to the innermost units' adjoint."""
     L = struct.n_levels
     gbar = _seed(struct, f, reml, r2_weight)[None]
     out = []
@@ -348,8 +340,9 @@ def inner_adjoint(struct: Structure, f: Factor, reml: bool,
             gh, grad = _level_grad(lam, m11, binv, m12, gs)
         rows, cols = _free_indices(k, bool(struct.diag[level]) if struct.diag else False)
         out.append(grad[rows, cols])
-        gbar = _unit_adjoint(lam, H, binv, m12, gs, gh)
-    return np.concatenate(out), gbar
+        if into_inner or level < L - 1:
+            gbar = _unit_adjoint(lam, H, binv, m12, gs, gh)
+    return np.concatenate(out), (gbar if into_inner else None)
 
 
 def _seed(struct: Structure, f: Factor, reml: bool,
