@@ -911,26 +911,6 @@ def _slsqp_loop(fun: Any, jac: Any, x0: FloatArray, bounds: list[tuple[float | N
                                    message=_SLSQP_MESSAGES.get(mode, f"exit mode {mode}"))
 
 
-def _hessian(fun: Any, x: FloatArray, rel: float = 1e-4) -> FloatArray:
-    """Central-difference Hessian of ``fun`` at ``x``."""
-    k = x.size
-    h = rel * np.maximum(1.0, np.abs(x))
-    H = np.empty((k, k))
-    f0 = fun(x)
-    for i in range(k):
-        for j in range(i, k):
-            if i == j:
-                e = np.zeros(k)
-                e[i] = h[i]
-                H[i, i] = (fun(x + e) - 2.0 * f0 + fun(x - e)) / h[i] ** 2
-                continue
-            ei, ej = np.zeros(k), np.zeros(k)
-            ei[i], ej[j] = h[i], h[j]
-            H[i, j] = H[j, i] = (fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej)
-                                 + fun(x - ei - ej)) / (4.0 * h[i] * h[j])
-    return H
-
-
 def _curvature_scale(fun: Any, theta: FloatArray, f0: float) -> FloatArray:
     """Per-coordinate ``1/sqrt(f'')`` at ``theta`` (``f0 = fun(theta)``) from forward
     second differences.
