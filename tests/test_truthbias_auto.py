@@ -18,7 +18,7 @@ import pytest
 from alliancestats import fit_truth_bias, simulate_prn
 from alliancestats import truthbias as tb
 from alliancestats._mixed import Grouping, fit_mixed
-from alliancestats.design import RandomStructure
+from alliancestats.design import RandomStructure, level_lambdas, reduced_theta
 
 ROLES = {"judgment": "alliance_therapist", "truth": "alliance_patient",
          "groups": ["therapist", "patient"]}
@@ -83,15 +83,15 @@ def test_dropped_terms_match_refits_over_simulated_data_sets() -> None:
 def test_reduced_theta_keeps_the_covariances() -> None:
     rng = np.random.default_rng(3)
     theta = np.abs(rng.normal(size=6)) + 0.1
-    full = tb._level_lambdas(SLOPES, theta)
+    full = level_lambdas(SLOPES, theta)
     # a term dropped: the leading block of the Cholesky factor, exactly
     dropped = SLOPES.without(0, "x")
-    reduced = tb._reduced_theta(SLOPES, dropped, theta)
+    reduced = reduced_theta(SLOPES, dropped, theta)
     assert reduced.tolist() == [theta[0], *theta[3:]]
     # a correlation removed: the relative SDs of the level's terms
     independent = SLOPES.without(1, None)
-    reduced = tb._reduced_theta(SLOPES, independent, theta)
-    lam = tb._level_lambdas(independent, reduced)
+    reduced = reduced_theta(SLOPES, independent, theta)
+    lam = level_lambdas(independent, reduced)
     np.testing.assert_allclose(np.diag(lam[1] @ lam[1].T), np.diag(full[1] @ full[1].T),
                                rtol=1e-14)
     np.testing.assert_array_equal(lam[0], full[0])

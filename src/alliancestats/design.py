@@ -42,14 +42,38 @@ from ._validation import (
 )
 from .exceptions import DataWarning
 
-__all__ = ["RANDOM_CHOICES", "Moderator", "RandomStructure", "check_distinct_labels",
-           "check_group_order", "check_identifiable", "check_occasions", "check_rank",
-           "check_reference", "check_roles", "checked_crossed_columns", "crossed_columns",
-           "crossed_design",
-           "effect_weights", "level_label", "moderator_grid", "moderator_terms",
-           "prepare_frame", "r_name", "r_shifted", "random_formula", "random_spec",
-           "rater_random_formula", "rater_random_spec", "simplify_random",
-           "structure_formula", "term_name", "warn_duplicate_rows"]
+__all__ = [
+    "RANDOM_CHOICES",
+    "Moderator",
+    "RandomStructure",
+    "check_distinct_labels",
+    "check_group_order",
+    "check_identifiable",
+    "check_occasions",
+    "check_rank",
+    "check_reference",
+    "check_roles",
+    "checked_crossed_columns",
+    "crossed_columns",
+    "crossed_design",
+    "effect_weights",
+    "level_label",
+    "level_lambdas",
+    "moderator_grid",
+    "moderator_terms",
+    "prepare_frame",
+    "r_name",
+    "r_shifted",
+    "random_formula",
+    "random_spec",
+    "rater_random_formula",
+    "rater_random_spec",
+    "reduced_theta",
+    "simplify_random",
+    "structure_formula",
+    "term_name",
+    "warn_duplicate_rows",
+]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.intp]]
@@ -839,3 +863,50 @@ def rater_random_formula(group_cols: Sequence[Hashable], rater: Hashable,
     labels = [level_label(group_cols, d) for d in range(len(group_cols))]
     return " + ".join([*(f"(1 | {lab})" for lab in labels[:-1]),
                        f"(0 + {rater} + {rater}:{time} | {labels[-1]})"])
+
+
+def level_lambdas(structure: RandomStructure, theta: FloatArray) -> list[FloatArray]:
+    """The relative covariance factor Λ of each level of ``structure`` from its θ (lme4's
+    order: per level outer first, the lower triangle column-major, or the relative SDs
+    of independent terms)."""
+    out, pos = [], 0
+    for terms, corr in structure.levels:
+        k = len(terms)
+        if not k:
+            continue
+        lam = np.zeros((k, k))
+        if corr and k > 1:
+            rows, cols = np.tril_indices(k)
+            order = np.lexsort((rows, cols))  # column-major
+            lam[rows[order], cols[order]] = theta[pos:pos + rows.size]
+            pos += rows.size
+        else:
+            lam[np.arange(k), np.arange(k)] = theta[pos:pos + k]
+            pos += k
+        out.append(lam)
+    return out
+
+
+def reduced_theta(old: RandomStructure, new: RandomStructure, theta: FloatArray
+                   ) -> FloatArray:
+    """θ of ``new`` (``old`` with a term dropped or a level's terms made independent)
+    holding the random-effect covariances of a fit of ``old`` at ``theta`` (those of a
+    dropped term removed). A kept leading block of a Cholesky factor is taken as it is,
+    so a term dropped at exactly zero variance leaves the same covariance matrices."""
+    parts = []
+    for lam, (terms, _), (kept, corr) in zip(level_lambdas(old, theta), old.levels,
+                                              new.levels, strict=True):
+        if not kept:
+            continue
+        idx = [terms.index(t) for t in kept]
+        k = len(kept)
+        if corr and k > 1:
+            # a leading block: the Cholesky factor's own block
+            sub: Any = lam[:k, :k] if idx == list(range(k)) else \
+                np.linalg.cholesky((lam @ lam.T)[np.ix_(idx, idx)])
+            rows, cols = np.tril_indices(k)
+            order = np.lexsort((rows, cols))
+            parts.append(sub[rows[order], cols[order]])
+        else:  # relative SDs (sign-free: Λ's diagonal is non-negative)
+            parts.append(np.sqrt(np.sum(lam[idx] ** 2, axis=1)))
+    return np.concatenate(parts) if parts else np.empty(0)

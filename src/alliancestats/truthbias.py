@@ -64,6 +64,7 @@ from .design import (
     prepare_frame,
     r_name,
     r_shifted,
+    reduced_theta,
     simplify_random,
     structure_formula,
     warn_duplicate_rows,
@@ -355,53 +356,6 @@ def _fit_structure(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
     return fit, list(caught)
 
 
-def _level_lambdas(structure: RandomStructure, theta: FloatArray) -> list[FloatArray]:
-    """The relative covariance factor Λ of each level of ``structure`` from its θ (lme4's
-    order: per level outer first, the lower triangle column-major, or the relative SDs
-    of independent terms)."""
-    out, pos = [], 0
-    for terms, corr in structure.levels:
-        k = len(terms)
-        if not k:
-            continue
-        lam = np.zeros((k, k))
-        if corr and k > 1:
-            rows, cols = np.tril_indices(k)
-            order = np.lexsort((rows, cols))  # column-major
-            lam[rows[order], cols[order]] = theta[pos:pos + rows.size]
-            pos += rows.size
-        else:
-            lam[np.arange(k), np.arange(k)] = theta[pos:pos + k]
-            pos += k
-        out.append(lam)
-    return out
-
-
-def _reduced_theta(old: RandomStructure, new: RandomStructure, theta: FloatArray
-                   ) -> FloatArray:
-    """θ of ``new`` (``old`` with a term dropped or a level's terms made independent)
-    holding the random-effect covariances of a fit of ``old`` at ``theta`` (those of a
-    dropped term removed). A kept leading block of a Cholesky factor is taken as it is,
-    so a term dropped at exactly zero variance leaves the same covariance matrices."""
-    parts = []
-    for lam, (terms, _), (kept, corr) in zip(_level_lambdas(old, theta), old.levels,
-                                              new.levels, strict=True):
-        if not kept:
-            continue
-        idx = [terms.index(t) for t in kept]
-        k = len(kept)
-        if corr and k > 1:
-            # a leading block: the Cholesky factor's own block
-            sub: Any = lam[:k, :k] if idx == list(range(k)) else \
-                np.linalg.cholesky((lam @ lam.T)[np.ix_(idx, idx)])
-            rows, cols = np.tril_indices(k)
-            order = np.lexsort((rows, cols))
-            parts.append(sub[rows[order], cols[order]])
-        else:  # relative SDs (sign-free: Λ's diagonal is non-negative)
-            parts.append(np.sqrt(np.sum(lam[idx] ** 2, axis=1)))
-    return np.concatenate(parts) if parts else np.empty(0)
-
-
 #: A term dropped at zero variance leaves the same fit: the simpler model is evaluated at
 #: the singular fit's covariance parameters, and kept when its deviance is within this of
 #: the singular fit's (the simpler model's optimum lies between the two), else refitted.
@@ -446,7 +400,7 @@ def _simpler_fit(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
     such steps (REML log-likelihood lower by up to 0.0015)."""
     if (action == "dropped" and options.get("engine", "fast") == "fast" and fit.converged
             and fit.theta is not None):
-        theta = _reduced_theta(old, new, np.asarray(fit.theta, dtype=float))
+        theta = reduced_theta(old, new, np.asarray(fit.theta, dtype=float))
         bounded = theta[_bounded_positions(new)]
         low, high = NEAR_BOUNDARY
         if np.any((bounded > low) & (bounded < high)):

@@ -418,7 +418,7 @@ def fit_simplified(
     the optimiser's tolerance.
     """
     from .._mixed import SINGULAR_TOL
-    from ..design import RandomStructure, simplify_random
+    from ..design import RandomStructure, reduced_theta, simplify_random
 
     names, levels = arrays.columns, arrays.levels
     flags = arrays.independent or (False,) * len(levels)
@@ -437,7 +437,7 @@ def fit_simplified(
                                SINGULAR_TOL)
         if step is None:
             break
-        structure, record = step
+        previous, (structure, record) = structure, step
         steps.append(f"{record['level']}: {record['term']} {record['action']}")
         current = dataclasses.replace(
             arrays,
@@ -446,8 +446,8 @@ def fit_simplified(
             independent=tuple(not corr for _, corr in structure.levels),
         )
         if record["action"] == "dropped":
-            reduced = _reduced_start(structure, levels, random_cov, float(fit.sigma2),
-                                     np.asarray(fit.psi, dtype=float))
+            reduced = np.r_[reduced_theta(previous, structure, np.asarray(fit.theta, float)),
+                            np.asarray(fit.psi, dtype=float)]
             model = engine_model(current)
             fit = model.evaluate(current.y, np.asarray(reduced), random_effects=False)
         else:  # from the engine's own start: a warm start from the boundary usually
@@ -457,36 +457,6 @@ def fit_simplified(
         messages.insert(0, "random: " + "; ".join(steps))
     outcome = engine_outcome(model, fit, current, contrasts, messages, ddf)
     return dataclasses.replace(outcome, theta=None) if steps else outcome
-
-
-def _reduced_start(structure: Any, levels: tuple[str, ...],
-                   random_cov: Mapping[str, pd.DataFrame], sigma2: float,
-                   psi: FloatArray) -> tuple[float, ...]:
-    """Covariance parameters (θ then ψ) of ``structure`` from a fit's random-effect
-    covariances: per level the relative Cholesky factor of the kept terms (column-major
-    lower triangle), or their relative SDs when the level's terms are independent."""
-    parts = []
-    for lvl, (terms, corr) in zip(levels, structure.levels, strict=True):
-        rel = random_cov[lvl].loc[list(terms), list(terms)].to_numpy(float) / sigma2
-        if corr:
-            lower = _psd_cholesky(rel)
-            parts.append(lower.T[np.triu_indices(len(terms))])
-        else:
-            parts.append(np.sqrt(np.clip(np.diag(rel), 0.0, None)))
-    return tuple(float(v) for v in np.concatenate([*parts, psi]))
-
-
-def _psd_cholesky(cov: FloatArray) -> FloatArray:
-    """Lower Cholesky factor of a positive semi-definite matrix (0 where it degenerates)."""
-    k = cov.shape[0]
-    lower = np.zeros_like(cov)
-    for j in range(k):
-        d = cov[j, j] - lower[j, :j] @ lower[j, :j]
-        lower[j, j] = np.sqrt(d) if d > 0 else 0.0
-        for i in range(j + 1, k):
-            lower[i, j] = ((cov[i, j] - lower[i, :j] @ lower[j, :j]) / lower[j, j]
-                           if lower[j, j] > 0 else 0.0)
-    return lower
 
 
 def results_outcome(result: Any, estimate: Any, std_error: Any,
