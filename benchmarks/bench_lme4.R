@@ -3,19 +3,8 @@
 # one JSON object: case -> median seconds.
 #   Rscript benchmarks/bench_lme4.R DIR REPEAT [elapsed|cpu]
 # "cpu" times user + system time instead of elapsed time.
-suppressPackageStartupMessages({library(lme4); library(jsonlite)})
-args <- commandArgs(trailingOnly = TRUE)
-dir <- args[1]; reps <- as.integer(args[2])
-clock <- if (length(args) >= 3 && args[3] == "cpu") function(t) t[["user.self"]] +
-  t[["sys.self"]] else function(t) t[["elapsed"]]
-ctrl <- lmerControl(calc.derivs = FALSE)  # lme4's default optimiser; no post-fit Hessian
-median_time <- function(f) {
-  # warm-up; then each of `reps` measurements times a batch of calls lasting >= 0.2 s
-  # (processor time is counted in clock ticks of 10 ms)
-  batch <- max(1L, ceiling(0.2 / max(system.time(f())[["elapsed"]], 1e-3)))
-  median(vapply(seq_len(reps), function(i)
-    clock(system.time(for (j in seq_len(batch)) f())) / batch, numeric(1)))
-}
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
+source(file.path(here, "bench_timing.R"))  # dir, reps, ctrl, median_time
 out <- list()
 for (size in list.files(dir, pattern = "^tb_.*\\.csv$")) {
   tag <- sub("^tb_(.*)\\.csv$", "\\1", size)
