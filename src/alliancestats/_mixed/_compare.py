@@ -89,13 +89,18 @@ def _check_iid(source: DdfSource) -> None:
 
 def _replicate(small: DdfSource, large: DdfSource, reml: bool,
                seed: np.random.SeedSequence) -> float:
+    from . import single_threaded_blas
+
     rng = np.random.default_rng(seed)
-    y = simulate_response(small, rng)
-    try:
-        f0 = small.model.fit(y, start=small.theta, reml=reml, random_effects=False)
-        f1 = large.model.fit(y, start=large.theta, reml=reml, random_effects=False)
-    except (np.linalg.LinAlgError, ValueError):
-        return float("nan")
+    # one BLAS thread in every path (joblib's workers have one; a serial run would
+    # otherwise compute with several and differ in the last bits)
+    with single_threaded_blas():
+        y = simulate_response(small, rng)
+        try:
+            f0 = small.model.fit(y, start=small.theta, reml=reml, random_effects=False)
+            f1 = large.model.fit(y, start=large.theta, reml=reml, random_effects=False)
+        except (np.linalg.LinAlgError, ValueError):
+            return float("nan")
     if not (f0.converged and f1.converged):
         return float("nan")
     return max(2.0 * (float(f1.llf) - float(f0.llf)), 0.0)
