@@ -341,7 +341,8 @@ def test_slsqp_loop_takes_scipys_steps(start: list[float]) -> None:
     assert ours.fun == ref.fun
     assert ours.nit == ref.nit
     assert (ours.success, ours.message) == (ref.success, ref.message)
-    assert ours.x[0] == pytest.approx(0.0, abs=1e-12)  # the bound is active (scipy 1.17 stops 1e-17 inside it)
+    # the bound is active (scipy 1.17 stops 1e-17 inside it)
+    assert ours.x[0] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_slsqp_falls_back_when_scipys_routine_changed(monkeypatch: pytest.MonkeyPatch) -> None:
