@@ -34,10 +34,12 @@ The optimiser works on unconstrained ``ψ``: ``φ = tanh ψ`` (``|φ| < 1``) or
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from ._core import FloatArray, IntArray
 
@@ -136,13 +138,10 @@ class ResidualLayout:
 
     def whiten(self, A: FloatArray, psi: FloatArray) -> tuple[FloatArray, float]:
         """``L_u⁻¹ A_u`` for every unit (``A`` of shape ``(U, m, c)``, zero in padding) and
-        ``Σ_u log|C_u|``; ``inf`` log-determinant if some ``C_u`` is not positive definite."""
+        ``Σ_u log|C_u|``; ``inf`` log-determinant if some ``C_u`` is not positive definite.
+        For the kinds that are not :attr:`elementwise`."""
         phi, ratios, rho = self.unpack(psi)
-        if self.kind == "ar1":
-            return _whiten_ar1(A, self.gap, self.mask, phi)
         if self.kind == "rater":
-            if self.n_raters == 2:
-                return self._whiten_pairs(A, ratios, rho)
             return self._whiten_blocks(A, ratios, rho)
         C = self._correlation(phi, ratios, rho)
         try:
@@ -155,6 +154,15 @@ class ResidualLayout:
         return np.matmul(Linv[self.pattern], A), logdet
 
     @functools.cached_property
+    def engine_of_unit(self) -> IntArray:
+        """The engine innermost unit of each residual unit."""
+        U = self.slots.shape[0]
+        if self.engine_starts is None:
+            return np.arange(U)
+        sizes = np.diff(np.r_[self.engine_starts, U])
+        return np.repeat(np.arange(sizes.size), sizes)
+
+    @functools.cached_property
     def pattern_sum(self) -> Any:
         """Sparse (configurations × units) indicator: sums per-unit arrays by
         configuration."""
@@ -164,35 +172,92 @@ class ResidualLayout:
         return sparse.csr_array((np.ones(U), (self.pattern, np.arange(U))),
                                 shape=(self.pattern_rows.size, U))
 
-    @functools.cached_property
-    def pairs(self) -> tuple[FloatArray, FloatArray, np.ndarray[Any, Any], int]:
-        """Two raters: per slot, whether it is the second rater, whether the first rater
-        rated the same time (the slot before), and the number of such pairs."""
-        second = self.mask & (self.rater == 1)
-        partner = np.zeros_like(second)
-        partner[:, 1:] = (second[:, 1:] & self.mask[:, :-1] & (self.rater[:, :-1] == 0)
-                          & (self.time[:, :-1] == self.time[:, 1:]))
-        return (second.astype(float), partner.astype(float), partner,
-                int(partner.sum()))
+    @property
+    def elementwise(self) -> bool:
+        """Whether the whitening is elementwise, ``e_j = s_j a_j − c_j a_{j−1}`` by slot
+        (AR(1); ``"rater"`` with two raters), with ``(s_j, c_j)`` set by the slot's class."""
+        return self.kind == "ar1" or (self.kind == "rater" and self.n_raters == 2)
 
-    def _whiten_pairs(self, A: FloatArray, ratios: FloatArray,
-                      rho: float) -> tuple[FloatArray, float]:
-        """``"rater"`` with two raters in closed form: at a time both rated,
-        ``e_1 = a_1 / δ_1`` and ``e_2 = (a_2 / δ_2 − ρ a_1 / δ_1) / sqrt(1 − ρ²)`` (the
-        inverse Cholesky factor of the 2 × 2 block; the first rater's ``δ_1`` is 1),
-        a rater alone is scaled by its ``δ``; ``O(n)`` like AR(1)."""
-        v = 1.0 - rho * rho
-        if v <= 0.0:
-            return A, np.inf
-        second, partner, _, n_pairs = self.pairs
-        d1 = float(ratios[1])
-        root = np.sqrt(v)
-        scale = np.where(second > 0.0, 1.0 / d1, 1.0) / np.where(partner > 0.0, root, 1.0)
-        out = A * scale[:, :, None]
-        coef = partner[:, 1:] * (rho / root)
-        out[:, 1:, :] -= coef[:, :, None] * A[:, :-1, :]
-        logdet = 2.0 * np.log(d1) * float(second.sum()) + n_pairs * float(np.log(v))
-        return out, logdet
+    @functools.cached_property
+    def slot_classes(self) -> tuple[IntArray, FloatArray, FloatArray]:
+        """:attr:`elementwise` kinds: each slot's class (``-1`` in padding), the number of
+        slots per class and, for AR(1), each class's gap (0: a unit's first slot).
+
+        Two raters: 0 the first rater, 1 the second alone at its time, 2 the second
+        with the first at the same time (the slot before).
+        """
+        cls = np.full(self.mask.shape, -1, dtype=np.intp)
+        if self.kind == "ar1":
+            gaps, code = np.unique(self.gap[self.mask], return_inverse=True)
+            cls[self.mask] = np.asarray(code, dtype=np.intp).ravel()
+        else:
+            second = self.mask & (self.rater == 1)
+            partner = np.zeros_like(second)
+            partner[:, 1:] = (second[:, 1:] & (self.rater[:, :-1] == 0)
+                              & self.mask[:, :-1] & (self.time[:, :-1] == self.time[:, 1:]))
+            cls[self.mask] = (second.astype(np.intp) + partner)[self.mask]
+            gaps = np.empty(0)
+        count = np.bincount(cls[self.mask], minlength=gaps.size if gaps.size else 3)
+        return cls, count.astype(float), gaps
+
+    @functools.cached_property
+    def lagged(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """:attr:`elementwise` kinds: per slot class, whether its ``c`` may be nonzero (a
+        later AR(1) slot; the second rater paired with the first)."""
+        if self.kind == "ar1":
+            return np.asarray(self.slot_classes[2] > 0.0)
+        return np.array([False, False, True])
+
+    def scales(self, psi: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray,
+                                              FloatArray] | None:
+        """:attr:`elementwise` kinds: ``s`` and ``c`` per slot class and their derivatives
+        in ``ψ`` (shape ``(n_psi, classes)``); None if ``C`` is not positive definite.
+
+        AR(1), ``α = φ^d`` for the gap ``d`` (0 at a unit's first slot):
+        ``s = 1 / sqrt(1 − α²)``, ``c = α s``, so ``∂s = α α' s³`` and ``∂c = α' s³``.
+        Two raters, at a time both rated (the first rater's ``δ_1`` is 1):
+        ``e_1 = a_1``, ``e_2 = (a_2 / δ_2 − ρ a_1) / sqrt(1 − ρ²)``; a rater alone is
+        scaled by ``1 / δ``.
+        """
+        phi, ratios, rho = self.unpack(psi)
+        jac = natural_jacobian(self, psi)
+        if self.kind == "ar1":
+            gap = self.slot_classes[2]
+            first = gap == 0.0
+            alpha = np.where(first, 0.0, _power(phi, gap))
+            v = 1.0 - alpha * alpha
+            if np.any(v <= 0.0):
+                return None
+            d_alpha = np.where(first, 0.0, gap * _power(phi, np.where(first, 0.0, gap - 1.0)))
+            s = 1.0 / np.sqrt(v)
+            dc = (s * s * s * d_alpha * jac[0])[None]
+            return s, alpha * s, alpha * dc, dc
+        w = 1.0 - rho * rho
+        if w <= 0.0:
+            return None
+        root = float(np.sqrt(w))
+        s = np.array([1.0, 1.0 / ratios[1], 1.0 / (ratios[1] * root)])
+        c = np.array([0.0, 0.0, rho / root])
+        # ψ_1 = log δ_2; ψ_2 maps to ρ
+        ds = np.array([[0.0, -s[1], -s[2]], [0.0, 0.0, s[2] * rho / w * jac[1]]])
+        dc = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, jac[1] / (w * root)]])
+        return s, c, ds, dc
+
+    @functools.cached_property
+    def _bases(self) -> dict[int, tuple[weakref.ref[FloatArray], _Basis]]:
+        return {}
+
+    def basis(self, A: FloatArray) -> _Basis:
+        """The :class:`_Basis` of the padded ``A`` (built on first use, then kept while
+        ``A`` lives: ``A`` is one response's data, not modified during its fit)."""
+        hit = self._bases.get(id(A))
+        if hit is not None and hit[0]() is A:
+            return hit[1]
+        for key in [k for k, (ref, _) in self._bases.items() if ref() is None]:
+            del self._bases[key]
+        basis = _Basis.build(self, A)
+        self._bases[id(A)] = (weakref.ref(A), basis)
+        return basis
 
     def _whiten_blocks(self, A: FloatArray, ratios: FloatArray,
                        rho: float) -> tuple[FloatArray, float]:
@@ -293,15 +358,12 @@ def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
     summed per distinct unit configuration (``P`` depends on the configuration only).
     Costs about one whitening and one ``m × m`` product per unit: no extra deviance.
     """
+    if layout.elementwise:
+        return _elementwise_gradient(layout, A, psi, adjoint)
     Aw, logdet = layout.whiten(A, psi)
     if not np.isfinite(logdet):
         return np.full(psi.size, np.nan)
-    G = adjoint
-    if layout.engine_starts is not None:
-        sizes = np.diff(np.r_[layout.engine_starts, Aw.shape[0]])
-        G = G[np.repeat(np.arange(sizes.size), sizes)]
-    if layout.kind == "ar1" or (layout.kind == "rater" and layout.n_raters == 2):
-        return _closed_form_gradient(layout, A, Aw, G, psi)
+    G = adjoint[layout.engine_of_unit] if layout.engine_starts is not None else adjoint
     Q = np.matmul(np.matmul(Aw, G), Aw.transpose(0, 2, 1))  # (U, m, m)
     n_pat, m = layout.pattern_rows.size, Aw.shape[1]
     Qp = np.asarray(layout.pattern_sum @ Q.reshape(Q.shape[0], m * m))
@@ -315,44 +377,102 @@ def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
     return out
 
 
-def _closed_form_gradient(layout: ResidualLayout, A: FloatArray, Aw: FloatArray,
-                          G: FloatArray, psi: FloatArray) -> FloatArray:
-    r""":func:`psi_gradient` where the whitening is elementwise (AR(1), two raters):
-    ``A_w = s ∘ A − c ∘ A_prev`` by slot, so ``∂M = ∂A_w'A_w + A_w'∂A_w`` and
-    ``tr(Ḡ ∂M) = 2 ⟨A_w Ḡ, ∂A_w⟩``, plus the closed-form ``∂ log|C|``."""
-    AG = np.matmul(Aw, G)
-    prev = np.zeros_like(A)
-    prev[:, 1:, :] = A[:, :-1, :]
-    jac = natural_jacobian(layout, psi)
-    phi, ratios, rho = layout.unpack(psi)
+def _elementwise_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
+                          adjoint: FloatArray) -> FloatArray:
+    r""":func:`psi_gradient` of the :attr:`~ResidualLayout.elementwise` kinds: with
+    ``M_e = Σ_κ s_κ² S0_κe − s_κ c_κ S1_κe + c_κ² S2_κe`` (:class:`_Basis`), the
+    derivative is ``Σ_κ 2 s ∂s g0_κ − (∂s c + s ∂c) g1_κ + 2 c ∂c g2_κ`` with
+    ``g_κ = Σ_e ⟨Ḡ_e, S_κe⟩``, plus ``∂ log|C| = −2 Σ_κ n_κ ∂s_κ / s_κ``."""
+    found = layout.scales(psi)
+    if found is None:
+        return np.full(psi.size, np.nan)
+    s, c, ds, dc = found
+    g = layout.basis(A).project(adjoint)
+    d_weight = 2.0 * s * ds * g[:, 0] - (ds * c + s * dc) * g[:, 1] + 2.0 * c * dc * g[:, 2]
+    count = layout.slot_classes[1]
+    return np.asarray(d_weight.sum(axis=1) - 2.0 * (ds / s) @ count, dtype=float)
 
-    def inner(d_scale: FloatArray, d_coef: FloatArray) -> float:
-        dAw = A * d_scale[:, :, None] - prev * d_coef[:, :, None]
-        return 2.0 * float(np.einsum("ijk,ijk->", AG, dAw))
 
-    if layout.kind == "ar1":
-        gap, first = layout.gap, layout.gap == 0.0
-        alpha = np.where(first, 0.0, _power(phi, gap))
-        d_alpha = np.where(first, 0.0,
-                           gap * _power(phi, np.where(first, 0.0, gap - 1.0)))
-        v = 1.0 - alpha * alpha
-        r = np.sqrt(v)
-        # A_w = (a − α a_prev) / sqrt(1 − α²)
-        d_scale = alpha * d_alpha / (v * r)
-        d_coef = d_alpha / r + alpha * alpha * d_alpha / (v * r)
-        d_logdet = float(np.sum(np.where(layout.mask, -2.0 * alpha * d_alpha / v, 0.0)))
-        return np.array([(inner(d_scale, d_coef) + d_logdet) * jac[0]])
-    second, partner, _, n_pairs = layout.pairs
-    d1, w = float(ratios[1]), 1.0 - rho * rho
-    root = float(np.sqrt(w))
-    scale = np.where(second > 0.0, 1.0 / d1, 1.0) / np.where(partner > 0.0, root, 1.0)
-    # ψ_1 = log δ_2: the second rater's scale is ∝ 1/δ_2
-    g_ratio = inner(-scale * second, np.zeros_like(scale)) + 2.0 * float(second.sum())
-    # ρ: scale ∝ 1/sqrt(1 − ρ²) at paired slots, coefficient ρ / sqrt(1 − ρ²)
-    d_scale = scale * partner * rho / w
-    d_coef = partner / (w * root)
-    g_rho = inner(d_scale, d_coef) - 2.0 * rho * n_pairs / w
-    return np.array([g_ratio, g_rho * jac[1]])
+@dataclass(frozen=True)
+class _Basis:
+    r"""ψ-independent pieces of the whitened cross products of an
+    :attr:`~ResidualLayout.elementwise` kind.
+
+    With ``e_j = s_j a_j − c_j a_{j−1}``, a unit's ``Σ_j e_j e_j'`` is
+    ``Σ_j s_j² a_j a_j' − s_j c_j (a_j a_{j−1}' + a_{j−1} a_j') + c_j² a_{j−1} a_{j−1}'``
+    and ``(s_j, c_j)`` depend on the slot's class only: per engine innermost unit ``e``
+    and class ``κ`` the three sums ``S0, S1, S2`` are formed once, and every ψ costs one
+    weighted sum of them instead of a whitening and a product per unit. ``rows[e]``
+    holds unit ``e``'s sums flattened (zero padded to the longest unit; ``S1, S2`` only
+    for classes with ``c ≠ 0``), ``term[e]`` the weight of each (``3κ + t``; ``3K`` in
+    the padding, weight 0).
+    """
+
+    rows: FloatArray  # (E, R, c²)
+    term: IntArray  # (E, R)
+    n_classes: int
+
+    @classmethod
+    def build(cls, layout: ResidualLayout, A: FloatArray) -> _Basis:
+        """The sums ``S0, S1, S2`` of the padded ``A`` (shape ``(U, m, c)``)."""
+        klass, count, _ = layout.slot_classes
+        K, c = count.size, A.shape[2]
+        prev = np.zeros_like(A)
+        prev[:, 1:] = A[:, :-1]
+        real = klass >= 0
+        a, kl = A[real], klass[real]
+        key = (layout.engine_of_unit[np.nonzero(real)[0]] * K + kl) * 3
+        lag = layout.lagged[kl]
+        b, a_lag = prev[real][lag], a[lag]
+        # the per-slot outer products share one buffer: fresh (slots x c²) temporaries
+        # cost more to allocate (page faults) than to fill
+        buf = np.empty((a.shape[0], c, c))
+        parts = [_sum_by(key, a, a, buf), _sum_by(key[lag] + 1, a_lag, b, buf),
+                 _sum_by(key[lag] + 2, b, b, buf)]
+        s1 = parts[1][1].reshape(-1, c, c)
+        s1 += s1.transpose(0, 2, 1).copy()  # a_j a_{j−1}' + a_{j−1} a_j'
+        # each unit's sums in the slots 0, 1, .. of its row (in any order)
+        keys = np.concatenate([k for k, _ in parts])
+        unit, term = np.divmod(keys, 3 * K)
+        order = np.argsort(unit, kind="stable")
+        pos = np.empty_like(order)
+        pos[order] = np.arange(keys.size) - np.searchsorted(unit[order], unit[order])
+        E = int(layout.engine_of_unit[-1]) + 1
+        rows = np.zeros((E, int(pos.max()) + 1, c * c))
+        terms = np.full(rows.shape[:2], 3 * K)
+        terms[unit, pos] = term
+        start = 0
+        for _, sums in parts:
+            part = slice(start, start + sums.shape[0])
+            rows[unit[part], pos[part]] = sums
+            start = part.stop
+        return cls(rows, terms, K)
+
+    def combine(self, s: FloatArray, c: FloatArray) -> FloatArray:
+        """Per engine unit ``Σ_κ s_κ² S0 − s_κ c_κ S1 + c_κ² S2``, shape ``(E, c, c)``."""
+        weight = np.r_[np.column_stack([s * s, -s * c, c * c]).ravel(), 0.0]
+        out = np.matmul(weight[self.term][:, None, :], self.rows)
+        width = int(round(np.sqrt(out.shape[2])))
+        return out.reshape(-1, width, width)
+
+    def project(self, adjoint: FloatArray) -> FloatArray:
+        """``Σ_e ⟨Ḡ_e, S_κe⟩`` per class and sum (shape ``(classes, 3)``)."""
+        flat = adjoint.reshape(adjoint.shape[0], -1, 1)
+        inner = np.matmul(self.rows, flat)
+        return np.bincount(self.term.ravel(), inner.ravel(),
+                           minlength=3 * self.n_classes + 1)[:-1].reshape(-1, 3)
+
+
+def _sum_by(key: IntArray, u: FloatArray, v: FloatArray,
+            buf: FloatArray) -> tuple[IntArray, FloatArray]:
+    """The distinct ``key`` values and, over each, the sum of the rows' outer products
+    ``u_j v_j'`` (flattened; formed in ``buf``)."""
+    groups, inv = np.unique(key, return_inverse=True)
+    n = key.size
+    outer = np.multiply(u[:, :, None], v[:, None, :], out=buf[:n])
+    by_group = sparse.csr_array((np.ones(n), (np.asarray(inv).ravel(), np.arange(n))),
+                                shape=(groups.size, n))
+    return groups, np.asarray(by_group @ outer.reshape(n, -1))
 
 
 def _power(phi: float, d: FloatArray) -> FloatArray:
@@ -360,21 +480,6 @@ def _power(phi: float, d: FloatArray) -> FloatArray:
     if phi >= 0.0:
         return np.power(phi, d)
     return np.power(-phi, d) * np.where(np.mod(d, 2.0) == 1.0, -1.0, 1.0)
-
-
-def _whiten_ar1(A: FloatArray, gap: FloatArray, mask: np.ndarray[Any, Any],
-                phi: float) -> tuple[FloatArray, float]:
-    """Closed-form AR(1) whitening by the gaps to the previous row of the same unit."""
-    first = gap == 0.0  # the first slot of a unit, and padding (A is 0 there)
-    a = np.where(first, 0.0, _power(phi, gap))
-    v = 1.0 - a * a
-    if np.any(v <= 0.0):
-        return A, np.inf
-    s = np.sqrt(v)
-    out = A.copy()
-    out[:, 1:, :] -= a[:, 1:, None] * A[:, :-1, :]
-    out /= s[:, :, None]
-    return out, float(np.log(v[mask]).sum())
 
 
 def build_layout(kind: str, n: int, engine_units: IntArray, units: IntArray | None,
@@ -507,6 +612,12 @@ def padded(layout: ResidualLayout, A: FloatArray) -> FloatArray:
 def unit_cross(layout: ResidualLayout, A: FloatArray, psi: FloatArray) -> tuple[
         FloatArray, float]:
     """Whitened cross products per engine innermost unit and ``Σ log|C_u|``."""
+    if layout.elementwise:
+        found = layout.scales(psi)
+        if found is None:
+            return np.empty(0), np.inf
+        s, c = found[0], found[1]
+        return layout.basis(A).combine(s, c), -2.0 * float(np.log(s) @ layout.slot_classes[1])
     Aw, logdet = layout.whiten(A, psi)
     if not np.isfinite(logdet):
         return np.empty(0), np.inf
