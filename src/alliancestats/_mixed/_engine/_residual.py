@@ -68,14 +68,35 @@ class ResidualLayout:
     rater_labels: tuple[str, ...]
     integer_time: bool
     engine_starts: IntArray | None
-    pattern: IntArray  # per unit: its configuration among the distinct ones
-    pattern_rows: IntArray  # per configuration: one unit having it
-    pattern_count: IntArray  # per configuration: number of units having it
-    # "rater": C_u is block diagonal by time; blocks of <= k rows in padded-slot indices
+    # "rater" with more than two raters: C_u is block diagonal by time; blocks of <= k rows in padded-slot indices
     block_slots: IntArray | None = None  # (k, B): flat slot of rater i, -1 if absent
     block_pattern: IntArray | None = None  # (B,): which raters are present, as a code
     block_masks: np.ndarray[Any, Any] | None = None  # (P, k) present raters per code
     block_count: FloatArray | None = None  # (P,): blocks per code
+
+    @functools.cached_property
+    def _patterns(self) -> tuple[IntArray, IntArray, FloatArray]:
+        rel = np.where(self.mask, self.time - self.time[:, :1], -1.0)
+        key = np.column_stack([rel, self.rater])
+        _, rows, pattern, count = np.unique(key, axis=0, return_index=True,
+                                            return_inverse=True, return_counts=True)
+        return (np.asarray(pattern, dtype=np.intp).ravel(), np.asarray(rows, dtype=np.intp),
+                np.asarray(count, dtype=float))
+
+    @property
+    def pattern(self) -> IntArray:
+        """Per unit: its configuration (time pattern and raters) among the distinct ones."""
+        return self._patterns[0]
+
+    @property
+    def pattern_rows(self) -> IntArray:
+        """Per configuration: one unit having it."""
+        return self._patterns[1]
+
+    @property
+    def pattern_count(self) -> FloatArray:
+        """Per configuration: the number of units having it."""
+        return self._patterns[2]
 
     @property
     def has_ar(self) -> bool:
@@ -222,13 +243,15 @@ class ResidualLayout:
         phi, ratios, rho = self.unpack(psi)
         jac = natural_jacobian(self, psi)
         if self.kind == "ar1":
-            gap = self.slot_classes[2]
-            first = gap == 0.0
-            alpha = np.where(first, 0.0, _power(phi, gap))
+            gap = self.slot_classes[2]  # gap[0] = 0: the units' first slots
+            alpha = _power(phi, gap)
+            alpha[0] = 0.0
             v = 1.0 - alpha * alpha
             if np.any(v <= 0.0):
                 return None
-            d_alpha = np.where(first, 0.0, gap * _power(phi, np.where(first, 0.0, gap - 1.0)))
+            lower = gap - 1.0
+            lower[0] = 0.0
+            d_alpha = gap * _power(phi, lower)
             s = 1.0 / np.sqrt(v)
             dc = (s * s * s * d_alpha * jac[0])[None]
             return s, alpha * s, alpha * dc, dc
@@ -420,32 +443,40 @@ class _Basis:
         prev = np.zeros_like(A)
         prev[:, 1:] = A[:, :-1]
         real = klass >= 0
-        a, kl = A[real], klass[real]
-        key = (layout.engine_of_unit[np.nonzero(real)[0]] * K + kl) * 3
-        lag = layout.lagged[kl]
-        b, a_lag = prev[real][lag], a[lag]
-        # the per-slot outer products share one buffer: fresh (slots x c²) temporaries
-        # cost more to allocate (page faults) than to fill
-        buf = np.empty((a.shape[0], c, c))
-        parts = [_sum_by(key, a, a, buf), _sum_by(key[lag] + 1, a_lag, b, buf),
-                 _sum_by(key[lag] + 2, b, b, buf)]
-        s1 = parts[1][1].reshape(-1, c, c)
+        a, b = A[real], prev[real]
+        # group the slots by (engine unit, class): a units x slots indicator
+        key = layout.engine_of_unit[np.nonzero(real)[0]] * K + klass[real]
+        order = np.argsort(key, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(key[order]) != 0])
+        group = key[order][starts]
+        n = key.size
+        by_group = sparse.csr_array((np.ones(n), order, np.r_[starts, n]),
+                                    shape=(group.size, n))
+        outer = np.empty((n, c, c))
+
+        def summed(u: FloatArray, v: FloatArray) -> FloatArray:
+            np.einsum("ni,nj->nij", u, v, out=outer)
+            return np.asarray(by_group @ outer.reshape(n, c * c))
+
+        s1 = summed(a, b).reshape(-1, c, c)
         s1 += s1.transpose(0, 2, 1).copy()  # a_j a_{j−1}' + a_{j−1} a_j'
-        # each unit's sums in the slots 0, 1, .. of its row (in any order)
-        keys = np.concatenate([k for k, _ in parts])
-        unit, term = np.divmod(keys, 3 * K)
+        # S1, S2 only where c may be nonzero
+        lag = layout.lagged[group % K]
+        sums = [summed(a, a), s1.reshape(-1, c * c)[lag], summed(b, b)[lag]]
+        groups = [group * 3, group[lag] * 3 + 1, group[lag] * 3 + 2]
+        # each engine unit's sums in the slots 0, 1, .. of its row
+        unit, term = np.divmod(np.concatenate(groups), 3 * K)
         order = np.argsort(unit, kind="stable")
         pos = np.empty_like(order)
-        pos[order] = np.arange(keys.size) - np.searchsorted(unit[order], unit[order])
-        E = int(layout.engine_of_unit[-1]) + 1
-        rows = np.zeros((E, int(pos.max()) + 1, c * c))
+        pos[order] = np.arange(unit.size) - np.searchsorted(unit[order], unit[order])
+        rows = np.zeros((int(layout.engine_of_unit[-1]) + 1, int(pos.max()) + 1, c * c))
         terms = np.full(rows.shape[:2], 3 * K)
         terms[unit, pos] = term
         start = 0
-        for _, sums in parts:
-            part = slice(start, start + sums.shape[0])
-            rows[unit[part], pos[part]] = sums
-            start = part.stop
+        for part in sums:
+            here = slice(start, start + part.shape[0])
+            rows[unit[here], pos[here]] = part
+            start = here.stop
         return cls(rows, terms, K)
 
     def combine(self, s: FloatArray, c: FloatArray) -> FloatArray:
@@ -461,18 +492,6 @@ class _Basis:
         inner = np.matmul(self.rows, flat)
         return np.bincount(self.term.ravel(), inner.ravel(),
                            minlength=3 * self.n_classes + 1)[:-1].reshape(-1, 3)
-
-
-def _sum_by(key: IntArray, u: FloatArray, v: FloatArray,
-            buf: FloatArray) -> tuple[IntArray, FloatArray]:
-    """The distinct ``key`` values and, over each, the sum of the rows' outer products
-    ``u_j v_j'`` (flattened; formed in ``buf``)."""
-    groups, inv = np.unique(key, return_inverse=True)
-    n = key.size
-    outer = np.multiply(u[:, :, None], v[:, None, :], out=buf[:n])
-    by_group = sparse.csr_array((np.ones(n), (np.asarray(inv).ravel(), np.arange(n))),
-                                shape=(groups.size, n))
-    return groups, np.asarray(by_group @ outer.reshape(n, -1))
 
 
 def _power(phi: float, d: FloatArray) -> FloatArray:
@@ -556,17 +575,10 @@ def build_layout(kind: str, n: int, engine_units: IntArray, units: IntArray | No
     d = np.abs(np.diff(np.where(mask, time_pad, np.nan), axis=1))
     d = d[np.isfinite(d)]
     integer_time = bool(np.all(d == np.round(d)))
-    rel = np.where(mask, time_pad - time_pad[:, :1], -1.0)
-    key = np.column_stack([rel, rater_pad])
-    _, rows, pattern, count = np.unique(key, axis=0, return_index=True,
-                                        return_inverse=True, return_counts=True)
     blocks = _time_blocks(unit_id * m + pos, unit_id, st, sr, len(r_labels)) \
-        if kind == "rater" else {}
+        if kind == "rater" and len(r_labels) > 2 else {}
     return ResidualLayout(kind, slots, mask, time_pad, rater_pad, gap, len(r_labels),
-                          r_labels, integer_time, engine_starts,
-                          np.asarray(pattern, dtype=np.intp).ravel(),
-                          np.asarray(rows, dtype=np.intp), np.asarray(count, dtype=float),
-                          **blocks)
+                          r_labels, integer_time, engine_starts, **blocks)
 
 
 def _time_blocks(flat_slot: IntArray, unit_id: IntArray, t: FloatArray, r: IntArray,
