@@ -164,7 +164,7 @@ class ResidualLayout:
         phi, ratios, rho = self.unpack(psi)
         if self.kind == "rater":
             return self._whiten_blocks(A, ratios, rho)
-        C = self._correlation(phi, ratios, rho)
+        C = self._correlation_parts(phi, ratios, rho)[0]
         try:
             L = np.linalg.cholesky(C)
         except np.linalg.LinAlgError:
@@ -320,48 +320,48 @@ class ResidualLayout:
         """``C(ψ)`` per distinct unit configuration and its derivatives in each ``ψ_j``
         (shape ``(n_psi, configurations, m, m)``, zero in the padding)."""
         phi, ratios, rho = self.unpack(psi)
-        C = self._correlation(phi, ratios, rho)
-        rows = self.pattern_rows
-        t, r, mask = self.time[rows], self.rater[rows], self.mask[rows]
-        both = mask[:, :, None] & mask[:, None, :]
-        dt = np.abs(t[:, :, None] - t[:, None, :])
-        s = ratios[r]
-        scale = s[:, :, None] * s[:, None, :]
-        same = r[:, :, None] == r[:, None, :]
-        cross = np.where(same, 1.0, rho)
-        serial = _power(phi, dt) if self.has_ar else (dt == 0.0).astype(float)
+        dt, same, both, _, hits = self._geometry
+        C, serial, scale = self._correlation_parts(phi, ratios, rho)
         jac = natural_jacobian(self, psi)
         out = []
         if self.has_ar:
-            d_serial = np.where(dt > 0.0, dt * _power(phi, np.where(dt > 0.0, dt - 1.0, 0.0)),
-                                0.0)
-            out.append(d_serial * cross * scale * jac[0])
+            later = dt > 0.0
+            d_serial = np.where(later, dt * _power(phi, np.where(later, dt - 1.0, 0.0)), 0.0)
+            out.append(d_serial * np.where(same, 1.0, rho) * scale * jac[0])
         if self.has_rater:
             Cm = np.where(both, C, 0.0)
-            for level in range(1, self.n_raters):
-                hit = (r == level).astype(float)
-                out.append(Cm * (hit[:, :, None] + hit[:, None, :]))
+            out.extend(Cm * hit for hit in hits)
             out.append(serial * (~same) * scale * jac[-1])
         dC = np.stack([np.where(both, d, 0.0) for d in out])
         return C, dC
 
-    def _correlation(self, phi: float, ratios: FloatArray, rho: float) -> FloatArray:
-        """``C(ψ)`` per distinct unit configuration, identity in the padding."""
+    @functools.cached_property
+    def _geometry(self) -> tuple[FloatArray, Any, Any, FloatArray, list[FloatArray]]:
+        """Per distinct unit configuration (ψ-independent): time distances, same rater,
+        both slots present, identity in the padding, and per rater after the first
+        whether one (1) or both (2) slots are its."""
         rows = self.pattern_rows
         t, r, mask = self.time[rows], self.rater[rows], self.mask[rows]
         dt = np.abs(t[:, :, None] - t[:, None, :])
-        serial = _power(phi, dt) if self.has_ar else (dt == 0.0).astype(float)
-        s = ratios[r]
-        cross = np.where(r[:, :, None] == r[:, None, :], 1.0, rho)
-        C = serial * cross * s[:, :, None] * s[:, None, :]
+        same = r[:, :, None] == r[:, None, :]
         both = mask[:, :, None] & mask[:, None, :]
-        C = np.where(both, C, 0.0)
-        m = C.shape[1]
-        pad = ~mask
-        idx = np.arange(m)
-        C[:, idx, idx] = np.where(pad, 1.0, C[:, idx, idx])
-        return C
+        pad = np.zeros(both.shape)
+        idx = np.arange(pad.shape[1])
+        pad[:, idx, idx] = ~mask
+        hits = [(r == level)[:, :, None] * 1.0 + (r == level)[:, None, :]
+                for level in range(1, self.n_raters)] if self.has_rater else []
+        return dt, same, both, pad, hits
 
+    def _correlation_parts(self, phi: float, ratios: FloatArray,
+                           rho: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``C(ψ)`` per distinct unit configuration (identity in the padding), its serial
+        factor and its SD-ratio factor."""
+        dt, same, both, pad, _ = self._geometry
+        serial = _power(phi, dt) if self.has_ar else (dt == 0.0).astype(float)
+        s = ratios[self.rater[self.pattern_rows]]
+        scale = s[:, :, None] * s[:, None, :]
+        C = np.where(both, serial * np.where(same, 1.0, rho) * scale, 0.0) + pad
+        return C, serial, scale
 
 def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
                  adjoint: FloatArray) -> FloatArray:
@@ -376,28 +376,27 @@ def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
 
     .. math::
 
-        ∂/∂ψ_j = Σ_u \operatorname{tr} P_{uj} − ⟨P_{uj}, A_w Ḡ_e A_w'⟩,
+        ∂/∂ψ_j = Σ_u \operatorname{tr} P_{uj} − ⟨P_{uj}, A_w Ḡ_e A_w'⟩
+               = Σ_u ⟨∂C_{uj}, C_u⁻¹ − C_u⁻¹ A_u Ḡ_e A_u' C_u⁻¹⟩,
 
-    summed per distinct unit configuration (``P`` depends on the configuration only).
-    Costs about one whitening and one ``m × m`` product per unit: no extra deviance.
+    summed per distinct unit configuration (``C`` depends on the configuration only),
+    so the unwhitened ``A_u Ḡ_e A_u'`` suffices. The :attr:`~ResidualLayout.elementwise`
+    kinds use their closed form (:func:`_elementwise_gradient`). No extra deviance.
     """
     if layout.elementwise:
         return _elementwise_gradient(layout, A, psi, adjoint)
-    Aw, logdet = layout.whiten(A, psi)
-    if not np.isfinite(logdet):
-        return np.full(psi.size, np.nan)
-    G = adjoint[layout.engine_of_unit] if layout.engine_starts is not None else adjoint
-    Q = np.matmul(np.matmul(Aw, G), Aw.transpose(0, 2, 1))  # (U, m, m)
-    n_pat, m = layout.pattern_rows.size, Aw.shape[1]
-    Qp = np.asarray(layout.pattern_sum @ Q.reshape(Q.shape[0], m * m))
     C, dC = layout.correlation_derivatives(psi)
-    Linv = np.linalg.inv(np.linalg.cholesky(C))
-    out = np.empty(psi.size)
-    for j in range(psi.size):
-        P = np.matmul(np.matmul(Linv, dC[j]), Linv.transpose(0, 2, 1))
-        trace = np.trace(P, axis1=1, axis2=2) @ layout.pattern_count
-        out[j] = trace - float(np.sum(P.reshape(n_pat, -1) * Qp))
-    return out
+    try:
+        Linv = np.linalg.inv(np.linalg.cholesky(C))
+    except np.linalg.LinAlgError:
+        return np.full(psi.size, np.nan)
+    Cinv = np.matmul(Linv.transpose(0, 2, 1), Linv)
+    G = adjoint[layout.engine_of_unit] if layout.engine_starts is not None else adjoint
+    Q = np.matmul(np.matmul(A, G), A.transpose(0, 2, 1))  # (U, m, m)
+    m = A.shape[1]
+    Qp = np.asarray(layout.pattern_sum @ Q.reshape(Q.shape[0], m * m)).reshape(-1, m, m)
+    T = layout.pattern_count[:, None, None] * Cinv - np.matmul(np.matmul(Cinv, Qp), Cinv)
+    return np.asarray(np.einsum("jpab,pab->j", dC, T), dtype=float)
 
 
 def _elementwise_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
