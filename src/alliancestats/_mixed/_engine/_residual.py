@@ -23,8 +23,12 @@ deviance applies to the whitened per-unit cross products unchanged and
 ``−2ℓ = −2ℓ_whitened + Σ_u log|C_u|`` (ML and REML alike: ``X'V⁻¹X`` is invariant).
 AR(1) is Markov in time, so its whitening is the closed form
 ``e_1 = ε_1``, ``e_j = (ε_j − φ^{d_j} ε_{j−1}) / sqrt(1 − φ^{2 d_j})`` (``d_j`` the gap to the
-previous row) with ``log|C_u| = Σ_j log(1 − φ^{2 d_j})``: ``O(n)``; the rater structures
-factor each unit's small block (a batch of Cholesky factorisations of padded blocks).
+previous row) with ``log|C_u| = Σ_j log(1 − φ^{2 d_j})``: ``O(n)``; so is ``"rater"``
+with two raters. In both, a row's two coefficients depend on its class only (its gap;
+which raters rated its time), so the whitened cross products are weighted sums of
+per-class sums of unwhitened ones, formed once per fit (:class:`_Basis`). The other
+rater structures factor each unit's small block (a batch of Cholesky factorisations of
+padded blocks).
 
 The optimiser works on unconstrained ``ψ``: ``φ = tanh ψ`` (``|φ| < 1``) or
 ``φ = 1 / (1 + e^{−ψ})`` (``0 < φ < 1``), ``δ_r = e^{ψ_r}``,
@@ -68,7 +72,8 @@ class ResidualLayout:
     rater_labels: tuple[str, ...]
     integer_time: bool
     engine_starts: IntArray | None
-    # "rater" with more than two raters: C_u is block diagonal by time; blocks of <= k rows in padded-slot indices
+    # "rater", more than two raters: C_u is block diagonal by time; blocks of <= k rows in
+    # padded-slot indices
     block_slots: IntArray | None = None  # (k, B): flat slot of rater i, -1 if absent
     block_pattern: IntArray | None = None  # (B,): which raters are present, as a code
     block_masks: np.ndarray[Any, Any] | None = None  # (P, k) present raters per code
@@ -76,6 +81,8 @@ class ResidualLayout:
 
     @functools.cached_property
     def _patterns(self) -> tuple[IntArray, IntArray, FloatArray]:
+        """The distinct unit configurations (only the kinds that are not
+        :attr:`elementwise` use them)."""
         rel = np.where(self.mask, self.time - self.time[:, :1], -1.0)
         key = np.column_stack([rel, self.rater])
         _, rows, pattern, count = np.unique(key, axis=0, return_index=True,
