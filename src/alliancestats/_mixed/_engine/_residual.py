@@ -273,20 +273,16 @@ class ResidualLayout:
         dc = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, jac[1] / (w * root)]])
         return s, c, ds, dc
 
-    @functools.cached_property
-    def _bases(self) -> dict[int, tuple[weakref.ref[FloatArray], _Basis]]:
-        return {}
-
     def basis(self, A: FloatArray) -> _Basis:
         """The :class:`_Basis` of the padded ``A`` (built on first use, then kept while
         ``A`` lives: ``A`` is one response's data, not modified during its fit)."""
-        hit = self._bases.get(id(A))
-        if hit is not None and hit[0]() is A:
+        hit = _BASES.get(id(A))
+        if hit is not None and hit[0] is self:
             return hit[1]
-        for key in [k for k, (ref, _) in self._bases.items() if ref() is None]:
-            del self._bases[key]
         basis = _Basis.build(self, A)
-        self._bases[id(A)] = (weakref.ref(A), basis)
+        _BASES[id(A)] = (self, basis)
+        # dropped with A (so an id is never reused while its entry exists)
+        weakref.finalize(A, _BASES.pop, id(A), None)
         return basis
 
     def _whiten_blocks(self, A: FloatArray, ratios: FloatArray,
@@ -369,6 +365,10 @@ class ResidualLayout:
         scale = s[:, :, None] * s[:, None, :]
         C = np.where(both, serial * np.where(same, 1.0, rho) * scale, 0.0) + pad
         return C, serial, scale
+
+#: per live padded ``A`` (by id): its layout and :class:`_Basis`
+_BASES: dict[int, tuple[ResidualLayout, _Basis]] = {}
+
 
 def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
                  adjoint: FloatArray) -> FloatArray:
