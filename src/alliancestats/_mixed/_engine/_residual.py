@@ -440,6 +440,7 @@ class _Basis:
     rows: FloatArray  # (E, R, c²)
     term: IntArray  # (E, R)
     n_classes: int
+    width: int  # c
 
     @classmethod
     def build(cls, layout: ResidualLayout, A: FloatArray) -> _Basis:
@@ -483,14 +484,13 @@ class _Basis:
             here = slice(start, start + part.shape[0])
             rows[unit[here], pos[here]] = part
             start = here.stop
-        return cls(rows, terms, K)
+        return cls(rows, terms, K, c)
 
     def combine(self, s: FloatArray, c: FloatArray) -> FloatArray:
         """Per engine unit ``Σ_κ s_κ² S0 − s_κ c_κ S1 + c_κ² S2``, shape ``(E, c, c)``."""
         weight = np.r_[np.column_stack([s * s, -s * c, c * c]).ravel(), 0.0]
         out = np.matmul(weight[self.term][:, None, :], self.rows)
-        width = int(round(np.sqrt(out.shape[2])))
-        return out.reshape(-1, width, width)
+        return out.reshape(-1, self.width, self.width)
 
     def project(self, adjoint: FloatArray) -> FloatArray:
         """``Σ_e ⟨Ḡ_e, S_κe⟩`` per class and sum (shape ``(classes, 3)``)."""
