@@ -629,7 +629,9 @@ def padded(layout: ResidualLayout, A: FloatArray) -> FloatArray:
 
 def unit_cross(layout: ResidualLayout, A: FloatArray, psi: FloatArray) -> tuple[
         FloatArray, float]:
-    """Whitened cross products per engine innermost unit and ``Σ log|C_u|``."""
+    """Whitened cross products per engine innermost unit and ``Σ log|C_u|``: for the
+    :attr:`~ResidualLayout.elementwise` kinds a weighted sum of the response's
+    :class:`_Basis`, else by whitening every unit."""
     if layout.elementwise:
         found = layout.scales(psi)
         if found is None:
