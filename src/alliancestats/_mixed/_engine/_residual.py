@@ -194,8 +194,6 @@ class ResidualLayout:
     def pattern_sum(self) -> Any:
         """Sparse (configurations × units) indicator: sums per-unit arrays by
         configuration."""
-        from scipy import sparse
-
         U = self.pattern.size
         return sparse.csr_array((np.ones(U), (self.pattern, np.arange(U))),
                                 shape=(self.pattern_rows.size, U))
