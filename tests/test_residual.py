@@ -247,6 +247,26 @@ def test_iid_is_the_special_case() -> None:
     assert rater.deviance(d["y"], theta, psi=[0.0, 0.0]) == pytest.approx(base, rel=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["ar1", "rater", "rater_ar1"])
+def test_one_model_serves_many_responses(kind: str) -> None:
+    # the per-fit sums of a response's cross products belong to that response: one model
+    # evaluated on alternating responses gives what a fresh model gives on each
+    toy = _toy(5)
+    d, X = toy["d"], toy["X"]
+    g = np.column_stack([d["ther"].to_numpy(), pd.factorize(d["pat"])[0]])
+    one = np.ones((len(d), 1))
+    kw = {"residual": kind, "time": d["time"], "rater": d["rater"] if kind != "ar1" else None}
+    if kind == "ar1":
+        kw["residual_units"] = pd.factorize(d["pat"] + d["rater"])[0]
+    ys = [d["y"].to_numpy(), np.random.default_rng(1).normal(size=len(d))]
+    model = NestedLMM(X, g, [one, one], **kw)
+    params = np.r_[0.7, 0.4, np.full(model.n_psi, 0.3)]
+    for y in ys + ys:
+        fresh = NestedLMM(X, g, [one, one], **kw)
+        assert model.deviance(y, params) == fresh.deviance(y, params)
+        np.testing.assert_array_equal(model.gradient(y, params), fresh.gradient(y, params))
+
+
 def test_fit_is_invariant_to_row_order() -> None:
     toy = _toy(5)
     d, X = toy["d"], toy["X"]

@@ -23,8 +23,12 @@ deviance applies to the whitened per-unit cross products unchanged and
 ``−2ℓ = −2ℓ_whitened + Σ_u log|C_u|`` (ML and REML alike: ``X'V⁻¹X`` is invariant).
 AR(1) is Markov in time, so its whitening is the closed form
 ``e_1 = ε_1``, ``e_j = (ε_j − φ^{d_j} ε_{j−1}) / sqrt(1 − φ^{2 d_j})`` (``d_j`` the gap to the
-previous row) with ``log|C_u| = Σ_j log(1 − φ^{2 d_j})``: ``O(n)``; the rater structures
-factor each unit's small block (a batch of Cholesky factorisations of padded blocks).
+previous row) with ``log|C_u| = Σ_j log(1 − φ^{2 d_j})``: ``O(n)``; so is ``"rater"``
+with two raters. In both, a row's two coefficients depend on its class only (its gap;
+which raters rated its time), so the whitened cross products are weighted sums of
+per-class sums of unwhitened ones, formed once per fit (:class:`_Basis`). The other
+rater structures factor each unit's small block (a batch of Cholesky factorisations of
+padded blocks).
 
 The optimiser works on unconstrained ``ψ``: ``φ = tanh ψ`` (``|φ| < 1``) or
 ``φ = 1 / (1 + e^{−ψ})`` (``0 < φ < 1``), ``δ_r = e^{ψ_r}``,
@@ -34,10 +38,12 @@ The optimiser works on unconstrained ``ψ``: ``φ = tanh ψ`` (``|φ| < 1``) or
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from ._core import FloatArray, IntArray
 
@@ -66,14 +72,38 @@ class ResidualLayout:
     rater_labels: tuple[str, ...]
     integer_time: bool
     engine_starts: IntArray | None
-    pattern: IntArray  # per unit: its configuration among the distinct ones
-    pattern_rows: IntArray  # per configuration: one unit having it
-    pattern_count: IntArray  # per configuration: number of units having it
-    # "rater": C_u is block diagonal by time; blocks of <= k rows in padded-slot indices
+    # "rater", more than two raters: C_u is block diagonal by time; blocks of <= k rows in
+    # padded-slot indices
     block_slots: IntArray | None = None  # (k, B): flat slot of rater i, -1 if absent
     block_pattern: IntArray | None = None  # (B,): which raters are present, as a code
     block_masks: np.ndarray[Any, Any] | None = None  # (P, k) present raters per code
     block_count: FloatArray | None = None  # (P,): blocks per code
+
+    @functools.cached_property
+    def _patterns(self) -> tuple[IntArray, IntArray, FloatArray]:
+        """The distinct unit configurations (only the kinds that are not
+        :attr:`elementwise` use them)."""
+        rel = np.where(self.mask, self.time - self.time[:, :1], -1.0)
+        key = np.column_stack([rel, self.rater])
+        _, rows, pattern, count = np.unique(key, axis=0, return_index=True,
+                                            return_inverse=True, return_counts=True)
+        return (np.asarray(pattern, dtype=np.intp).ravel(), np.asarray(rows, dtype=np.intp),
+                np.asarray(count, dtype=float))
+
+    @property
+    def pattern(self) -> IntArray:
+        """Per unit: its configuration (time pattern and raters) among the distinct ones."""
+        return self._patterns[0]
+
+    @property
+    def pattern_rows(self) -> IntArray:
+        """Per configuration: one unit having it."""
+        return self._patterns[1]
+
+    @property
+    def pattern_count(self) -> FloatArray:
+        """Per configuration: the number of units having it."""
+        return self._patterns[2]
 
     @property
     def has_ar(self) -> bool:
@@ -136,15 +166,12 @@ class ResidualLayout:
 
     def whiten(self, A: FloatArray, psi: FloatArray) -> tuple[FloatArray, float]:
         """``L_u⁻¹ A_u`` for every unit (``A`` of shape ``(U, m, c)``, zero in padding) and
-        ``Σ_u log|C_u|``; ``inf`` log-determinant if some ``C_u`` is not positive definite."""
+        ``Σ_u log|C_u|``; ``inf`` log-determinant if some ``C_u`` is not positive definite.
+        For the kinds that are not :attr:`elementwise`."""
         phi, ratios, rho = self.unpack(psi)
-        if self.kind == "ar1":
-            return _whiten_ar1(A, self.gap, self.mask, phi)
         if self.kind == "rater":
-            if self.n_raters == 2:
-                return self._whiten_pairs(A, ratios, rho)
             return self._whiten_blocks(A, ratios, rho)
-        C = self._correlation(phi, ratios, rho)
+        C = self._correlation_parts(phi, ratios, rho)[0]
         try:
             L = np.linalg.cholesky(C)
         except np.linalg.LinAlgError:
@@ -155,44 +182,106 @@ class ResidualLayout:
         return np.matmul(Linv[self.pattern], A), logdet
 
     @functools.cached_property
+    def engine_of_unit(self) -> IntArray:
+        """The engine innermost unit of each residual unit."""
+        U = self.slots.shape[0]
+        if self.engine_starts is None:
+            return np.arange(U)
+        sizes = np.diff(np.r_[self.engine_starts, U])
+        return np.repeat(np.arange(sizes.size), sizes)
+
+    @functools.cached_property
     def pattern_sum(self) -> Any:
         """Sparse (configurations × units) indicator: sums per-unit arrays by
         configuration."""
-        from scipy import sparse
-
         U = self.pattern.size
         return sparse.csr_array((np.ones(U), (self.pattern, np.arange(U))),
                                 shape=(self.pattern_rows.size, U))
 
-    @functools.cached_property
-    def pairs(self) -> tuple[FloatArray, FloatArray, np.ndarray[Any, Any], int]:
-        """Two raters: per slot, whether it is the second rater, whether the first rater
-        rated the same time (the slot before), and the number of such pairs."""
-        second = self.mask & (self.rater == 1)
-        partner = np.zeros_like(second)
-        partner[:, 1:] = (second[:, 1:] & self.mask[:, :-1] & (self.rater[:, :-1] == 0)
-                          & (self.time[:, :-1] == self.time[:, 1:]))
-        return (second.astype(float), partner.astype(float), partner,
-                int(partner.sum()))
+    @property
+    def elementwise(self) -> bool:
+        """Whether the whitening is elementwise, ``e_j = s_j a_j − c_j a_{j−1}`` by slot
+        (AR(1); ``"rater"`` with two raters), with ``(s_j, c_j)`` set by the slot's class."""
+        return self.kind == "ar1" or (self.kind == "rater" and self.n_raters == 2)
 
-    def _whiten_pairs(self, A: FloatArray, ratios: FloatArray,
-                      rho: float) -> tuple[FloatArray, float]:
-        """``"rater"`` with two raters in closed form: at a time both rated,
-        ``e_1 = a_1 / δ_1`` and ``e_2 = (a_2 / δ_2 − ρ a_1 / δ_1) / sqrt(1 − ρ²)`` (the
-        inverse Cholesky factor of the 2 × 2 block; the first rater's ``δ_1`` is 1),
-        a rater alone is scaled by its ``δ``; ``O(n)`` like AR(1)."""
-        v = 1.0 - rho * rho
-        if v <= 0.0:
-            return A, np.inf
-        second, partner, _, n_pairs = self.pairs
-        d1 = float(ratios[1])
-        root = np.sqrt(v)
-        scale = np.where(second > 0.0, 1.0 / d1, 1.0) / np.where(partner > 0.0, root, 1.0)
-        out = A * scale[:, :, None]
-        coef = partner[:, 1:] * (rho / root)
-        out[:, 1:, :] -= coef[:, :, None] * A[:, :-1, :]
-        logdet = 2.0 * np.log(d1) * float(second.sum()) + n_pairs * float(np.log(v))
-        return out, logdet
+    @functools.cached_property
+    def slot_classes(self) -> tuple[IntArray, FloatArray, FloatArray]:
+        """:attr:`elementwise` kinds: each slot's class (``-1`` in padding), the number of
+        slots per class and, for AR(1), each class's gap (0: a unit's first slot).
+
+        Two raters: 0 the first rater, 1 the second alone at its time, 2 the second
+        with the first at the same time (the slot before).
+        """
+        cls = np.full(self.mask.shape, -1, dtype=np.intp)
+        if self.kind == "ar1":
+            gaps, code = np.unique(self.gap[self.mask], return_inverse=True)
+            cls[self.mask] = np.asarray(code, dtype=np.intp).ravel()
+        else:
+            second = self.mask & (self.rater == 1)
+            partner = np.zeros_like(second)
+            partner[:, 1:] = (second[:, 1:] & (self.rater[:, :-1] == 0)
+                              & self.mask[:, :-1] & (self.time[:, :-1] == self.time[:, 1:]))
+            cls[self.mask] = (second.astype(np.intp) + partner)[self.mask]
+            gaps = np.empty(0)
+        count = np.bincount(cls[self.mask], minlength=gaps.size if gaps.size else 3)
+        return cls, count.astype(float), gaps
+
+    @functools.cached_property
+    def lagged(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """:attr:`elementwise` kinds: per slot class, whether its ``c`` may be nonzero (a
+        later AR(1) slot; the second rater paired with the first)."""
+        if self.kind == "ar1":
+            return np.asarray(self.slot_classes[2] > 0.0)
+        return np.array([False, False, True])
+
+    def scales(self, psi: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray,
+                                              FloatArray] | None:
+        """:attr:`elementwise` kinds: ``s`` and ``c`` per slot class and their derivatives
+        in ``ψ`` (shape ``(n_psi, classes)``); None if ``C`` is not positive definite.
+
+        AR(1), ``α = φ^d`` for the gap ``d`` (0 at a unit's first slot):
+        ``s = 1 / sqrt(1 − α²)``, ``c = α s``, so ``∂s = α α' s³`` and ``∂c = α' s³``.
+        Two raters, at a time both rated (the first rater's ``δ_1`` is 1):
+        ``e_1 = a_1``, ``e_2 = (a_2 / δ_2 − ρ a_1) / sqrt(1 − ρ²)``; a rater alone is
+        scaled by ``1 / δ``.
+        """
+        phi, ratios, rho = self.unpack(psi)
+        jac = natural_jacobian(self, psi)
+        if self.kind == "ar1":
+            gap = self.slot_classes[2]  # gap[0] = 0: the units' first slots
+            alpha = _power(phi, gap)
+            alpha[0] = 0.0
+            v = 1.0 - alpha * alpha
+            if np.any(v <= 0.0):
+                return None
+            lower = gap - 1.0
+            lower[0] = 0.0
+            d_alpha = gap * _power(phi, lower)
+            s = 1.0 / np.sqrt(v)
+            dc = (s * s * s * d_alpha * jac[0])[None]
+            return s, alpha * s, alpha * dc, dc
+        w = 1.0 - rho * rho
+        if w <= 0.0:
+            return None
+        root = float(np.sqrt(w))
+        s = np.array([1.0, 1.0 / ratios[1], 1.0 / (ratios[1] * root)])
+        c = np.array([0.0, 0.0, rho / root])
+        # ψ_1 = log δ_2; ψ_2 maps to ρ
+        ds = np.array([[0.0, -s[1], -s[2]], [0.0, 0.0, s[2] * rho / w * jac[1]]])
+        dc = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, jac[1] / (w * root)]])
+        return s, c, ds, dc
+
+    def basis(self, A: FloatArray) -> _Basis:
+        """The :class:`_Basis` of the padded ``A`` (built on first use, then kept while
+        ``A`` lives: ``A`` is one response's data, not modified during its fit)."""
+        hit = _BASES.get(id(A))
+        if hit is not None and hit[0] is self:
+            return hit[1]
+        basis = _Basis.build(self, A)
+        _BASES[id(A)] = (self, basis)
+        # dropped with A (so an id is never reused while its entry exists)
+        weakref.finalize(A, _BASES.pop, id(A), None)
+        return basis
 
     def _whiten_blocks(self, A: FloatArray, ratios: FloatArray,
                        rho: float) -> tuple[FloatArray, float]:
@@ -232,47 +321,51 @@ class ResidualLayout:
         """``C(ψ)`` per distinct unit configuration and its derivatives in each ``ψ_j``
         (shape ``(n_psi, configurations, m, m)``, zero in the padding)."""
         phi, ratios, rho = self.unpack(psi)
-        C = self._correlation(phi, ratios, rho)
-        rows = self.pattern_rows
-        t, r, mask = self.time[rows], self.rater[rows], self.mask[rows]
-        both = mask[:, :, None] & mask[:, None, :]
-        dt = np.abs(t[:, :, None] - t[:, None, :])
-        s = ratios[r]
-        scale = s[:, :, None] * s[:, None, :]
-        same = r[:, :, None] == r[:, None, :]
-        cross = np.where(same, 1.0, rho)
-        serial = _power(phi, dt) if self.has_ar else (dt == 0.0).astype(float)
+        dt, same, both, _, hits = self._geometry
+        C, serial, scale = self._correlation_parts(phi, ratios, rho)
         jac = natural_jacobian(self, psi)
         out = []
         if self.has_ar:
-            d_serial = np.where(dt > 0.0, dt * _power(phi, np.where(dt > 0.0, dt - 1.0, 0.0)),
-                                0.0)
-            out.append(d_serial * cross * scale * jac[0])
+            later = dt > 0.0
+            d_serial = np.where(later, dt * _power(phi, np.where(later, dt - 1.0, 0.0)), 0.0)
+            out.append(d_serial * np.where(same, 1.0, rho) * scale * jac[0])
         if self.has_rater:
             Cm = np.where(both, C, 0.0)
-            for level in range(1, self.n_raters):
-                hit = (r == level).astype(float)
-                out.append(Cm * (hit[:, :, None] + hit[:, None, :]))
+            out.extend(Cm * hit for hit in hits)
             out.append(serial * (~same) * scale * jac[-1])
         dC = np.stack([np.where(both, d, 0.0) for d in out])
         return C, dC
 
-    def _correlation(self, phi: float, ratios: FloatArray, rho: float) -> FloatArray:
-        """``C(ψ)`` per distinct unit configuration, identity in the padding."""
+    @functools.cached_property
+    def _geometry(self) -> tuple[FloatArray, Any, Any, FloatArray, list[FloatArray]]:
+        """Per distinct unit configuration (ψ-independent): time distances, same rater,
+        both slots present, identity in the padding, and per rater after the first
+        whether one (1) or both (2) slots are its."""
         rows = self.pattern_rows
         t, r, mask = self.time[rows], self.rater[rows], self.mask[rows]
         dt = np.abs(t[:, :, None] - t[:, None, :])
-        serial = _power(phi, dt) if self.has_ar else (dt == 0.0).astype(float)
-        s = ratios[r]
-        cross = np.where(r[:, :, None] == r[:, None, :], 1.0, rho)
-        C = serial * cross * s[:, :, None] * s[:, None, :]
+        same = r[:, :, None] == r[:, None, :]
         both = mask[:, :, None] & mask[:, None, :]
-        C = np.where(both, C, 0.0)
-        m = C.shape[1]
-        pad = ~mask
-        idx = np.arange(m)
-        C[:, idx, idx] = np.where(pad, 1.0, C[:, idx, idx])
-        return C
+        pad = np.zeros(both.shape)
+        idx = np.arange(pad.shape[1])
+        pad[:, idx, idx] = ~mask
+        hits = [(r == level)[:, :, None] * 1.0 + (r == level)[:, None, :]
+                for level in range(1, self.n_raters)] if self.has_rater else []
+        return dt, same, both, pad, hits
+
+    def _correlation_parts(self, phi: float, ratios: FloatArray,
+                           rho: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``C(ψ)`` per distinct unit configuration (identity in the padding), its serial
+        factor and its SD-ratio factor."""
+        dt, same, both, pad, _ = self._geometry
+        serial = _power(phi, dt) if self.has_ar else (dt == 0.0).astype(float)
+        s = ratios[self.rater[self.pattern_rows]]
+        scale = s[:, :, None] * s[:, None, :]
+        C = np.where(both, serial * np.where(same, 1.0, rho) * scale, 0.0) + pad
+        return C, serial, scale
+
+#: per live padded ``A`` (by id): its layout and :class:`_Basis`
+_BASES: dict[int, tuple[ResidualLayout, _Basis]] = {}
 
 
 def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
@@ -288,71 +381,121 @@ def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
 
     .. math::
 
-        ∂/∂ψ_j = Σ_u \operatorname{tr} P_{uj} − ⟨P_{uj}, A_w Ḡ_e A_w'⟩,
+        ∂/∂ψ_j = Σ_u \operatorname{tr} P_{uj} − ⟨P_{uj}, A_w Ḡ_e A_w'⟩
+               = Σ_u ⟨∂C_{uj}, C_u⁻¹ − C_u⁻¹ A_u Ḡ_e A_u' C_u⁻¹⟩,
 
-    summed per distinct unit configuration (``P`` depends on the configuration only).
-    Costs about one whitening and one ``m × m`` product per unit: no extra deviance.
+    summed per distinct unit configuration (``C`` depends on the configuration only),
+    so the unwhitened ``A_u Ḡ_e A_u'`` suffices. The :attr:`~ResidualLayout.elementwise`
+    kinds use their closed form (:func:`_elementwise_gradient`). No extra deviance.
     """
-    Aw, logdet = layout.whiten(A, psi)
-    if not np.isfinite(logdet):
-        return np.full(psi.size, np.nan)
-    G = adjoint
-    if layout.engine_starts is not None:
-        sizes = np.diff(np.r_[layout.engine_starts, Aw.shape[0]])
-        G = G[np.repeat(np.arange(sizes.size), sizes)]
-    if layout.kind == "ar1" or (layout.kind == "rater" and layout.n_raters == 2):
-        return _closed_form_gradient(layout, A, Aw, G, psi)
-    Q = np.matmul(np.matmul(Aw, G), Aw.transpose(0, 2, 1))  # (U, m, m)
-    n_pat, m = layout.pattern_rows.size, Aw.shape[1]
-    Qp = np.asarray(layout.pattern_sum @ Q.reshape(Q.shape[0], m * m))
+    if layout.elementwise:
+        return _elementwise_gradient(layout, A, psi, adjoint)
     C, dC = layout.correlation_derivatives(psi)
-    Linv = np.linalg.inv(np.linalg.cholesky(C))
-    out = np.empty(psi.size)
-    for j in range(psi.size):
-        P = np.matmul(np.matmul(Linv, dC[j]), Linv.transpose(0, 2, 1))
-        trace = np.trace(P, axis1=1, axis2=2) @ layout.pattern_count
-        out[j] = trace - float(np.sum(P.reshape(n_pat, -1) * Qp))
-    return out
+    try:
+        Linv = np.linalg.inv(np.linalg.cholesky(C))
+    except np.linalg.LinAlgError:
+        return np.full(psi.size, np.nan)
+    Cinv = np.matmul(Linv.transpose(0, 2, 1), Linv)
+    G = adjoint[layout.engine_of_unit] if layout.engine_starts is not None else adjoint
+    Q = np.matmul(np.matmul(A, G), A.transpose(0, 2, 1))  # (U, m, m)
+    m = A.shape[1]
+    Qp = np.asarray(layout.pattern_sum @ Q.reshape(Q.shape[0], m * m)).reshape(-1, m, m)
+    T = layout.pattern_count[:, None, None] * Cinv - np.matmul(np.matmul(Cinv, Qp), Cinv)
+    return np.asarray(np.einsum("jpab,pab->j", dC, T), dtype=float)
 
 
-def _closed_form_gradient(layout: ResidualLayout, A: FloatArray, Aw: FloatArray,
-                          G: FloatArray, psi: FloatArray) -> FloatArray:
-    r""":func:`psi_gradient` where the whitening is elementwise (AR(1), two raters):
-    ``A_w = s ∘ A − c ∘ A_prev`` by slot, so ``∂M = ∂A_w'A_w + A_w'∂A_w`` and
-    ``tr(Ḡ ∂M) = 2 ⟨A_w Ḡ, ∂A_w⟩``, plus the closed-form ``∂ log|C|``."""
-    AG = np.matmul(Aw, G)
-    prev = np.zeros_like(A)
-    prev[:, 1:, :] = A[:, :-1, :]
-    jac = natural_jacobian(layout, psi)
-    phi, ratios, rho = layout.unpack(psi)
+def _elementwise_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
+                          adjoint: FloatArray) -> FloatArray:
+    r""":func:`psi_gradient` of the :attr:`~ResidualLayout.elementwise` kinds: with
+    ``M_e = Σ_κ s_κ² S0_κe − s_κ c_κ S1_κe + c_κ² S2_κe`` (:class:`_Basis`), the
+    derivative is ``Σ_κ 2 s ∂s g0_κ − (∂s c + s ∂c) g1_κ + 2 c ∂c g2_κ`` with
+    ``g_κ = Σ_e ⟨Ḡ_e, S_κe⟩``, plus ``∂ log|C| = −2 Σ_κ n_κ ∂s_κ / s_κ``."""
+    found = layout.scales(psi)
+    if found is None:
+        return np.full(psi.size, np.nan)
+    s, c, ds, dc = found
+    g = layout.basis(A).project(adjoint)
+    d_weight = 2.0 * s * ds * g[:, 0] - (ds * c + s * dc) * g[:, 1] + 2.0 * c * dc * g[:, 2]
+    count = layout.slot_classes[1]
+    return np.asarray(d_weight.sum(axis=1) - 2.0 * (ds / s) @ count, dtype=float)
 
-    def inner(d_scale: FloatArray, d_coef: FloatArray) -> float:
-        dAw = A * d_scale[:, :, None] - prev * d_coef[:, :, None]
-        return 2.0 * float(np.einsum("ijk,ijk->", AG, dAw))
 
-    if layout.kind == "ar1":
-        gap, first = layout.gap, layout.gap == 0.0
-        alpha = np.where(first, 0.0, _power(phi, gap))
-        d_alpha = np.where(first, 0.0,
-                           gap * _power(phi, np.where(first, 0.0, gap - 1.0)))
-        v = 1.0 - alpha * alpha
-        r = np.sqrt(v)
-        # A_w = (a − α a_prev) / sqrt(1 − α²)
-        d_scale = alpha * d_alpha / (v * r)
-        d_coef = d_alpha / r + alpha * alpha * d_alpha / (v * r)
-        d_logdet = float(np.sum(np.where(layout.mask, -2.0 * alpha * d_alpha / v, 0.0)))
-        return np.array([(inner(d_scale, d_coef) + d_logdet) * jac[0]])
-    second, partner, _, n_pairs = layout.pairs
-    d1, w = float(ratios[1]), 1.0 - rho * rho
-    root = float(np.sqrt(w))
-    scale = np.where(second > 0.0, 1.0 / d1, 1.0) / np.where(partner > 0.0, root, 1.0)
-    # ψ_1 = log δ_2: the second rater's scale is ∝ 1/δ_2
-    g_ratio = inner(-scale * second, np.zeros_like(scale)) + 2.0 * float(second.sum())
-    # ρ: scale ∝ 1/sqrt(1 − ρ²) at paired slots, coefficient ρ / sqrt(1 − ρ²)
-    d_scale = scale * partner * rho / w
-    d_coef = partner / (w * root)
-    g_rho = inner(d_scale, d_coef) - 2.0 * rho * n_pairs / w
-    return np.array([g_ratio, g_rho * jac[1]])
+@dataclass(frozen=True)
+class _Basis:
+    r"""ψ-independent pieces of the whitened cross products of an
+    :attr:`~ResidualLayout.elementwise` kind.
+
+    With ``e_j = s_j a_j − c_j a_{j−1}``, a unit's ``Σ_j e_j e_j'`` is
+    ``Σ_j s_j² a_j a_j' − s_j c_j (a_j a_{j−1}' + a_{j−1} a_j') + c_j² a_{j−1} a_{j−1}'``
+    and ``(s_j, c_j)`` depend on the slot's class only: per engine innermost unit ``e``
+    and class ``κ`` the three sums ``S0, S1, S2`` are formed once, and every ψ costs one
+    weighted sum of them instead of a whitening and a product per unit. ``rows[e]``
+    holds unit ``e``'s sums flattened (zero padded to the longest unit; ``S1, S2`` only
+    for classes with ``c ≠ 0``), ``term[e]`` the weight of each (``3κ + t``; ``3K`` in
+    the padding, weight 0).
+    """
+
+    rows: FloatArray  # (E, R, c²)
+    term: IntArray  # (E, R)
+    n_classes: int
+    width: int  # c
+
+    @classmethod
+    def build(cls, layout: ResidualLayout, A: FloatArray) -> _Basis:
+        """The sums ``S0, S1, S2`` of the padded ``A`` (shape ``(U, m, c)``)."""
+        klass, count, _ = layout.slot_classes
+        K, c = count.size, A.shape[2]
+        prev = np.zeros_like(A)
+        prev[:, 1:] = A[:, :-1]
+        real = klass >= 0
+        a, b = A[real], prev[real]
+        # group the slots by (engine unit, class): a units x slots indicator
+        key = layout.engine_of_unit[np.nonzero(real)[0]] * K + klass[real]
+        order = np.argsort(key, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(key[order]) != 0])
+        group = key[order][starts]
+        n = key.size
+        by_group = sparse.csr_array((np.ones(n), order, np.r_[starts, n]),
+                                    shape=(group.size, n))
+        outer = np.empty((n, c, c))
+
+        def summed(u: FloatArray, v: FloatArray) -> FloatArray:
+            np.einsum("ni,nj->nij", u, v, out=outer)
+            return np.asarray(by_group @ outer.reshape(n, c * c))
+
+        s1 = summed(a, b).reshape(-1, c, c)
+        s1 += s1.transpose(0, 2, 1).copy()  # a_j a_{j−1}' + a_{j−1} a_j'
+        # S1, S2 only where c may be nonzero
+        lag = layout.lagged[group % K]
+        sums = [summed(a, a), s1.reshape(-1, c * c)[lag], summed(b, b)[lag]]
+        groups = [group * 3, group[lag] * 3 + 1, group[lag] * 3 + 2]
+        # each engine unit's sums in the slots 0, 1, .. of its row
+        unit, term = np.divmod(np.concatenate(groups), 3 * K)
+        order = np.argsort(unit, kind="stable")
+        pos = np.empty_like(order)
+        pos[order] = np.arange(unit.size) - np.searchsorted(unit[order], unit[order])
+        rows = np.zeros((int(layout.engine_of_unit[-1]) + 1, int(pos.max()) + 1, c * c))
+        terms = np.full(rows.shape[:2], 3 * K)
+        terms[unit, pos] = term
+        start = 0
+        for part in sums:
+            here = slice(start, start + part.shape[0])
+            rows[unit[here], pos[here]] = part
+            start = here.stop
+        return cls(rows, terms, K, c)
+
+    def combine(self, s: FloatArray, c: FloatArray) -> FloatArray:
+        """Per engine unit ``Σ_κ s_κ² S0 − s_κ c_κ S1 + c_κ² S2``, shape ``(E, c, c)``."""
+        weight = np.r_[np.column_stack([s * s, -s * c, c * c]).ravel(), 0.0]
+        out = np.matmul(weight[self.term][:, None, :], self.rows)
+        return out.reshape(-1, self.width, self.width)
+
+    def project(self, adjoint: FloatArray) -> FloatArray:
+        """``Σ_e ⟨Ḡ_e, S_κe⟩`` per class and sum (shape ``(classes, 3)``)."""
+        flat = adjoint.reshape(adjoint.shape[0], -1, 1)
+        inner = np.matmul(self.rows, flat)
+        return np.bincount(self.term.ravel(), inner.ravel(),
+                           minlength=3 * self.n_classes + 1)[:-1].reshape(-1, 3)
 
 
 def _power(phi: float, d: FloatArray) -> FloatArray:
@@ -360,21 +503,6 @@ def _power(phi: float, d: FloatArray) -> FloatArray:
     if phi >= 0.0:
         return np.power(phi, d)
     return np.power(-phi, d) * np.where(np.mod(d, 2.0) == 1.0, -1.0, 1.0)
-
-
-def _whiten_ar1(A: FloatArray, gap: FloatArray, mask: np.ndarray[Any, Any],
-                phi: float) -> tuple[FloatArray, float]:
-    """Closed-form AR(1) whitening by the gaps to the previous row of the same unit."""
-    first = gap == 0.0  # the first slot of a unit, and padding (A is 0 there)
-    a = np.where(first, 0.0, _power(phi, gap))
-    v = 1.0 - a * a
-    if np.any(v <= 0.0):
-        return A, np.inf
-    s = np.sqrt(v)
-    out = A.copy()
-    out[:, 1:, :] -= a[:, 1:, None] * A[:, :-1, :]
-    out /= s[:, :, None]
-    return out, float(np.log(v[mask]).sum())
 
 
 def build_layout(kind: str, n: int, engine_units: IntArray, units: IntArray | None,
@@ -451,17 +579,10 @@ def build_layout(kind: str, n: int, engine_units: IntArray, units: IntArray | No
     d = np.abs(np.diff(np.where(mask, time_pad, np.nan), axis=1))
     d = d[np.isfinite(d)]
     integer_time = bool(np.all(d == np.round(d)))
-    rel = np.where(mask, time_pad - time_pad[:, :1], -1.0)
-    key = np.column_stack([rel, rater_pad])
-    _, rows, pattern, count = np.unique(key, axis=0, return_index=True,
-                                        return_inverse=True, return_counts=True)
     blocks = _time_blocks(unit_id * m + pos, unit_id, st, sr, len(r_labels)) \
-        if kind == "rater" else {}
+        if kind == "rater" and len(r_labels) > 2 else {}
     return ResidualLayout(kind, slots, mask, time_pad, rater_pad, gap, len(r_labels),
-                          r_labels, integer_time, engine_starts,
-                          np.asarray(pattern, dtype=np.intp).ravel(),
-                          np.asarray(rows, dtype=np.intp), np.asarray(count, dtype=float),
-                          **blocks)
+                          r_labels, integer_time, engine_starts, **blocks)
 
 
 def _time_blocks(flat_slot: IntArray, unit_id: IntArray, t: FloatArray, r: IntArray,
@@ -506,7 +627,15 @@ def padded(layout: ResidualLayout, A: FloatArray) -> FloatArray:
 
 def unit_cross(layout: ResidualLayout, A: FloatArray, psi: FloatArray) -> tuple[
         FloatArray, float]:
-    """Whitened cross products per engine innermost unit and ``Σ log|C_u|``."""
+    """Whitened cross products per engine innermost unit and ``Σ log|C_u|``: for the
+    :attr:`~ResidualLayout.elementwise` kinds a weighted sum of the response's
+    :class:`_Basis`, else by whitening every unit."""
+    if layout.elementwise:
+        found = layout.scales(psi)
+        if found is None:
+            return np.empty(0), np.inf
+        s, c = found[0], found[1]
+        return layout.basis(A).combine(s, c), -2.0 * float(np.log(s) @ layout.slot_classes[1])
     Aw, logdet = layout.whiten(A, psi)
     if not np.isfinite(logdet):
         return np.empty(0), np.inf
