@@ -254,11 +254,8 @@ class ResidualLayout:
             v = 1.0 - alpha * alpha
             if np.any(v <= 0.0):
                 return None
-            lower = gap - 1.0
-            lower[0] = 0.0
-            d_alpha = gap * _power(phi, lower)
             s = 1.0 / np.sqrt(v)
-            dc = (s * s * s * d_alpha * jac[0])[None]
+            dc = (s * s * s * _power_derivative(self, phi, gap))[None]
             return s, alpha * s, alpha * dc, dc
         w = 1.0 - rho * rho
         if w <= 0.0:
@@ -326,9 +323,8 @@ class ResidualLayout:
         jac = natural_jacobian(self, psi)
         out = []
         if self.has_ar:
-            later = dt > 0.0
-            d_serial = np.where(later, dt * _power(phi, np.where(later, dt - 1.0, 0.0)), 0.0)
-            out.append(d_serial * np.where(same, 1.0, rho) * scale * jac[0])
+            d_serial = _power_derivative(self, phi, dt)
+            out.append(d_serial * np.where(same, 1.0, rho) * scale)
         if self.has_rater:
             Cm = np.where(both, C, 0.0)
             out.extend(Cm * hit for hit in hits)
@@ -346,8 +342,9 @@ class ResidualLayout:
         dt = np.abs(t[:, :, None] - t[:, None, :])
         same = r[:, :, None] == r[:, None, :]
         both = mask[:, :, None] & mask[:, None, :]
-        pad = np.zeros(both.shape)
-        idx = np.arange(pad.shape[1])
+        m = mask.shape[1]
+        pad = np.zeros((rows.size, m, m))
+        idx = np.arange(m)
         pad[:, idx, idx] = ~mask
         hits = [(r == level)[:, :, None] * 1.0 + (r == level)[:, None, :]
                 for level in range(1, self.n_raters)] if self.has_rater else []
@@ -494,8 +491,9 @@ class _Basis:
         """``Σ_e ⟨Ḡ_e, S_κe⟩`` per class and sum (shape ``(classes, 3)``)."""
         flat = adjoint.reshape(adjoint.shape[0], -1, 1)
         inner = np.matmul(self.rows, flat)
-        return np.bincount(self.term.ravel(), inner.ravel(),
-                           minlength=3 * self.n_classes + 1)[:-1].reshape(-1, 3)
+        sums = np.bincount(self.term.ravel(), inner.ravel(),
+                           minlength=3 * self.n_classes + 1)
+        return np.asarray(sums[:-1], dtype=float).reshape(-1, 3)
 
 
 def _power(phi: float, d: FloatArray) -> FloatArray:
@@ -503,6 +501,20 @@ def _power(phi: float, d: FloatArray) -> FloatArray:
     if phi >= 0.0:
         return np.power(phi, d)
     return np.power(-phi, d) * np.where(np.mod(d, 2.0) == 1.0, -1.0, 1.0)
+
+
+def _power_derivative(layout: ResidualLayout, phi: float, d: FloatArray) -> FloatArray:
+    """``∂φ^d / ∂ψ`` of the AR(1) parameter's ``ψ`` (0 at ``d = 0``).
+
+    Integer times (``φ = tanh ψ``): ``d φ^{d−1} (1 − φ²)``. Fractional times
+    (``φ = 1 / (1 + e^{−ψ})``): ``d φ^d (1 − φ)``, written so that it stays finite as
+    ``φ → 0`` at a gap below 1 (``φ^{d−1}`` alone would be infinite there).
+    """
+    if layout.integer_time:
+        later = d > 0.0
+        return np.where(later, d * _power(phi, np.where(later, d - 1.0, 0.0)), 0.0) \
+            * (1.0 - phi * phi)
+    return np.asarray(d * np.power(phi, d) * (1.0 - phi), dtype=float)
 
 
 def build_layout(kind: str, n: int, engine_units: IntArray, units: IntArray | None,
