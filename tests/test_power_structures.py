@@ -17,6 +17,7 @@ from alliancestats import PRNParams, design, fit_growth, fit_truth_bias, power, 
 from alliancestats.exceptions import AllianceStatsWarning
 from alliancestats.power import _designs as pdz
 from alliancestats.power._designs import Sizes, simulate_panel
+from alliancestats.power._orchestration import plan
 
 REFERENCE = Path(__file__).parent / "reference"
 TB = {"judgment": "alliance_therapist", "truth": "alliance_patient",
@@ -113,6 +114,29 @@ class TestDefaultStructures:
         assert ("dropped", (False,)) in seen  # NEAR_BOUNDARY: refitted
         assert ("dropped", (True, False)) in seen  # SAME_FIT_TOL: evaluated, then refitted
         assert ("correlation dropped", (False,)) in seen
+
+    @pytest.mark.parametrize(("name", "random"), [("truth_bias", None),
+                                                ("truth_bias", "intercept"),
+                                                ("growth", "rater_intercepts")])
+    def test_pilot_fit_gives_the_designs_warm_start(self, name: str, random: str | None
+                                                    ) -> None:
+        """The pilot of a cell fits only what a warm start needs (no df, no
+        simplification) and gives the warm start the design's own fit would: its θ when
+        that fit is ok, else none."""
+        spec = plan(name, n_therapists=10, n_patients=30, random=random,
+                    progress=False).spec
+        pilot = pdz.warm_start_design(spec)
+        params = PRNParams(sd_truth_force_therapist=0.3, sd_truth_force=0.3)
+        warm = []
+        for seed in range(6):
+            panel = simulate_panel(np.random.default_rng(seed), Sizes(10, 30, 5), params,
+                                   0.1)
+            full, quick = spec.fit_fast(panel, None), pilot.fit_fast(panel, None)
+            assert full.df is not None and quick.df is None
+            expected = full.theta if full.status == "ok" else None
+            assert (quick.theta if quick.status == "ok" else None) == expected
+            warm.append(expected is not None)
+        assert any(warm)
 
     def test_growth_default_is_the_dyadic_structure(self) -> None:
         spec = pdz.DESIGNS["growth"]

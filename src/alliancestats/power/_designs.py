@@ -13,6 +13,7 @@ data frame is skipped on the fast path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -397,6 +398,13 @@ def fit_arrays(
     return engine_outcome(model, fit, arrays, contrasts, messages, ddf)
 
 
+@functools.lru_cache(maxsize=32)
+def _term_index(terms: tuple[str, ...]) -> pd.Index:
+    """The labels of a level's random terms, made once: building a pandas index costs
+    more than labelling the small covariance matrix with it."""
+    return pd.Index(list(terms))
+
+
 def fit_simplified(
     arrays: ModelArrays, contrasts: FloatArray, start: tuple[float, ...] | None,
     ddf: str = "z",
@@ -437,8 +445,8 @@ def fit_simplified(
             messages = [*singular.record[2], *extra] if singular is not None else extra
 
         def covariances() -> tuple[dict[str, pd.DataFrame], float]:
-            return ({lvl: pd.DataFrame(np.asarray(cov, float), index=list(terms),
-                                       columns=list(terms))
+            return ({lvl: pd.DataFrame(np.asarray(cov, float), index=_term_index(terms),
+                                       columns=_term_index(terms))
                      for lvl, (terms, _), cov in zip(levels, structure.levels, res.cov_re,
                                                      strict=True)},
                     float(res.sigma2))
@@ -1141,6 +1149,18 @@ def with_ddf(design: Design, ddf: str) -> Design:
         fit = _contrast_fit(design)
     return dataclasses.replace(design, fit_fast=dataclasses.replace(fit, ddf=ddf),
                                fit_public=_no_public_fit)
+
+
+def warm_start_design(design: Design) -> Design:
+    """The design fitting what a warm start needs: the covariance parameters of its
+    first fit. No df (they do not change the fit), and no simplification of a singular
+    random part (a singular or simplified fit gives no warm start): the same warm start
+    as the design's own fit, at the cost of one fit."""
+    fit = design.fit_fast
+    if not isinstance(fit, ContrastFit):
+        return design
+    return dataclasses.replace(design, fit_fast=dataclasses.replace(fit, ddf="z",
+                                                                    simplify=False))
 
 
 def parse_targets(design: Design, targets: Any) -> tuple[Target, ...]:
