@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from alliancestats import fit_truth_bias, simulate_prn
-from alliancestats import truthbias as tb
+from alliancestats import design, fit_truth_bias, simulate_prn
 
 ROLES = {"judgment": "alliance_therapist", "truth": "alliance_patient",
          "groups": ["therapist", "patient"]}
@@ -52,29 +51,30 @@ def main() -> None:
     parser.add_argument("--seed0", type=int, default=10_000, help="seed of data set 0")
     args = parser.parse_args()
     records: list[dict[str, Any]] = []
-    real = tb._simpler_fit  # noqa: SLF001
+    real = design._simpler_fit  # noqa: SLF001
 
-    def compare(endog: Any, exog: Any, groups: Any, old: Any, new: Any, action: str,
-                fit: Any, options: Any) -> Any:
+    def compare(old: Any, new: Any, action: str, singular: Any, fit: Any,
+                evaluate: bool) -> Any:
         start = time.process_time()
-        got, caught = real(endog, exog, groups, old, new, action, fit, options)
+        got = real(old, new, action, singular, fit, evaluate)
         t_new = time.process_time() - start
         start = time.process_time()
-        cold, _ = tb._fit_structure(endog, exog, groups, new, options)  # noqa: SLF001
+        cold = fit(new, None, None)
         t_cold = time.process_time() - start
-        evaluated = "dropped term at variance 0" in str(got.optimizer_info.get("message"))
+        got_fit, cold_fit = got.record[0], cold.record[0]
+        evaluated = "dropped term at variance 0" in str(got_fit.optimizer_info.get("message"))
         records.append({
             "key": (action, "evaluated" if evaluated else "refitted"),
             "dllf": float(got.llf - cold.llf),
             "dtheta": float(np.max(np.abs(got.theta - cold.theta))),
-            "dbeta": float(np.max(np.abs(got.fe_params - cold.fe_params))),
-            "dse": float(np.max(np.abs(np.sqrt(np.diag(got.cov_fe))
-                                       - np.sqrt(np.diag(cold.cov_fe))))),
-            "singular_differs": got.is_singular != cold.is_singular,
+            "dbeta": float(np.max(np.abs(got_fit.fe_params - cold_fit.fe_params))),
+            "dse": float(np.max(np.abs(np.sqrt(np.diag(got_fit.cov_fe))
+                                       - np.sqrt(np.diag(cold_fit.cov_fe))))),
+            "singular_differs": got.singular != cold.singular,
             "t_new": t_new, "t_cold": t_cold, "seed": args.seed0 + current[0]})
-        return got, caught
+        return got
 
-    tb._simpler_fit = compare  # noqa: SLF001
+    design._simpler_fit = compare  # noqa: SLF001
     current = [0]
     extra = {"time": "session", "residual": "ar1"} if args.residual == "ar1" else {}
     with warnings.catch_warnings():
@@ -83,7 +83,7 @@ def main() -> None:
             current[0] = i
             mods = ["condition", "session"] if i % 2 == 0 else ["condition"]
             fit_truth_bias(data_set(i, args.seed0), **ROLES, moderators=mods, **extra)
-    tb._simpler_fit = real  # noqa: SLF001
+    design._simpler_fit = real  # noqa: SLF001
     groups = collections.defaultdict(list)
     for r in records:
         groups[r["key"]].append(r)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from alliancestats import PRNParams, fit_growth, fit_truth_bias, power, stack_raters
+from alliancestats import PRNParams, design, fit_growth, fit_truth_bias, power, stack_raters
 from alliancestats.exceptions import AllianceStatsWarning
 from alliancestats.power import _designs as pdz
 from alliancestats.power._designs import Sizes, simulate_panel
+from alliancestats.power._orchestration import plan
 
 REFERENCE = Path(__file__).parent / "reference"
 TB = {"judgment": "alliance_therapist", "truth": "alliance_patient",
@@ -48,14 +49,14 @@ class TestDefaultStructures:
     @pytest.mark.parametrize("seed", [0, 2, 3])
     def test_auto_matches_fit_truth_bias(self, seed: int) -> None:
         """The fast path's random='auto' takes the same fallback steps as
-        fit_truth_bias(random='auto') and gives the same estimates (optimiser tolerance);
+        fit_truth_bias(random='auto') and gives the same estimates (to rounding);
         seed 0 falls back at the therapist level, 2 at both levels with a singular end."""
         params = PRNParams(sd_truth_force_therapist=0.15)
         panel = simulate_panel(np.random.default_rng(seed), Sizes(16, 48, 5), params, 0.1)
         fast = pdz.DESIGNS["truth_bias"].fit_fast(panel, None)
         res = _quiet_fit(fit_truth_bias, panel.to_frame(), **TB)
-        np.testing.assert_allclose(fast.estimate, [res.params[GAMMA13]], rtol=1e-5)
-        np.testing.assert_allclose(fast.std_error, [res.bse[GAMMA13]], rtol=1e-5)
+        np.testing.assert_allclose(fast.estimate, [res.params[GAMMA13]], rtol=1e-10)
+        np.testing.assert_allclose(fast.std_error, [res.bse[GAMMA13]], rtol=1e-10)
         steps = [f"{s['level']}: {s['term']} {s['action']}".replace("alliance_patient",
                                                                        "truth")
                  for s in res.random_fallback]
@@ -63,6 +64,80 @@ class TestDefaultStructures:
         assert fast.message.startswith("random: " + "; ".join(steps))
         assert fast.status == ("singular" if res.is_singular else "ok")
         assert fast.theta is None  # a simplified fit is no warm start
+
+    def test_auto_takes_the_same_steps_as_fit_truth_bias_with_its_guards(self) -> None:
+        """One rule (design.fit_simplifying): on data sets where singular fits are common
+        the power design's default fit and fit_truth_bias(random='auto') keep the same
+        structure by the same steps, each step evaluated or refitted alike (dropped terms
+        refitted near a bound, NEAR_BOUNDARY, or when the evaluated deviance is off,
+        SAME_FIT_TOL), and give the same estimates and SEs."""
+        kinds = [PRNParams(), PRNParams(sd_truth_force_therapist=0.1),
+                 PRNParams(sd_truth_force=0.15)]
+        cases = [(Sizes(10, 30, 5), seed) for seed in (23, 30, 113, 231)] + \
+            [(Sizes(40, 117, 6), seed) for seed in (7, 27)]
+        calls: list[tuple[str, tuple[bool, ...]]] = []
+        real = design._simpler_fit
+
+        def spy(old, new, action, singular, fit, evaluate):  # type: ignore[no-untyped-def]
+            made: list[bool] = []
+
+            def counted(structure, at, previous):  # type: ignore[no-untyped-def]
+                made.append(at is not None)  # evaluated (True) or refitted (False)
+                return fit(structure, at, previous)
+
+            got = real(old, new, action, singular, counted, evaluate)
+            calls.append((action, tuple(made)))
+            return got
+
+        seen = []
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(design, "_simpler_fit", spy)
+            for sizes, seed in cases:
+                panel = simulate_panel(np.random.default_rng(seed), sizes, kinds[seed % 3],
+                                       0.1)
+                fast = pdz.DESIGNS["truth_bias"].fit_fast(panel, None)
+                fast_calls = calls[:]
+                calls.clear()
+                res = _quiet_fit(fit_truth_bias, panel.to_frame(), **TB)
+                assert fast_calls == calls, (sizes, seed)
+                seen += calls
+                calls.clear()
+                steps = [f"{s['level']}: {s['term']} {s['action']}".replace(
+                    "alliance_patient", "truth") for s in res.random_fallback]
+                assert fast.message.startswith("random: " + "; ".join(steps))
+                assert fast.status == ("singular" if res.is_singular else "ok")
+                se = res.bse[GAMMA13]
+                np.testing.assert_allclose(fast.estimate, [res.params[GAMMA13]],
+                                           rtol=0, atol=1e-10 * se)
+                np.testing.assert_allclose(fast.std_error, [se], rtol=1e-10)
+        assert ("dropped", (True,)) in seen  # evaluated at the singular fit's optimum
+        assert ("dropped", (False,)) in seen  # NEAR_BOUNDARY: refitted
+        assert ("dropped", (True, False)) in seen  # SAME_FIT_TOL: evaluated, then refitted
+        assert ("correlation dropped", (False,)) in seen
+
+    @pytest.mark.parametrize(("name", "random"), [("truth_bias", None),
+                                                ("truth_bias", "intercept"),
+                                                ("growth", "rater_intercepts")])
+    def test_pilot_fit_gives_the_designs_warm_start(self, name: str, random: str | None
+                                                    ) -> None:
+        """The pilot of a cell fits only what a warm start needs (no df, no
+        simplification) and gives the warm start the design's own fit would: its θ when
+        that fit is ok, else none."""
+        spec = plan(name, n_therapists=10, n_patients=30, random=random,
+                    progress=False).spec
+        pilot = pdz.warm_start_design(spec)
+        params = PRNParams(sd_truth_force_therapist=0.3, sd_truth_force=0.3)
+        warm = []
+        for seed in range(6):
+            panel = simulate_panel(np.random.default_rng(seed), Sizes(10, 30, 5), params,
+                                   0.1)
+            full, quick = spec.fit_fast(panel, None), pilot.fit_fast(panel, None)
+            assert full.df is not None
+            assert quick.df is None
+            expected = full.theta if full.status == "ok" else None
+            assert (quick.theta if quick.status == "ok" else None) == expected
+            warm.append(expected is not None)
+        assert any(warm)
 
     def test_growth_default_is_the_dyadic_structure(self) -> None:
         spec = pdz.DESIGNS["growth"]

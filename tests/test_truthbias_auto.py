@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliancestats import fit_truth_bias, simulate_prn
-from alliancestats import truthbias as tb
+from alliancestats import design, fit_truth_bias, simulate_prn
 from alliancestats._mixed import Grouping, fit_mixed
 from alliancestats.design import RandomStructure, level_lambdas, reduced_theta
 
@@ -29,26 +28,26 @@ def _steps_against_cold(data: pd.DataFrame, **kwargs: Any) -> list[dict[str, Any
     """Fit with random="auto", and for every simplification step also refit the simpler
     structure from the engine's own start; the differences per step."""
     records: list[dict[str, Any]] = []
-    real = tb._simpler_fit
+    real = design._simpler_fit
 
-    def compare(endog: Any, exog: Any, groups: Any, old: Any, new: Any, action: str,
-                fit: Any, options: Any) -> Any:
-        got, caught = real(endog, exog, groups, old, new, action, fit, options)
-        cold, _ = tb._fit_structure(endog, exog, groups, new, options)
-        message = str(got.optimizer_info.get("message"))
+    def compare(old: Any, new: Any, action: str, singular: Any, fit: Any,
+                evaluate: bool) -> Any:
+        got = real(old, new, action, singular, fit, evaluate)
+        cold = fit(new, None, None)
+        message = str(got.record[0].optimizer_info.get("message"))
         records.append({"action": action, "evaluated": "dropped term at variance 0" in message,
                         "dllf": abs(got.llf - cold.llf),
                         "dtheta": float(np.max(np.abs(got.theta - cold.theta))),
-                        "singular": (got.is_singular, cold.is_singular)})
-        return got, caught
+                        "singular": (got.singular, cold.singular)})
+        return got
 
-    tb._simpler_fit = compare
+    design._simpler_fit = compare
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit_truth_bias(data, **ROLES, **kwargs)
     finally:
-        tb._simpler_fit = real
+        design._simpler_fit = real
     return records
 
 
@@ -155,5 +154,5 @@ def test_auto_ending_at_random_intercepts_matches_lme4(dataset: str, method: str
 
 
 def test_bounded_positions_are_the_diagonal_of_lambda() -> None:
-    assert tb._bounded_positions(SLOPES) == [0, 2, 3, 5]
-    assert tb._bounded_positions(SLOPES.without(0, None).without(1, "x")) == [0, 1, 2]
+    assert design._bounded_positions(SLOPES) == [0, 2, 3, 5]
+    assert design._bounded_positions(SLOPES.without(0, None).without(1, "x")) == [0, 1, 2]

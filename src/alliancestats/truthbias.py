@@ -39,7 +39,6 @@ import pandas as pd
 from ._mixed import (
     ENGINES,
     RESIDUALS,
-    SINGULAR_TOL,
     Grouping,
     MixedFit,
     fit_mixed,
@@ -55,17 +54,17 @@ from .design import (
     RANDOM_CHOICES,
     Moderator,
     RandomStructure,
+    StructureFit,
     check_occasions,
     check_rank,
     check_reference,
     checked_crossed_columns,
     effect_weights,
+    fit_simplifying,
     moderator_grid,
     prepare_frame,
     r_name,
     r_shifted,
-    reduced_theta,
-    simplify_random,
     structure_formula,
     warn_duplicate_rows,
 )
@@ -356,89 +355,36 @@ def _fit_structure(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
     return fit, list(caught)
 
 
-#: A term dropped at zero variance leaves the same fit: the simpler model is evaluated at
-#: the singular fit's covariance parameters, and kept when its deviance is within this of
-#: the singular fit's (the simpler model's optimum lies between the two), else refitted.
-SAME_FIT_TOL = 1e-9
-#: ... unless another variance parameter (a diagonal element of Λ) is this close to its
-#: bound without being on it: there the singular fit's optimiser is least accurate (a
-#: flat ridge), and a refit of the simpler model ended elsewhere by up to 2.4e-4 in θ
-#: (and once on the other side of the singularity threshold) in 3 of 690 steps.
-NEAR_BOUNDARY = (1e-8, 1e-3)
-
-
-def _bounded_positions(structure: RandomStructure) -> list[int]:
-    """Positions in θ of the diagonal elements of Λ (bounded below by 0)."""
-    out, pos = [], 0
-    for terms, corr in structure.levels:
-        k = len(terms)
-        if corr and k > 1:
-            rows, cols = np.tril_indices(k)
-            order = np.lexsort((rows, cols))
-            out += [pos + j for j, (r, c) in enumerate(zip(rows[order], cols[order],
-                                                           strict=True)) if r == c]
-            pos += rows.size
-        else:
-            out += list(range(pos, pos + k))
-            pos += k
-    return out
-
-
-def _simpler_fit(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
-                 old: RandomStructure, new: RandomStructure, action: str, fit: MixedFit,
-                 options: Mapping[str, Any]
-                 ) -> tuple[MixedFit, list[warnings.WarningMessage]]:
-    """The fit of ``new``, one step simpler than ``old`` (fitted as ``fit``).
-
-    A dropped term's variance was estimated at 0: the simpler model's profiled deviance is
-    the full one restricted to that term's parameters at 0, so its minimum lies between
-    the full minimum and the full deviance at the singular fit's other parameters. When
-    those two agree (to :data:`SAME_FIT_TOL`) the simpler model is evaluated there instead
-    of being refitted, unless a variance parameter is near its bound
-    (:data:`NEAR_BOUNDARY`). A removed correlation is refitted from the engine's own start: a
-    warm start from the singular fit's variances ended at another optimum in 2 of 694
-    such steps (REML log-likelihood lower by up to 0.0015)."""
-    if (action == "dropped" and options.get("engine", "fast") == "fast" and fit.converged
-            and fit.theta is not None):
-        theta = reduced_theta(old, new, np.asarray(fit.theta, dtype=float))
-        bounded = theta[_bounded_positions(new)]
-        low, high = NEAR_BOUNDARY
-        if np.any((bounded > low) & (bounded < high)):
-            return _fit_structure(endog, exog, groups, new, options)
-        same, caught = _fit_structure(endog, exog, groups, new, options,
-                                      at=np.r_[theta, fit.psi])
-        if -2.0 * same.llf <= -2.0 * fit.llf + SAME_FIT_TOL:
-            info = {**fit.optimizer_info, "theta": same.optimizer_info["theta"],
-                    "message": f"{fit.optimizer_info.get('message', '')} (the optimum of "
-                               f"the fit with the dropped term at variance 0)"}
-            return replace(same, optimizer_info=info), caught
-    return _fit_structure(endog, exog, groups, new, options)
-
-
 def _fit_auto(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
               structure: RandomStructure, options: Mapping[str, Any]
               ) -> tuple[MixedFit, RandomStructure, list[dict[str, str]]]:
-    """Fit, simplifying the structure while the fit is singular (see ``random="auto"``);
-    the kept fit's warnings are re-emitted, those of the simplified-away fits recorded as
-    the steps."""
-    steps: list[dict[str, str]] = []
+    """Fit, simplifying the structure while the fit is singular (see ``random="auto"``,
+    :func:`~alliancestats.design.fit_simplifying`); the kept fit's warnings are
+    re-emitted, those of the simplified-away fits recorded as the steps."""
     options = {**options, "grouping": Grouping(groups)}  # the units coded once
-    fit, caught = _fit_structure(endog, exog, groups, structure, options)
-    while True:
-        step = None
-        if fit.is_singular:
-            sigma2 = float(fit.variance_components["variance"].iloc[-1])
-            step = simplify_random(structure, list(groups.columns), fit.random_cov,
-                                   sigma2, SINGULAR_TOL)
-        if step is None:
-            for w in caught:
-                warnings.warn(w.message, w.category, stacklevel=4)
-            return fit, structure, steps
-        simpler, record = step
-        fit, caught = _simpler_fit(endog, exog, groups, structure, simpler,
-                                   record["action"], fit, options)
-        structure = simpler
-        steps.append(record)
+
+    def fit(structure: RandomStructure, at: Any, singular: StructureFit | None
+            ) -> StructureFit:
+        how = {} if at is None else {"at": at}
+        result, caught = _fit_structure(endog, exog, groups, structure, options, **how)
+        if singular is not None:  # evaluated at the singular fit's optimum
+            before = singular.record[0].optimizer_info
+            result = replace(result, optimizer_info={
+                **before, "theta": result.optimizer_info["theta"],
+                "message": f"{before.get('message', '')} (the optimum of the fit with "
+                           f"the dropped term at variance 0)"})
+        return StructureFit(
+            (result, caught), result.converged, result.is_singular, result.llf,
+            np.asarray(result.theta, dtype=float), np.asarray(result.psi, dtype=float),
+            lambda: (result.random_cov,
+                     float(result.variance_components["variance"].iloc[-1])))
+
+    kept, structure, steps = fit_simplifying(structure, list(groups.columns), fit,
+                                             evaluate=options.get("engine", "fast") == "fast")
+    result, caught = kept.record
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=4)
+    return result, structure, steps
 
 
 def fit_truth_bias(

@@ -13,6 +13,7 @@ data frame is skipped on the fast path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -397,65 +398,69 @@ def fit_arrays(
     return engine_outcome(model, fit, arrays, contrasts, messages, ddf)
 
 
+@functools.lru_cache(maxsize=32)
+def _term_index(terms: tuple[str, ...]) -> pd.Index:
+    """The labels of a level's random terms, made once: building a pandas index costs
+    more than labelling the small covariance matrix with it."""
+    return pd.Index(list(terms))
+
+
 def fit_simplified(
     arrays: ModelArrays, contrasts: FloatArray, start: tuple[float, ...] | None,
     ddf: str = "z",
 ) -> FitOutcome:
     """As :func:`fit_arrays`, simplifying a singular random part as ``random="auto"``
-    does in :func:`~alliancestats.fit_truth_bias`.
+    does in :func:`~alliancestats.fit_truth_bias`, by the same rule
+    (:func:`~alliancestats.design.fit_simplifying`).
 
     The fit starts from ``arrays.random`` (terms named by their ``X`` column); while it
     is singular, :func:`~alliancestats.design.simplify_random` takes one step down (a
     term whose variance is 0 dropped, else a correlation of ±1 removed). The steps are
     listed at the start of the outcome's message (``random: ...``); a simplified fit
-    reports no ``theta`` (it is no warm start for the full structure).
-
-    Dropping a term whose variance is 0 leaves the same fit (lme4's reason for the
-    step), so the simpler model is evaluated at the singular fit's covariance
-    parameters without that term instead of being refitted; after a correlation is
-    removed the simpler model is refitted from the engine's own start, as
-    ``fit_truth_bias`` does. Estimates agree with ``fit_truth_bias(random="auto")`` to
-    the optimiser's tolerance.
+    reports no ``theta`` (it is no warm start for the full structure). Only the first
+    fit is warm-started (from ``start``); a simplified structure is fitted from the
+    engine's own start or evaluated at the singular fit's optimum, as
+    ``fit_truth_bias`` does.
     """
-    from .._mixed import SINGULAR_TOL
-    from ..design import RandomStructure, reduced_theta, simplify_random
+    from ..design import RandomStructure, StructureFit, fit_simplifying
 
     names, levels = arrays.columns, arrays.levels
     flags = arrays.independent or (False,) * len(levels)
-    structure = RandomStructure(tuple(
+    first = RandomStructure(tuple(
         (tuple(names[i] for i in arrays.random[lvl]), not flag)
         for lvl, flag in zip(levels, flags, strict=True)))
-    steps: list[str] = []
-    current = arrays
-    model, fit, messages = engine_fit(current, start)
-    while fit_status(fit) == "singular":
-        random_cov = {lvl: pd.DataFrame(np.asarray(cov, float), index=list(terms),
-                                        columns=list(terms))
-                      for lvl, (terms, _), cov in zip(levels, structure.levels, fit.cov_re,
-                                                      strict=True)}
-        step = simplify_random(structure, list(levels), random_cov, float(fit.sigma2),
-                               SINGULAR_TOL)
-        if step is None:
-            break
-        previous, (structure, record) = structure, step
-        steps.append(f"{record['level']}: {record['term']} {record['action']}")
-        current = dataclasses.replace(
+
+    def fit(structure: RandomStructure, at: FloatArray | None,
+            singular: StructureFit | None) -> StructureFit:
+        current = arrays if structure is first else dataclasses.replace(
             arrays,
             random={lvl: tuple(names.index(t) for t in terms)
                     for lvl, (terms, _) in zip(levels, structure.levels, strict=True)},
-            independent=tuple(not corr for _, corr in structure.levels),
-        )
-        if record["action"] == "dropped":
-            reduced = np.r_[reduced_theta(previous, structure, np.asarray(fit.theta, float)),
-                            np.asarray(fit.psi, dtype=float)]
+            independent=tuple(not corr for _, corr in structure.levels))
+        if at is None:
+            model, res, messages = engine_fit(current, start if structure is first else None)
+        else:  # the singular fit's warnings stand for this one's
             model = engine_model(current)
-            fit = model.evaluate(current.y, np.asarray(reduced), random_effects=False)
-        else:  # from the engine's own start: a warm start from the boundary usually
-            # ends singular again and is then refitted anyway (engine_fit)
-            model, fit, messages = engine_fit(current, None)
+            res, extra = quiet(lambda: model.evaluate(current.y, at, random_effects=False))
+            messages = [*singular.record[2], *extra] if singular is not None else extra
+
+        def covariances() -> tuple[dict[str, pd.DataFrame], float]:
+            return ({lvl: pd.DataFrame(np.asarray(cov, float), index=_term_index(terms),
+                                       columns=_term_index(terms))
+                     for lvl, (terms, _), cov in zip(levels, structure.levels, res.cov_re,
+                                                     strict=True)},
+                    float(res.sigma2))
+
+        return StructureFit((model, res, messages, current), res.converged, res.is_singular,
+                            float(res.llf), np.asarray(res.theta, dtype=float),
+                            np.asarray(res.psi, dtype=float), covariances)
+
+    kept, _, records = fit_simplifying(first, levels, fit)
+    model, res, messages, current = kept.record
+    steps = [f"{r['level']}: {r['term']} {r['action']}" for r in records]
     if steps:
         messages.insert(0, "random: " + "; ".join(steps))
-    outcome = engine_outcome(model, fit, current, contrasts, messages, ddf)
+    outcome = engine_outcome(model, res, current, contrasts, messages, ddf)
     return dataclasses.replace(outcome, theta=None) if steps else outcome
 
 
@@ -1144,6 +1149,18 @@ def with_ddf(design: Design, ddf: str) -> Design:
         fit = _contrast_fit(design)
     return dataclasses.replace(design, fit_fast=dataclasses.replace(fit, ddf=ddf),
                                fit_public=_no_public_fit)
+
+
+def warm_start_design(design: Design) -> Design:
+    """The design fitting what a warm start needs: the covariance parameters of its
+    first fit. No df (they do not change the fit), and no simplification of a singular
+    random part (a singular or simplified fit gives no warm start): the same warm start
+    as the design's own fit, at the cost of one fit."""
+    fit = design.fit_fast
+    if not isinstance(fit, ContrastFit):
+        return design
+    return dataclasses.replace(design, fit_fast=dataclasses.replace(fit, ddf="z",
+                                                                    simplify=False))
 
 
 def parse_targets(design: Design, targets: Any) -> tuple[Target, ...]:

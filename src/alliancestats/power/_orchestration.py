@@ -63,6 +63,7 @@ from ._designs import (
     with_ddf,
     with_random,
     with_residual,
+    warm_start_design,
     with_targets,
     without_public_fit,
 )
@@ -668,7 +669,8 @@ def _pilot_theta(template: run.ChunkTask, sizes: Sizes) -> tuple[float, ...] | N
     """
     if template.engine != "fast":
         return None
-    task = dataclasses.replace(template, sizes=sizes, start=0, stop=1)
+    task = dataclasses.replace(template, design=warm_start_design(template.design),
+                               sizes=sizes, start=0, stop=1)
     with run.one_blas_thread():
         outcome = run.fit_replicate(task, run.simulate_replicate(task, 0))
     return outcome.theta if outcome.status == "ok" else None
