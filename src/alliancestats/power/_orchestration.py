@@ -60,10 +60,10 @@ from ._designs import (
     Sizes,
     Target,
     parse_targets,
+    warm_start_design,
     with_ddf,
     with_random,
     with_residual,
-    warm_start_design,
     with_targets,
     without_public_fit,
 )
