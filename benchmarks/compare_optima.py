@@ -93,6 +93,7 @@ class Recorder:
         self.calls: list[list[Any]] = []
         self.counts = {"nit": 0, "eval": 0, "grad": 0}
         self.active = False
+        self.first: float | None = None
         from alliancestats._mixed._engine import _core
 
         # every deviance is one blocked factorisation; every gradient one reverse pass
@@ -103,18 +104,20 @@ class Recorder:
         def counted_slsqp(*args: Any, **kw: Any) -> Any:
             res = slsqp(*args, **kw)
             self.counts["nit"] += int(res.nit)
+            self.first = res.fun if self.first is None else self.first
             return res
 
         def recorded_optimise(s: Any, deviance: Any, *args: Any) -> Any:
             self.counts = dict.fromkeys(self.counts, 0)
-            self.active = True
+            self.active, self.first = True, None
             cpu = time.process_time()
             out = optimise(s, deviance, *args)
             cpu = time.process_time() - cpu
             self.active = False
             params = np.asarray(out[0], dtype=float)
+            # the first SLSQP run's deviance: restarts that end lower found another optimum
             self.calls.append([float(deviance(params)), params.tolist(), *self.counts.values(),
-                               cpu])
+                               cpu, float(self.first) * s.n])
             return out
 
         _model._slsqp, _model._optimise = counted_slsqp, recorded_optimise
@@ -147,7 +150,7 @@ def compare(a: dict[str, list[list[Any]]], b: dict[str, list[list[Any]]]) -> Non
         family = key.split("/")[0] + "/" + key.split("/")[2]
         row = rows.setdefault(family, dict.fromkeys(
             ["fits", "optimisations", "misaligned", "higher", "lower", "max_dtheta",
-             "nit_a", "nit_b", "eval_a", "eval_b", "grad_a", "grad_b", "cpu_a", "cpu_b"], 0.0))
+             "found_a", "found_b", "nit_a", "nit_b", "eval_a", "eval_b", "grad_a", "grad_b", "cpu_a", "cpu_b"], 0.0))
         row["fits"] += 1
         if len(calls_a) != len(calls_b):
             row["misaligned"] += 1
@@ -167,6 +170,8 @@ def compare(a: dict[str, list[list[Any]]], b: dict[str, list[list[Any]]]) -> Non
             for i, what in enumerate(("nit", "eval", "grad", "cpu")):
                 row[f"{what}_a"] += ca[2 + i]
                 row[f"{what}_b"] += cb[2 + i]
+            row["found_a"] += ca[0] < ca[6] - 1e-9
+            row["found_b"] += cb[0] < cb[6] - 1e-9
     table = pd.DataFrame(rows).T
     table.loc["total"] = table.sum()
     table.loc["total", "max_dtheta"] = table["max_dtheta"].iloc[:-1].max()
