@@ -143,14 +143,21 @@ def fits(first: int, last: int, families: list[str]) -> dict[str, list[list[Any]
     return out
 
 
+COLUMNS = ["fits", "optimisations", "misaligned", "higher", "lower", "max_dtheta",
+           "found_a", "found_b", "nit_a", "nit_b", "eval_a", "eval_b", "grad_a", "grad_b",
+           "cpu_a", "cpu_b"]
+
+
 def compare(a: dict[str, list[list[Any]]], b: dict[str, list[list[Any]]]) -> None:
+    """Per family: optimisations ending higher / lower in B than in A (by more than 1e-9
+    in the deviance), the largest ``|Δθ|``, how many ended below their first SLSQP run
+    (``found``: a restart found a lower optimum) and the totals of iterations,
+    deviances, gradients and processor seconds of A and B."""
     rows: dict[str, dict[str, float]] = {}
     for key, calls_a in a.items():
         calls_b = b[key]
-        family = key.split("/")[0] + "/" + key.split("/")[2]
-        row = rows.setdefault(family, dict.fromkeys(
-            ["fits", "optimisations", "misaligned", "higher", "lower", "max_dtheta",
-             "found_a", "found_b", "nit_a", "nit_b", "eval_a", "eval_b", "grad_a", "grad_b", "cpu_a", "cpu_b"], 0.0))
+        family, _, name = key.split("/")
+        row = rows.setdefault(f"{family}/{name}", dict.fromkeys(COLUMNS, 0.0))
         row["fits"] += 1
         if len(calls_a) != len(calls_b):
             row["misaligned"] += 1
@@ -158,12 +165,10 @@ def compare(a: dict[str, list[list[Any]]], b: dict[str, list[list[Any]]]) -> Non
         for ca, cb in zip(calls_a, calls_b, strict=False):
             row["optimisations"] += 1
             diff = cb[0] - ca[0]
-            if diff > 1e-9:
-                row["higher"] += 1
-                print(f"{key}: deviance {ca[0]:.10f} -> {cb[0]:.10f} (HIGHER)")
-            elif diff < -1e-9:
-                row["lower"] += 1
-                print(f"{key}: deviance {ca[0]:.10f} -> {cb[0]:.10f} (lower)")
+            if abs(diff) > 1e-9:
+                row["higher" if diff > 0 else "lower"] += 1
+                print(f"{key}: deviance {ca[0]:.10f} -> {cb[0]:.10f}"
+                      f"{' (HIGHER)' if diff > 0 else ''}")
             if len(ca[1]) == len(cb[1]):
                 row["max_dtheta"] = max(row["max_dtheta"],
                                         float(np.max(np.abs(np.subtract(ca[1], cb[1])))))
@@ -175,7 +180,7 @@ def compare(a: dict[str, list[list[Any]]], b: dict[str, list[list[Any]]]) -> Non
     table = pd.DataFrame(rows).T
     table.loc["total"] = table.sum()
     table.loc["total", "max_dtheta"] = table["max_dtheta"].iloc[:-1].max()
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(table.round({"max_dtheta": 10, "cpu_a": 2, "cpu_b": 2}).to_string())
 
 

@@ -760,10 +760,9 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
     scale = np.ones(size) if start is None else _curvature_scale(fun, theta0, fun(theta0))
     grad = _Gradient(deviance, scale, s.n)
 
-    def run(t0: FloatArray, options: dict[str, Any], over: _Gradient = grad) -> Any:
-        res = _slsqp(over.value, over, t0 / over.scale, bounds, options)
-        res.x = res.x * over.scale
-        res.scale = over.scale
+    def run(t0: FloatArray, options: dict[str, Any]) -> Any:
+        res = _slsqp(grad.value, grad, t0 / scale, bounds, options)
+        res.x = res.x * scale
         return res
 
     best = run(theta0, _OPTIONS)
@@ -782,17 +781,12 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
             pos += size
             if np.any(trial != best.x) and fun(trial) < best.fun:
                 trials.append(trial)
-        if not trials:
-            break
-        # restarts start near the optimum found: scaled by its curvature, SLSQP's first
-        # steps are nearly Newton steps (measured: about a third of the iterations)
-        near = _Gradient(deviance, _restart_scale(fun, best, stuck), s.n)
         improved = False
         for trial in trials:
             # a restart first runs to a loose tolerance: most come back to the optimum
             # already found (no need to polish that one again); one that ends lower is
             # polished to the full tolerance and then compared
-            alt = run(trial, _SCREEN_OPTIONS, near)
+            alt = run(trial, _SCREEN_OPTIONS)
             n_iter += int(alt.nit)
             if alt.fun < best.fun - 1e-12:
                 alt_nit = int(alt.nit)
@@ -914,31 +908,18 @@ def _slsqp_loop(fun: Any, jac: Any, x0: FloatArray, bounds: list[tuple[float | N
     mode = int(state["mode"])
     return optimize.OptimizeResult(x=x, fun=fx, jac=g, nit=int(state["iter"]),
                                    status=mode, success=mode == 0,
-                                   message=_SLSQP_MESSAGES.get(mode, f"exit mode {mode}"),
-                                   hess_diag=_ldl_diagonal(buffer, n))
+                                   message=_SLSQP_MESSAGES.get(mode, f"exit mode {mode}"))
 
 
-def _ldl_diagonal(packed: FloatArray, n: int) -> FloatArray:
-    """Diagonal of ``L D L'`` from SLSQP's packed factors of its quasi-Newton Hessian
-    (the start of its workspace: column by column, ``D[j]`` then ``L[j+1:, j]``)."""
-    L = np.zeros((n, n))
-    rows, cols = np.triu_indices(n)  # the upper triangle row by row, transposed: L by column
-    L[cols, rows] = packed[:n * (n + 1) // 2]
-    d = np.diag(L).copy()
-    np.fill_diagonal(L, 1.0)
-    return np.asarray((L * L) @ d, dtype=float)
-
-
-def _curvature_scale(fun: Any, theta: FloatArray, f0: float,
-                     coords: Any = None) -> FloatArray:
+def _curvature_scale(fun: Any, theta: FloatArray, f0: float) -> FloatArray:
     """Per-coordinate ``1/sqrt(f'')`` at ``theta`` (``f0 = fun(theta)``) from forward
-    second differences, in the coordinates ``coords`` (default all; the others 1).
+    second differences.
 
     Only a preconditioner: a poor estimate costs iterations, never accuracy, so it is
     clipped to a moderate range and falls back to 1 where the curvature is not positive.
     """
     out = np.ones(theta.size)
-    for j in range(theta.size) if coords is None else coords:
+    for j in range(theta.size):
         h = _CURV_STEP * max(1.0, abs(theta[j]))
         t1, t2 = theta.copy(), theta.copy()
         t1[j] += h
@@ -949,30 +930,10 @@ def _curvature_scale(fun: Any, theta: FloatArray, f0: float,
     return out
 
 
-def _restart_scale(fun: Any, res: optimize.OptimizeResult, stuck: Any) -> FloatArray:
-    """Curvature scale at an optimum ``res`` found by SLSQP over ``θ / res.scale``, for
-    restarts from near it (see :func:`_curvature_scale`).
-
-    Free coordinates: the diagonal of SLSQP's final quasi-Newton Hessian, at no cost.
-    Coordinates ``stuck`` at their bound: the bound blocked every step along them, so
-    the model never learnt their curvature; it is measured. Where it is negative (a
-    saddle, which the restart is to leave) the scale stays 1 as in the first run.
-    Without the quasi-Newton Hessian (scipy's own driver) all coordinates are measured.
-    """
-    diag = res.get("hess_diag")
-    if diag is None:
-        return _curvature_scale(fun, res.x, res.fun)
-    curv = diag / res.scale**2  # the model's curvature over θ
-    out = np.ones(res.x.size)
-    ok = np.isfinite(curv) & (curv > 0.0)
-    out[ok] = np.clip(1.0 / np.sqrt(curv[ok]), _SCALE_MIN, _SCALE_MAX)
-    probe = np.flatnonzero(stuck)
-    out[probe] = _curvature_scale(fun, res.x, res.fun, probe)[probe]
-    return out
-
-
 _CURV_STEP = 1e-2
 _SCALE_MIN, _SCALE_MAX = 1e-2, 1e2
+
+
 
 
 class _Gradient:
