@@ -11,7 +11,10 @@ Every optimisation of the covariance parameters (each call of the engine's
   structure on ``simulate_prn`` at the PRN size and at 10 therapists / 30 patients
   (singular fits and several local optima are more common there);
 - ``growth``: ``fit_growth`` with ``random="slopes"`` and ``"rater_slopes_therapist"``
-  on the stacked ratings of a PRN trial (as ``benchmarks/bench_models.py``).
+  on the stacked ratings of a PRN trial (as ``benchmarks/bench_models.py``);
+- ``residual``: residual parameters optimised with ``θ``: ``fit_growth`` with
+  ``"rater_slopes"`` and ``"rater_slopes_therapist"`` and ``residual="rater"`` (the power
+  analysis' growth model), ``fit_truth_bias`` with slopes and AR(1) residuals.
 
 Run it once per version of the code, then compare::
 
@@ -20,8 +23,9 @@ Run it once per version of the code, then compare::
     python benchmarks/compare_optima.py --compare old.json new.json
 
 ``--compare A B`` counts, per family, the optimisations whose deviance is higher in B
-than in A by more than 1e-9 (another optimum: a bug) or lower, the largest ``|Δθ|``, and
-the total iterations, evaluations and processor time of each version.
+than in A by more than 1e-9 (another optimum: a bug) or lower, the largest ``|Δθ|``, how
+many end below their first SLSQP run (``found``: a boundary restart found a lower
+optimum), and the total iterations, evaluations and processor time of each version.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FAMILIES = ("nested", "prn", "small", "growth")
+FAMILIES = ("nested", "prn", "small", "growth", "residual")
 TB = {"judgment": "alliance_therapist", "truth": "alliance_patient",
       "groups": ["therapist", "patient"]}
 GR = {"outcome": "alliance", "time": "session", "groups": ["therapist", "patient"],
@@ -78,6 +82,15 @@ def public_cases(family: str, seed: int) -> Iterator[tuple[str, Callable[[], Any
         for random in ("slopes", "rater_slopes_therapist"):
             yield random, lambda random=random: fit_growth(long, **GR, random=random)
         return
+    if family == "residual":
+        df = simulate_prn(rng=seed)
+        long = stack_raters(df, ratings=RATINGS)
+        yield "ar1", lambda: fit_truth_bias(df, **TB, random="slopes", residual="ar1",
+                                            time="session")
+        for random in ("rater_slopes", "rater_slopes_therapist"):
+            yield random, lambda random=random: fit_growth(long, **GR, random=random,
+                                                           residual="rater")
+        return
     df = (simulate_prn(rng=seed) if family == "prn"
           else simulate_prn(n_therapists=10, n_patients=30, rng=seed))
     yield "slopes", lambda: fit_truth_bias(df, **TB, random="slopes")
@@ -88,14 +101,12 @@ class Recorder:
     """Records every ``_optimise`` call: deviance, parameters, iterations, evaluations."""
 
     def __init__(self) -> None:
-        from alliancestats._mixed._engine import _model
+        from alliancestats._mixed._engine import _core, _model
 
         self.calls: list[list[Any]] = []
         self.counts = {"nit": 0, "eval": 0, "grad": 0}
         self.active = False
         self.first: float | None = None
-        from alliancestats._mixed._engine import _core
-
         # every deviance is one blocked factorisation; every gradient one reverse pass
         _core.factorize = self._counted(_core.factorize, "eval")
         _model._Objective.gradient = self._counted(_model._Objective.gradient, "grad")
