@@ -345,6 +345,80 @@ def test_slsqp_loop_takes_scipys_steps(start: list[float]) -> None:
     assert ours.x[0] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_ldl_diagonal_reads_slsqps_packed_factors() -> None:
+    # SLSQP keeps its quasi-Newton Hessian as L D L', packed column by column with D on
+    # L's unit diagonal
+    from alliancestats._mixed._engine._model import _ldl_diagonal
+
+    rng = np.random.default_rng(3)
+    n = 4
+    L = np.tril(rng.normal(size=(n, n)), -1) + np.eye(n)
+    d = rng.uniform(0.5, 2.0, size=n)
+    packed = np.concatenate([np.r_[d[j], L[j + 1:, j]] for j in range(n)])
+    np.testing.assert_allclose(_ldl_diagonal(np.r_[packed, 9.0, 9.0], n),
+                               np.diag(L @ np.diag(d) @ L.T), rtol=1e-14)
+
+
+def _slope_model(slope_sd: float, seed: int = 11) -> tuple[NestedLMM, Any, np.ndarray]:
+    """Therapist intercepts and slopes, patient intercepts; the slope SD as given."""
+    from alliancestats._mixed._engine._model import _Objective
+
+    rng = np.random.default_rng(seed)
+    g = np.column_stack([np.repeat(np.arange(15), 12), np.repeat(np.arange(60), 3)])
+    x = rng.normal(size=180)
+    X = np.column_stack([np.ones(180), x])
+    u = rng.normal(size=(15, 2)) * [1.0, slope_sd]
+    y = X @ [1.0, 0.5] + u[g[:, 0], 0] + u[g[:, 0], 1] * x + rng.normal(size=60)[g[:, 1]] \
+        + rng.normal(size=180)
+    model = NestedLMM(X, g, [X, X[:, :1]])
+    obj = _Objective(model._struct, None, None, y, True)
+    return model, obj, y
+
+
+def test_stuck_curvature_of_an_even_element() -> None:
+    # Λ = [[a, 0], [b, c]]: c enters only as c², so at c = 0 the curvature is the
+    # deviance's second difference, 2 (D(h) − D(0)) / h²
+    from alliancestats._mixed._engine._model import _stuck_curvature
+
+    model, obj, y = _slope_model(0.0, seed=0)
+    x = model.fit(y).theta
+    stuck = np.array([False, False, True, False])
+    assert x[2] == 0.0  # a singular fit: no slope variance beyond the intercept's
+    h = 1e-3
+    expected = 2.0 * (obj(np.where(stuck, h, x)) - obj(x)) / h**2
+    curvature = _stuck_curvature(model._struct, obj, x, stuck)
+    assert curvature is not None
+    np.testing.assert_allclose(curvature, [expected], rtol=1e-3)
+    # with a clear slope variance, c = 0 is a saddle: the deviance falls as c leaves it
+    model, obj, y = _slope_model(1.0, seed=0)
+    x = model.fit(y).theta
+    assert _stuck_curvature(model._struct, obj, np.where(stuck, 0.0, x), stuck) is None
+    # a stuck a with b ≠ 0 below it: the deviance is not even in a; never judged
+    assert _stuck_curvature(model._struct, obj, np.array([0.0, 0.1, 0.3, 0.7]),
+                            np.array([True, False, False, False])) is None
+
+
+def test_restart_scale() -> None:
+    # free elements from the quasi-Newton diagonal (over θ / scale), stuck ones from
+    # their curvature; without the quasi-Newton Hessian, free elements are measured
+    from scipy import optimize
+
+    from alliancestats._mixed._engine._model import _restart_scale
+
+    def fun(x: np.ndarray) -> float:
+        return float(2.0 * (x[0] - 1.0) ** 2 + 1.5 * x[1] ** 2)
+
+    x = np.array([1.0, 0.0])
+    res = optimize.OptimizeResult(x=x, fun=fun(x), scale=np.array([2.0, 1.0]),
+                                  hess_diag=np.array([16.0, 99.0]))
+    stuck = np.array([False, True])
+    np.testing.assert_allclose(_restart_scale(fun, res, stuck, np.array([3.0])),
+                               [0.5, 1.0 / np.sqrt(3.0)], rtol=1e-8)
+    del res["hess_diag"]
+    np.testing.assert_allclose(_restart_scale(fun, res, stuck, np.array([3.0])),
+                               [0.5, 1.0 / np.sqrt(3.0)], rtol=1e-8)
+
+
 def test_slsqp_falls_back_when_scipys_routine_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     # the loop drives a scipy-internal routine; one that fails or takes other steps is
     # detected once and optimize.minimize is used instead, with the same optimum

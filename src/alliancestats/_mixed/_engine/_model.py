@@ -732,7 +732,10 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
 
     - a diagonal element of ``Λ`` stuck at 0: with a nonzero element beside it the
       deviance is even in that element, so its gradient vanishes there (a saddle for a
-      gradient method); restart with it moved into the interior;
+      gradient method); restart with it moved into the interior. Where the curvature
+      along the stuck elements shows a minimum (:func:`_stuck_curvature`), that restart
+      only looks for another optimum and runs scaled by the curvature at the optimum
+      found (:func:`_restart_scale`): half the iterations of restarts, the same optima;
     - an interior point whose level-``l`` factor is better set to 0 (a boundary optimum on
       the far side of a ridge): one evaluation per level, restart only if lower.
     """
@@ -760,9 +763,10 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
     scale = np.ones(size) if start is None else _curvature_scale(fun, theta0, fun(theta0))
     grad = _Gradient(deviance, scale, s.n)
 
-    def run(t0: FloatArray, options: dict[str, Any]) -> Any:
-        res = _slsqp(grad.value, grad, t0 / scale, bounds, options)
-        res.x = res.x * scale
+    def run(t0: FloatArray, options: dict[str, Any], over: _Gradient = grad) -> Any:
+        res = _slsqp(over.value, over, t0 / over.scale, bounds, options)
+        res.x = res.x * over.scale
+        res.scale = over.scale
         return res
 
     best = run(theta0, _OPTIONS)
@@ -773,20 +777,26 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
         if stuck.any():
             trial = best.x.copy()
             trial[stuck] = _INTERIOR
-            trials.append(trial)
+            # at a minimum along the stuck elements, scaled by the curvature there (SLSQP's
+            # first steps nearly Newton steps); at a saddle, or where that is not known,
+            # the identity model's longer path: scaled, it ended higher in 31 of 8775
+            # optimisations (benchmarks/compare_optima.py, seeds 0-599)
+            curvature = _stuck_curvature(s, deviance, best.x, stuck)
+            trials.append((trial, grad if curvature is None else _Gradient(
+                deviance, _restart_scale(fun, best, stuck, curvature / s.n), s.n)))
         pos = 0
         for size in _core.block_sizes(s.q, s.diag):
             trial = best.x.copy()
             trial[pos:pos + size] = 0.0
             pos += size
             if np.any(trial != best.x) and fun(trial) < best.fun:
-                trials.append(trial)
+                trials.append((trial, grad))
         improved = False
-        for trial in trials:
+        for trial, over in trials:
             # a restart first runs to a loose tolerance: most come back to the optimum
             # already found (no need to polish that one again); one that ends lower is
             # polished to the full tolerance and then compared
-            alt = run(trial, _SCREEN_OPTIONS)
+            alt = run(trial, _SCREEN_OPTIONS, over)
             n_iter += int(alt.nit)
             if alt.fun < best.fun - 1e-12:
                 alt_nit = int(alt.nit)
@@ -799,6 +809,35 @@ def _optimise(s: Structure, deviance: _Objective, start: Any,
             break
     ok = bool(np.isfinite(best.fun)) and bool(best.success)
     return np.asarray(best.x, dtype=float), n_iter, ok, str(best.message)
+
+
+def _stuck_curvature(s: Structure, deviance: _Objective, x: FloatArray,
+                     stuck: Any) -> FloatArray | None:
+    """The deviance's curvature at 0 along the diagonal elements of ``Λ`` ``stuck`` at
+    their bound at ``x``, if ``x`` is a minimum along them; else None.
+
+    An element whose column of ``Λ`` has nothing (nonzero) below it enters the covariance
+    only squared: the deviance is even in it, its gradient vanishes at 0 and the Hessian
+    there does not couple it to the other elements. So its curvature at 0 is the
+    gradient at a small value over that value (one evaluation for all such elements), and
+    ``x`` (a minimum over the free elements) is a minimum along them exactly when all
+    are positive. None where one is not (a saddle), or where an element has a nonzero
+    element below it: the deviance is not even in it, and flipping the sign of its column
+    gives the same covariance with the opposite gradient along it, so unless that
+    gradient is 0 a lower point lies beside the flipped one.
+    """
+    marks = _core.theta_to_lambdas(np.arange(1.0, x.size + 1.0), s.q, s.diag)
+    for lam in marks:  # each element of Λ holds its θ position + 1 (0: not in θ)
+        for j in range(lam.shape[0]):
+            below = lam[j + 1:, j].astype(int) - 1
+            if stuck[int(lam[j, j]) - 1] and np.any(x[below[below >= 0]] != 0.0):
+                return None
+    probe = np.where(stuck, _PROBE, x)
+    value, factor = deviance.evaluate(probe)
+    if factor is None:
+        return None
+    curvature = deviance.gradient(probe, value, factor)[stuck] / _PROBE
+    return curvature if np.all(curvature > 0.0) else None
 
 
 def _hessian_from_gradient(obj: _Objective, x: FloatArray, rel: float = 1e-4) -> FloatArray:
@@ -908,18 +947,31 @@ def _slsqp_loop(fun: Any, jac: Any, x0: FloatArray, bounds: list[tuple[float | N
     mode = int(state["mode"])
     return optimize.OptimizeResult(x=x, fun=fx, jac=g, nit=int(state["iter"]),
                                    status=mode, success=mode == 0,
-                                   message=_SLSQP_MESSAGES.get(mode, f"exit mode {mode}"))
+                                   message=_SLSQP_MESSAGES.get(mode, f"exit mode {mode}"),
+                                   hess_diag=_ldl_diagonal(buffer, n))
 
 
-def _curvature_scale(fun: Any, theta: FloatArray, f0: float) -> FloatArray:
+def _ldl_diagonal(packed: FloatArray, n: int) -> FloatArray:
+    """Diagonal of ``L D L'`` from SLSQP's packed factors of its quasi-Newton Hessian
+    (the start of its workspace: column by column, ``D[j]`` then ``L[j+1:, j]``)."""
+    L = np.zeros((n, n))
+    rows, cols = np.triu_indices(n)  # the upper triangle row by row, transposed: L by column
+    L[cols, rows] = packed[:n * (n + 1) // 2]
+    d = np.diag(L).copy()
+    np.fill_diagonal(L, 1.0)
+    return np.asarray((L * L) @ d, dtype=float)
+
+
+def _curvature_scale(fun: Any, theta: FloatArray, f0: float,
+                     coords: Any = None) -> FloatArray:
     """Per-coordinate ``1/sqrt(f'')`` at ``theta`` (``f0 = fun(theta)``) from forward
-    second differences.
+    second differences, in the coordinates ``coords`` (default all; the others 1).
 
     Only a preconditioner: a poor estimate costs iterations, never accuracy, so it is
     clipped to a moderate range and falls back to 1 where the curvature is not positive.
     """
     out = np.ones(theta.size)
-    for j in range(theta.size):
+    for j in range(theta.size) if coords is None else coords:
         h = _CURV_STEP * max(1.0, abs(theta[j]))
         t1, t2 = theta.copy(), theta.copy()
         t1[j] += h
@@ -930,10 +982,29 @@ def _curvature_scale(fun: Any, theta: FloatArray, f0: float) -> FloatArray:
     return out
 
 
+def _restart_scale(fun: Any, res: optimize.OptimizeResult, stuck: Any,
+                   curvature: FloatArray) -> FloatArray:
+    """Curvature scale (see :func:`_curvature_scale`) at an optimum ``res`` found by
+    SLSQP over ``θ / res.scale``, for a restart from near it.
+
+    Free elements: the diagonal of SLSQP's final quasi-Newton Hessian, at no cost (without
+    it, from scipy's own driver, measured). Elements ``stuck`` at their bound, along which
+    every step was blocked: their ``curvature`` (of ``fun``) at the bound, measured.
+    """
+    diag = res.get("hess_diag")
+    if diag is None:
+        out = _curvature_scale(fun, res.x, res.fun, np.flatnonzero(~stuck))
+    else:
+        curv = diag / res.scale**2  # the model's curvature over θ
+        out = np.ones(res.x.size)
+        ok = np.isfinite(curv) & (curv > 0.0)
+        out[ok] = np.clip(1.0 / np.sqrt(curv[ok]), _SCALE_MIN, _SCALE_MAX)
+    out[stuck] = np.clip(1.0 / np.sqrt(curvature), _SCALE_MIN, _SCALE_MAX)
+    return out
+
+
 _CURV_STEP = 1e-2
 _SCALE_MIN, _SCALE_MAX = 1e-2, 1e2
-
-
 
 
 class _Gradient:
@@ -968,6 +1039,7 @@ _OPTIONS = {"ftol": 1e-13, "maxiter": 1000}
 _SCREEN_OPTIONS = {"ftol": 1e-8, "maxiter": 1000}  # restarts, before polishing
 _MAX_RESTARTS = 3
 _SADDLE = 1e-4  # a bounded θ element below this is re-examined from the interior
+_PROBE = 1e-5  # a stuck element's curvature at 0: its gradient at this value / value
 _INTERIOR = 0.5  # restart value: a relative SD of half the residual SD
 
 
