@@ -617,11 +617,13 @@ class _Objective:
         self.struct, self.layout, self.reml = struct, layout, reml
         self._prep: _core.Prepared | None = None
         self._cache: dict[bytes, tuple[_core.Prepared, float]] = {}
+        self._basis: Any = None  # the response's sums formed once (residual structures)
         if layout is None or Wpad is None:
             self._prep = _core.prepare(struct, struct.with_response(y))
             self._A = np.empty(0)
         else:
             self._A = np.concatenate([Wpad, _residual.padded(layout, y[:, None])], axis=2)
+            self._basis = _residual.response_basis(layout, self._A)
 
     def factor(self, params: FloatArray) -> tuple[_core.Factor, float]:
         """The blocked factorisation at ``params`` and ``Σ log|C_u|`` (raises
@@ -637,7 +639,7 @@ class _Objective:
         if hit is None:
             # new ψ: whiten and prepare; steps in θ alone (most of a forward-difference
             # gradient, and of the Hessian) reuse a recent ψ's cross products
-            cross, logdet = _residual.unit_cross(self.layout, self._A, psi)
+            cross, logdet = _residual.unit_cross(self.layout, self._A, psi, self._basis)
             if not np.isfinite(logdet):
                 raise np.linalg.LinAlgError("the residual covariance is not positive "
                                             "definite")
@@ -677,7 +679,8 @@ class _Objective:
             return _core.gradient(s, f, self.reml, r2_weight)
         # ψ re-weights the cross products: the same reverse pass continued into them
         grad, adjoint = _core.inner_adjoint(s, f, self.reml, r2_weight)
-        psi = _residual.psi_gradient(self.layout, self._A, params[s.n_theta:], adjoint)
+        psi = _residual.psi_gradient(self.layout, self._A, params[s.n_theta:], adjoint,
+                                       self._basis)
         return np.r_[grad, psi]
 
 

@@ -38,7 +38,6 @@ The optimiser works on unconstrained ``ψ``: ``φ = tanh ψ`` (``|φ| < 1``) or
 from __future__ import annotations
 
 import functools
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,18 +267,6 @@ class ResidualLayout:
         dc = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, jac[1] / (w * root)]])
         return s, c, ds, dc
 
-    def basis(self, A: FloatArray) -> _Basis:
-        """The :class:`_Basis` of the padded ``A`` (built on first use, then kept while
-        ``A`` lives: ``A`` is one response's data, not modified during its fit)."""
-        hit = _BASES.get(id(A))
-        if hit is not None and hit[0] is self:
-            return hit[1]
-        basis = _Basis.build(self, A)
-        _BASES[id(A)] = (self, basis)
-        # dropped with A (so an id is never reused while its entry exists)
-        weakref.finalize(A, _BASES.pop, id(A), None)
-        return basis
-
     def _whiten_blocks(self, A: FloatArray, ratios: FloatArray,
                        rho: float) -> tuple[FloatArray, float]:
         """``"rater"``: whiten each time's block of raters (one small factorisation per
@@ -361,12 +348,10 @@ class ResidualLayout:
         C = np.where(both, serial * np.where(same, 1.0, rho) * scale, 0.0) + pad
         return C, serial, scale
 
-#: per live padded ``A`` (by id): its layout and :class:`_Basis`
-_BASES: dict[int, tuple[ResidualLayout, _Basis]] = {}
 
 
 def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
-                 adjoint: FloatArray) -> FloatArray:
+                 adjoint: FloatArray, basis: _Basis | None = None) -> FloatArray:
     r"""Exact derivative in ``ψ`` of the objective plus ``Σ_u log|C_u|``.
 
     ``A`` is the padded ``[Z | X | y]`` (as :func:`unit_cross` takes it) and ``adjoint``
@@ -383,10 +368,12 @@ def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
 
     summed per distinct unit configuration (``C`` depends on the configuration only),
     so the unwhitened ``A_u Ḡ_e A_u'`` suffices. The :attr:`~ResidualLayout.elementwise`
-    kinds use their closed form (:func:`_elementwise_gradient`). No extra deviance.
+    kinds use their closed form (:func:`_elementwise_gradient`) on ``A``'s
+    :class:`_Basis` (:func:`response_basis`; formed here when not given). No extra
+    deviance.
     """
     if layout.elementwise:
-        return _elementwise_gradient(layout, A, psi, adjoint)
+        return _elementwise_gradient(layout, basis or _Basis.build(layout, A), psi, adjoint)
     C, dC = layout.correlation_derivatives(psi)
     try:
         Linv = np.linalg.inv(np.linalg.cholesky(C))
@@ -401,7 +388,7 @@ def psi_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
     return np.asarray(np.einsum("jpab,pab->j", dC, T), dtype=float)
 
 
-def _elementwise_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
+def _elementwise_gradient(layout: ResidualLayout, basis: _Basis, psi: FloatArray,
                           adjoint: FloatArray) -> FloatArray:
     r""":func:`psi_gradient` of the :attr:`~ResidualLayout.elementwise` kinds: with
     ``M_e = Σ_κ s_κ² S0_κe − s_κ c_κ S1_κe + c_κ² S2_κe`` (:class:`_Basis`), the
@@ -411,7 +398,7 @@ def _elementwise_gradient(layout: ResidualLayout, A: FloatArray, psi: FloatArray
     if found is None:
         return np.full(psi.size, np.nan)
     s, c, ds, dc = found
-    g = layout.basis(A).project(adjoint)
+    g = basis.project(adjoint)
     d_weight = 2.0 * s * ds * g[:, 0] - (ds * c + s * dc) * g[:, 1] + 2.0 * c * dc * g[:, 2]
     count = layout.slot_classes[1]
     return np.asarray(d_weight.sum(axis=1) - 2.0 * (ds / s) @ count, dtype=float)
@@ -637,17 +624,26 @@ def padded(layout: ResidualLayout, A: FloatArray) -> FloatArray:
     return out
 
 
-def unit_cross(layout: ResidualLayout, A: FloatArray, psi: FloatArray) -> tuple[
-        FloatArray, float]:
+def response_basis(layout: ResidualLayout, A: FloatArray) -> _Basis | None:
+    """What :func:`unit_cross` and :func:`psi_gradient` form from the padded ``A`` once
+    per response (the :attr:`~ResidualLayout.elementwise` kinds' :class:`_Basis`; None for
+    the others). ``A`` must not change while it is in use."""
+    return _Basis.build(layout, A) if layout.elementwise else None
+
+
+def unit_cross(layout: ResidualLayout, A: FloatArray, psi: FloatArray,
+               basis: _Basis | None = None) -> tuple[FloatArray, float]:
     """Whitened cross products per engine innermost unit and ``Σ log|C_u|``: for the
     :attr:`~ResidualLayout.elementwise` kinds a weighted sum of the response's
-    :class:`_Basis`, else by whitening every unit."""
+    :class:`_Basis` (:func:`response_basis`; formed here when not given), else by
+    whitening every unit."""
     if layout.elementwise:
+        basis = basis or _Basis.build(layout, A)
         found = layout.scales(psi)
         if found is None:
             return np.empty(0), np.inf
         s, c = found[0], found[1]
-        return layout.basis(A).combine(s, c), -2.0 * float(np.log(s) @ layout.slot_classes[1])
+        return basis.combine(s, c), -2.0 * float(np.log(s) @ layout.slot_classes[1])
     Aw, logdet = layout.whiten(A, psi)
     if not np.isfinite(logdet):
         return np.empty(0), np.inf
