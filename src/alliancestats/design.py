@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._mixed import single_threaded_blas
+from ._mixed import Grouping, single_threaded_blas
 from ._validation import (
     as_column_list,
     check_groups,
@@ -39,6 +39,7 @@ from ._validation import (
     handle_missing,
     require_columns,
     require_numeric,
+    without_attrs,
 )
 from .exceptions import DataWarning
 
@@ -646,13 +647,15 @@ def prepare_frame(
     numeric: Mapping[str, Any],
     groups: list[Hashable],
     missing: str,
-) -> tuple[pd.DataFrame, dict[str, int]]:
+) -> tuple[pd.DataFrame, dict[str, int], Grouping]:
     """Shared validation: columns exist, roles distinct, numeric roles numeric, missing rows
-    dropped (counted), groups usable and identifiable. Never mutates ``data``."""
-    # A shallow view without ``attrs``: pandas deep-copies ``attrs`` (e.g. a data set's
-    # description) into every derived frame, which would dominate a small model's fit.
-    data = data.copy(deep=False)
-    data.attrs = {}
+    dropped (counted), groups usable and identifiable. Never mutates ``data``.
+
+    Returns the analysed rows of the used columns, the missing values per column among
+    the dropped rows, and the :class:`~alliancestats._mixed.Grouping` of ``groups`` in
+    those rows: the labels are coded once, for these checks and for the fit
+    (``fit_mixed(..., grouping=...)``)."""
+    data = without_attrs(data)
     require_columns(data, roles)
     check_roles(roles)
     check_distinct_labels(roles)
@@ -661,13 +664,14 @@ def prepare_frame(
         c for spec in roles.values() for c in as_column_list(spec, "columns")
     ))
     frame, dropped = handle_missing(data, used, missing, select=True)
-    codes = _column_codes(frame, groups)
+    grouping = Grouping(frame, groups)
+    codes = grouping.column_codes
     check_groups(frame, groups, codes=codes)
     check_group_order(frame, groups, codes)
     for outer, inner in itertools.pairwise(groups):
         check_nested(frame, outer, inner, codes)
     check_identifiable(frame, groups, codes)
-    return frame, dropped
+    return frame, dropped, grouping
 
 
 # -- R text ---------------------------------------------------------------------------------

@@ -428,8 +428,8 @@ def fit_growth(
                                                             else [])])
     roles: dict[str, Any] = {"outcome": outcome, "time": time, "rater": rater,
                              "moderators": mod_cols, "groups": group_cols}
-    frame, dropped = prepare_frame(data, roles, {"outcome": outcome, "time": time},
-                                   group_cols, missing)
+    frame, dropped, grouping = prepare_frame(data, roles, {"outcome": outcome, "time": time},
+                                             group_cols, missing)
     check_variance(frame, time, "time")
     for col in mod_cols:
         check_variance(frame, col, "moderators")
@@ -477,7 +477,7 @@ def fit_growth(
                          for g in group_cols[:-1]})
     else:
         spec, independent = random_spec(group_cols, str(time), random)
-    fit = fit_mixed(frame[outcome].astype(float), exog, frame[group_cols], spec,
+    fit = fit_mixed(frame[outcome].astype(float), exog, grouping, spec,
                               reml=reml, engine=engine, independent=independent,
                               re_design=re_design, residual=residual,
                               time=None if residual == "iid" else

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import take_columns
 from ..exceptions import BoundaryFitWarning, ConvergenceWarning
 from ._ddf import DDF_CHOICES, DdfSource, satterthwaite_df
 from ._engine import EngineFit, NestedLMM
@@ -40,7 +41,7 @@ from ._spec import (
     INTERCEPT,
     Level,
     _nested_codes,
-    levels_from_groups,
+    levels_from_codes,
     n_cov_params,
     term_values,
 )
@@ -232,23 +233,51 @@ class Grouping:
     """The unit codes of a grouping frame, computed once for several fits of it.
 
     Pass it as ``fit_mixed(..., grouping=Grouping(groups))`` with that same ``groups``
-    (e.g. the fits of a random part simplified step by step): the labels are sorted and
-    coded once instead of at every fit.
+    (e.g. the fits of a random part simplified step by step), or as ``groups`` itself:
+    the labels are sorted and coded once instead of at every fit, and the same codes
+    serve the checks of the grouping (:attr:`column_codes`).
+
+    Parameters
+    ----------
+    groups : DataFrame
+        The grouping columns, outer -> inner; or, with ``columns``, a frame holding them.
+    columns : sequence of column names, optional
+        The grouping columns of ``groups``, outer -> inner (default: all of them).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> Grouping(pd.DataFrame({"g": ["b", "a", "b"]})).n_rows
-    3
+    >>> Grouping(pd.DataFrame({"g": ["b", "a", "b"], "y": [1.0, 2.0, 3.0]}), ["g"]).columns
+    ['g']
     """
 
-    def __init__(self, groups: pd.DataFrame) -> None:
-        if not isinstance(groups, pd.DataFrame) or groups.shape[1] == 0:
+    def __init__(self, groups: pd.DataFrame, columns: Sequence[Hashable] | None = None
+                 ) -> None:
+        if not isinstance(groups, pd.DataFrame) or groups.shape[1] == 0 or \
+                (columns is not None and not columns):
             raise TypeError("`groups` must be a DataFrame with at least one grouping "
                             "column.")
-        self.columns = list(groups.columns)
+        self.columns = list(groups.columns) if columns is None else list(columns)
         self.n_rows = len(groups)
-        self.nested = _nested_codes(groups)
+        self.nested = _nested_codes(groups, columns)
+        self._source = groups
+        self._frame = groups if columns is None else None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The grouping columns (taken from the frame given on first use)."""
+        if self._frame is None:
+            self._frame = take_columns(self._source, self.columns)
+        return self._frame
+
+    @property
+    def column_codes(self) -> dict[Hashable, tuple[np.ndarray[Any, Any], Any]]:
+        """Per grouping column, the codes of its sorted labels and the labels (what the
+        group checks of :func:`~alliancestats.design.prepare_frame` take)."""
+        return dict(zip(self.columns, self.nested[2], strict=True))
+
+    def __len__(self) -> int:
+        return self.n_rows
 
     def matches(self, groups: pd.DataFrame) -> bool:
         """Whether this coding can stand for ``groups`` (same columns and rows)."""
@@ -265,7 +294,7 @@ class _Residual:
     units: np.ndarray[Any, Any] | None = None
 
 
-def _residual_spec(residual: str, groups: pd.DataFrame, time: Any, rater: Any,
+def _residual_spec(residual: str, grouping: Grouping, time: Any, rater: Any,
                    n: int) -> _Residual:
     if not isinstance(residual, str) or residual not in RESIDUALS:
         raise ValueError(f"`residual` must be one of {RESIDUALS}; got {residual!r}.")
@@ -287,7 +316,7 @@ def _residual_spec(residual: str, groups: pd.DataFrame, time: Any, rater: Any,
             raise ValueError(f"`rater` must hold {n} labels (one per row of `endog`).")
     # the residual unit: the innermost grouping column with all outer ones (a patient);
     # AR(1) of rater-stacked rows runs within each rater's series (patient x rater)
-    key = groups.astype(object).reset_index(drop=True)
+    key = grouping.frame.astype(object).reset_index(drop=True)
     if residual == "ar1" and rater is not None:
         key = key.assign(__rater__=pd.Series(np.asarray(rater, dtype=object)))
     units, _ = pd.MultiIndex.from_frame(key).factorize(sort=True)
@@ -375,7 +404,7 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
                                              f"estimates may be inexact."))
     covs = [np.asarray(c, dtype=float) for c in res.cov_re]
     table, random_cov = _variance_table(levels, covs, float(res.sigma2))
-    names = pd.Index(list(exog.columns))  # one index for the estimates and both axes
+    names = exog.columns  # one (immutable) index for the estimates and both axes
     if effects is None:
         effects = _effect_frames(levels, res.random_effects)
     extra: dict[str, Any] = {} if residual_params is None else \
@@ -384,7 +413,7 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
         fe_params=pd.Series(np.asarray(res.beta, dtype=float), index=names),
         cov_fe=pd.DataFrame(np.asarray(res.cov_beta, dtype=float), index=names, columns=names),
         variance_components=table, random_cov=random_cov, llf=float(res.llf),
-        reml=res.reml, nobs=res.nobs, n_groups={lvl.name: len(lvl.labels) for lvl in levels},
+        reml=res.reml, nobs=res.nobs, n_groups={lvl.name: lvl.n_units for lvl in levels},
         n_cov_params=n_cov_params(levels) + int(np.size(res.psi)), converged=converged,
         is_singular=bool(res.is_singular), warnings=_emit(messages), engine=engine, raw=raw,
         optimizer_info={"criterion": "REML" if res.reml else "ML",
@@ -496,10 +525,10 @@ def _check_random_effect_count(levels: Sequence[Level], nobs: int) -> None:
     (units x terms) as observations leaves the variance components and the residual
     variance unidentified."""
     for lvl in levels:
-        n_re = len(lvl.labels) * len(lvl.terms)
+        n_re = lvl.n_units * len(lvl.terms)
         if n_re >= nobs:
             raise ValueError(
-                f"`random`: level {lvl.name!r} has {n_re} random effects ({len(lvl.labels)} "
+                f"`random`: level {lvl.name!r} has {n_re} random effects ({lvl.n_units} "
                 f"units x {len(lvl.terms)} terms), as many as or more than the "
                 f"observations ({nobs}): the variance components and the residual variance "
                 f"are not identified (lme4 refuses such a model). Use fewer random terms at "
@@ -510,7 +539,7 @@ def _check_random_effect_count(levels: Sequence[Level], nobs: int) -> None:
 def fit_mixed(
     endog: pd.Series,
     exog: pd.DataFrame,
-    groups: pd.DataFrame,
+    groups: pd.DataFrame | Grouping,
     random: Mapping[str, Sequence[str]],
     *,
     reml: bool = True,
@@ -531,10 +560,11 @@ def fit_mixed(
         Response (no missing values; callers drop them first).
     exog : DataFrame
         Fixed-effect design, full column rank (usually with an "Intercept" column).
-    groups : DataFrame
-        Grouping labels, columns ordered outer -> inner (e.g. therapist, patient). An
-        inner unit is identified by its label together with all outer labels (lme4's
-        ``therapist:patient``).
+    groups : DataFrame or Grouping
+        Grouping labels, columns ordered outer -> inner (e.g. therapist, patient), or
+        their :class:`Grouping` (the labels coded once, e.g. by the validation of the
+        data). An inner unit is identified by its label together with all outer labels
+        (lme4's ``therapist:patient``).
     random : mapping
         Level name (a column of ``groups``) -> names of random terms at that level:
         columns of ``exog`` or ``re_design``, or "Intercept" (a random intercept, whether
@@ -602,20 +632,25 @@ def fit_mixed(
     """
     if engine not in ENGINES:
         raise ValueError(f"`engine` must be one of {ENGINES}; got {engine!r}.")
-    if not isinstance(groups, pd.DataFrame) or groups.shape[1] == 0:
+    if isinstance(groups, Grouping):
+        if grouping is not None and grouping is not groups:
+            raise ValueError("`groups` is a Grouping: pass no other `grouping`.")
+        grouping = groups
+    elif not isinstance(groups, pd.DataFrame) or groups.shape[1] == 0:
         raise TypeError("`groups` must be a DataFrame with at least one grouping column.")
     if not (len(endog) == len(exog) == len(groups)):
         raise ValueError("`endog`, `exog` and `groups` must have the same number of rows.")
-    if grouping is not None and not grouping.matches(groups):
+    if grouping is None:
+        grouping = Grouping(groups)
+    elif groups is not grouping and not grouping.matches(groups):  # type: ignore[arg-type]
         raise ValueError("`grouping` was made from other groups (columns or rows differ); "
                          "pass Grouping(groups) of these groups.")
-    levels = levels_from_groups(groups, random, independent,
-                                None if grouping is None else grouping.nested)
+    levels = levels_from_codes(grouping.columns, random, independent, grouping.nested)
     for lvl in levels:
         for term in lvl.terms:
             term_values(term, exog, re_design)
     _check_random_effect_count(levels, len(endog))
-    spec = _residual_spec(residual, groups, time, rater, len(endog))
+    spec = _residual_spec(residual, grouping, time, rater, len(endog))
     if engine == "fast":
         with single_threaded_blas():
             return _fit_fast(endog, exog, levels, reml, re_design, spec, at)
@@ -705,8 +740,9 @@ def deviance_at(
     >>> bool(np.isclose(deviance_at(y, X, g, {"g": ["Intercept"]}, fit.theta), -2 * fit.llf))
     True
     """
-    levels = levels_from_groups(groups, random, independent)
-    spec = _residual_spec(residual, groups, time, rater, len(endog))
+    grouping = Grouping(groups)
+    levels = levels_from_codes(grouping.columns, random, independent, grouping.nested)
+    spec = _residual_spec(residual, grouping, time, rater, len(endog))
     with single_threaded_blas():
         model = _engine_model(endog, exog, levels, reml, re_design, spec)
         return float(model.deviance(endog.to_numpy(dtype=float),
