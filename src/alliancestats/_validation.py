@@ -221,8 +221,8 @@ def wide_layout_hint(data: pd.DataFrame) -> str:
 def require_numeric(data: pd.DataFrame, roles: RoleSpec) -> None:
     """Check that each role's column(s) are numeric (bool counts as numeric)."""
     for role, spec in roles.items():
-        for col in as_column_list(spec, role):
-            series = data[col]
+        columns = {col: data[col] for col in as_column_list(spec, role)}
+        for col, series in columns.items():
             if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_complex_dtype(
                 series
             ):
@@ -233,8 +233,8 @@ def require_numeric(data: pd.DataFrame, roles: RoleSpec) -> None:
                 f"`{role}` column {col!r} must be numeric; got dtype {series.dtype} "
                 f"(e.g. {examples}). Convert it with pandas.to_numeric(..., errors='coerce')."
             )
-        for col in as_column_list(spec, role):
-            values = data[col].to_numpy(dtype=float, na_value=np.nan)
+        for col, series in columns.items():
+            values = series.to_numpy(dtype=float, na_value=np.nan)
             if np.isinf(values).any():
                 raise ValueError(
                     f"`{role}` column {col!r} contains infinite values; "

@@ -607,13 +607,14 @@ def _may_repeat(data: pd.DataFrame, probe: Sequence[Hashable]) -> bool:
         return True
     try:
         values = np.column_stack([data[c].to_numpy(dtype=float, na_value=np.nan)
-                                  for c in probe]) + 0.0  # -0.0 -> 0.0
+                                  for c in probe])
     except (TypeError, ValueError):
         return True
-    values[np.isnan(values)] = np.nan  # one NaN pattern
-    rows = np.ascontiguousarray(values).view(
-        np.dtype((np.void, values.dtype.itemsize * values.shape[1])))
-    return len(np.unique(rows)) < len(rows)
+    # equal rows are neighbours once sorted (NaNs sort last, equal to each other)
+    ordered = values[np.lexsort(values.T[::-1])]
+    nan = np.isnan(ordered)
+    same = (ordered[1:] == ordered[:-1]) | (nan[1:] & nan[:-1])
+    return bool(same.all(axis=1).any())
 
 
 def warn_duplicate_rows(data: pd.DataFrame, stacklevel: int = 3,

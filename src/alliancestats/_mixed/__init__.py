@@ -190,10 +190,19 @@ class MixedFit:
         return replace(self, notes=(*self.notes, *notes))
 
 
+@functools.lru_cache(maxsize=64)
+def _table_text(structure: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[Any, Any]:
+    """The level and term columns of a variance table for ``structure`` (level -> terms),
+    typed once: inferring the dtype of text costs more than the table's numbers. (A
+    frame built from them copies them.)"""
+    level = [name for name, terms in structure for _ in terms] + ["Residual"]
+    term = [t for _, terms in structure for t in terms] + [""]
+    return (pd.Series(np.array(level, dtype=object)).array,
+            pd.Series(np.array(term, dtype=object)).array)
+
+
 def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]],
                     scale: float) -> tuple[pd.DataFrame, Mapping[str, pd.DataFrame]]:
-    level_col: list[str] = []
-    term_col: list[str] = []
     variance: list[float] = []
     corr: list[float] = []
 
@@ -206,25 +215,21 @@ def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]
 
     for lvl, cov in zip(levels, covs, strict=True):
         sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        for t, term in enumerate(lvl.terms):
+        for t in range(len(lvl.terms)):
             r = math.nan
             if t > 0 and lvl.correlated:
                 denom = sd[0] * sd[t]
                 r = float(cov[0, t] / denom) if denom > 0 else math.nan
-            level_col.append(lvl.name)
-            term_col.append(term)
             variance.append(float(cov[t, t]))
             corr.append(r)
-    level_col.append("Residual")
-    term_col.append("")
     variance.append(scale)
     corr.append(math.nan)
     var = np.array(variance)
     # sd as before: sqrt of the clipped variance for random terms, of sigma² for the residual
     sds = np.sqrt(np.clip(var, 0.0, None))
     sds[-1] = math.sqrt(scale)
-    table = pd.DataFrame({"level": np.array(level_col, dtype=object),
-                          "term": np.array(term_col, dtype=object), "variance": var,
+    level_col, term_col = _table_text(tuple((lvl.name, lvl.terms) for lvl in levels))
+    table = pd.DataFrame({"level": level_col, "term": term_col, "variance": var,
                           "sd": sds, "corr": np.array(corr)})
     return table, _LazyEffects(labelled)
 
@@ -326,11 +331,12 @@ def _residual_spec(residual: str, grouping: Grouping, time: Any, rater: Any,
 def _model_arrays(exog: pd.DataFrame, levels: Sequence[Level],
                   re_design: pd.DataFrame | None) -> tuple[Any, Any, list[Any]]:
     """The design ``X``, the unit codes (one column per level) and the random-effect
-    designs ``Z`` of a model, built once for the engine and the df source."""
-    X = exog.to_numpy(dtype=float)
-    codes = np.column_stack([lvl.codes for lvl in levels])
+    designs ``Z`` of a model, built once for the engine and the df source (raises for a
+    random term that is no column)."""
     Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
          for lvl in levels]
+    X = exog.to_numpy(dtype=float)
+    codes = np.column_stack([lvl.codes for lvl in levels])
     return X, codes, Z
 
 
@@ -437,8 +443,7 @@ def _ddf_source(model: NestedLMM, endog: pd.Series, exog: pd.DataFrame,
 
 def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
               re_design: pd.DataFrame | None, residual: _Residual,
-              at: Any = None) -> MixedFit:
-    arrays = _model_arrays(exog, levels, re_design)
+              arrays: tuple[Any, Any, Any], at: Any = None) -> MixedFit:
     model = _engine_model(endog, exog, levels, reml, re_design, residual, arrays)
     y = endog.to_numpy(dtype=float)
     if at is not None:
@@ -482,13 +487,14 @@ def _covariance_vector(model: NestedLMM, value: Any) -> np.ndarray[Any, Any]:
 
 
 def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level],
-                     reml: bool, re_design: pd.DataFrame | None) -> MixedFit:
+                     reml: bool, re_design: pd.DataFrame | None,
+                     arrays: tuple[Any, Any, Any]) -> MixedFit:
     sm = fit_mixedlm(endog, exog, levels, reml, re_design)
     if sm["theta"] is None:
         detail = "; ".join(text for _, text in sm["messages"]) or "no estimate"
         raise ValueError(f"statsmodels MixedLM could not fit this model ({detail}); use "
                          f"engine='fast'.")
-    model = _engine_model(endog, exog, levels, reml, re_design)
+    model = _engine_model(endog, exog, levels, reml, re_design, arrays=arrays)
     y = endog.to_numpy(dtype=float)
     theta = _onto_boundary(model, y, sm["theta"], diagonal_positions(levels))
     res = model.evaluate(y, theta)
@@ -499,7 +505,8 @@ def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Leve
             "statsmodels_messages": [text for _, text in sm["messages"]]}
     fit = _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
                   messages=messages, raw=sm["raw"], optimizer_info=info)
-    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
+    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res,
+                                               arrays))
 
 
 def _onto_boundary(model: NestedLMM, y: np.ndarray[Any, Any], theta: np.ndarray[Any, Any],
@@ -646,14 +653,12 @@ def fit_mixed(
         raise ValueError("`grouping` was made from other groups (columns or rows differ); "
                          "pass Grouping(groups) of these groups.")
     levels = levels_from_codes(grouping.columns, random, independent, grouping.nested)
-    for lvl in levels:
-        for term in lvl.terms:
-            term_values(term, exog, re_design)
+    arrays = _model_arrays(exog, levels, re_design)
     _check_random_effect_count(levels, len(endog))
     spec = _residual_spec(residual, grouping, time, rater, len(endog))
     if engine == "fast":
         with single_threaded_blas():
-            return _fit_fast(endog, exog, levels, reml, re_design, spec, at)
+            return _fit_fast(endog, exog, levels, reml, re_design, spec, arrays, at)
     if at is not None:
         raise ValueError("`at` is for engine='fast' (statsmodels MixedLM optimises "
                          "from its own start).")
@@ -672,7 +677,7 @@ def fit_mixed(
             f"make the inner-level terms uncorrelated (random='slopes_uncorrelated', "
             f"lme4 `||`)."
         )
-    return _fit_statsmodels(endog, exog, levels, reml, re_design)
+    return _fit_statsmodels(endog, exog, levels, reml, re_design, arrays)
 
 
 def residual_note(residual: str, groups: Sequence[Hashable], time: Hashable | None,
