@@ -102,6 +102,24 @@ def single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
     return limit
 
 
+class _Lazy:
+    """A value computed on first use, e.g. a table that most callers never read
+    (pickled and copied as the value)."""
+
+    def __init__(self, compute: Any = None, value: Any = None) -> None:
+        self._compute = compute
+        self._value = value
+
+    def get(self) -> Any:
+        if self._compute is not None:
+            self._value = self._compute()
+            self._compute = None
+        return self._value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Lazy, (None, self.get()))
+
+
 @dataclass(frozen=True)
 class MixedFit:
     """Engine-neutral record of a fitted linear mixed model.
@@ -114,7 +132,7 @@ class MixedFit:
         Their covariance, lme4's ``vcov()``: sigma^2 (X' V^-1 X)^-1 at the estimate.
     variance_components : DataFrame
         Columns level, term, variance, sd, corr (correlation with the level's first term,
-        NaN for the first term), last row level "Residual".
+        NaN for the first term), last row level "Residual" (built on first use).
     random_cov : mapping
         Level -> covariance matrix (DataFrame) of that level's random terms (labelled on
         first use; pickled and copied as a plain dict).
@@ -159,7 +177,7 @@ class MixedFit:
 
     fe_params: pd.Series
     cov_fe: pd.DataFrame
-    variance_components: pd.DataFrame
+    _variance_components: _Lazy = field(repr=False)
     random_cov: Mapping[str, pd.DataFrame]
     llf: float
     reml: bool
@@ -179,6 +197,12 @@ class MixedFit:
     residual_params: pd.DataFrame = field(default_factory=lambda: _NO_RESIDUAL_PARAMS.copy())
     psi: np.ndarray[Any, np.dtype[np.float64]] = field(default_factory=lambda: np.empty(0))
     ddf_source: DdfSource | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def variance_components(self) -> pd.DataFrame:
+        """The variance components table (see the class notes)."""
+        table: pd.DataFrame = self._variance_components.get()
+        return table
 
     @property
     def method(self) -> str:
@@ -202,17 +226,9 @@ def _table_text(structure: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[Any
 
 
 def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]],
-                    scale: float) -> tuple[pd.DataFrame, Mapping[str, pd.DataFrame]]:
+                    scale: float) -> pd.DataFrame:
     variance: list[float] = []
     corr: list[float] = []
-
-    def labelled() -> dict[str, pd.DataFrame]:
-        out = {}
-        for lvl, cov in zip(levels, covs, strict=True):
-            terms = pd.Index(list(lvl.terms))  # one index for both axes
-            out[lvl.name] = pd.DataFrame(cov, index=terms, columns=terms)
-        return out
-
     for lvl, cov in zip(levels, covs, strict=True):
         sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
         for t in range(len(lvl.terms)):
@@ -229,9 +245,21 @@ def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]
     sds = np.sqrt(np.clip(var, 0.0, None))
     sds[-1] = math.sqrt(scale)
     level_col, term_col = _table_text(tuple((lvl.name, lvl.terms) for lvl in levels))
-    table = pd.DataFrame({"level": level_col, "term": term_col, "variance": var,
-                          "sd": sds, "corr": np.array(corr)})
-    return table, _LazyEffects(labelled)
+    return pd.DataFrame({"level": level_col, "term": term_col, "variance": var, "sd": sds,
+                         "corr": np.array(corr)})
+
+
+def _random_cov(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]]
+                ) -> Mapping[str, pd.DataFrame]:
+    """Level -> covariance matrix of its random terms, labelled on first use."""
+    def labelled() -> dict[str, pd.DataFrame]:
+        out = {}
+        for lvl, cov in zip(levels, covs, strict=True):
+            terms = pd.Index(list(lvl.terms))  # one index for both axes
+            out[lvl.name] = pd.DataFrame(cov, index=terms, columns=terms)
+        return out
+
+    return _LazyEffects(labelled)
 
 
 class Grouping:
@@ -365,14 +393,11 @@ class _LazyEffects(Mapping[str, pd.DataFrame]):
     callers read the variance table instead)."""
 
     def __init__(self, compute: Any) -> None:
-        self._compute = compute
-        self._value: dict[str, pd.DataFrame] | None = None
+        self._value = _Lazy(compute)
 
     def _frames(self) -> dict[str, pd.DataFrame]:
-        if self._value is None:
-            self._value = self._compute()
-            self._compute = None
-        return self._value
+        frames: dict[str, pd.DataFrame] = self._value.get()
+        return frames
 
     def __getitem__(self, key: str) -> pd.DataFrame:
         return self._frames()[key]
@@ -409,7 +434,7 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
         messages.append((ConvergenceWarning, f"The {engine} optimiser did not converge; "
                                              f"estimates may be inexact."))
     covs = [np.asarray(c, dtype=float) for c in res.cov_re]
-    table, random_cov = _variance_table(levels, covs, float(res.sigma2))
+    sigma2 = float(res.sigma2)
     names = exog.columns  # one (immutable) index for the estimates and both axes
     if effects is None:
         effects = _effect_frames(levels, res.random_effects)
@@ -418,7 +443,8 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
     return MixedFit(
         fe_params=pd.Series(np.asarray(res.beta, dtype=float), index=names),
         cov_fe=pd.DataFrame(np.asarray(res.cov_beta, dtype=float), index=names, columns=names),
-        variance_components=table, random_cov=random_cov, llf=float(res.llf),
+        _variance_components=_Lazy(lambda: _variance_table(levels, covs, sigma2)),
+        random_cov=_random_cov(levels, covs), llf=float(res.llf),
         reml=res.reml, nobs=res.nobs, n_groups={lvl.name: lvl.n_units for lvl in levels},
         n_cov_params=n_cov_params(levels) + int(np.size(res.psi)), converged=converged,
         is_singular=bool(res.is_singular), warnings=_emit(messages), engine=engine, raw=raw,
