@@ -432,21 +432,24 @@ def effect_weights(
 
 # -- frames and identifiability -------------------------------------------------------------
 def check_identifiable(frame: pd.DataFrame, groups: list[Hashable],
-                       codes: Mapping[Hashable, tuple[Any, Any]] | None = None) -> None:
+                       codes: Mapping[Hashable, tuple[Any, Any]] | None = None,
+                       n_units: Sequence[int] | None = None) -> None:
     """Levels that cannot be separated from the next one (or from the residual).
 
-    ``codes``: per grouping column its ``pd.factorize`` codes and labels, when the
-    caller has them already (:func:`prepare_frame`)."""
-    codes = codes or _column_codes(frame, groups)
-    n_units = []
-    key = np.zeros(len(frame), dtype=np.int64)
-    for col in groups:
-        # a level-d unit is the combination of the labels of columns 0..d
-        code, labels = codes[col]
-        key = key * max(len(labels), 1) + code
-        _, key = np.unique(key, return_inverse=True)
-        key = key.astype(np.int64).ravel()
-        n_units.append(int(key.max()) + 1 if key.size else 0)
+    ``codes``: per grouping column its ``pd.factorize`` codes and labels; ``n_units``:
+    the number of units of each level, outer first; either when the caller has them
+    already (:func:`prepare_frame`)."""
+    if n_units is None:
+        codes = codes or _column_codes(frame, groups)
+        n_units = []
+        key = np.zeros(len(frame), dtype=np.int64)
+        for col in groups:
+            # a level-d unit is the combination of the labels of columns 0..d
+            code, labels = codes[col]
+            key = key * max(len(labels), 1) + code
+            _, key = np.unique(key, return_inverse=True)
+            key = key.astype(np.int64).ravel()
+            n_units.append(int(key.max()) + 1 if key.size else 0)
     for outer, inner in itertools.pairwise(range(len(groups))):
         # every outer unit has at least one inner unit: all have exactly one when the
         # counts agree
@@ -671,7 +674,7 @@ def prepare_frame(
     check_group_order(frame, groups, codes)
     for outer, inner in itertools.pairwise(groups):
         check_nested(frame, outer, inner, codes)
-    check_identifiable(frame, groups, codes)
+    check_identifiable(frame, groups, n_units=[len(first) for first in grouping.nested[1]])
     return frame, dropped, grouping
 
 

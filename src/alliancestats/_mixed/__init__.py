@@ -361,8 +361,12 @@ def _model_arrays(exog: pd.DataFrame, levels: Sequence[Level],
     """The design ``X``, the unit codes (one column per level) and the random-effect
     designs ``Z`` of a model, built once for the engine and the df source (raises for a
     random term that is no column)."""
-    Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
-         for lvl in levels]
+    columns: dict[str, np.ndarray[Any, Any]] = {}  # each term taken once (the intercept
+    for lvl in levels:                              # is at every level)
+        for term in lvl.terms:
+            if term not in columns:
+                columns[term] = term_values(term, exog, re_design)
+    Z = [np.column_stack([columns[t] for t in lvl.terms]) for lvl in levels]
     X = exog.to_numpy(dtype=float)
     codes = np.column_stack([lvl.codes for lvl in levels])
     return X, codes, Z
@@ -425,7 +429,8 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
             converged: bool, messages: list[tuple[type[Warning], str]], raw: Any = None,
             optimizer_info: Mapping[str, Any] | None = None,
             residual_params: pd.DataFrame | None = None,
-            effects: Mapping[str, pd.DataFrame] | None = None) -> MixedFit:
+            effects: Mapping[str, pd.DataFrame] | None = None,
+            ddf_source: DdfSource | None = None) -> MixedFit:
     """The :class:`MixedFit` of an engine evaluation (at its own or another optimum);
     ``effects`` replaces the evaluation's conditional modes (e.g. computed lazily)."""
     if res.is_singular:
@@ -451,19 +456,18 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
         optimizer_info={"criterion": "REML" if res.reml else "ML",
                         "theta": np.asarray(res.theta).tolist(), **(optimizer_info or {})},
         random_effects=effects, theta=np.asarray(res.theta, dtype=float),
-        residual=res.residual, psi=np.asarray(res.psi, dtype=float),
+        residual=res.residual, psi=np.asarray(res.psi, dtype=float), ddf_source=ddf_source,
         **extra,
     )
 
 
-def _ddf_source(model: NestedLMM, endog: pd.Series, exog: pd.DataFrame,
-                levels: Sequence[Level], re_design: pd.DataFrame | None,
-                res: EngineFit, arrays: tuple[Any, Any, Any] | None = None) -> DdfSource:
+def _ddf_source(model: NestedLMM, y: np.ndarray[Any, Any], levels: Sequence[Level],
+                res: EngineFit, arrays: tuple[Any, Any, Any]) -> DdfSource:
     """What the df of this fit need (computed lazily by the results): the covariance
     parameters are ``np.r_[θ, ψ]``, as :meth:`NestedLMM.evaluate` takes them."""
-    X, codes, Z = arrays if arrays is not None else _model_arrays(exog, levels, re_design)
+    X, codes, Z = arrays
     params = np.r_[np.asarray(res.theta, dtype=float), np.asarray(res.psi, dtype=float)]
-    return DdfSource(model, endog.to_numpy(dtype=float), params, res.reml, X, Z, codes,
+    return DdfSource(model, y, params, res.reml, X, Z, codes,
                      tuple(not lvl.correlated for lvl in levels))
 
 
@@ -493,12 +497,11 @@ def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], rem
             at = model.evaluate(y, res.cov_params_vector, reml=res.reml)
         return _effect_frames(levels, at.random_effects)
 
-    fit = _record(res, levels, exog, engine="fast", converged=res.converged,
-                  messages=messages, optimizer_info={"n_iter": res.n_iter,
-                                                     "message": res.message},
-                  residual_params=table, effects=_LazyEffects(modes))
-    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res,
-                                               arrays))
+    return _record(res, levels, exog, engine="fast", converged=res.converged,
+                   messages=messages, optimizer_info={"n_iter": res.n_iter,
+                                                      "message": res.message},
+                   residual_params=table, effects=_LazyEffects(modes),
+                   ddf_source=_ddf_source(model, y, levels, res, arrays))
 
 
 def _covariance_vector(model: NestedLMM, value: Any) -> np.ndarray[Any, Any]:
@@ -529,10 +532,9 @@ def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Leve
         sm["messages"] if not sm["converged"] and category is not RuntimeWarning]
     info = {"best_attempt": sm["best_attempt"], "attempts": sm["attempts"],
             "statsmodels_messages": [text for _, text in sm["messages"]]}
-    fit = _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
-                  messages=messages, raw=sm["raw"], optimizer_info=info)
-    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res,
-                                               arrays))
+    return _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
+                   messages=messages, raw=sm["raw"], optimizer_info=info,
+                   ddf_source=_ddf_source(model, y, levels, res, arrays))
 
 
 def _onto_boundary(model: NestedLMM, y: np.ndarray[Any, Any], theta: np.ndarray[Any, Any],
