@@ -145,11 +145,11 @@ def require_columns(data: pd.DataFrame, roles: RoleSpec, name: str = "data") -> 
     >>> import pandas as pd
     >>> require_columns(pd.DataFrame({"wai_t": [1.0]}), {"judgment": "wai_t"})
     """
-    available = [str(c) for c in data.columns]
     for role, spec in roles.items():
         for col in as_column_list(spec, role):
             if col in data.columns:
                 continue
+            available = [str(c) for c in data.columns]
             close = close_matches(col, data.columns)
             hint = f" Close matches: {_fmt(close)}." if close else ""
             raise ValueError(
@@ -234,6 +234,8 @@ def require_numeric(data: pd.DataFrame, roles: RoleSpec) -> None:
                 f"(e.g. {examples}). Convert it with pandas.to_numeric(..., errors='coerce')."
             )
         for col, series in columns.items():
+            if series.dtype.kind in "biu":  # numpy integers and booleans: never infinite
+                continue
             values = series.to_numpy(dtype=float, na_value=np.nan)
             if np.isinf(values).any():
                 raise ValueError(
@@ -296,8 +298,8 @@ def handle_missing(
     # in every model call, where a pandas object costs more than the check)
     masks = [pd.isna(data[c].array) for c in cols]
     counts = {str(c): int(m.sum()) for c, m in zip(cols, masks, strict=True) if m.any()}
-    if not counts:
-        return (take_columns(data, cols) if select else data).copy(), {}
+    if not counts:  # (a take copies, as pandas' column selection does)
+        return (take_columns(data, cols) if select else data.copy()), {}
     detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
     row_missing = np.logical_or.reduce(masks)
     n_rows = int(row_missing.sum())
