@@ -855,7 +855,7 @@ def random_spec(
 
 
 def rater_random_spec(group_cols: Sequence[Hashable],
-                       bases: dict[str | None, pd.Series | None]) -> dict[str, list[str]]:
+                       bases: Mapping[str | None, Any]) -> dict[str, list[str]]:
     """``random`` for fit_mixed: outer levels an intercept, the innermost level the rater
     indicators then the rater x time columns (lme4's ``0 + rater + rater:time`` order)."""
     names = [str(k) for k in bases if k is not None]  # per rater: indicator, indicator x time

@@ -361,13 +361,13 @@ def _model_arrays(exog: pd.DataFrame, levels: Sequence[Level],
     """The design ``X``, the unit codes (one column per level) and the random-effect
     designs ``Z`` of a model, built once for the engine and the df source (raises for a
     random term that is no column)."""
-    columns: dict[str, np.ndarray[Any, Any]] = {}  # each term taken once (the intercept
-    for lvl in levels:                              # is at every level)
+    X = exog.to_numpy(dtype=float)
+    columns: dict[str, np.ndarray[Any, Any]] = {}  # each term once (e.g. the intercept)
+    for lvl in levels:
         for term in lvl.terms:
             if term not in columns:
-                columns[term] = term_values(term, exog, re_design)
+                columns[term] = term_values(term, exog, re_design, X)
     Z = [np.column_stack([columns[t] for t in lvl.terms]) for lvl in levels]
-    X = exog.to_numpy(dtype=float)
     codes = np.column_stack([lvl.codes for lvl in levels])
     return X, codes, Z
 

@@ -160,12 +160,15 @@ def levels_from_codes(
     return out
 
 
-def term_values(name: str, exog: pd.DataFrame, re_design: pd.DataFrame | None) -> FloatArray:
-    """The column of a random term: from ``re_design``, else ``exog``, else the intercept."""
+def term_values(name: str, exog: pd.DataFrame, re_design: pd.DataFrame | None,
+                X: FloatArray | None = None) -> FloatArray:
+    """The column of a random term: from ``re_design``, else ``exog`` (taken from ``X``,
+    ``exog`` as an array, when given), else the intercept."""
     if re_design is not None and name in re_design.columns:
         return re_design[name].to_numpy(dtype=float)
     if name in exog.columns:
-        return exog[name].to_numpy(dtype=float)
+        return exog[name].to_numpy(dtype=float) if X is None else \
+            X[:, exog.columns.get_loc(name)]
     if name == INTERCEPT:
         return np.ones(len(exog))
     raise ValueError(
