@@ -657,8 +657,8 @@ def prepare_frame(
 
     Returns the analysed rows of the used columns, the missing values per column among
     the dropped rows, and the :class:`~alliancestats._mixed.Grouping` of ``groups`` in
-    those rows: the labels are coded once, for these checks and for the fit
-    (``fit_mixed(..., grouping=...)``)."""
+    those rows: the labels are coded once, for these checks and for the fit (pass it to
+    ``fit_mixed`` as ``groups``)."""
     data = without_attrs(data)
     require_columns(data, roles)
     check_roles(roles)
