@@ -571,6 +571,20 @@ def _check_random_effect_count(levels: Sequence[Level], nobs: int) -> None:
             )
 
 
+def _grouping_of(groups: pd.DataFrame | Grouping, grouping: Grouping | None) -> Grouping:
+    """The :class:`Grouping` of :func:`fit_mixed`'s ``groups`` (and ``grouping``)."""
+    if isinstance(groups, Grouping):
+        if grouping is not None and grouping is not groups:
+            raise ValueError("`groups` is a Grouping: pass no other `grouping`.")
+        return groups
+    if grouping is None:
+        return Grouping(groups)
+    if not grouping.matches(groups):
+        raise ValueError("`grouping` was made from other groups (columns or rows differ); "
+                         "pass Grouping(groups) of these groups.")
+    return grouping
+
+
 def fit_mixed(
     endog: pd.Series,
     exog: pd.DataFrame,
@@ -667,19 +681,12 @@ def fit_mixed(
     """
     if engine not in ENGINES:
         raise ValueError(f"`engine` must be one of {ENGINES}; got {engine!r}.")
-    if isinstance(groups, Grouping):
-        if grouping is not None and grouping is not groups:
-            raise ValueError("`groups` is a Grouping: pass no other `grouping`.")
-        grouping = groups
-    elif not isinstance(groups, pd.DataFrame) or groups.shape[1] == 0:
+    if not isinstance(groups, Grouping) and (not isinstance(groups, pd.DataFrame)
+                                             or groups.shape[1] == 0):
         raise TypeError("`groups` must be a DataFrame with at least one grouping column.")
     if not (len(endog) == len(exog) == len(groups)):
         raise ValueError("`endog`, `exog` and `groups` must have the same number of rows.")
-    if grouping is None:
-        grouping = Grouping(groups)
-    elif groups is not grouping and not grouping.matches(groups):  # type: ignore[arg-type]
-        raise ValueError("`grouping` was made from other groups (columns or rows differ); "
-                         "pass Grouping(groups) of these groups.")
+    grouping = _grouping_of(groups, grouping)
     levels = levels_from_codes(grouping.columns, random, independent, grouping.nested)
     arrays = _model_arrays(exog, levels, re_design)
     _check_random_effect_count(levels, len(endog))
