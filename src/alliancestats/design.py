@@ -441,7 +441,7 @@ def check_identifiable(frame: pd.DataFrame, groups: list[Hashable],
     already (:func:`prepare_frame`)."""
     if n_units is None:
         codes = codes or _column_codes(frame, groups)
-        n_units = []
+        counts: list[int] = []
         key = np.zeros(len(frame), dtype=np.int64)
         for col in groups:
             # a level-d unit is the combination of the labels of columns 0..d
@@ -449,7 +449,8 @@ def check_identifiable(frame: pd.DataFrame, groups: list[Hashable],
             key = key * max(len(labels), 1) + code
             _, key = np.unique(key, return_inverse=True)
             key = key.astype(np.int64).ravel()
-            n_units.append(int(key.max()) + 1 if key.size else 0)
+            counts.append(int(key.max()) + 1 if key.size else 0)
+        n_units = counts
     for outer, inner in itertools.pairwise(range(len(groups))):
         # every outer unit has at least one inner unit: all have exactly one when the
         # counts agree
