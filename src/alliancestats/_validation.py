@@ -37,8 +37,10 @@ __all__ = [
     "require_columns",
     "require_frame",
     "require_numeric",
+    "take_columns",
     "user_stacklevel",
     "wide_layout_hint",
+    "without_attrs",
 ]
 
 # Column labels are typed loosely: pandas accepts any hashable label, its stubs mostly str.
@@ -71,6 +73,39 @@ def require_frame(data: Any, name: str = "data") -> pd.DataFrame:
         dupes = data.columns[data.columns.duplicated()].unique()
         raise ValueError(f"`{name}` has duplicate column names: {_fmt(dupes)}. Rename them.")
     return data
+
+
+def without_attrs(data: pd.DataFrame) -> pd.DataFrame:
+    """``data``, or a shallow view of it without ``attrs`` when it has some: pandas
+    deep-copies ``attrs`` (e.g. a data set's description) into every frame and column
+    taken from it, which would dominate a small model's validation.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> data = pd.DataFrame({"a": [1]})
+    >>> data.attrs["note"] = "simulated"
+    >>> without_attrs(data).attrs, data.attrs
+    ({}, {'note': 'simulated'})
+    """
+    return pd.DataFrame(data, copy=False) if data.attrs else data
+
+
+def take_columns(data: pd.DataFrame, columns: Sequence[Hashable]) -> pd.DataFrame:
+    """``data[columns]``, the columns taken by position: looking up a list of labels
+    costs more than the rest of a small frame's selection (pandas' string column index).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> list(take_columns(pd.DataFrame({"a": [1], "b": [2], "c": [3]}), ["c", "a"]).columns)
+    ['c', 'a']
+    """
+    locs = [data.columns.get_loc(c) for c in columns]
+    positions = [i for i in locs if isinstance(i, int)]
+    if len(positions) == len(locs):
+        return data.take(positions, axis=1)
+    return data[list(columns)]  # labels that are not unique: pandas' own selection
 
 
 def as_column_list(value: Any, name: str) -> list[Any]:
@@ -111,11 +146,11 @@ def require_columns(data: pd.DataFrame, roles: RoleSpec, name: str = "data") -> 
     >>> import pandas as pd
     >>> require_columns(pd.DataFrame({"wai_t": [1.0]}), {"judgment": "wai_t"})
     """
-    available = [str(c) for c in data.columns]
     for role, spec in roles.items():
         for col in as_column_list(spec, role):
             if col in data.columns:
                 continue
+            available = [str(c) for c in data.columns]
             close = close_matches(col, data.columns)
             hint = f" Close matches: {_fmt(close)}." if close else ""
             raise ValueError(
@@ -187,8 +222,8 @@ def wide_layout_hint(data: pd.DataFrame) -> str:
 def require_numeric(data: pd.DataFrame, roles: RoleSpec) -> None:
     """Check that each role's column(s) are numeric (bool counts as numeric)."""
     for role, spec in roles.items():
-        for col in as_column_list(spec, role):
-            series = data[col]
+        columns = {col: data[col] for col in as_column_list(spec, role)}
+        for col, series in columns.items():
             if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_complex_dtype(
                 series
             ):
@@ -199,8 +234,10 @@ def require_numeric(data: pd.DataFrame, roles: RoleSpec) -> None:
                 f"`{role}` column {col!r} must be numeric; got dtype {series.dtype} "
                 f"(e.g. {examples}). Convert it with pandas.to_numeric(..., errors='coerce')."
             )
-        for col in as_column_list(spec, role):
-            values = data[col].to_numpy(dtype=float, na_value=np.nan)
+        for col, series in columns.items():
+            if series.dtype.kind in "biu":  # numpy integers and booleans: never infinite
+                continue
+            values = series.to_numpy(dtype=float, na_value=np.nan)
             if np.isinf(values).any():
                 raise ValueError(
                     f"`{role}` column {col!r} contains infinite values; "
@@ -258,12 +295,12 @@ def handle_missing(
     """
     check_choice(policy, "missing", ("drop", "raise"))
     cols = list(dict.fromkeys(columns))
-    # per column, not via data[cols].isna(): no intermediate frames (this runs in every
-    # model call, where a frame costs more than the check)
-    masks = [data[c].isna().to_numpy() for c in cols]
+    # per column, not via data[cols].isna(): no intermediate frames or Series (this runs
+    # in every model call, where a pandas object costs more than the check)
+    masks = [pd.isna(data[c].array) for c in cols]
     counts = {str(c): int(m.sum()) for c, m in zip(cols, masks, strict=True) if m.any()}
-    if not counts:
-        return (data[cols] if select else data).copy(), {}
+    if not counts:  # (a take copies, as pandas' column selection does)
+        return (take_columns(data, cols) if select else data.copy()), {}
     detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
     row_missing = np.logical_or.reduce(masks)
     n_rows = int(row_missing.sum())
@@ -280,14 +317,25 @@ def handle_missing(
         stacklevel=user_stacklevel(),
     )
     if select:
-        return data.loc[~row_missing, cols], counts
+        return take_columns(data, cols).take(np.flatnonzero(~row_missing)), counts
     return data.loc[~row_missing].copy(), counts
+
+
+def _varies(values: pd.Series) -> bool:
+    """Whether ``values`` hold two distinct non-missing values (``nunique() >= 2``;
+    numpy numbers compared with the first one, without a hash table)."""
+    if values.dtype.kind not in "biuf":
+        return bool(values.nunique(dropna=True) >= 2)
+    a = values.to_numpy()
+    if a.dtype.kind == "f":
+        a = a[~np.isnan(a)]
+    return bool(a.size) and bool((a != a[0]).any())
 
 
 def check_variance(data: pd.DataFrame, column: Hashable, role: str) -> None:
     """Raise if ``column`` is constant (no information to estimate a slope)."""
     values = data[column]
-    if values.nunique(dropna=True) < 2:
+    if not _varies(values):
         raise ValueError(
             f"`{role}` column {column!r} has zero variance (all values "
             f"{values.dropna().iloc[0]!r}); it cannot be used as a predictor."

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._mixed import SINGULAR_TOL, single_threaded_blas
+from ._mixed import SINGULAR_TOL, Grouping, single_threaded_blas
 from ._validation import (
     as_column_list,
     check_groups,
@@ -39,6 +39,7 @@ from ._validation import (
     handle_missing,
     require_columns,
     require_numeric,
+    without_attrs,
 )
 from .exceptions import DataWarning
 
@@ -431,21 +432,25 @@ def effect_weights(
 
 # -- frames and identifiability -------------------------------------------------------------
 def check_identifiable(frame: pd.DataFrame, groups: list[Hashable],
-                       codes: Mapping[Hashable, tuple[Any, Any]] | None = None) -> None:
+                       codes: Mapping[Hashable, tuple[Any, Any]] | None = None,
+                       n_units: Sequence[int] | None = None) -> None:
     """Levels that cannot be separated from the next one (or from the residual).
 
-    ``codes``: per grouping column its ``pd.factorize`` codes and labels, when the
-    caller has them already (:func:`prepare_frame`)."""
-    codes = codes or _column_codes(frame, groups)
-    n_units = []
-    key = np.zeros(len(frame), dtype=np.int64)
-    for col in groups:
-        # a level-d unit is the combination of the labels of columns 0..d
-        code, labels = codes[col]
-        key = key * max(len(labels), 1) + code
-        _, key = np.unique(key, return_inverse=True)
-        key = key.astype(np.int64).ravel()
-        n_units.append(int(key.max()) + 1 if key.size else 0)
+    ``codes``: per grouping column its ``pd.factorize`` codes and labels; ``n_units``:
+    the number of units of each level, outer first; either when the caller has them
+    already (:func:`prepare_frame`)."""
+    if n_units is None:
+        codes = codes or _column_codes(frame, groups)
+        counts: list[int] = []
+        key = np.zeros(len(frame), dtype=np.int64)
+        for col in groups:
+            # a level-d unit is the combination of the labels of columns 0..d
+            code, labels = codes[col]
+            key = key * max(len(labels), 1) + code
+            _, key = np.unique(key, return_inverse=True)
+            key = key.astype(np.int64).ravel()
+            counts.append(int(key.max()) + 1 if key.size else 0)
+        n_units = counts
     for outer, inner in itertools.pairwise(range(len(groups))):
         # every outer unit has at least one inner unit: all have exactly one when the
         # counts agree
@@ -606,13 +611,14 @@ def _may_repeat(data: pd.DataFrame, probe: Sequence[Hashable]) -> bool:
         return True
     try:
         values = np.column_stack([data[c].to_numpy(dtype=float, na_value=np.nan)
-                                  for c in probe]) + 0.0  # -0.0 -> 0.0
+                                  for c in probe])
     except (TypeError, ValueError):
         return True
-    values[np.isnan(values)] = np.nan  # one NaN pattern
-    rows = np.ascontiguousarray(values).view(
-        np.dtype((np.void, values.dtype.itemsize * values.shape[1])))
-    return len(np.unique(rows)) < len(rows)
+    # equal rows are neighbours once sorted (NaNs sort last, equal to each other)
+    ordered = values[np.lexsort(values.T[::-1])]
+    nan = np.isnan(ordered)
+    same = (ordered[1:] == ordered[:-1]) | (nan[1:] & nan[:-1])
+    return bool(same.all(axis=1).any())
 
 
 def warn_duplicate_rows(data: pd.DataFrame, stacklevel: int = 3,
@@ -646,13 +652,15 @@ def prepare_frame(
     numeric: Mapping[str, Any],
     groups: list[Hashable],
     missing: str,
-) -> tuple[pd.DataFrame, dict[str, int]]:
+) -> tuple[pd.DataFrame, dict[str, int], Grouping]:
     """Shared validation: columns exist, roles distinct, numeric roles numeric, missing rows
-    dropped (counted), groups usable and identifiable. Never mutates ``data``."""
-    # A shallow view without ``attrs``: pandas deep-copies ``attrs`` (e.g. a data set's
-    # description) into every derived frame, which would dominate a small model's fit.
-    data = data.copy(deep=False)
-    data.attrs = {}
+    dropped (counted), groups usable and identifiable. Never mutates ``data``.
+
+    Returns the analysed rows of the used columns, the missing values per column among
+    the dropped rows, and the :class:`~alliancestats._mixed.Grouping` of ``groups`` in
+    those rows: the labels are coded once, for these checks and for the fit (pass it to
+    ``fit_mixed`` as ``groups``)."""
+    data = without_attrs(data)
     require_columns(data, roles)
     check_roles(roles)
     check_distinct_labels(roles)
@@ -661,13 +669,14 @@ def prepare_frame(
         c for spec in roles.values() for c in as_column_list(spec, "columns")
     ))
     frame, dropped = handle_missing(data, used, missing, select=True)
-    codes = _column_codes(frame, groups)
+    grouping = Grouping(frame, groups)
+    codes = grouping.column_codes
     check_groups(frame, groups, codes=codes)
     check_group_order(frame, groups, codes)
     for outer, inner in itertools.pairwise(groups):
         check_nested(frame, outer, inner, codes)
-    check_identifiable(frame, groups, codes)
-    return frame, dropped
+    check_identifiable(frame, groups, n_units=[len(first) for first in grouping.nested[1]])
+    return frame, dropped, grouping
 
 
 # -- R text ---------------------------------------------------------------------------------
@@ -847,7 +856,7 @@ def random_spec(
 
 
 def rater_random_spec(group_cols: Sequence[Hashable],
-                       bases: dict[str | None, pd.Series | None]) -> dict[str, list[str]]:
+                       bases: Mapping[str | None, Any]) -> dict[str, list[str]]:
     """``random`` for fit_mixed: outer levels an intercept, the innermost level the rater
     indicators then the rater x time columns (lme4's ``0 + rater + rater:time`` order)."""
     names = [str(k) for k in bases if k is not None]  # per rater: indicator, indicator x time

@@ -71,7 +71,7 @@ from .design import (
     Moderator,
     check_occasions,
     check_reference,
-    crossed_design,
+    checked_crossed_columns,
     effect_weights,
     moderator_grid,
     prepare_frame,
@@ -428,8 +428,8 @@ def fit_growth(
                                                             else [])])
     roles: dict[str, Any] = {"outcome": outcome, "time": time, "rater": rater,
                              "moderators": mod_cols, "groups": group_cols}
-    frame, dropped = prepare_frame(data, roles, {"outcome": outcome, "time": time},
-                                   group_cols, missing)
+    frame, dropped, grouping = prepare_frame(data, roles, {"outcome": outcome, "time": time},
+                                             group_cols, missing)
     check_variance(frame, time, "time")
     for col in mod_cols:
         check_variance(frame, col, "moderators")
@@ -442,13 +442,13 @@ def fit_growth(
         )
     t, centering = _time_values(frame, time, time_center)
     mods = [Moderator.from_data(frame, c, references.get(c)) for c in mod_cols]
-    mod_columns = pd.concat([m.columns(frame) for m in mods], axis=1) if mods else \
-        pd.DataFrame(index=frame.index)
+    mod_columns = {name: values for m in mods for name, values in m.arrays(frame).items()}
 
     levels: list[Any] = []
-    bases: dict[str | None, pd.Series | None]
+    bases: dict[str | None, np.ndarray[Any, Any] | None]
+    t_values = t.to_numpy(dtype=float)
     if rater is None:
-        bases = {None: None, str(time): t}
+        bases = {None: None, str(time): t_values}
     else:
         levels = list(Moderator.from_data(frame.astype({rater: "category"})
                                           if not isinstance(frame[rater].dtype,
@@ -460,12 +460,15 @@ def fit_growth(
                 f"a rater-specific growth model needs at least two. Use rater=None."
             )
         bases = {}
+        raters = frame[rater].to_numpy()
         for level in levels:
-            indicator = (frame[rater] == level).astype(float)
+            indicator = (raters == level).astype(float)
             bases[f"{rater}[{level}]"] = indicator
-            bases[f"{rater}[{level}]:{time}"] = indicator * t
-    exog, structure = crossed_design(bases, mod_columns, mods, frame.index)
-    re_design = pd.DataFrame({"Intercept": 1.0, str(time): t.to_numpy()}, index=frame.index)
+            bases[f"{rater}[{level}]:{time}"] = indicator * t_values
+    # the design from arrays, as the truth-and-bias model and the power designs build it
+    X, names, structure = checked_crossed_columns(bases, mod_columns, mods, len(frame))
+    exog = pd.DataFrame(X, columns=names, index=frame.index, copy=False)
+    re_design = pd.DataFrame({"Intercept": 1.0, str(time): t_values}, index=frame.index)
     independent: list[str] = []
     if random in _RATER_RANDOM:
         spec = rater_random_spec(group_cols, bases)
@@ -477,7 +480,7 @@ def fit_growth(
                          for g in group_cols[:-1]})
     else:
         spec, independent = random_spec(group_cols, str(time), random)
-    fit = fit_mixed(frame[outcome].astype(float), exog, frame[group_cols], spec,
+    fit = fit_mixed(frame[outcome].astype(float), exog, grouping, spec,
                               reml=reml, engine=engine, independent=independent,
                               re_design=re_design, residual=residual,
                               time=None if residual == "iid" else

@@ -270,7 +270,8 @@ class FitRecord:
         Residual degrees of freedom of t inference (least squares); None for z.
     n_groups, variance_components, converged, is_singular, warnings, engine, raw,
     optimizer_info, random_effects, notes
-        As on :class:`ModelResults`.
+        As on :class:`ModelResults` (``variance_components`` None: those of ``mixed``,
+        built on first use).
     mixed : MixedFit or None
         The mixed-model fit itself (what small-sample inference needs), or None.
     ddf : {"satterthwaite", "kenward-roger", "z"}
@@ -306,7 +307,7 @@ class FitRecord:
         return cls(
             params=fit.fe_params, cov_params=fit.cov_fe, nobs=fit.nobs, llf=fit.llf,
             method=fit.method, n_cov_params=fit.n_cov_params, n_groups=fit.n_groups,
-            variance_components=fit.variance_components, converged=fit.converged,
+            converged=fit.converged,
             is_singular=fit.is_singular, warnings=fit.warnings, engine=fit.engine,
             raw=fit.raw, optimizer_info=fit.optimizer_info,
             random_effects=fit.random_effects, notes=fit.notes, mixed=fit, ddf=ddf,
@@ -436,6 +437,8 @@ class ModelResults(SummaryMixin):
 
     def _vc_table(self) -> pd.DataFrame:
         vc = self._fit.variance_components
+        if vc is None and self._fit.mixed is not None:
+            vc = self._fit.mixed.variance_components  # built on first use
         if vc is None:
             return pd.DataFrame(columns=["level", "term", "variance", "sd", "corr"])
         return vc.copy()

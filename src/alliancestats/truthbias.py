@@ -49,6 +49,7 @@ from ._validation import (
     check_choice,
     check_variance,
     require_frame,
+    without_attrs,
 )
 from .design import (
     RANDOM_CHOICES,
@@ -284,34 +285,30 @@ def _center(
     groups: list[Hashable],
     center: str | None,
     bias_commensurate: bool,
-) -> tuple[dict[str, pd.Series], dict[str, Any]]:
+) -> tuple[dict[str, FloatArray], dict[str, Any]]:
     """Centred judgment, truth (and between-dyad truth, bias) and the constants used."""
-    index = frame.index
-
-    def series(values: Any) -> pd.Series:
-        return pd.Series(values, index=index, copy=False)
-
     J = frame[judgment].to_numpy(dtype=float)
-    T = frame[truth].astype(float)
+    T = frame[truth].to_numpy(dtype=float)
+    B = None if bias is None else frame[bias].to_numpy(dtype=float)
     if center is None:
-        out = {"judgment": series(J), "truth": T}
+        out = {"judgment": J, "truth": T}
         info: dict[str, Any] = {"method": "none"}
-        if bias is not None:
-            out["bias"] = frame[bias].astype(float)
+        if B is not None:
+            out["bias"] = B
         return out, info
     m_t = float(T.mean())
     info = {"method": center, "truth_mean": m_t}
-    out = {"judgment": series(J - m_t)}
+    out = {"judgment": J - m_t}
     if center == "truth_mean":
-        out["truth"] = series(T.to_numpy() - m_t)
+        out["truth"] = T - m_t
     else:  # within_dyad: the dyad mean enters as a between-dyad predictor
-        dyad_mean = T.groupby([frame[g] for g in groups], observed=True).transform("mean")
+        dyad_mean = pd.Series(T, index=frame.index).groupby(
+            [frame[g] for g in groups], observed=True).transform("mean").to_numpy()
         out["truth"] = T - dyad_mean
         out["between"] = dyad_mean - m_t
-    if bias is not None:
-        B = frame[bias].astype(float)
+    if B is not None:
         b_center = m_t if bias_commensurate else float(B.mean())
-        out["bias"] = series(B.to_numpy() - b_center)
+        out["bias"] = B - b_center
         info["bias_center"] = b_center
     return out, info
 
@@ -355,13 +352,15 @@ def _fit_structure(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
     return fit, list(caught)
 
 
-def _fit_auto(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
+def _fit_auto(endog: pd.Series, exog: pd.DataFrame, grouping: Grouping,
               structure: RandomStructure, options: Mapping[str, Any]
               ) -> tuple[MixedFit, RandomStructure, list[dict[str, str]]]:
     """Fit, simplifying the structure while the fit is singular (see ``random="auto"``,
     :func:`~alliancestats.design.fit_simplifying`); the kept fit's warnings are
-    re-emitted, those of the simplified-away fits recorded as the steps."""
-    options = {**options, "grouping": Grouping(groups)}  # the units coded once
+    re-emitted, those of the simplified-away fits recorded as the steps. ``grouping``:
+    the call's units, coded once for every fit."""
+    groups = grouping.frame
+    options = {**options, "grouping": grouping}
 
     def fit(structure: RandomStructure, at: Any, singular: StructureFit | None
             ) -> StructureFit:
@@ -516,7 +515,7 @@ def fit_truth_bias(
     >>> list(res.truth_force.index)
     ['estimate', 'std_error', 'df', 'statistic', 'p_value', 'conf_low', 'conf_high']
     """
-    data = require_frame(data)
+    data = without_attrs(require_frame(data))
     group_cols = as_column_list(groups, "groups")
     if not group_cols:
         raise ValueError("`groups` must name at least one grouping column.")
@@ -545,7 +544,7 @@ def fit_truth_bias(
     roles: dict[str, Any] = {"judgment": judgment, "truth": truth, "bias": bias,
                              "moderators": mod_cols, "groups": group_cols,
                              "time": None if time in mod_cols else time}
-    frame, dropped = prepare_frame(
+    frame, dropped, grouping = prepare_frame(
         data, roles, {"judgment": judgment, "truth": truth, "bias": bias}, group_cols, missing
     )
     check_variance(frame, truth, "truth")
@@ -567,16 +566,16 @@ def fit_truth_bias(
     if random == "auto" and engine == "statsmodels":
         start = "slopes_uncorrelated"
     rstruct = RandomStructure.from_choice(len(group_cols), str(truth), start)
-    endog, group_frame = centred["judgment"], frame[group_cols]
+    endog = pd.Series(centred["judgment"], index=frame.index, copy=False)
     steps: list[dict[str, str]] = []
     options: dict[str, Any] = {"reml": reml, "engine": engine, "residual": residual,
                                "time": None if residual == "iid" else
                                frame[time].to_numpy(dtype=float)}
     if random == "auto":
-        fit, rstruct, steps = _fit_auto(endog, exog, group_frame, rstruct, options)
+        fit, rstruct, steps = _fit_auto(endog, exog, grouping, rstruct, options)
     else:
         spec, independent = rstruct.spec(group_cols)
-        fit = fit_mixed(endog, exog, group_frame, spec, independent=independent, **options)
+        fit = fit_mixed(endog, exog, grouping, spec, independent=independent, **options)
     texts = _r_terms(judgment, truth, bias, group_cols, centering)
     formula = _formula(texts, bias is not None, mods, group_cols, rstruct, str(truth))
     return TruthBiasResults(
@@ -598,7 +597,7 @@ def fit_truth_bias(
     )
 
 
-def _design(frame: pd.DataFrame, centred: Mapping[str, pd.Series], truth: Hashable,
+def _design(frame: pd.DataFrame, centred: Mapping[str, FloatArray], truth: Hashable,
             bias: Hashable | None, mods: Sequence[Moderator]
             ) -> tuple[pd.DataFrame, dict[str, tuple[str | None, tuple[str, ...]]],
                        dict[str, str | None]]:
@@ -606,11 +605,11 @@ def _design(frame: pd.DataFrame, centred: Mapping[str, pd.Series], truth: Hashab
     built from arrays (:func:`~alliancestats.design.crossed_columns`)."""
     mod_columns = {name: values for m in mods for name, values in m.arrays(frame).items()}
     bases: dict[str | None, FloatArray | None] = {
-        None: None, str(truth): centred["truth"].to_numpy(dtype=float)}
+        None: None, str(truth): centred["truth"]}
     effect_bases: dict[str, str | None] = {"directional_bias": None,
                                            "truth_force": str(truth)}
     if bias is not None:
-        bases[str(bias)] = centred["bias"].to_numpy(dtype=float)
+        bases[str(bias)] = centred["bias"]
         effect_bases["bias_force"] = str(bias)
     X, names, structure = checked_crossed_columns(bases, mod_columns, mods, len(frame))
     if "between" in centred:
@@ -621,7 +620,7 @@ def _design(frame: pd.DataFrame, centred: Mapping[str, pd.Series], truth: Hashab
                 f"already the name of a term of the model (a moderator column?). Rename "
                 f"that column."
             )
-        X = np.column_stack([X, centred["between"].to_numpy(dtype=float)])
+        X = np.column_stack([X, centred["between"]])
         names.append(name)
         structure[name] = (name, ())
         effect_bases["truth_force_between"] = name

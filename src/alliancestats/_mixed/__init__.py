@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import take_columns
 from ..exceptions import BoundaryFitWarning, ConvergenceWarning
 from ._ddf import DDF_CHOICES, DdfSource, satterthwaite_df
 from ._engine import EngineFit, NestedLMM
@@ -40,7 +41,7 @@ from ._spec import (
     INTERCEPT,
     Level,
     _nested_codes,
-    levels_from_groups,
+    levels_from_codes,
     n_cov_params,
     term_values,
 )
@@ -101,6 +102,24 @@ def single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
     return limit
 
 
+class _Lazy:
+    """A value computed on first use, e.g. a table that most callers never read
+    (pickled and copied as the value)."""
+
+    def __init__(self, compute: Any = None, value: Any = None) -> None:
+        self._compute = compute
+        self._value = value
+
+    def get(self) -> Any:
+        if self._compute is not None:
+            self._value = self._compute()
+            self._compute = None
+        return self._value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Lazy, (None, self.get()))
+
+
 @dataclass(frozen=True)
 class MixedFit:
     """Engine-neutral record of a fitted linear mixed model.
@@ -113,7 +132,7 @@ class MixedFit:
         Their covariance, lme4's ``vcov()``: sigma^2 (X' V^-1 X)^-1 at the estimate.
     variance_components : DataFrame
         Columns level, term, variance, sd, corr (correlation with the level's first term,
-        NaN for the first term), last row level "Residual".
+        NaN for the first term), last row level "Residual" (built on first use).
     random_cov : mapping
         Level -> covariance matrix (DataFrame) of that level's random terms (labelled on
         first use; pickled and copied as a plain dict).
@@ -158,7 +177,7 @@ class MixedFit:
 
     fe_params: pd.Series
     cov_fe: pd.DataFrame
-    variance_components: pd.DataFrame
+    _variance_components: _Lazy = field(repr=False)
     random_cov: Mapping[str, pd.DataFrame]
     llf: float
     reml: bool
@@ -180,6 +199,12 @@ class MixedFit:
     ddf_source: DdfSource | None = field(default=None, repr=False, compare=False)
 
     @property
+    def variance_components(self) -> pd.DataFrame:
+        """The variance components table (see the class notes)."""
+        table: pd.DataFrame = self._variance_components.get()
+        return table
+
+    @property
     def method(self) -> str:
         """"REML" or "ML"."""
         return "REML" if self.reml else "ML"
@@ -189,13 +214,44 @@ class MixedFit:
         return replace(self, notes=(*self.notes, *notes))
 
 
+@functools.lru_cache(maxsize=64)
+def _table_text(structure: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[Any, Any]:
+    """The level and term columns of a variance table for ``structure`` (level -> terms),
+    typed once: inferring the dtype of text costs more than the table's numbers. (A
+    frame built from them copies them.)"""
+    level = [name for name, terms in structure for _ in terms] + ["Residual"]
+    term = [t for _, terms in structure for t in terms] + [""]
+    return (pd.Series(np.array(level, dtype=object)).array,
+            pd.Series(np.array(term, dtype=object)).array)
+
+
 def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]],
-                    scale: float) -> tuple[pd.DataFrame, Mapping[str, pd.DataFrame]]:
-    level_col: list[str] = []
-    term_col: list[str] = []
+                    scale: float) -> pd.DataFrame:
     variance: list[float] = []
     corr: list[float] = []
+    for lvl, cov in zip(levels, covs, strict=True):
+        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        for t in range(len(lvl.terms)):
+            r = math.nan
+            if t > 0 and lvl.correlated:
+                denom = sd[0] * sd[t]
+                r = float(cov[0, t] / denom) if denom > 0 else math.nan
+            variance.append(float(cov[t, t]))
+            corr.append(r)
+    variance.append(scale)
+    corr.append(math.nan)
+    var = np.array(variance)
+    # sd as before: sqrt of the clipped variance for random terms, of sigma² for the residual
+    sds = np.sqrt(np.clip(var, 0.0, None))
+    sds[-1] = math.sqrt(scale)
+    level_col, term_col = _table_text(tuple((lvl.name, lvl.terms) for lvl in levels))
+    return pd.DataFrame({"level": level_col, "term": term_col, "variance": var, "sd": sds,
+                         "corr": np.array(corr)})
 
+
+def _random_cov(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]]
+                ) -> Mapping[str, pd.DataFrame]:
+    """Level -> covariance matrix of its random terms, labelled on first use."""
     def labelled() -> dict[str, pd.DataFrame]:
         out = {}
         for lvl, cov in zip(levels, covs, strict=True):
@@ -203,52 +259,58 @@ def _variance_table(levels: Sequence[Level], covs: Sequence[np.ndarray[Any, Any]
             out[lvl.name] = pd.DataFrame(cov, index=terms, columns=terms)
         return out
 
-    for lvl, cov in zip(levels, covs, strict=True):
-        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        for t, term in enumerate(lvl.terms):
-            r = math.nan
-            if t > 0 and lvl.correlated:
-                denom = sd[0] * sd[t]
-                r = float(cov[0, t] / denom) if denom > 0 else math.nan
-            level_col.append(lvl.name)
-            term_col.append(term)
-            variance.append(float(cov[t, t]))
-            corr.append(r)
-    level_col.append("Residual")
-    term_col.append("")
-    variance.append(scale)
-    corr.append(math.nan)
-    var = np.array(variance)
-    # sd as before: sqrt of the clipped variance for random terms, of sigma² for the residual
-    sds = np.sqrt(np.clip(var, 0.0, None))
-    sds[-1] = math.sqrt(scale)
-    table = pd.DataFrame({"level": np.array(level_col, dtype=object),
-                          "term": np.array(term_col, dtype=object), "variance": var,
-                          "sd": sds, "corr": np.array(corr)})
-    return table, _LazyEffects(labelled)
+    return _LazyEffects(labelled)
 
 
 class Grouping:
     """The unit codes of a grouping frame, computed once for several fits of it.
 
     Pass it as ``fit_mixed(..., grouping=Grouping(groups))`` with that same ``groups``
-    (e.g. the fits of a random part simplified step by step): the labels are sorted and
-    coded once instead of at every fit.
+    (e.g. the fits of a random part simplified step by step), or as ``groups`` itself:
+    the labels are sorted and coded once instead of at every fit, and the same codes
+    serve the checks of the grouping (:attr:`column_codes`).
+
+    Parameters
+    ----------
+    groups : DataFrame
+        The grouping columns, outer -> inner; or, with ``columns``, a frame holding them.
+    columns : sequence of column names, optional
+        The grouping columns of ``groups``, outer -> inner (default: all of them).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> Grouping(pd.DataFrame({"g": ["b", "a", "b"]})).n_rows
-    3
+    >>> Grouping(pd.DataFrame({"g": ["b", "a", "b"], "y": [1.0, 2.0, 3.0]}), ["g"]).columns
+    ['g']
     """
 
-    def __init__(self, groups: pd.DataFrame) -> None:
-        if not isinstance(groups, pd.DataFrame) or groups.shape[1] == 0:
+    def __init__(self, groups: pd.DataFrame, columns: Sequence[Hashable] | None = None
+                 ) -> None:
+        if not isinstance(groups, pd.DataFrame) or groups.shape[1] == 0 or \
+                (columns is not None and not columns):
             raise TypeError("`groups` must be a DataFrame with at least one grouping "
                             "column.")
-        self.columns = list(groups.columns)
+        self.columns = list(groups.columns) if columns is None else list(columns)
         self.n_rows = len(groups)
-        self.nested = _nested_codes(groups)
+        self.nested = _nested_codes(groups, columns)
+        self._source = groups
+        self._frame = groups if columns is None else None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The grouping columns (taken from the frame given on first use)."""
+        if self._frame is None:
+            self._frame = take_columns(self._source, self.columns)
+        return self._frame
+
+    @property
+    def column_codes(self) -> dict[Hashable, tuple[np.ndarray[Any, Any], Any]]:
+        """Per grouping column, the codes of its sorted labels and the labels (what the
+        group checks of :func:`~alliancestats.design.prepare_frame` take)."""
+        return dict(zip(self.columns, self.nested[2], strict=True))
+
+    def __len__(self) -> int:
+        return self.n_rows
 
     def matches(self, groups: pd.DataFrame) -> bool:
         """Whether this coding can stand for ``groups`` (same columns and rows)."""
@@ -265,7 +327,7 @@ class _Residual:
     units: np.ndarray[Any, Any] | None = None
 
 
-def _residual_spec(residual: str, groups: pd.DataFrame, time: Any, rater: Any,
+def _residual_spec(residual: str, grouping: Grouping, time: Any, rater: Any,
                    n: int) -> _Residual:
     if not isinstance(residual, str) or residual not in RESIDUALS:
         raise ValueError(f"`residual` must be one of {RESIDUALS}; got {residual!r}.")
@@ -287,7 +349,7 @@ def _residual_spec(residual: str, groups: pd.DataFrame, time: Any, rater: Any,
             raise ValueError(f"`rater` must hold {n} labels (one per row of `endog`).")
     # the residual unit: the innermost grouping column with all outer ones (a patient);
     # AR(1) of rater-stacked rows runs within each rater's series (patient x rater)
-    key = groups.astype(object).reset_index(drop=True)
+    key = grouping.frame.astype(object).reset_index(drop=True)
     if residual == "ar1" and rater is not None:
         key = key.assign(__rater__=pd.Series(np.asarray(rater, dtype=object)))
     units, _ = pd.MultiIndex.from_frame(key).factorize(sort=True)
@@ -297,11 +359,16 @@ def _residual_spec(residual: str, groups: pd.DataFrame, time: Any, rater: Any,
 def _model_arrays(exog: pd.DataFrame, levels: Sequence[Level],
                   re_design: pd.DataFrame | None) -> tuple[Any, Any, list[Any]]:
     """The design ``X``, the unit codes (one column per level) and the random-effect
-    designs ``Z`` of a model, built once for the engine and the df source."""
+    designs ``Z`` of a model, built once for the engine and the df source (raises for a
+    random term that is no column)."""
     X = exog.to_numpy(dtype=float)
+    columns: dict[str, np.ndarray[Any, Any]] = {}  # each term once (e.g. the intercept)
+    for lvl in levels:
+        for term in lvl.terms:
+            if term not in columns:
+                columns[term] = term_values(term, exog, re_design, X)
+    Z = [np.column_stack([columns[t] for t in lvl.terms]) for lvl in levels]
     codes = np.column_stack([lvl.codes for lvl in levels])
-    Z = [np.column_stack([term_values(t, exog, re_design) for t in lvl.terms])
-         for lvl in levels]
     return X, codes, Z
 
 
@@ -330,14 +397,11 @@ class _LazyEffects(Mapping[str, pd.DataFrame]):
     callers read the variance table instead)."""
 
     def __init__(self, compute: Any) -> None:
-        self._compute = compute
-        self._value: dict[str, pd.DataFrame] | None = None
+        self._value = _Lazy(compute)
 
     def _frames(self) -> dict[str, pd.DataFrame]:
-        if self._value is None:
-            self._value = self._compute()
-            self._compute = None
-        return self._value
+        frames: dict[str, pd.DataFrame] = self._value.get()
+        return frames
 
     def __getitem__(self, key: str) -> pd.DataFrame:
         return self._frames()[key]
@@ -365,7 +429,8 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
             converged: bool, messages: list[tuple[type[Warning], str]], raw: Any = None,
             optimizer_info: Mapping[str, Any] | None = None,
             residual_params: pd.DataFrame | None = None,
-            effects: Mapping[str, pd.DataFrame] | None = None) -> MixedFit:
+            effects: Mapping[str, pd.DataFrame] | None = None,
+            ddf_source: DdfSource | None = None) -> MixedFit:
     """The :class:`MixedFit` of an engine evaluation (at its own or another optimum);
     ``effects`` replaces the evaluation's conditional modes (e.g. computed lazily)."""
     if res.is_singular:
@@ -374,8 +439,8 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
         messages.append((ConvergenceWarning, f"The {engine} optimiser did not converge; "
                                              f"estimates may be inexact."))
     covs = [np.asarray(c, dtype=float) for c in res.cov_re]
-    table, random_cov = _variance_table(levels, covs, float(res.sigma2))
-    names = pd.Index(list(exog.columns))  # one index for the estimates and both axes
+    sigma2 = float(res.sigma2)
+    names = exog.columns  # one (immutable) index for the estimates and both axes
     if effects is None:
         effects = _effect_frames(levels, res.random_effects)
     extra: dict[str, Any] = {} if residual_params is None else \
@@ -383,33 +448,32 @@ def _record(res: EngineFit, levels: Sequence[Level], exog: pd.DataFrame, *, engi
     return MixedFit(
         fe_params=pd.Series(np.asarray(res.beta, dtype=float), index=names),
         cov_fe=pd.DataFrame(np.asarray(res.cov_beta, dtype=float), index=names, columns=names),
-        variance_components=table, random_cov=random_cov, llf=float(res.llf),
-        reml=res.reml, nobs=res.nobs, n_groups={lvl.name: len(lvl.labels) for lvl in levels},
+        _variance_components=_Lazy(lambda: _variance_table(levels, covs, sigma2)),
+        random_cov=_random_cov(levels, covs), llf=float(res.llf),
+        reml=res.reml, nobs=res.nobs, n_groups={lvl.name: lvl.n_units for lvl in levels},
         n_cov_params=n_cov_params(levels) + int(np.size(res.psi)), converged=converged,
         is_singular=bool(res.is_singular), warnings=_emit(messages), engine=engine, raw=raw,
         optimizer_info={"criterion": "REML" if res.reml else "ML",
                         "theta": np.asarray(res.theta).tolist(), **(optimizer_info or {})},
         random_effects=effects, theta=np.asarray(res.theta, dtype=float),
-        residual=res.residual, psi=np.asarray(res.psi, dtype=float),
+        residual=res.residual, psi=np.asarray(res.psi, dtype=float), ddf_source=ddf_source,
         **extra,
     )
 
 
-def _ddf_source(model: NestedLMM, endog: pd.Series, exog: pd.DataFrame,
-                levels: Sequence[Level], re_design: pd.DataFrame | None,
-                res: EngineFit, arrays: tuple[Any, Any, Any] | None = None) -> DdfSource:
+def _ddf_source(model: NestedLMM, y: np.ndarray[Any, Any], levels: Sequence[Level],
+                res: EngineFit, arrays: tuple[Any, Any, Any]) -> DdfSource:
     """What the df of this fit need (computed lazily by the results): the covariance
     parameters are ``np.r_[θ, ψ]``, as :meth:`NestedLMM.evaluate` takes them."""
-    X, codes, Z = arrays if arrays is not None else _model_arrays(exog, levels, re_design)
+    X, codes, Z = arrays
     params = np.r_[np.asarray(res.theta, dtype=float), np.asarray(res.psi, dtype=float)]
-    return DdfSource(model, endog.to_numpy(dtype=float), params, res.reml, X, Z, codes,
+    return DdfSource(model, y, params, res.reml, X, Z, codes,
                      tuple(not lvl.correlated for lvl in levels))
 
 
 def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], reml: bool,
               re_design: pd.DataFrame | None, residual: _Residual,
-              at: Any = None) -> MixedFit:
-    arrays = _model_arrays(exog, levels, re_design)
+              arrays: tuple[Any, Any, Any], at: Any = None) -> MixedFit:
     model = _engine_model(endog, exog, levels, reml, re_design, residual, arrays)
     y = endog.to_numpy(dtype=float)
     if at is not None:
@@ -433,12 +497,11 @@ def _fit_fast(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level], rem
             at = model.evaluate(y, res.cov_params_vector, reml=res.reml)
         return _effect_frames(levels, at.random_effects)
 
-    fit = _record(res, levels, exog, engine="fast", converged=res.converged,
-                  messages=messages, optimizer_info={"n_iter": res.n_iter,
-                                                     "message": res.message},
-                  residual_params=table, effects=_LazyEffects(modes))
-    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res,
-                                               arrays))
+    return _record(res, levels, exog, engine="fast", converged=res.converged,
+                   messages=messages, optimizer_info={"n_iter": res.n_iter,
+                                                      "message": res.message},
+                   residual_params=table, effects=_LazyEffects(modes),
+                   ddf_source=_ddf_source(model, y, levels, res, arrays))
 
 
 def _covariance_vector(model: NestedLMM, value: Any) -> np.ndarray[Any, Any]:
@@ -453,13 +516,14 @@ def _covariance_vector(model: NestedLMM, value: Any) -> np.ndarray[Any, Any]:
 
 
 def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Level],
-                     reml: bool, re_design: pd.DataFrame | None) -> MixedFit:
+                     reml: bool, re_design: pd.DataFrame | None,
+                     arrays: tuple[Any, Any, Any]) -> MixedFit:
     sm = fit_mixedlm(endog, exog, levels, reml, re_design)
     if sm["theta"] is None:
         detail = "; ".join(text for _, text in sm["messages"]) or "no estimate"
         raise ValueError(f"statsmodels MixedLM could not fit this model ({detail}); use "
                          f"engine='fast'.")
-    model = _engine_model(endog, exog, levels, reml, re_design)
+    model = _engine_model(endog, exog, levels, reml, re_design, arrays=arrays)
     y = endog.to_numpy(dtype=float)
     theta = _onto_boundary(model, y, sm["theta"], diagonal_positions(levels))
     res = model.evaluate(y, theta)
@@ -468,9 +532,9 @@ def _fit_statsmodels(endog: pd.Series, exog: pd.DataFrame, levels: Sequence[Leve
         sm["messages"] if not sm["converged"] and category is not RuntimeWarning]
     info = {"best_attempt": sm["best_attempt"], "attempts": sm["attempts"],
             "statsmodels_messages": [text for _, text in sm["messages"]]}
-    fit = _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
-                  messages=messages, raw=sm["raw"], optimizer_info=info)
-    return replace(fit, ddf_source=_ddf_source(model, endog, exog, levels, re_design, res))
+    return _record(res, levels, exog, engine="statsmodels", converged=sm["converged"],
+                   messages=messages, raw=sm["raw"], optimizer_info=info,
+                   ddf_source=_ddf_source(model, y, levels, res, arrays))
 
 
 def _onto_boundary(model: NestedLMM, y: np.ndarray[Any, Any], theta: np.ndarray[Any, Any],
@@ -496,10 +560,10 @@ def _check_random_effect_count(levels: Sequence[Level], nobs: int) -> None:
     (units x terms) as observations leaves the variance components and the residual
     variance unidentified."""
     for lvl in levels:
-        n_re = len(lvl.labels) * len(lvl.terms)
+        n_re = lvl.n_units * len(lvl.terms)
         if n_re >= nobs:
             raise ValueError(
-                f"`random`: level {lvl.name!r} has {n_re} random effects ({len(lvl.labels)} "
+                f"`random`: level {lvl.name!r} has {n_re} random effects ({lvl.n_units} "
                 f"units x {len(lvl.terms)} terms), as many as or more than the "
                 f"observations ({nobs}): the variance components and the residual variance "
                 f"are not identified (lme4 refuses such a model). Use fewer random terms at "
@@ -507,10 +571,24 @@ def _check_random_effect_count(levels: Sequence[Level], nobs: int) -> None:
             )
 
 
+def _grouping_of(groups: pd.DataFrame | Grouping, grouping: Grouping | None) -> Grouping:
+    """The :class:`Grouping` of :func:`fit_mixed`'s ``groups`` (and ``grouping``)."""
+    if isinstance(groups, Grouping):
+        if grouping is not None and grouping is not groups:
+            raise ValueError("`groups` is a Grouping: pass no other `grouping`.")
+        return groups
+    if grouping is None:
+        return Grouping(groups)
+    if not grouping.matches(groups):
+        raise ValueError("`grouping` was made from other groups (columns or rows differ); "
+                         "pass Grouping(groups) of these groups.")
+    return grouping
+
+
 def fit_mixed(
     endog: pd.Series,
     exog: pd.DataFrame,
-    groups: pd.DataFrame,
+    groups: pd.DataFrame | Grouping,
     random: Mapping[str, Sequence[str]],
     *,
     reml: bool = True,
@@ -531,10 +609,11 @@ def fit_mixed(
         Response (no missing values; callers drop them first).
     exog : DataFrame
         Fixed-effect design, full column rank (usually with an "Intercept" column).
-    groups : DataFrame
-        Grouping labels, columns ordered outer -> inner (e.g. therapist, patient). An
-        inner unit is identified by its label together with all outer labels (lme4's
-        ``therapist:patient``).
+    groups : DataFrame or Grouping
+        Grouping labels, columns ordered outer -> inner (e.g. therapist, patient), or
+        their :class:`Grouping` (the labels coded once, e.g. by the validation of the
+        data). An inner unit is identified by its label together with all outer labels
+        (lme4's ``therapist:patient``).
     random : mapping
         Level name (a column of ``groups``) -> names of random terms at that level:
         columns of ``exog`` or ``re_design``, or "Intercept" (a random intercept, whether
@@ -602,23 +681,19 @@ def fit_mixed(
     """
     if engine not in ENGINES:
         raise ValueError(f"`engine` must be one of {ENGINES}; got {engine!r}.")
-    if not isinstance(groups, pd.DataFrame) or groups.shape[1] == 0:
+    if not isinstance(groups, Grouping) and (not isinstance(groups, pd.DataFrame)
+                                             or groups.shape[1] == 0):
         raise TypeError("`groups` must be a DataFrame with at least one grouping column.")
     if not (len(endog) == len(exog) == len(groups)):
         raise ValueError("`endog`, `exog` and `groups` must have the same number of rows.")
-    if grouping is not None and not grouping.matches(groups):
-        raise ValueError("`grouping` was made from other groups (columns or rows differ); "
-                         "pass Grouping(groups) of these groups.")
-    levels = levels_from_groups(groups, random, independent,
-                                None if grouping is None else grouping.nested)
-    for lvl in levels:
-        for term in lvl.terms:
-            term_values(term, exog, re_design)
+    grouping = _grouping_of(groups, grouping)
+    levels = levels_from_codes(grouping.columns, random, independent, grouping.nested)
+    arrays = _model_arrays(exog, levels, re_design)
     _check_random_effect_count(levels, len(endog))
-    spec = _residual_spec(residual, groups, time, rater, len(endog))
+    spec = _residual_spec(residual, grouping, time, rater, len(endog))
     if engine == "fast":
         with single_threaded_blas():
-            return _fit_fast(endog, exog, levels, reml, re_design, spec, at)
+            return _fit_fast(endog, exog, levels, reml, re_design, spec, arrays, at)
     if at is not None:
         raise ValueError("`at` is for engine='fast' (statsmodels MixedLM optimises "
                          "from its own start).")
@@ -637,7 +712,7 @@ def fit_mixed(
             f"make the inner-level terms uncorrelated (random='slopes_uncorrelated', "
             f"lme4 `||`)."
         )
-    return _fit_statsmodels(endog, exog, levels, reml, re_design)
+    return _fit_statsmodels(endog, exog, levels, reml, re_design, arrays)
 
 
 def residual_note(residual: str, groups: Sequence[Hashable], time: Hashable | None,
@@ -705,8 +780,9 @@ def deviance_at(
     >>> bool(np.isclose(deviance_at(y, X, g, {"g": ["Intercept"]}, fit.theta), -2 * fit.llf))
     True
     """
-    levels = levels_from_groups(groups, random, independent)
-    spec = _residual_spec(residual, groups, time, rater, len(endog))
+    grouping = Grouping(groups)
+    levels = levels_from_codes(grouping.columns, random, independent, grouping.nested)
+    spec = _residual_spec(residual, grouping, time, rater, len(endog))
     with single_threaded_blas():
         model = _engine_model(endog, exog, levels, reml, re_design, spec)
         return float(model.deviance(endog.to_numpy(dtype=float),
