@@ -349,11 +349,12 @@ def _residual_spec(residual: str, grouping: Grouping, time: Any, rater: Any,
             raise ValueError(f"`rater` must hold {n} labels (one per row of `endog`).")
     # the residual unit: the innermost grouping column with all outer ones (a patient);
     # AR(1) of rater-stacked rows runs within each rater's series (patient x rater)
-    key = grouping.frame.astype(object).reset_index(drop=True)
+    # (the grouping's innermost codes: sorted by the labels, outer first)
+    units = grouping.nested[0][-1]
     if residual == "ar1" and rater is not None:
-        key = key.assign(__rater__=pd.Series(np.asarray(rater, dtype=object)))
-    units, _ = pd.MultiIndex.from_frame(key).factorize(sort=True)
-    return _Residual(residual, t, r, np.asarray(units, dtype=np.intp))
+        rater_codes, labels = pd.factorize(np.asarray(rater, dtype=object), sort=True)
+        _, units = np.unique(units * len(labels) + rater_codes, return_inverse=True)
+    return _Residual(residual, t, r, np.asarray(units, dtype=np.intp).ravel())
 
 
 def _model_arrays(exog: pd.DataFrame, levels: Sequence[Level],
