@@ -15,7 +15,11 @@ worker time spent simulating vs fitting (from ``PowerResult.timings``). Plain sc
 the default (``"intercept"``, rater-general ``"slopes"``). CPU seconds (process time of
 this process) are reported beside wall time for serial runs: the machine may be shared.
 
-The first parallel run of a session pays for starting the worker processes; a warm-up
+The anchor: ``--lmertest N`` (default 20) simulated data sets fitted by lme4 with
+lmerTest's Satterthwaite tests (``bench_power_lmertest.R``; skipped without Rscript), CPU
+milliseconds per replicate, printed at the end of the same run.
+
+The first parallel run of a process pays for starting the worker processes; a warm-up
 run of a few replicates is done before timing so that one-off costs (imports, process
 start-up) are reported separately.
 """
@@ -23,17 +27,23 @@ start-up) are reported separately.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import shutil
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from alliancestats import power
+from alliancestats import power, simulate_prn, stack_raters
 from alliancestats.power._designs import DESIGNS, LEGACY_RANDOM, Sizes, simulate_panel
 from alliancestats.simulate import PRNParams
 
 PRN = {"n_therapists": 40, "n_patients": 117, "n_sessions": 6}
+RATINGS = {"therapist": "alliance_therapist", "patient": "alliance_patient"}
 
 
 REALISM = {"dropout_trained": 0.1, "dropout_untrained": 0.1, "dropout_wellbeing": -0.05,
@@ -91,6 +101,23 @@ def one_run(design: str, sims: int, jobs: int, engine: str, seed: int,
     }
 
 
+def lmertest_per_replicate(n: int) -> dict[str, float]:
+    """CPU seconds per replicate of lme4/lmerTest fits of ``n`` simulated PRN data sets
+    (``bench_power_lmertest.R``; empty without Rscript or with ``n = 0``)."""
+    if n <= 0 or shutil.which("Rscript") is None:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n):
+            d = simulate_prn(**PRN, rng=i)
+            d.to_csv(Path(tmp) / f"tb_{i}.csv", index=False)
+            stack_raters(d, ratings=RATINGS, rater="rater", value="alliance").to_csv(
+                Path(tmp) / f"growth_{i}.csv", index=False)
+        script = Path(__file__).with_name("bench_power_lmertest.R")
+        out = subprocess.run(["Rscript", str(script), tmp], check=True,
+                             capture_output=True, text=True).stdout
+    return {k: float(v) for k, v in json.loads(out).items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=200)
@@ -100,6 +127,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--structures", default="default",
                         help="comma-separated: default and/or legacy random structures")
+    parser.add_argument("--lmertest", type=int, default=20,
+                        help="data sets timed with lme4/lmerTest (0: skip)")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -140,8 +169,20 @@ def main() -> None:
                       f"{r['wall']:>8.2f} {r['per_rep'] * 1e3:>8.2f} {cpu} "
                       f"{r['fit_per_rep'] * 1e3:>10.2f} {r['fit_share'] * 100:>6.1f} "
                       f"{r['sim_share'] * 100:>6.1f} {r['failed']:>6.0f}", flush=True)
+    anchor = lmertest_per_replicate(args.lmertest)
+    if anchor:
+        print(f"\nlme4 {_r_version('lme4')} / lmerTest {_r_version('lmerTest')}, fit + "
+              f"Satterthwaite tests (summary), CPU ms per replicate, {args.lmertest} data "
+              f"sets (no simulation):")
+        for model, seconds in anchor.items():
+            print(f"  {model:<22} {seconds * 1e3:8.2f}")
     print("\nload average at end: " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
           + "  (other processes on the machine inflate wall times)")
+
+
+def _r_version(package: str) -> str:
+    return subprocess.run(["Rscript", "-e", f"cat(format(packageVersion('{package}')))"],
+                          capture_output=True, text=True).stdout.strip()
 
 
 if __name__ == "__main__":
