@@ -321,21 +321,10 @@ def handle_missing(
     return data.loc[~row_missing].copy(), counts
 
 
-def _varies(values: pd.Series) -> bool:
-    """Whether ``values`` hold two distinct non-missing values (``nunique() >= 2``;
-    numpy numbers compared with the first one, without a hash table)."""
-    if values.dtype.kind not in "biuf":
-        return bool(values.nunique(dropna=True) >= 2)
-    a = values.to_numpy()
-    if a.dtype.kind == "f":
-        a = a[~np.isnan(a)]
-    return bool(a.size) and bool((a != a[0]).any())
-
-
 def check_variance(data: pd.DataFrame, column: Hashable, role: str) -> None:
     """Raise if ``column`` is constant (no information to estimate a slope)."""
     values = data[column]
-    if not _varies(values):
+    if values.nunique(dropna=True) < 2:
         raise ValueError(
             f"`{role}` column {column!r} has zero variance (all values "
             f"{values.dropna().iloc[0]!r}); it cannot be used as a predictor."

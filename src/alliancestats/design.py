@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._mixed import SINGULAR_TOL, Grouping, single_threaded_blas
+from ._mixed import (
+    SINGULAR_TOL,
+    Grouping,
+    single_threaded_blas,
+    theta_diagonal_positions,
+    theta_to_lambdas,
+)
 from ._validation import (
     as_column_list,
     check_groups,
@@ -432,25 +438,14 @@ def effect_weights(
 
 # -- frames and identifiability -------------------------------------------------------------
 def check_identifiable(frame: pd.DataFrame, groups: list[Hashable],
-                       codes: Mapping[Hashable, tuple[Any, Any]] | None = None,
                        n_units: Sequence[int] | None = None) -> None:
     """Levels that cannot be separated from the next one (or from the residual).
 
-    ``codes``: per grouping column its ``pd.factorize`` codes and labels; ``n_units``:
-    the number of units of each level, outer first; either when the caller has them
-    already (:func:`prepare_frame`)."""
+    ``n_units``: the number of units of each level, outer first (a level-d unit is the
+    combination of the labels of columns 0..d), when the caller has them already
+    (:func:`prepare_frame`, from its :class:`~alliancestats._mixed.Grouping`)."""
     if n_units is None:
-        codes = codes or _column_codes(frame, groups)
-        counts: list[int] = []
-        key = np.zeros(len(frame), dtype=np.int64)
-        for col in groups:
-            # a level-d unit is the combination of the labels of columns 0..d
-            code, labels = codes[col]
-            key = key * max(len(labels), 1) + code
-            _, key = np.unique(key, return_inverse=True)
-            key = key.astype(np.int64).ravel()
-            counts.append(int(key.max()) + 1 if key.size else 0)
-        n_units = counts
+        n_units = [len(first) for first in Grouping(frame, groups).nested[1]]
     for outer, inner in itertools.pairwise(range(len(groups))):
         # every outer unit has at least one inner unit: all have exactly one when the
         # counts agree
@@ -471,8 +466,8 @@ def check_identifiable(frame: pd.DataFrame, groups: list[Hashable],
 
 def _column_codes(frame: pd.DataFrame,
                   columns: Sequence[Hashable]) -> dict[Hashable, tuple[Any, Any]]:
-    """``pd.factorize`` codes and labels of each column (factorised once for all the
-    group checks of :func:`prepare_frame`)."""
+    """``pd.factorize`` codes and labels of each column, for group checks called without
+    them (:func:`prepare_frame` passes its grouping's codes)."""
     return {col: pd.factorize(frame[col]) for col in columns}
 
 
@@ -874,26 +869,18 @@ def rater_random_formula(group_cols: Sequence[Hashable], rater: Hashable,
                        f"(0 + {rater} + {rater}:{time} | {labels[-1]})"])
 
 
+def _theta_layout(structure: RandomStructure) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+    """The engine's θ layout of ``structure``: terms per level and whether a level's
+    terms are independent (levels without terms have no θ)."""
+    levels = [(len(terms), not corr) for terms, corr in structure.levels if terms]
+    return tuple(k for k, _ in levels), tuple(d for _, d in levels)
+
+
 def level_lambdas(structure: RandomStructure, theta: FloatArray) -> list[FloatArray]:
     """The relative covariance factor Λ of each level of ``structure`` from its θ (lme4's
     order: per level outer first, the lower triangle column-major, or the relative SDs
     of independent terms)."""
-    out, pos = [], 0
-    for terms, corr in structure.levels:
-        k = len(terms)
-        if not k:
-            continue
-        lam = np.zeros((k, k))
-        if corr and k > 1:
-            rows, cols = np.tril_indices(k)
-            order = np.lexsort((rows, cols))  # column-major
-            lam[rows[order], cols[order]] = theta[pos:pos + rows.size]
-            pos += rows.size
-        else:
-            lam[np.arange(k), np.arange(k)] = theta[pos:pos + k]
-            pos += k
-        out.append(lam)
-    return out
+    return theta_to_lambdas(theta, *_theta_layout(structure))
 
 
 def reduced_theta(old: RandomStructure, new: RandomStructure, theta: FloatArray
@@ -913,9 +900,8 @@ def reduced_theta(old: RandomStructure, new: RandomStructure, theta: FloatArray
             # a leading block: the Cholesky factor's own block
             sub: Any = lam[:k, :k] if idx == list(range(k)) else \
                 np.linalg.cholesky((lam @ lam.T)[np.ix_(idx, idx)])
-            rows, cols = np.tril_indices(k)
-            order = np.lexsort((rows, cols))
-            parts.append(sub[rows[order], cols[order]])
+            cols, rows = np.triu_indices(k)  # the lower triangle column-major
+            parts.append(sub[rows, cols])
         else:  # relative SDs (sign-free: Λ's diagonal is non-negative)
             parts.append(np.sqrt(np.sum(lam[idx] ** 2, axis=1)))
     return np.concatenate(parts) if parts else np.empty(0)
@@ -1032,16 +1018,4 @@ def _simpler_fit(old: RandomStructure, new: RandomStructure, action: str,
 
 def _bounded_positions(structure: RandomStructure) -> list[int]:
     """Positions in θ of the diagonal elements of Λ (bounded below by 0)."""
-    out, pos = [], 0
-    for terms, corr in structure.levels:
-        k = len(terms)
-        if corr and k > 1:
-            rows, cols = np.tril_indices(k)
-            order = np.lexsort((rows, cols))
-            out += [pos + j for j, (r, c) in enumerate(zip(rows[order], cols[order],
-                                                           strict=True)) if r == c]
-            pos += rows.size
-        else:
-            out += list(range(pos, pos + k))
-            pos += k
-    return out
+    return theta_diagonal_positions(*_theta_layout(structure))

@@ -340,14 +340,14 @@ def _r_moderator(m: Moderator) -> str:
     return r_name(m.column)
 
 
-def _fit_structure(endog: pd.Series, exog: pd.DataFrame, groups: pd.DataFrame,
+def _fit_structure(endog: pd.Series, exog: pd.DataFrame, grouping: Grouping,
                    structure: RandomStructure, options: Mapping[str, Any],
                    **how: Any) -> tuple[MixedFit, list[warnings.WarningMessage]]:
     """Fit ``structure`` (``how``: e.g. fit_mixed's ``at``), its warnings caught."""
-    spec, independent = structure.spec(list(groups.columns))
+    spec, independent = structure.spec(grouping.columns)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_mixed(endog, exog, groups, spec, independent=independent, **options,
+        fit = fit_mixed(endog, exog, grouping, spec, independent=independent, **options,
                         **how)
     return fit, list(caught)
 
@@ -359,13 +359,12 @@ def _fit_auto(endog: pd.Series, exog: pd.DataFrame, grouping: Grouping,
     :func:`~alliancestats.design.fit_simplifying`); the kept fit's warnings are
     re-emitted, those of the simplified-away fits recorded as the steps. ``grouping``:
     the call's units, coded once for every fit."""
-    groups = grouping.frame
-    options = {**options, "grouping": grouping}
 
     def fit(structure: RandomStructure, at: Any, singular: StructureFit | None
             ) -> StructureFit:
         how = {} if at is None else {"at": at}
-        result, caught = _fit_structure(endog, exog, groups, structure, options, **how)
+        result, caught = _fit_structure(endog, exog, grouping, structure, options,
+                                        **how)
         if singular is not None:  # evaluated at the singular fit's optimum
             before = singular.record[0].optimizer_info
             result = replace(result, optimizer_info={
@@ -378,7 +377,7 @@ def _fit_auto(endog: pd.Series, exog: pd.DataFrame, grouping: Grouping,
             lambda: (result.random_cov,
                      float(result.variance_components["variance"].iloc[-1])))
 
-    kept, structure, steps = fit_simplifying(structure, list(groups.columns), fit,
+    kept, structure, steps = fit_simplifying(structure, grouping.columns, fit,
                                              evaluate=options.get("engine", "fast") == "fast")
     result, caught = kept.record
     for w in caught:

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._validation import take_columns
 from ..exceptions import BoundaryFitWarning, ConvergenceWarning
 from ._ddf import DDF_CHOICES, DdfSource, satterthwaite_df
-from ._engine import EngineFit, NestedLMM
+from ._engine import EngineFit, NestedLMM, theta_to_lambdas
+from ._engine import diagonal_positions as theta_diagonal_positions
 from ._engine._model import SINGULAR_TOL
 from ._engine._residual import RESIDUAL_KINDS
 from ._spec import (
@@ -49,7 +49,8 @@ from ._statsmodels import diagonal_positions, fit_mixedlm
 
 __all__ = ["DDF_CHOICES", "ENGINES", "INTERCEPT", "RESIDUALS", "SINGULAR_MESSAGE",
            "SINGULAR_TOL", "DdfSource", "Grouping", "MixedFit", "fit_mixed", "residual_note",
-           "satterthwaite_df", "single_threaded_blas"]
+           "satterthwaite_df", "single_threaded_blas", "theta_diagonal_positions",
+           "theta_to_lambdas"]
 
 #: ``engine=`` choices; the first is the default.
 ENGINES = ("fast", "statsmodels")
@@ -293,15 +294,6 @@ class Grouping:
         self.columns = list(groups.columns) if columns is None else list(columns)
         self.n_rows = len(groups)
         self.nested = _nested_codes(groups, columns)
-        self._source = groups
-        self._frame = groups if columns is None else None
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """The grouping columns (taken from the frame given on first use)."""
-        if self._frame is None:
-            self._frame = take_columns(self._source, self.columns)
-        return self._frame
 
     @property
     def column_codes(self) -> dict[Hashable, tuple[np.ndarray[Any, Any], Any]]:

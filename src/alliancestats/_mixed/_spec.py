@@ -67,21 +67,6 @@ def nested_codes(groups: pd.DataFrame) -> tuple[list[IntArray], list[IntArray]]:
     return codes, first
 
 
-def _sorted_codes(values: pd.Series) -> tuple[IntArray, Any]:
-    """``pd.factorize(values, sort=True)``: the labels coded in order of appearance, then
-    sorted as pandas sorts them (``argsort``), which saves pandas' re-hashing of the
-    sorted labels; object labels, which may mix types, are left to pandas."""
-    array = values.array
-    if array.dtype == object:
-        codes, labels = pd.factorize(values, sort=True)
-        return np.asarray(codes, dtype=np.intp), labels
-    codes, uniq = array.factorize()
-    order = uniq.argsort()
-    rank = np.empty(len(order), dtype=np.intp)
-    rank[order] = np.arange(len(order))
-    return np.where(codes < 0, -1, rank[codes]), uniq.take(order)
-
-
 def _nested_codes(groups: pd.DataFrame, columns: Sequence[Hashable] | None = None
                   ) -> tuple[list[IntArray], list[IntArray], list[tuple[IntArray, Any]]]:
     """:func:`nested_codes` and, per column, its label codes and sorted labels.
@@ -91,8 +76,8 @@ def _nested_codes(groups: pd.DataFrame, columns: Sequence[Hashable] | None = Non
     key = np.zeros(n, dtype=np.int64)
     codes, first, labels = [], [], []
     for depth, name in enumerate(names):
-        col, uniq = _sorted_codes(groups.iloc[:, depth] if columns is None else
-                                  groups[name])
+        col, uniq = pd.factorize(groups.iloc[:, depth] if columns is None else
+                                 groups[name], sort=True)
         if (col < 0).any():
             raise ValueError(f"`groups` column {name!r} has missing labels; "
                              f"drop those rows first.")

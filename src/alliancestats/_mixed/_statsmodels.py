@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._engine._core import block_sizes
+from ._engine import _core
 from ._spec import FloatArray, Level, term_values
 
 __all__ = ["build_mixedlm", "diagonal_positions", "fit_mixedlm"]
@@ -198,14 +198,5 @@ def _min_diagonal(packed: FloatArray, levels: Sequence[Level]) -> float:
 
 def diagonal_positions(levels: Sequence[Level]) -> list[int]:
     """Positions of the diagonal elements of each level's factor in the engine's θ."""
-    q = tuple(len(lv.terms) for lv in levels)
-    diag = tuple(not lv.correlated for lv in levels)
-    out, pos = [], 0
-    for k, d, size in zip(q, diag, block_sizes(q, diag), strict=True):
-        if d or k == 1:
-            out += list(range(pos, pos + size))
-        else:
-            cols, rows = np.triu_indices(k)
-            out += [pos + i for i, (r, c) in enumerate(zip(rows, cols, strict=True)) if r == c]
-        pos += size
-    return out
+    return _core.diagonal_positions(tuple(len(lv.terms) for lv in levels),
+                                    tuple(not lv.correlated for lv in levels))

@@ -80,6 +80,8 @@ Pinheiro, J. C. and Bates, D. M. (2000). *Mixed-Effects Models in S and S-PLUS*.
 
 from __future__ import annotations
 
+from ._core import diagonal_positions, theta_to_lambdas
 from ._model import EngineFit, NestedLMM, fit_nested_lmm
 
-__all__ = ["EngineFit", "NestedLMM", "fit_nested_lmm"]
+__all__ = ["EngineFit", "NestedLMM", "diagonal_positions", "fit_nested_lmm",
+           "theta_to_lambdas"]

@@ -111,6 +111,11 @@ def theta_lower_bounds(q: tuple[int, ...],
     return bounds
 
 
+def diagonal_positions(q: tuple[int, ...], diag: tuple[bool, ...] | None = None) -> list[int]:
+    """Positions in ``θ`` of the diagonal elements of each ``Λ_l`` (those bounded by 0)."""
+    return [i for i, b in enumerate(theta_lower_bounds(q, diag)) if b is not None]
+
+
 def theta_start(q: tuple[int, ...], diag: tuple[bool, ...] | None = None) -> FloatArray:
     """lme4's default start: identity ``Λ_l``."""
     lower = theta_lower_bounds(q, diag)
